@@ -1,0 +1,31 @@
+//! A pure, sans-IO NATS client: bytes in; bytes, events and timer deadlines out.
+//!
+//! # The contract
+//!
+//! - **No IO.** Nothing in this crate opens a socket, reads a file, spawns a task or blocks.
+//! - **No clock.** Nothing reads `Instant::now()` or `SystemTime::now()`. Every call that can
+//!   arm or fire a timer takes `now: Instant` from the caller, and time never goes backwards:
+//!   an older `now` than one already seen is treated as the newest one seen.
+//! - **No unseeded randomness.** Reconnect jitter, server shuffling and inbox tokens come from
+//!   a seed in the options, so a run is reproducible from its seed.
+//! - **Inputs** are `handle_*` methods, **outputs** are `poll_*` methods, user commands are
+//!   plain verbs (`publish`, `subscribe`, `request`, `flush`, `drain`, `close`). After every
+//!   input or command the caller drains `poll_transmit` and `poll_event`, then sleeps until
+//!   `poll_timeout` (see [`Connection`] for the run loop as a doctest).
+//! - **Never panic on peer input.** Local misuse is a `Result` error; peer violations and
+//!   `-ERR` become events and, where fatal, a sticky state. A panic here is a bug.
+//!
+//! # Layout
+//!
+//! - [`proto`]: the wire format (decoder, encoder, subjects, headers, INFO/CONNECT).
+//! - [`connection`]: the connection state machine.
+//! - [`auth`]: credentials and nonce signing.
+//! - `tls` (feature `tls`): rustls driven in memory.
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod connection;
+pub mod proto;
+#[cfg(feature = "tls")]
+pub mod tls;
+

@@ -1,0 +1,1 @@
+//! Harness for running real nats-server processes in tests.
