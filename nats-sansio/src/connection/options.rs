@@ -1,0 +1,118 @@
+//! What a [`Connection`](super::Connection) is configured with.
+//!
+//! Invariant: options are plain data. Nothing here does IO or reads a clock; the seed is the
+//! only source of randomness the machine has.
+
+use std::time::Duration;
+
+use crate::auth::{Auth, ServerAddr};
+#[cfg(feature = "tls")]
+use crate::tls::TlsOptions;
+
+/// Configuration of a connection. Build with [`Options::default`] or [`Options::new`] and
+/// set the fields you need.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Options {
+    /// The servers given by the user, tried in random order unless
+    /// [`retain_servers_order`](Self::retain_servers_order) is set.
+    pub servers: Vec<ServerAddr>,
+    /// Connection name sent in CONNECT (shown by the server's monitoring).
+    pub name: Option<String>,
+    /// Whether the server echoes this connection's own publishes to its subscriptions.
+    pub echo: bool,
+    /// Credentials. URL credentials (`nats://user:pass@host`, `nats://token@host`) apply when
+    /// this is [`Auth::None`].
+    pub auth: Auth,
+    /// TLS settings: required, TLS-first, roots, client certificate or a whole config.
+    #[cfg(feature = "tls")]
+    pub tls: TlsOptions,
+    /// The whole connect (TCP, TLS, INFO, CONNECT, PONG) must finish within this.
+    pub connect_timeout: Duration,
+    /// Interval between keep-alive PINGs.
+    pub ping_interval: Duration,
+    /// After this many PINGs without a PONG the connection is stale and is dropped.
+    pub max_pings_out: u32,
+    /// Attempts per server before it leaves the pool; `None` retries forever.
+    pub max_reconnects: Option<u32>,
+    /// First reconnect back-off after an immediate first attempt; doubles on each attempt.
+    pub reconnect_delay: Duration,
+    /// Upper bound of the exponential back-off (before jitter).
+    pub max_reconnect_delay: Duration,
+    /// Upper bound of the uniform random delay added to each back-off (plain connections).
+    pub reconnect_jitter: Duration,
+    /// Upper bound of the random delay added to each back-off for TLS connections.
+    pub reconnect_jitter_tls: Duration,
+    /// Bytes of publishes kept while disconnected and replayed on reconnect. `0` disables
+    /// the buffer: every publish while disconnected fails at once.
+    pub reconnect_buffer_size: usize,
+    /// Keep retrying when the very first connect fails, instead of closing.
+    pub retry_on_initial_connect: bool,
+    /// Do not add servers the cluster advertises in INFO `connect_urls`.
+    pub ignore_discovered_servers: bool,
+    /// Try servers in the given order instead of shuffling them.
+    pub retain_servers_order: bool,
+    /// Per-subscription limit of queued messages; past it messages are dropped and counted.
+    pub subscription_pending_messages: usize,
+    /// Per-subscription limit of queued payload and header bytes.
+    pub subscription_pending_bytes: usize,
+    /// Prefix of reply inboxes (`_INBOX` by default).
+    pub inbox_prefix: String,
+    /// Default request timeout; `None` waits forever.
+    pub request_timeout: Option<Duration>,
+    /// A client drain that has not finished within this closes anyway.
+    pub drain_timeout: Duration,
+    /// Longest control line accepted from the server.
+    pub max_control_line: usize,
+    /// Seed of the machine's randomness (jitter, shuffles, inbox tokens).
+    pub seed: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            servers: Vec::new(),
+            name: None,
+            echo: true,
+            auth: Auth::None,
+            #[cfg(feature = "tls")]
+            tls: TlsOptions::default(),
+            connect_timeout: Duration::from_secs(5),
+            ping_interval: Duration::from_secs(60),
+            max_pings_out: 2,
+            max_reconnects: None,
+            reconnect_delay: Duration::from_millis(10),
+            max_reconnect_delay: Duration::from_secs(4),
+            reconnect_jitter: Duration::from_millis(100),
+            reconnect_jitter_tls: Duration::from_secs(1),
+            reconnect_buffer_size: 8 * 1024 * 1024,
+            retry_on_initial_connect: false,
+            ignore_discovered_servers: false,
+            retain_servers_order: false,
+            subscription_pending_messages: 65_536,
+            subscription_pending_bytes: 64 * 1024 * 1024,
+            inbox_prefix: "_INBOX".to_owned(),
+            request_timeout: Some(Duration::from_secs(10)),
+            drain_timeout: Duration::from_secs(30),
+            max_control_line: crate::proto::Decoder::DEFAULT_MAX_CONTROL_LINE,
+            seed: 0,
+        }
+    }
+}
+
+impl Options {
+    /// Options for one or more comma-separated server URLs, with every other field at its
+    /// default.
+    pub fn new(urls: &str) -> Result<Options, crate::auth::AddrError> {
+        let servers = urls
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(ServerAddr::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Options {
+            servers,
+            ..Options::default()
+        })
+    }
+}

@@ -1,0 +1,144 @@
+//! The connection's timers: a fixed, named table for its own timers and one ordered queue for
+//! the many per-request and per-flush deadlines.
+//!
+//! Invariant: every deadline the machine waits on is either in [`TimerTable`] or in
+//! [`DeadlineQueue`], so `poll_timeout` is the minimum of the two and nothing else. Entries in
+//! the queue are removed lazily: a fired entry whose request or flush is already gone is ignored.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Instant;
+
+/// The connection's own timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Timer {
+    /// Time to send the next keep-alive PING.
+    PingInterval,
+    /// The whole connect (TCP, TLS, INFO, CONNECT, PONG) must finish by then.
+    ConnectTimeout,
+    /// Back-off before the next reconnect attempt.
+    ReconnectBackoff,
+    /// A client drain that has not finished by then closes anyway.
+    DrainTimeout,
+}
+
+impl Timer {
+    pub(crate) const VALUES: [Timer; 4] = [
+        Timer::PingInterval,
+        Timer::ConnectTimeout,
+        Timer::ReconnectBackoff,
+        Timer::DrainTimeout,
+    ];
+}
+
+/// One optional deadline per [`Timer`].
+#[derive(Debug, Default, Clone)]
+pub(crate) struct TimerTable {
+    data: [Option<Instant>; 4],
+}
+
+impl TimerTable {
+    pub(crate) fn set(&mut self, timer: Timer, at: Instant) {
+        self.data[timer as usize] = Some(at);
+    }
+
+    pub(crate) fn stop(&mut self, timer: Timer) {
+        self.data[timer as usize] = None;
+    }
+
+    pub(crate) fn get(&self, timer: Timer) -> Option<Instant> {
+        self.data[timer as usize]
+    }
+
+    /// True, and the timer is stopped, when it was set to fire at or before `now`.
+    pub(crate) fn take_expired(&mut self, timer: Timer, now: Instant) -> bool {
+        match self.data[timer as usize] {
+            Some(at) if at <= now => {
+                self.data[timer as usize] = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn next(&self) -> Option<Instant> {
+        self.data.iter().flatten().min().copied()
+    }
+}
+
+/// What a queued deadline belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Deadline {
+    /// A request's timeout.
+    Request(u64),
+    /// A flush's timeout.
+    Flush(u64),
+}
+
+/// Deadlines ordered by time (a min-heap with lazy removal).
+#[derive(Debug, Default)]
+pub(crate) struct DeadlineQueue {
+    heap: BinaryHeap<Reverse<(Instant, Deadline)>>,
+}
+
+impl DeadlineQueue {
+    pub(crate) fn push(&mut self, at: Instant, what: Deadline) {
+        self.heap.push(Reverse((at, what)));
+    }
+
+    /// The earliest deadline, which may belong to something already finished.
+    pub(crate) fn next(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Pops one deadline due at or before `now`.
+    pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<Deadline> {
+        match self.heap.peek() {
+            Some(Reverse((at, _))) if *at <= now => self.heap.pop().map(|Reverse((_, d))| d),
+            _ => None,
+        }
+    }
+
+    /// Drops entries for which `live` says false, so the heap does not grow with finished work.
+    pub(crate) fn retain(&mut self, mut live: impl FnMut(&Deadline) -> bool) {
+        self.heap.retain(|Reverse((_, d))| live(d));
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn table_min_and_expiry() {
+        let t0 = Instant::now();
+        let mut t = TimerTable::default();
+        assert_eq!(t.next(), None);
+        t.set(Timer::PingInterval, t0 + Duration::from_secs(5));
+        t.set(Timer::ConnectTimeout, t0 + Duration::from_secs(2));
+        assert_eq!(t.next(), Some(t0 + Duration::from_secs(2)));
+        assert!(!t.take_expired(Timer::ConnectTimeout, t0));
+        assert!(t.take_expired(Timer::ConnectTimeout, t0 + Duration::from_secs(2)));
+        assert_eq!(t.get(Timer::ConnectTimeout), None);
+        assert_eq!(t.next(), Some(t0 + Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn queue_orders_by_time() {
+        let t0 = Instant::now();
+        let mut q = DeadlineQueue::default();
+        q.push(t0 + Duration::from_secs(3), Deadline::Request(1));
+        q.push(t0 + Duration::from_secs(1), Deadline::Flush(2));
+        assert_eq!(q.next(), Some(t0 + Duration::from_secs(1)));
+        assert_eq!(q.pop_expired(t0), None);
+        let later = t0 + Duration::from_secs(5);
+        assert_eq!(q.pop_expired(later), Some(Deadline::Flush(2)));
+        assert_eq!(q.pop_expired(later), Some(Deadline::Request(1)));
+        assert_eq!(q.pop_expired(later), None);
+    }
+}
