@@ -28,4 +28,3 @@ pub mod connection;
 pub mod proto;
 #[cfg(feature = "tls")]
 pub mod tls;
-
