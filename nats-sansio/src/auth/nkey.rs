@@ -44,10 +44,6 @@ mod imp {
     use super::{AuthError, NonceSignature};
 
     pub(super) fn sign_nonce(seed: &str, nonce: &[u8]) -> Result<NonceSignature, AuthError> {
-        // Check the type on the text first: it needs no decoding and names the problem best.
-        if seed.len() >= 2 && seed.starts_with('S') && !seed.starts_with("SU") {
-            return Err(AuthError::NotUserSeed);
-        }
         let pair = nkeys::KeyPair::from_seed(seed)
             // The nkeys error kind text never contains key material.
             .map_err(|e| AuthError::InvalidSeed(e.kind().as_str()))?;
