@@ -28,3 +28,4 @@ pub mod connection;
 pub mod proto;
 #[cfg(feature = "tls")]
 pub mod tls;
+
