@@ -1,0 +1,121 @@
+//! TLS client configuration from PEM bytes.
+//!
+//! Invariant: a configuration built here always verifies the server certificate and its
+//! host name against a non-empty root store (the given CA PEMs, or the `webpki-roots` set
+//! when none are given); a CA PEM without a certificate is an error, never an empty store.
+
+use std::fmt;
+use std::sync::Arc;
+
+use rustls::client::ClientConfig;
+use rustls::time_provider::TimeProvider;
+use rustls::RootCertStore;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use super::TlsError;
+
+/// TLS options for connecting to NATS servers.
+///
+/// `Debug` shows how many roots are set and whether a client certificate is set, never the
+/// private key.
+#[derive(Clone, Default)]
+pub struct TlsOptions {
+    /// PEM bytes of CA certificates to trust (each may hold several certificates). When
+    /// empty, the Mozilla root set of the `webpki-roots` crate is used.
+    pub root_certificates_pem: Vec<Vec<u8>>,
+    /// PEM bytes of a client certificate chain and its private key, for servers that
+    /// verify clients (mTLS).
+    pub client_certificate_pem: Option<(Vec<u8>, Vec<u8>)>,
+    /// A complete rustls configuration; when set it wins over every other option here.
+    pub config: Option<Arc<ClientConfig>>,
+    /// Require TLS even if the URL scheme does not (`nats://`).
+    pub required: bool,
+    /// Start TLS before reading the server's INFO (server option `handshake_first`).
+    pub tls_first: bool,
+    /// The wall clock used to check certificate validity. `None` uses rustls' default,
+    /// which reads the system clock; supply one where there is no system clock (wasm32,
+    /// embedded) or for deterministic tests.
+    pub time_provider: Option<Arc<dyn TimeProvider>>,
+}
+
+impl fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsOptions")
+            .field("root_certificates_pem", &self.root_certificates_pem.len())
+            .field(
+                "client_certificate_pem",
+                &self
+                    .client_certificate_pem
+                    .as_ref()
+                    .map(|_| format_args!("<cert chain, key redacted>")),
+            )
+            .field("config", &self.config.as_ref().map(|_| format_args!("..")))
+            .field("required", &self.required)
+            .field("tls_first", &self.tls_first)
+            .field("time_provider", &self.time_provider)
+            .finish()
+    }
+}
+
+impl TlsOptions {
+    /// Builds the rustls client configuration: [`TlsOptions::config`] if set, otherwise one
+    /// with the ring crypto provider, TLS 1.2 and 1.3, the configured roots and, if given,
+    /// the client certificate.
+    pub fn client_config(&self) -> Result<Arc<ClientConfig>, TlsError> {
+        if let Some(config) = &self.config {
+            return Ok(Arc::clone(config));
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = match &self.time_provider {
+            Some(time) => ClientConfig::builder_with_details(provider, Arc::clone(time)),
+            None => ClientConfig::builder_with_provider(provider),
+        };
+        let builder = builder
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(self.root_store()?);
+        let config = match &self.client_certificate_pem {
+            None => builder.with_no_client_auth(),
+            Some((chain_pem, key_pem)) => {
+                let chain = client_chain(chain_pem)?;
+                let key = PrivateKeyDer::from_pem_slice(key_pem)
+                    .map_err(|_| TlsError::InvalidClientKey)?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(TlsError::InvalidClientCertificate)?
+            }
+        };
+        Ok(Arc::new(config))
+    }
+
+    fn root_store(&self) -> Result<RootCertStore, TlsError> {
+        if self.root_certificates_pem.is_empty() {
+            return Ok(RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            });
+        }
+        let mut store = RootCertStore::empty();
+        for pem in &self.root_certificates_pem {
+            let mut found = 0usize;
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.map_err(|e| TlsError::InvalidCaPem(e.to_string()))?;
+                store.add(cert).map_err(TlsError::InvalidCaCertificate)?;
+                found += 1;
+            }
+            if found == 0 {
+                return Err(TlsError::NoCertificateInCaPem);
+            }
+        }
+        Ok(store)
+    }
+}
+
+fn client_chain(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let chain = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::InvalidClientCertificatePem(e.to_string()))?;
+    if chain.is_empty() {
+        return Err(TlsError::NoClientCertificate);
+    }
+    Ok(chain)
+}
