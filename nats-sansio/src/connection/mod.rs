@@ -1122,7 +1122,7 @@ impl Connection {
             let queue = sub.queue_group.as_ref().map(QueueGroup::as_str);
             self.control.subscribe(sid, sub.subject.as_str(), queue);
             if let Some(remaining) = sub.remaining() {
-                self.control.unsubscribe(sid, Some(sub.delivered + remaining));
+                self.control.unsubscribe(sid, Some(remaining));
             }
         }
         self.stats.connects += 1;

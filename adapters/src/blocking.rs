@@ -1,0 +1,272 @@
+//! A blocking driver of the [`Connection`] machine over `std::net`, in one thread.
+//!
+//! Invariant: this file holds no protocol logic. It only follows the machine's run loop:
+//! carry out directives, write what `poll_transmit` holds, read what the socket has into the
+//! machine, fire `handle_timeout` when `poll_timeout` passes, and keep the events it sees in
+//! arrival order for the caller.
+
+use std::collections::VecDeque;
+use std::io::{self, ErrorKind, IoSlice, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes};
+use nats_sansio::connection::{
+    ConnectionError, Delivery, Directive, Event, FlushError, Options, RequestError, Sid,
+};
+use nats_sansio::proto::{HeaderMap, Message};
+use nats_sansio::Connection;
+
+/// The longest a single read waits, so timers are checked at least this often.
+const MAX_READ_WAIT: Duration = Duration::from_millis(50);
+
+/// A connection driven by the calling thread: every method that waits runs the machine's
+/// loop until its condition holds or its timeout passes.
+#[derive(Debug)]
+pub struct BlockingConnection {
+    conn: Connection,
+    socket: Option<TcpStream>,
+    events: VecDeque<Event>,
+    scratch: Vec<u8>,
+}
+
+impl BlockingConnection {
+    /// Connects and waits for the handshake to complete (or the connection to close).
+    pub fn connect(options: Options) -> Result<BlockingConnection, ConnectionError> {
+        let timeout = options.connect_timeout * 2 + Duration::from_secs(1);
+        let conn = Connection::new(options, Instant::now())
+            .map_err(|e| ConnectionError::Io(e.to_string()))?;
+        let mut this = BlockingConnection {
+            conn,
+            socket: None,
+            events: VecDeque::new(),
+            scratch: vec![0; 64 * 1024],
+        };
+        let outcome = this.wait_event(timeout, |e| match e {
+            Event::Connected { .. } => Some(Ok(())),
+            Event::Closed { reason } => Some(Err(reason
+                .clone()
+                .unwrap_or(ConnectionError::Closed))),
+            _ => None,
+        });
+        match outcome {
+            Some(Ok(())) => Ok(this),
+            Some(Err(e)) => Err(e),
+            None => Err(ConnectionError::ConnectTimeout),
+        }
+    }
+
+    /// The machine, for commands and getters. Run [`turn`](Self::turn) (or any waiting
+    /// method) afterwards so its output reaches the socket.
+    pub fn connection(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// Runs one turn of the loop, waiting at most `max_wait` for the socket.
+    pub fn turn(&mut self, max_wait: Duration) {
+        self.drain_outputs();
+        let now = Instant::now();
+        let until_timer = self
+            .conn
+            .poll_timeout()
+            .map(|t| t.saturating_duration_since(now))
+            .unwrap_or(max_wait);
+        let wait = max_wait.min(until_timer).min(MAX_READ_WAIT);
+        self.read(wait);
+        self.conn.handle_timeout(Instant::now());
+        self.drain_outputs();
+    }
+
+    /// Removes and returns the first queued event `pick` accepts, running the loop until one
+    /// arrives or `timeout` passes. Other events stay queued, in order.
+    pub fn wait_event<T>(
+        &mut self,
+        timeout: Duration,
+        mut pick: impl FnMut(&Event) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.drain_outputs();
+            if let Some((i, value)) = self
+                .events
+                .iter()
+                .enumerate()
+                .find_map(|(i, e)| pick(e).map(|v| (i, v)))
+            {
+                self.events.remove(i);
+                return Some(value);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            self.turn(deadline - now);
+        }
+    }
+
+    /// Every event seen so far and not yet taken.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        self.drain_outputs();
+        self.events.drain(..).collect()
+    }
+
+    /// Publishes and runs one turn so the bytes leave.
+    pub fn publish(&mut self, subject: &str, payload: impl Into<Bytes>) -> Result<(), nats_sansio::connection::PublishError> {
+        self.conn.publish(subject, None, None, payload.into())?;
+        self.drain_outputs();
+        Ok(())
+    }
+
+    /// Subscribes; messages come from [`next_message`](Self::next_message).
+    pub fn subscribe(
+        &mut self,
+        subject: &str,
+        queue_group: Option<&str>,
+    ) -> Result<Sid, nats_sansio::connection::SubscribeError> {
+        let sid = self.conn.subscribe(subject, queue_group)?;
+        self.drain_outputs();
+        Ok(sid)
+    }
+
+    /// The next message of a subscription, waiting up to `timeout`; `None` on timeout or
+    /// when the subscription ended.
+    pub fn next_message(&mut self, sid: Sid, timeout: Duration) -> Option<Message> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.conn.next_message(sid) {
+                Delivery::Message(m) => return Some(m),
+                Delivery::Ended => return None,
+                _ => {}
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            self.turn(deadline - now);
+        }
+    }
+
+    /// Sends a request and waits for its reply.
+    pub fn request(
+        &mut self,
+        subject: &str,
+        headers: Option<&HeaderMap>,
+        payload: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<Message, RequestError> {
+        let id = self
+            .conn
+            .request(Instant::now(), subject, headers, payload.into(), Some(timeout))?;
+        self.wait_event(timeout + Duration::from_secs(1), |e| match e {
+            Event::Response { id: got, result } if *got == id => Some(result.clone()),
+            _ => None,
+        })
+        .unwrap_or(Err(RequestError::TimedOut))
+    }
+
+    /// A PING/PONG round trip: everything sent before it reached the server.
+    pub fn flush(&mut self, timeout: Duration) -> Result<(), FlushError> {
+        let id = self.conn.flush(Instant::now(), Some(timeout))?;
+        self.wait_event(timeout + Duration::from_secs(1), |e| match e {
+            Event::Flushed { id: got, result } if *got == id => Some(result.clone()),
+            _ => None,
+        })
+        .unwrap_or(Err(FlushError::TimedOut))
+    }
+
+    /// Closes the connection.
+    pub fn close(&mut self) {
+        self.conn.close(Instant::now());
+        self.drain_outputs();
+    }
+
+    /// Carries out directives, writes pending bytes and collects events.
+    fn drain_outputs(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some(directive) = self.conn.poll_directive() {
+                progressed = true;
+                self.on_directive(directive);
+            }
+            if let Err(e) = self.write_all() {
+                progressed = true;
+                self.socket = None;
+                self.conn.handle_disconnected(Instant::now(), &e.to_string());
+            }
+            while let Some(event) = self.conn.poll_event() {
+                progressed = true;
+                self.events.push_back(event);
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    fn on_directive(&mut self, directive: Directive) {
+        match directive {
+            Directive::Connect { server } => {
+                let timeout = Duration::from_secs(5);
+                let connected = (server.host(), server.port())
+                    .to_socket_addrs()
+                    .and_then(|mut addrs| {
+                        addrs.next().ok_or_else(|| {
+                            io::Error::new(ErrorKind::NotFound, "no address for host")
+                        })
+                    })
+                    .and_then(|addr| TcpStream::connect_timeout(&addr, timeout));
+                match connected {
+                    Ok(socket) => {
+                        let _ = socket.set_nodelay(true);
+                        self.socket = Some(socket);
+                        self.conn.handle_connected(Instant::now());
+                    }
+                    Err(e) => self.conn.handle_connect_failed(Instant::now(), &e.to_string()),
+                }
+            }
+            Directive::Close => self.socket = None,
+            _ => {}
+        }
+    }
+
+    fn write_all(&mut self) -> io::Result<()> {
+        let Some(socket) = self.socket.as_mut() else {
+            return Ok(());
+        };
+        socket.set_write_timeout(Some(Duration::from_secs(10)))?;
+        while let Some(buf) = self.conn.poll_transmit() {
+            let mut slices = [IoSlice::new(&[]); 64];
+            let n = buf.chunks_vectored(&mut slices);
+            let written = socket.write_vectored(&slices[..n])?;
+            if written == 0 {
+                return Err(io::Error::new(ErrorKind::WriteZero, "socket closed"));
+            }
+            buf.advance(written);
+        }
+        Ok(())
+    }
+
+    fn read(&mut self, wait: Duration) {
+        let Some(socket) = self.socket.as_mut() else {
+            if !wait.is_zero() {
+                std::thread::sleep(wait.min(Duration::from_millis(5)));
+            }
+            return;
+        };
+        let _ = socket.set_read_timeout(Some(wait.max(Duration::from_millis(1))));
+        match socket.read(&mut self.scratch) {
+            Ok(0) => {
+                self.socket = None;
+                self.conn
+                    .handle_disconnected(Instant::now(), "connection closed by server");
+            }
+            Ok(n) => self.conn.handle_received(Instant::now(), &self.scratch[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => {
+                self.socket = None;
+                self.conn.handle_disconnected(Instant::now(), &e.to_string());
+            }
+        }
+    }
+}

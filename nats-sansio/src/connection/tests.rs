@@ -1,0 +1,402 @@
+//! Unit tests of the machine, driven by hand with literal protocol bytes.
+
+use super::*;
+
+const INFO: &[u8] =
+    b"INFO {\"server_id\":\"S1\",\"headers\":true,\"max_payload\":1024,\"proto\":1}\r\n";
+
+fn t0() -> Instant {
+    Instant::now()
+}
+
+fn options(url: &str) -> Options {
+    let mut o = Options::new(url).unwrap();
+    o.seed = 7;
+    o
+}
+
+/// Everything `poll_transmit` holds, as one byte string.
+fn sent(conn: &mut Connection) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(buf) = conn.poll_transmit() {
+        let n = buf.remaining();
+        out.extend_from_slice(&buf.copy_to_bytes(n));
+    }
+    out
+}
+
+fn events(conn: &mut Connection) -> Vec<Event> {
+    std::iter::from_fn(|| conn.poll_event()).collect()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A connection that completed its handshake; the handshake bytes are consumed.
+fn connected(now: Instant) -> Connection {
+    let mut conn = Connection::new(options("nats://127.0.0.1:4222"), now).unwrap();
+    assert!(matches!(
+        conn.poll_directive(),
+        Some(Directive::Connect { .. })
+    ));
+    conn.handle_connected(now);
+    conn.handle_received(now, INFO);
+    let hello = text(&sent(&mut conn));
+    assert!(hello.starts_with("CONNECT {"), "{hello}");
+    conn.handle_received(now, b"PONG\r\n");
+    assert!(matches!(
+        events(&mut conn).as_slice(),
+        [Event::Connected { .. }]
+    ));
+    conn
+}
+
+#[test]
+fn connect_sends_the_required_fields() {
+    let now = t0();
+    let mut conn = Connection::new(options("nats://127.0.0.1:4222"), now).unwrap();
+    conn.poll_directive();
+    conn.handle_connected(now);
+    assert!(sent(&mut conn).is_empty(), "nothing before INFO");
+    conn.handle_received(now, INFO);
+    let hello = text(&sent(&mut conn));
+    for field in [
+        "\"verbose\":false",
+        "\"pedantic\":false",
+        "\"echo\":true",
+        "\"headers\":true",
+        "\"no_responders\":true",
+        "\"protocol\":1",
+        "\"lang\":\"rust\"",
+    ] {
+        assert!(hello.contains(field), "{field} missing in {hello}");
+    }
+    assert!(hello.ends_with("\r\nPING\r\n"));
+    assert_eq!(conn.state(), ConnectionState::Connecting);
+}
+
+#[test]
+fn publishes_before_connect_wait_and_follow_the_subscriptions() {
+    let now = t0();
+    let mut conn = Connection::new(options("nats://127.0.0.1:4222"), now).unwrap();
+    let sid = conn.subscribe("updates", None).unwrap();
+    conn.publish("updates", None, None, "early".into()).unwrap();
+    conn.poll_directive();
+    conn.handle_connected(now);
+    conn.handle_received(now, INFO);
+    let hello = text(&sent(&mut conn));
+    assert!(!hello.contains("PUB"), "no publish before the handshake: {hello}");
+    conn.handle_received(now, b"PONG\r\n");
+    assert_eq!(
+        text(&sent(&mut conn)),
+        format!("SUB updates {sid}\r\nPUB updates 5\r\nearly\r\n")
+    );
+    assert_eq!(conn.statistics().out_messages, 1);
+}
+
+#[test]
+fn reconnect_buffer_refuses_what_does_not_fit() {
+    let now = t0();
+    let mut o = options("nats://127.0.0.1:4222");
+    o.reconnect_buffer_size = 32;
+    let mut conn = Connection::new(o, now).unwrap();
+    // "PUB a 1\r\nx\r\n" is 12 bytes: two fit in 32, the third does not.
+    conn.publish("a", None, None, "x".into()).unwrap();
+    conn.publish("a", None, None, "x".into()).unwrap();
+    assert_eq!(
+        conn.publish("a", None, None, "x".into()),
+        Err(PublishError::ReconnectBufferFull { limit: 32 })
+    );
+
+    let mut o = options("nats://127.0.0.1:4222");
+    o.reconnect_buffer_size = 0;
+    let mut conn = Connection::new(o, now).unwrap();
+    assert_eq!(
+        conn.publish("a", None, None, "x".into()),
+        Err(PublishError::ReconnectBufferFull { limit: 0 })
+    );
+}
+
+#[test]
+fn invalid_input_is_refused_with_nothing_queued() {
+    let now = t0();
+    let mut conn = connected(now);
+    assert!(matches!(
+        conn.publish("a b", None, None, "x".into()),
+        Err(PublishError::InvalidSubject(_))
+    ));
+    assert!(matches!(
+        conn.publish("a.*", None, None, "x".into()),
+        Err(PublishError::InvalidSubject(_))
+    ));
+    assert!(matches!(
+        conn.publish("a", Some("r x"), None, "x".into()),
+        Err(PublishError::InvalidReply(_))
+    ));
+    assert_eq!(
+        conn.publish("a", None, None, Bytes::from(vec![0u8; 1025])),
+        Err(PublishError::MaxPayloadExceeded {
+            size: 1025,
+            max: 1024
+        })
+    );
+    assert!(matches!(
+        conn.subscribe("a..b", None),
+        Err(SubscribeError::InvalidSubject(_))
+    ));
+    assert!(matches!(
+        conn.subscribe("a", Some("q q")),
+        Err(SubscribeError::InvalidQueueGroup(_))
+    ));
+    assert!(sent(&mut conn).is_empty());
+}
+
+#[test]
+fn messages_queue_per_subscription_and_wake_once_per_batch() {
+    let now = t0();
+    let mut conn = connected(now);
+    let sid = conn.subscribe("a.>", None).unwrap();
+    sent(&mut conn);
+    let batch = format!("MSG a.b {sid} 2\r\nhi\r\nMSG a.c {sid} r.1 3\r\nyou\r\n");
+    conn.handle_received(now, batch.as_bytes());
+    let evs = events(&mut conn);
+    assert!(matches!(evs.as_slice(), [Event::MessagesReady { sid: s }] if *s == sid));
+    let Delivery::Message(first) = conn.next_message(sid) else {
+        panic!("expected a message");
+    };
+    assert_eq!(first.subject.as_str(), "a.b");
+    assert_eq!(&first.payload[..], b"hi");
+    let Delivery::Message(second) = conn.next_message(sid) else {
+        panic!("expected a message");
+    };
+    assert_eq!(second.reply.as_ref().map(|r| r.as_str()), Some("r.1"));
+    assert_eq!(conn.next_message(sid), Delivery::Empty);
+    assert_eq!(conn.statistics().in_messages, 2);
+}
+
+#[test]
+fn unsubscribe_after_counts_across_reconnects() {
+    let now = t0();
+    let mut conn = connected(now);
+    let sid = conn.subscribe("a", None).unwrap();
+    conn.unsubscribe_after(sid, 3);
+    assert_eq!(
+        text(&sent(&mut conn)),
+        format!("SUB a {sid}\r\nUNSUB {sid} 3\r\n")
+    );
+    conn.handle_received(now, format!("MSG a {sid} 1\r\nx\r\n").as_bytes());
+    conn.handle_disconnected(now, "reset");
+    let evs = events(&mut conn);
+    assert!(evs.iter().any(|e| matches!(e, Event::Disconnected { .. })));
+    assert!(matches!(
+        conn.poll_directive(),
+        Some(Directive::Connect { .. })
+    ));
+    conn.handle_connected(now);
+    conn.handle_received(now, INFO);
+    sent(&mut conn);
+    conn.handle_received(now, b"PONG\r\n");
+    assert_eq!(
+        text(&sent(&mut conn)),
+        format!("SUB a {sid}\r\nUNSUB {sid} 2\r\n"),
+        "the server counts from the new SUB, so it is told the 2 remaining"
+    );
+}
+
+#[test]
+fn requests_complete_fail_fast_on_no_responders_and_time_out() {
+    let now = t0();
+    let mut conn = connected(now);
+    let ok = conn
+        .request(now, "svc", None, "ping".into(), Some(Duration::from_secs(1)))
+        .unwrap();
+    let wire = text(&sent(&mut conn));
+    let (sub_line, pub_line) = wire.split_once("\r\n").unwrap();
+    assert!(sub_line.starts_with("SUB _INBOX."), "{wire}");
+    let reply = pub_line.split(' ').nth(2).unwrap().to_owned();
+    assert!(pub_line.starts_with("PUB svc _INBOX."), "{wire}");
+    let mux_sid = sub_line.rsplit(' ').next().unwrap();
+    conn.handle_received(
+        now,
+        format!("MSG {reply} {mux_sid} 4\r\npong\r\n").as_bytes(),
+    );
+    match events(&mut conn).as_slice() {
+        [Event::Response { id, result: Ok(m) }] => {
+            assert_eq!(*id, ok);
+            assert_eq!(&m.payload[..], b"pong");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+
+    let none = conn.request(now, "svc", None, "x".into(), None).unwrap();
+    let wire = text(&sent(&mut conn));
+    let reply = wire.split(' ').nth(2).unwrap().to_owned();
+    let status = "NATS/1.0 503\r\n\r\n";
+    conn.handle_received(
+        now,
+        format!(
+            "HMSG {reply} {mux_sid} {} {}\r\n{status}\r\n",
+            status.len(),
+            status.len()
+        )
+        .as_bytes(),
+    );
+    assert!(matches!(
+        events(&mut conn).as_slice(),
+        [Event::Response { id, result: Err(RequestError::NoResponders) }] if *id == none
+    ));
+
+    let late = conn
+        .request(now, "svc", None, "x".into(), Some(Duration::from_millis(10)))
+        .unwrap();
+    conn.handle_timeout(now + Duration::from_millis(9));
+    assert!(events(&mut conn).is_empty());
+    conn.handle_timeout(now + Duration::from_millis(10));
+    assert!(matches!(
+        events(&mut conn).as_slice(),
+        [Event::Response { id, result: Err(RequestError::TimedOut) }] if *id == late
+    ));
+}
+
+#[test]
+fn unanswered_pings_make_the_connection_stale() {
+    let now = t0();
+    let mut o = options("nats://127.0.0.1:4222");
+    o.ping_interval = Duration::from_secs(1);
+    let mut conn = Connection::new(o, now).unwrap();
+    conn.poll_directive();
+    conn.handle_connected(now);
+    conn.handle_received(now, INFO);
+    sent(&mut conn);
+    conn.handle_received(now, b"PONG\r\n");
+    events(&mut conn);
+    let mut t = now;
+    for _ in 0..2 {
+        t = conn.poll_timeout().unwrap();
+        conn.handle_timeout(t);
+        assert_eq!(text(&sent(&mut conn)), "PING\r\n");
+    }
+    t = conn.poll_timeout().unwrap();
+    conn.handle_timeout(t);
+    assert_eq!(conn.poll_directive(), Some(Directive::Close));
+    assert!(matches!(
+        events(&mut conn).as_slice(),
+        [Event::Disconnected { reason: ConnectionError::StaleConnection(2), .. }]
+    ));
+    assert!(matches!(
+        conn.poll_directive(),
+        Some(Directive::Connect { .. })
+    ));
+    assert_eq!(conn.state(), ConnectionState::Reconnecting);
+}
+
+#[test]
+fn server_ping_is_answered() {
+    let now = t0();
+    let mut conn = connected(now);
+    conn.handle_received(now, b"PING\r\n");
+    assert_eq!(text(&sent(&mut conn)), "PONG\r\n");
+}
+
+#[test]
+fn refused_credentials_close_the_first_connect() {
+    let now = t0();
+    let mut conn = Connection::new(options("nats://u:wrong@127.0.0.1:4222"), now).unwrap();
+    conn.poll_directive();
+    conn.handle_connected(now);
+    conn.handle_received(now, INFO);
+    let hello = text(&sent(&mut conn));
+    assert!(hello.contains("\"user\":\"u\"") && hello.contains("\"pass\":\"wrong\""));
+    conn.handle_received(now, b"-ERR 'Authorization Violation'\r\n");
+    assert_eq!(conn.poll_directive(), Some(Directive::Close));
+    assert!(matches!(
+        events(&mut conn).as_slice(),
+        [Event::Closed { reason: Some(ConnectionError::AuthorizationViolation(_)) }]
+    ));
+    assert!(conn.is_closed());
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn tls_url_against_a_plain_server_sends_nothing() {
+    let now = t0();
+    let mut conn = Connection::new(options("tls://127.0.0.1:4222"), now).unwrap();
+    conn.poll_directive();
+    conn.handle_connected(now);
+    conn.handle_received(now, INFO);
+    assert!(sent(&mut conn).is_empty(), "no CONNECT in the clear");
+    assert_eq!(conn.poll_directive(), Some(Directive::Close));
+    assert!(matches!(
+        events(&mut conn).as_slice(),
+        [Event::Closed { reason: Some(ConnectionError::TlsNotAvailable) }]
+    ));
+}
+
+#[test]
+fn garbage_from_the_server_drops_the_connection_and_reconnects() {
+    let now = t0();
+    let mut conn = connected(now);
+    conn.publish("a", None, None, "queued".into()).unwrap();
+    conn.handle_received(now, b"HELLO THERE\r\n");
+    assert_eq!(conn.poll_directive(), Some(Directive::Close));
+    match events(&mut conn).as_slice() {
+        [Event::Disconnected {
+            reason: ConnectionError::Protocol(_),
+            unsent_messages: 1,
+        }] => {}
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(matches!(
+        conn.poll_directive(),
+        Some(Directive::Connect { .. })
+    ));
+}
+
+#[test]
+fn flush_resolves_on_its_pong_in_order() {
+    let now = t0();
+    let mut conn = connected(now);
+    let a = conn.flush(now, None).unwrap();
+    let b = conn.flush(now, None).unwrap();
+    assert_eq!(text(&sent(&mut conn)), "PING\r\nPING\r\n");
+    conn.handle_received(now, b"PONG\r\n");
+    assert!(matches!(
+        events(&mut conn).as_slice(),
+        [Event::Flushed { id, result: Ok(()) }] if *id == a
+    ));
+    conn.handle_disconnected(now, "reset");
+    assert!(events(&mut conn).iter().any(|e| matches!(
+        e,
+        Event::Flushed { id, result: Err(FlushError::Disconnected) } if *id == b
+    )));
+}
+
+#[test]
+fn info_discovers_servers_and_lame_duck() {
+    let now = t0();
+    let mut conn = connected(now);
+    conn.handle_received(
+        now,
+        b"INFO {\"server_id\":\"S1\",\"connect_urls\":[\"10.0.0.2:4222\",\"10.0.0.3:4222\"],\"ldm\":true}\r\n",
+    );
+    let evs = events(&mut conn);
+    assert!(evs
+        .iter()
+        .any(|e| matches!(e, Event::ServersDiscovered { servers } if servers.len() == 2)));
+    assert!(evs.iter().any(|e| matches!(e, Event::LameDuck { .. })));
+    assert_eq!(conn.servers().len(), 3);
+}
+
+#[test]
+fn time_never_goes_backwards() {
+    let now = t0();
+    let mut conn = connected(now);
+    let later = now + Duration::from_secs(100);
+    conn.handle_timeout(later);
+    sent(&mut conn);
+    // An older `now` is taken as the newest seen: the request's deadline is after `later`.
+    conn.request(now, "svc", None, "x".into(), Some(Duration::from_secs(1)))
+        .unwrap();
+    assert!(conn.poll_timeout().unwrap() > later);
+}
