@@ -6,6 +6,7 @@
 //! knows the meta-group leader.
 
 use crate::net::{free_port, wait_until};
+use crate::server::is_port_taken;
 use crate::{NatsServer, READY_TIMEOUT};
 
 /// Options for starting a [`Cluster`]; made by [`Cluster::builder`].
@@ -53,6 +54,25 @@ impl ClusterBuilder {
     /// form within [`READY_TIMEOUT`].
     pub fn start(self) -> Cluster {
         assert!(self.nodes > 0, "a cluster needs at least one node");
+        // Route ports are chosen up front; if another process takes one first, start over.
+        let mut attempt = 1;
+        let nodes = loop {
+            match self.try_start_nodes() {
+                Ok(nodes) => break nodes,
+                Err(e) if attempt < 3 && is_port_taken(&e) => attempt += 1,
+                Err(e) => panic!("{e}"),
+            }
+        };
+        let cluster = Cluster {
+            up: vec![true; nodes.len()],
+            nodes,
+            jetstream: self.jetstream,
+        };
+        cluster.wait_until_formed();
+        cluster
+    }
+
+    fn try_start_nodes(&self) -> Result<Vec<NatsServer>, String> {
         let route_ports: Vec<u16> = (0..self.nodes).map(|_| free_port()).collect();
         let mut nodes = Vec::with_capacity(self.nodes);
         for (i, route_port) in route_ports.iter().enumerate() {
@@ -74,16 +94,10 @@ impl ClusterBuilder {
                     .config(config)
                     .jetstream(self.jetstream)
                     .monitoring(true)
-                    .start(),
+                    .try_start()?,
             );
         }
-        let cluster = Cluster {
-            up: vec![true; nodes.len()],
-            nodes,
-            jetstream: self.jetstream,
-        };
-        cluster.wait_until_formed();
-        cluster
+        Ok(nodes)
     }
 }
 

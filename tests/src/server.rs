@@ -94,6 +94,16 @@ impl NatsServerBuilder {
     /// If the binary cannot be found or installed, or the server exits or is not ready
     /// within [`READY_TIMEOUT`]; the message includes the server's logs.
     pub fn start(self) -> NatsServer {
+        match self.try_start() {
+            Ok(server) => server,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Like [`start`](Self::start), but returns the failure (with the server's logs) instead
+    /// of panicking. Still panics when the binary cannot be provisioned or files cannot be
+    /// written.
+    pub fn try_start(self) -> Result<NatsServer, String> {
         let binary = nats_server_binary();
         let dir = TempDir::new("nats-server");
         for (name, contents) in &self.files {
@@ -122,17 +132,17 @@ impl NatsServerBuilder {
             logs: Arc::new(Mutex::new(String::new())),
             reader: None,
         };
-        for attempt in 1..=attempts {
+        let mut attempt = 1;
+        loop {
             server.port = self.port.unwrap_or_else(free_port);
             server.monitor_port = self.monitoring.then(free_port);
             server.args = self.command_line(&server);
             match server.spawn_and_wait() {
-                Ok(()) => return server,
-                Err(e) if attempt < attempts && e.contains("address already in use") => continue,
-                Err(e) => panic!("{e}"),
+                Ok(()) => return Ok(server),
+                Err(e) if attempt < attempts && is_port_taken(&e) => attempt += 1,
+                Err(e) => return Err(e),
             }
         }
-        unreachable!("the last attempt returns or panics")
     }
 
     fn command_line(&self, server: &NatsServer) -> Vec<OsString> {
@@ -375,6 +385,11 @@ impl NatsServer {
             &self.logs()[start_of_logs..]
         ))
     }
+}
+
+/// Whether a start failure was a port that another process took first.
+pub(crate) fn is_port_taken(error: &str) -> bool {
+    error.contains("address already in use")
 }
 
 fn spawn_log_reader(stderr: ChildStderr, logs: Arc<Mutex<String>>) -> JoinHandle<()> {

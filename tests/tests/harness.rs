@@ -213,3 +213,14 @@ fn jetstream_cluster_elects_a_meta_leader() {
     let jsz = cluster.node(0).monitor_get("/jsz").expect("GET /jsz");
     assert!(jsz.contains("\"leader\""), "{jsz}");
 }
+
+#[test]
+fn taken_fixed_port_is_reported_with_logs() {
+    let holder = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind");
+    let port = holder.local_addr().expect("addr").port();
+    let err = NatsServer::builder()
+        .port(port)
+        .try_start()
+        .expect_err("the port is taken");
+    assert!(err.contains("address already in use"), "{err}");
+}
