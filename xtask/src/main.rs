@@ -1,1 +1,229 @@
-fn main() {}
+//! `cargo xtask <command>`: the project's tasks (see `USAGE`).
+//!
+//! Invariant: every command runs its child processes from the workspace root, prints each
+//! command line before running it, and exits non-zero when any step fails. nats-server is
+//! provisioned through `nats_tests` only, so tasks and tests share one install and one
+//! pinned version; test children get it through `NATS_SERVER` and never install it again.
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use nats_tests::{try_nats_server_binary, workspace_root, NatsServer, NATS_SERVER_VERSION};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  test [--no-nextest] [ARGS…]  provision nats-server, run the whole suite (nextest if
+                              installed, else cargo test) with ARGS, then the doc tests
+  demo                        start a nats-server and run the tour example against it
+  fmt                         format the workspace in place
+  lint                        check formatting, then clippy with warnings as errors
+  fuzz <target> [secs]        run a cargo-fuzz target in fuzz/ for secs (default 60)";
+
+type Result<T = (), E = String> = std::result::Result<T, E>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or_default();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(rest),
+        Some("demo") => demo(),
+        Some("fmt") => cargo(["fmt", "--all"]),
+        Some("lint") => lint(),
+        Some("fuzz") => fuzz(rest),
+        None | Some("help" | "-h" | "--help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The cargo that runs us (so `cargo +toolchain xtask` is respected), else `cargo`.
+fn cargo_command() -> Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+/// Runs `cargo <args>` and fails when it does.
+fn cargo<I: IntoIterator<Item = S>, S: Into<OsString>>(args: I) -> Result {
+    let mut cmd = cargo_command();
+    cmd.args(args.into_iter().map(Into::into));
+    run(&mut cmd)
+}
+
+fn run(cmd: &mut Command) -> Result {
+    let line = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    eprintln!("$ {line}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run `{line}`: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{line}` failed ({status})"))
+    }
+}
+
+/// Finds or installs nats-server and exports it as `NATS_SERVER` for every child.
+fn provision() -> Result<PathBuf> {
+    let binary = try_nats_server_binary()?;
+    eprintln!("xtask: nats-server: {}", binary.display());
+    std::env::set_var("NATS_SERVER", &binary);
+    Ok(binary)
+}
+
+fn test(args: &[String]) -> Result {
+    let (no_nextest, args): (Vec<&String>, Vec<&String>) =
+        args.iter().partition(|a| *a == "--no-nextest");
+    provision()?;
+    let nextest = no_nextest.is_empty() && has_nextest();
+    let suite = if nextest {
+        cargo(
+            [
+                "nextest",
+                "run",
+                "--workspace",
+                "--all-features",
+                "--no-fail-fast",
+            ]
+            .into_iter()
+            .map(String::from)
+            .chain(args.into_iter().cloned()),
+        )
+    } else {
+        eprintln!("xtask: cargo-nextest is not installed; using cargo test");
+        cargo(
+            // Doc tests are left to the step below, as with nextest.
+            ["test", "--workspace", "--all-features", "--no-fail-fast"]
+                .into_iter()
+                .chain(["--lib", "--bins", "--tests"])
+                .map(String::from)
+                .chain(args.into_iter().cloned()),
+        )
+    };
+    // Doc tests run even when the suite failed, so one run reports everything.
+    let doc = cargo(["test", "--doc", "--workspace", "--all-features"]);
+    suite.and(doc)
+}
+
+fn has_nextest() -> bool {
+    cargo_command()
+        .args(["nextest", "--version"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn lint() -> Result {
+    cargo(["fmt", "--all", "--", "--check"])?;
+    cargo([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--all-features",
+        "--",
+        "-D",
+        "warnings",
+    ])
+}
+
+fn demo() -> Result {
+    provision()?;
+    let mut server = NatsServer::start();
+    let url = server.url();
+    eprintln!("xtask: nats-server {NATS_SERVER_VERSION} listening on {url}");
+    let example = ["tour.rs", "tour/main.rs"]
+        .iter()
+        .map(|p| workspace_root().join("nats-sansio/examples").join(p))
+        .find(|p| p.exists());
+    let result = match example {
+        Some(_) => cargo([
+            "run",
+            "--release",
+            "-p",
+            "nats-sansio",
+            "--example",
+            "tour",
+            "--",
+            &url,
+        ]),
+        None => {
+            println!("{}", first_line_from(server.port()));
+            println!(
+                "The tour example (nats-sansio/examples/tour.rs) is not written yet. Above is \
+                 the INFO line of the server this demo started; once the example exists, this \
+                 command runs `cargo run --release -p nats-sansio --example tour -- {url}`."
+            );
+            Ok(())
+        }
+    };
+    server.stop();
+    result
+}
+
+/// The first protocol line the server sends (its INFO), or why it could not be read.
+fn first_line_from(port: u16) -> String {
+    let read = || -> std::io::Result<String> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line)?;
+        Ok(line.trim_end().to_owned())
+    };
+    read().unwrap_or_else(|e| format!("(could not read the server's INFO: {e})"))
+}
+
+fn fuzz(args: &[String]) -> Result {
+    let [target, rest @ ..] = args else {
+        return Err(format!("fuzz needs a target name\n\n{USAGE}"));
+    };
+    let secs: u64 = match rest.first() {
+        Some(s) => s
+            .parse()
+            .map_err(|_| format!("not a number of seconds: {s}"))?,
+        None => 60,
+    };
+    let dir = workspace_root().join("fuzz");
+    if !dir.join("Cargo.toml").exists() {
+        return Err(format!("{} has no fuzz crate yet", dir.display()));
+    }
+    // `cargo +nightly` needs rustup's proxy, not the toolchain cargo in $CARGO.
+    if !succeeds(Command::new("cargo").args(["+nightly", "--version"]), &dir) {
+        return Err("fuzzing needs a nightly toolchain: `rustup toolchain install nightly`".into());
+    }
+    if !succeeds(Command::new("cargo").args(["fuzz", "--version"]), &dir) {
+        run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    run(Command::new("cargo")
+        .current_dir(&dir)
+        .args(["+nightly", "fuzz", "run", target, "--"])
+        .arg(format!("-max_total_time={secs}")))
+}
+
+fn succeeds(cmd: &mut Command, dir: &Path) -> bool {
+    cmd.current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
