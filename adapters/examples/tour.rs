@@ -21,7 +21,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut options = Options::new(&url)?;
     options.name = Some("tour".to_owned());
     let mut client = BlockingConnection::connect(options.clone())?;
-    let info = client.connection().server_info().cloned().unwrap_or_default();
+    let info = client
+        .connection()
+        .server_info()
+        .cloned()
+        .unwrap_or_default();
     println!(
         "   connected to server {} (version {}, max_payload {} bytes, headers {})",
         info.server_name, info.version, info.max_payload, info.headers
@@ -49,9 +53,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     headers.insert("Tour-Step", "headers");
     headers.append("Tour-Tag", "one");
     headers.append("Tour-Tag", "two");
-    client
-        .connection()
-        .publish("tour.greet.headers", None, Some(&headers), "with headers".into())?;
+    client.connection().publish(
+        "tour.greet.headers",
+        None,
+        Some(&headers),
+        "with headers".into(),
+    )?;
     let msg = client
         .next_message(sid, WAIT)
         .ok_or("the message with headers did not come back")?;

@@ -44,9 +44,9 @@ impl BlockingConnection {
         };
         let outcome = this.wait_event(timeout, |e| match e {
             Event::Connected { .. } => Some(Ok(())),
-            Event::Closed { reason } => Some(Err(reason
-                .clone()
-                .unwrap_or(ConnectionError::Closed))),
+            Event::Closed { reason } => {
+                Some(Err(reason.clone().unwrap_or(ConnectionError::Closed)))
+            }
             _ => None,
         });
         match outcome {
@@ -111,7 +111,11 @@ impl BlockingConnection {
     }
 
     /// Publishes and runs one turn so the bytes leave.
-    pub fn publish(&mut self, subject: &str, payload: impl Into<Bytes>) -> Result<(), nats_sansio::connection::PublishError> {
+    pub fn publish(
+        &mut self,
+        subject: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), nats_sansio::connection::PublishError> {
         self.conn.publish(subject, None, None, payload.into())?;
         self.drain_outputs();
         Ok(())
@@ -154,9 +158,13 @@ impl BlockingConnection {
         payload: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<Message, RequestError> {
-        let id = self
-            .conn
-            .request(Instant::now(), subject, headers, payload.into(), Some(timeout))?;
+        let id = self.conn.request(
+            Instant::now(),
+            subject,
+            headers,
+            payload.into(),
+            Some(timeout),
+        )?;
         self.wait_event(timeout + Duration::from_secs(1), |e| match e {
             Event::Response { id: got, result } if *got == id => Some(result.clone()),
             _ => None,
@@ -191,7 +199,8 @@ impl BlockingConnection {
             if let Err(e) = self.write_all() {
                 progressed = true;
                 self.socket = None;
-                self.conn.handle_disconnected(Instant::now(), &e.to_string());
+                self.conn
+                    .handle_disconnected(Instant::now(), &e.to_string());
             }
             while let Some(event) = self.conn.poll_event() {
                 progressed = true;
@@ -221,7 +230,9 @@ impl BlockingConnection {
                         self.socket = Some(socket);
                         self.conn.handle_connected(Instant::now());
                     }
-                    Err(e) => self.conn.handle_connect_failed(Instant::now(), &e.to_string()),
+                    Err(e) => self
+                        .conn
+                        .handle_connect_failed(Instant::now(), &e.to_string()),
                 }
             }
             Directive::Close => self.socket = None,
@@ -260,12 +271,15 @@ impl BlockingConnection {
                 self.conn
                     .handle_disconnected(Instant::now(), "connection closed by server");
             }
-            Ok(n) => self.conn.handle_received(Instant::now(), &self.scratch[..n]),
+            Ok(n) => self
+                .conn
+                .handle_received(Instant::now(), &self.scratch[..n]),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => {
                 self.socket = None;
-                self.conn.handle_disconnected(Instant::now(), &e.to_string());
+                self.conn
+                    .handle_disconnected(Instant::now(), &e.to_string());
             }
         }
     }

@@ -29,3 +29,8 @@ pub mod proto;
 #[cfg(feature = "tls")]
 pub mod tls;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
+
+pub use connection::{Connection, Directive, Event};

@@ -53,7 +53,9 @@ fn publish_subscribe_with_wildcards_and_headers() {
     assert_eq!(got.get_all("Tag").collect::<Vec<_>>(), vec!["x", "y"]);
     client.flush(WAIT).unwrap();
     assert!(
-        client.next_message(sid, Duration::from_millis(200)).is_none(),
+        client
+            .next_message(sid, Duration::from_millis(200))
+            .is_none(),
         "the non-matching subject was not delivered"
     );
 }
@@ -132,7 +134,10 @@ fn unsubscribe_after_n_stops_delivery() {
     }
     client.flush(WAIT).unwrap();
     let mut got = 0;
-    while client.next_message(sid, Duration::from_millis(300)).is_some() {
+    while client
+        .next_message(sid, Duration::from_millis(300))
+        .is_some()
+    {
         got += 1;
     }
     assert_eq!(got, 3);

@@ -6,11 +6,8 @@
 //! pinned version; test children get it through `NATS_SERVER` and never install it again.
 
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::time::Duration;
 
 use nats_tests::{try_nats_server_binary, workspace_root, NatsServer, NATS_SERVER_VERSION};
 
@@ -152,45 +149,18 @@ fn demo() -> Result {
     let mut server = NatsServer::start();
     let url = server.url();
     eprintln!("xtask: nats-server {NATS_SERVER_VERSION} listening on {url}");
-    let example = ["tour.rs", "tour/main.rs"]
-        .iter()
-        .map(|p| workspace_root().join("nats-sansio/examples").join(p))
-        .find(|p| p.exists());
-    let result = match example {
-        Some(_) => cargo([
-            "run",
-            "--release",
-            "-p",
-            "nats-sansio",
-            "--example",
-            "tour",
-            "--",
-            &url,
-        ]),
-        None => {
-            println!("{}", first_line_from(server.port()));
-            println!(
-                "The tour example (nats-sansio/examples/tour.rs) is not written yet. Above is \
-                 the INFO line of the server this demo started; once the example exists, this \
-                 command runs `cargo run --release -p nats-sansio --example tour -- {url}`."
-            );
-            Ok(())
-        }
-    };
+    let result = cargo([
+        "run",
+        "--release",
+        "-p",
+        "nats-client",
+        "--example",
+        "tour",
+        "--",
+        &url,
+    ]);
     server.stop();
     result
-}
-
-/// The first protocol line the server sends (its INFO), or why it could not be read.
-fn first_line_from(port: u16) -> String {
-    let read = || -> std::io::Result<String> {
-        let stream = TcpStream::connect(("127.0.0.1", port))?;
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        let mut line = String::new();
-        BufReader::new(stream).read_line(&mut line)?;
-        Ok(line.trim_end().to_owned())
-    };
-    read().unwrap_or_else(|e| format!("(could not read the server's INFO: {e})"))
 }
 
 fn fuzz(args: &[String]) -> Result {

@@ -570,7 +570,8 @@ impl Connection {
                 return Err(PublishError::ReconnectBufferFull { limit });
             }
         }
-        self.outbound.publish(subject, reply, headers, payload, size);
+        self.outbound
+            .publish(subject, reply, headers, payload, size);
         Ok(())
     }
 
@@ -742,7 +743,11 @@ impl Connection {
 
     /// Sends a PING; [`Event::Flushed`] reports when its PONG arrives, which proves that
     /// every command issued before reached the server.
-    pub fn flush(&mut self, now: Instant, timeout: Option<Duration>) -> Result<FlushId, FlushError> {
+    pub fn flush(
+        &mut self,
+        now: Instant,
+        timeout: Option<Duration>,
+    ) -> Result<FlushId, FlushError> {
         self.advance_clock(now);
         match self.state {
             State::Closed => return Err(FlushError::Closed),
@@ -950,7 +955,6 @@ impl Connection {
             ServerOp::Info(info) => self.on_info(*info),
             ServerOp::Ok => {}
             ServerOp::Err(text) => self.on_server_error(text),
-            _ => {}
         }
     }
 

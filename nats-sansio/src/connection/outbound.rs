@@ -29,10 +29,6 @@ impl Outbound {
         self.encoder.len()
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.encoder.is_empty()
-    }
-
     pub(crate) fn publish(
         &mut self,
         subject: &str,
@@ -53,11 +49,6 @@ impl Outbound {
         let lost = self.msg_ends.len() as u64;
         self.msg_ends.clear();
         lost
-    }
-
-    /// Publishes queued and not yet written.
-    pub(crate) fn queued_messages(&self) -> usize {
-        self.msg_ends.len()
     }
 }
 

@@ -30,7 +30,8 @@ impl Requests {
         let token = self.next_token;
         self.pending.insert(token, ());
         self.reply.clear();
-        self.reply.push_str(self.prefix.as_deref().unwrap_or_default());
+        self.reply
+            .push_str(self.prefix.as_deref().unwrap_or_default());
         // Writing to a String cannot fail.
         let _ = write!(self.reply, "{token}");
         token

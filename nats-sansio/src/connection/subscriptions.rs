@@ -15,7 +15,8 @@ use super::event::{Sid, SubscriptionEnd};
 
 /// A `HashMap` with a fixed hasher: iteration order depends only on the operations performed,
 /// which keeps runs reproducible from their seed.
-pub(crate) type DetMap<K, V> = HashMap<K, V, BuildHasherDefault<std::collections::hash_map::DefaultHasher>>;
+pub(crate) type DetMap<K, V> =
+    HashMap<K, V, BuildHasherDefault<std::collections::hash_map::DefaultHasher>>;
 
 /// Whether a subscription still receives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,12 +207,27 @@ mod tests {
         for _ in 0..4 {
             assert!(matches!(s.push(msg(1)), Pushed::Queued { .. }));
         }
-        assert_eq!(s.push(msg(1)), Pushed::Dropped { episode_start: true });
-        assert_eq!(s.push(msg(1)), Pushed::Dropped { episode_start: false });
+        assert_eq!(
+            s.push(msg(1)),
+            Pushed::Dropped {
+                episode_start: true
+            }
+        );
+        assert_eq!(
+            s.push(msg(1)),
+            Pushed::Dropped {
+                episode_start: false
+            }
+        );
         s.pop();
         // Room again, but still in the episode until below half.
         assert!(matches!(s.push(msg(1)), Pushed::Queued { .. }));
-        assert_eq!(s.push(msg(1)), Pushed::Dropped { episode_start: false });
+        assert_eq!(
+            s.push(msg(1)),
+            Pushed::Dropped {
+                episode_start: false
+            }
+        );
         s.pop();
         s.pop();
         s.pop();
@@ -219,7 +235,12 @@ mod tests {
         s.push(msg(1));
         s.push(msg(1));
         s.push(msg(1));
-        assert_eq!(s.push(msg(1)), Pushed::Dropped { episode_start: true });
+        assert_eq!(
+            s.push(msg(1)),
+            Pushed::Dropped {
+                episode_start: true
+            }
+        );
         assert_eq!(s.stats().dropped, 4);
         assert_eq!(s.stats().delivered, 12);
     }
@@ -228,7 +249,12 @@ mod tests {
     fn byte_limit_and_first_flag() {
         let mut s = Subscription::new(Subject::from_static("a"), None, 100, 10);
         assert_eq!(s.push(msg(6)), Pushed::Queued { first: true });
-        assert_eq!(s.push(msg(6)), Pushed::Dropped { episode_start: true });
+        assert_eq!(
+            s.push(msg(6)),
+            Pushed::Dropped {
+                episode_start: true
+            }
+        );
         assert_eq!(s.push(msg(4)), Pushed::Queued { first: false });
         assert_eq!(s.stats().pending_bytes, 10);
     }

@@ -86,7 +86,10 @@ fn publishes_before_connect_wait_and_follow_the_subscriptions() {
     conn.handle_connected(now);
     conn.handle_received(now, INFO);
     let hello = text(&sent(&mut conn));
-    assert!(!hello.contains("PUB"), "no publish before the handshake: {hello}");
+    assert!(
+        !hello.contains("PUB"),
+        "no publish before the handshake: {hello}"
+    );
     conn.handle_received(now, b"PONG\r\n");
     assert_eq!(
         text(&sent(&mut conn)),
@@ -209,7 +212,13 @@ fn requests_complete_fail_fast_on_no_responders_and_time_out() {
     let now = t0();
     let mut conn = connected(now);
     let ok = conn
-        .request(now, "svc", None, "ping".into(), Some(Duration::from_secs(1)))
+        .request(
+            now,
+            "svc",
+            None,
+            "ping".into(),
+            Some(Duration::from_secs(1)),
+        )
         .unwrap();
     let wire = text(&sent(&mut conn));
     let (sub_line, pub_line) = wire.split_once("\r\n").unwrap();
@@ -248,7 +257,13 @@ fn requests_complete_fail_fast_on_no_responders_and_time_out() {
     ));
 
     let late = conn
-        .request(now, "svc", None, "x".into(), Some(Duration::from_millis(10)))
+        .request(
+            now,
+            "svc",
+            None,
+            "x".into(),
+            Some(Duration::from_millis(10)),
+        )
         .unwrap();
     conn.handle_timeout(now + Duration::from_millis(9));
     assert!(events(&mut conn).is_empty());
@@ -282,7 +297,10 @@ fn unanswered_pings_make_the_connection_stale() {
     assert_eq!(conn.poll_directive(), Some(Directive::Close));
     assert!(matches!(
         events(&mut conn).as_slice(),
-        [Event::Disconnected { reason: ConnectionError::StaleConnection(2), .. }]
+        [Event::Disconnected {
+            reason: ConnectionError::StaleConnection(2),
+            ..
+        }]
     ));
     assert!(matches!(
         conn.poll_directive(),
@@ -312,7 +330,9 @@ fn refused_credentials_close_the_first_connect() {
     assert_eq!(conn.poll_directive(), Some(Directive::Close));
     assert!(matches!(
         events(&mut conn).as_slice(),
-        [Event::Closed { reason: Some(ConnectionError::AuthorizationViolation(_)) }]
+        [Event::Closed {
+            reason: Some(ConnectionError::AuthorizationViolation(_))
+        }]
     ));
     assert!(conn.is_closed());
 }
@@ -329,7 +349,9 @@ fn tls_url_against_a_plain_server_sends_nothing() {
     assert_eq!(conn.poll_directive(), Some(Directive::Close));
     assert!(matches!(
         events(&mut conn).as_slice(),
-        [Event::Closed { reason: Some(ConnectionError::TlsNotAvailable) }]
+        [Event::Closed {
+            reason: Some(ConnectionError::TlsNotAvailable)
+        }]
     ));
 }
 

@@ -34,8 +34,8 @@ pub fn connection(data: &[u8]) {
     let mut input = data.iter().copied();
     let mut next = move || input.next();
     let seed = u64::from(next().unwrap_or(0));
-    let mut options = Options::new("nats://127.0.0.1:4222,nats://127.0.0.2:4222")
-        .expect("static URLs parse");
+    let mut options =
+        Options::new("nats://127.0.0.1:4222,nats://127.0.0.2:4222").expect("static URLs parse");
     options.seed = seed;
     options.ping_interval = Duration::from_millis(50);
     options.reconnect_buffer_size = 256;

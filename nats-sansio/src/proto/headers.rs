@@ -1,0 +1,516 @@
+//! Message headers (ADR-4): an ordered, case-sensitive multimap plus an optional inline status.
+//!
+//! Invariant: [`HeaderMap::encoded_len`] is exactly the number of bytes
+//! [`HeaderMap::encode`] writes, and a map that passes [`HeaderMap::validate`] survives
+//! `encode` then [`HeaderMap::decode`] unchanged (values and description are compared
+//! trimmed). Decoding never panics, whatever the input.
+
+use bytes::{BufMut, BytesMut};
+
+use super::status::StatusCode;
+
+/// The version prefix of every header block.
+const VERSION: &[u8] = b"NATS/1.0";
+
+/// Why a header map is invalid, or a header block could not be decoded.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeaderError {
+    /// A header name is empty.
+    #[error("invalid header: empty header name")]
+    EmptyName,
+    /// A header name has a byte outside printable ASCII (33..=126) or a `:`.
+    #[error("invalid header name {name:?}: names must be printable ASCII without ':' or spaces")]
+    InvalidName {
+        /// The offending name (lossily decoded when it came off the wire).
+        name: String,
+    },
+    /// A header value contains CR or LF.
+    #[error("invalid value for header {name:?}: values must not contain CR or LF")]
+    InvalidValue {
+        /// The name of the header whose value is invalid (the value itself is not repeated).
+        name: String,
+    },
+    /// The status description contains CR or LF.
+    #[error("invalid status description: it must not contain CR or LF")]
+    InvalidDescription,
+    /// The header block does not start with `NATS/1.0`.
+    #[error("invalid header block: it does not start with 'NATS/1.0'")]
+    MissingVersion,
+    /// The text after `NATS/1.0` is not a three-digit status code.
+    #[error("invalid header block: malformed status code after 'NATS/1.0'")]
+    InvalidStatus,
+    /// A header line has no `:`.
+    #[error("invalid header block: a header line has no ':'")]
+    MissingColon,
+}
+
+/// Headers of a message: ordered `(name, value)` entries plus an optional inline status.
+///
+/// Names are case-sensitive (the server never canonicalises them), a name may repeat, and
+/// insertion order is kept and serialised one line per value. The inline status and its
+/// description (`NATS/1.0 503`, `NATS/1.0 408 Request Timeout`) are kept apart from the
+/// entries: [`len`](Self::len) and [`is_empty`](Self::is_empty) count entries only.
+///
+/// Mutators do not validate; call [`validate`](Self::validate) before sending (publish does).
+#[derive(Clone, Default, PartialEq, Eq, Debug)]
+pub struct HeaderMap {
+    status: Option<StatusCode>,
+    description: Option<String>,
+    entries: Vec<(String, String)>,
+}
+
+impl HeaderMap {
+    /// An empty map with no status.
+    pub fn new() -> HeaderMap {
+        HeaderMap::default()
+    }
+
+    /// Sets `name` to `value`, replacing every existing value of `name`.
+    ///
+    /// The new value takes the position of the first existing one (or goes last).
+    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        let name = name.into();
+        let value = value.into();
+        match self.entries.iter().position(|(n, _)| *n == name) {
+            Some(first) => {
+                let mut index = 0;
+                self.entries.retain(|(n, _)| {
+                    let keep = index <= first || *n != name;
+                    index += 1;
+                    keep
+                });
+                if let Some(entry) = self.entries.get_mut(first) {
+                    entry.1 = value;
+                }
+            }
+            None => self.entries.push((name, value)),
+        }
+    }
+
+    /// Adds a value for `name` after the existing ones.
+    pub fn append(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.entries.push((name.into(), value.into()));
+    }
+
+    /// The first value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// The last value of `name`.
+    pub fn get_last(&self, name: &str) -> Option<&str> {
+        self.iter().rev().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// Every value of `name`, in order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.entries
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Removes every value of `name`; returns whether there was any.
+    pub fn remove(&mut self, name: &str) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|(n, _)| n != name);
+        self.entries.len() != before
+    }
+
+    /// Is there at least one value for `name`?
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.entries.iter().any(|(n, _)| n == name)
+    }
+
+    /// All `(name, value)` entries in order (one per value).
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&str, &str)> {
+        self.entries.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// The number of entries (values), not counting the status.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Are there no entries? (A map with only a status is empty.)
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The inline status code, if any.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.status
+    }
+
+    /// The inline status description, if any (only present with a status).
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// Sets the inline status and its description. An empty description counts as none.
+    pub fn set_status(&mut self, code: StatusCode, description: Option<String>) {
+        self.status = Some(code);
+        self.description = description.filter(|d| !d.is_empty());
+    }
+
+    /// Checks that the map can be sent: names non-empty printable ASCII (33..=126) without
+    /// `:`, values and the description without CR or LF.
+    ///
+    /// # Errors
+    ///
+    /// The first problem found, as a [`HeaderError`].
+    pub fn validate(&self) -> Result<(), HeaderError> {
+        if let Some(d) = &self.description {
+            if d.bytes().any(|b| b == b'\r' || b == b'\n') {
+                return Err(HeaderError::InvalidDescription);
+            }
+        }
+        for (name, value) in &self.entries {
+            check_name(name.as_bytes())?;
+            if value.bytes().any(|b| b == b'\r' || b == b'\n') {
+                return Err(HeaderError::InvalidValue { name: name.clone() });
+            }
+        }
+        Ok(())
+    }
+
+    /// The exact number of bytes [`encode`](Self::encode) writes.
+    pub fn encoded_len(&self) -> usize {
+        let mut len = VERSION.len() + 2;
+        if self.status.is_some() {
+            len += 4;
+            if let Some(d) = self.description() {
+                len += 1 + d.len();
+            }
+        }
+        for (n, v) in &self.entries {
+            len += n.len() + 2 + v.len() + 2;
+        }
+        len + 2
+    }
+
+    /// Writes the header block: `NATS/1.0[ code[ description]]\r\n`, one `Name: value\r\n`
+    /// line per value, then `\r\n`.
+    pub fn encode(&self, dst: &mut BytesMut) {
+        dst.reserve(self.encoded_len());
+        dst.put_slice(VERSION);
+        if let Some(code) = self.status {
+            dst.put_u8(b' ');
+            dst.put_slice(&code.digits());
+            if let Some(d) = self.description() {
+                dst.put_u8(b' ');
+                dst.put_slice(d.as_bytes());
+            }
+        }
+        dst.put_slice(b"\r\n");
+        for (n, v) in &self.entries {
+            dst.put_slice(n.as_bytes());
+            dst.put_slice(b": ");
+            dst.put_slice(v.as_bytes());
+            dst.put_slice(b"\r\n");
+        }
+        dst.put_slice(b"\r\n");
+    }
+
+    /// Decodes a whole header block, from `NATS/1.0` through the blank line.
+    ///
+    /// Bare LF line ends are accepted. The status is the three digits after `NATS/1.0`, the
+    /// rest of that line (trimmed) its description. Each following line splits at its first
+    /// `:` into a name (validated) and a value (trimmed of spaces and tabs). Decoding stops
+    /// at the first blank line or at the end of `block`. Non-UTF-8 bytes in values and the
+    /// description are replaced (lossy) rather than rejected.
+    ///
+    /// # Errors
+    ///
+    /// A [`HeaderError`] for a missing `NATS/1.0`, a malformed status, a line without `:`, or
+    /// an invalid name.
+    pub fn decode(block: &[u8]) -> Result<HeaderMap, HeaderError> {
+        let mut lines = Lines { rest: block };
+        let first = lines.next().ok_or(HeaderError::MissingVersion)?;
+        let after = first
+            .strip_prefix(VERSION)
+            .ok_or(HeaderError::MissingVersion)?;
+        let mut map = HeaderMap::new();
+        let after_trimmed = trim(after);
+        if !after_trimmed.is_empty() {
+            // Something follows the version: it must be separated by whitespace and start
+            // with exactly three digits.
+            if !matches!(after.first(), Some(b' ' | b'\t')) {
+                return Err(HeaderError::InvalidStatus);
+            }
+            let (code, desc) = match after_trimmed {
+                [a, b, c, rest @ ..]
+                    if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() =>
+                {
+                    let n =
+                        u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
+                    (n, rest)
+                }
+                _ => return Err(HeaderError::InvalidStatus),
+            };
+            if !desc.is_empty() && !matches!(desc.first(), Some(b' ' | b'\t')) {
+                return Err(HeaderError::InvalidStatus);
+            }
+            let code = StatusCode::from_u16(code).ok_or(HeaderError::InvalidStatus)?;
+            let desc = trim(desc);
+            map.status = Some(code);
+            if !desc.is_empty() {
+                map.description = Some(String::from_utf8_lossy(desc).into_owned());
+            }
+        }
+        for line in lines {
+            if line.is_empty() {
+                break;
+            }
+            let colon = memchr::memchr(b':', line).ok_or(HeaderError::MissingColon)?;
+            let (name, value) = line.split_at(colon);
+            check_name(name)?;
+            let value = trim(value.get(1..).unwrap_or_default());
+            let name = String::from_utf8_lossy(name).into_owned();
+            let value = String::from_utf8_lossy(value).into_owned();
+            map.entries.push((name, value));
+        }
+        Ok(map)
+    }
+}
+
+/// Checks a header name: non-empty, printable ASCII 33..=126, no `:`.
+fn check_name(name: &[u8]) -> Result<(), HeaderError> {
+    if name.is_empty() {
+        return Err(HeaderError::EmptyName);
+    }
+    if name.iter().any(|&b| !(33..=126).contains(&b) || b == b':') {
+        return Err(HeaderError::InvalidName {
+            name: String::from_utf8_lossy(name).into_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Trims spaces and tabs from both ends.
+fn trim(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// Lines of a block, each without its `\n` or `\r\n` terminator; the final unterminated
+/// piece (if non-empty) is also a line.
+struct Lines<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let (line, rest) = match memchr::memchr(b'\n', self.rest) {
+            Some(i) => (self.rest.get(..i)?, self.rest.get(i + 1..)?),
+            None => (self.rest, &[][..]),
+        };
+        self.rest = rest;
+        Some(line.strip_suffix(b"\r").unwrap_or(line))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(map: &HeaderMap) -> Vec<u8> {
+        let mut b = BytesMut::new();
+        map.encode(&mut b);
+        assert_eq!(b.len(), map.encoded_len());
+        b.to_vec()
+    }
+
+    #[test]
+    fn multimap_semantics() {
+        let mut h = HeaderMap::new();
+        h.append("A", "1");
+        h.append("b", "x");
+        h.append("A", "2");
+        h.append("a", "lower");
+        assert_eq!(h.get("A"), Some("1"));
+        assert_eq!(h.get_last("A"), Some("2"));
+        assert_eq!(h.get_all("A").collect::<Vec<_>>(), ["1", "2"]);
+        assert_eq!(h.get("a"), Some("lower"));
+        assert_eq!(h.len(), 4);
+        h.insert("A", "3");
+        assert_eq!(
+            h.iter().collect::<Vec<_>>(),
+            [("A", "3"), ("b", "x"), ("a", "lower")]
+        );
+        h.insert("new", "v");
+        assert_eq!(h.get_last("new"), Some("v"));
+        assert!(h.contains_key("b"));
+        assert!(h.remove("b"));
+        assert!(!h.remove("b"));
+        assert!(!h.contains_key("b"));
+        assert_eq!(h.len(), 3);
+        assert!(!h.is_empty());
+        let mut s = HeaderMap::new();
+        s.set_status(StatusCode::NO_RESPONDERS, None);
+        assert!(s.is_empty());
+        assert_eq!(s.status(), Some(StatusCode::NO_RESPONDERS));
+    }
+
+    #[test]
+    fn encode_exact() {
+        assert_eq!(encode(&HeaderMap::new()), b"NATS/1.0\r\n\r\n");
+        let mut h = HeaderMap::new();
+        h.append("Foo", "bar");
+        h.append("Foo", "baz");
+        assert_eq!(encode(&h), b"NATS/1.0\r\nFoo: bar\r\nFoo: baz\r\n\r\n");
+        h.set_status(StatusCode::TIMEOUT, Some("Request Timeout".into()));
+        assert_eq!(
+            encode(&h),
+            b"NATS/1.0 408 Request Timeout\r\nFoo: bar\r\nFoo: baz\r\n\r\n"
+        );
+        let mut s = HeaderMap::new();
+        s.set_status(StatusCode::NO_RESPONDERS, Some(String::new()));
+        assert_eq!(encode(&s), b"NATS/1.0 503\r\n\r\n");
+    }
+
+    #[test]
+    fn decode_status_lines() {
+        let h = HeaderMap::decode(b"NATS/1.0 503\r\n\r\n").unwrap();
+        assert_eq!(h.status(), Some(StatusCode::NO_RESPONDERS));
+        assert_eq!(h.description(), None);
+        assert!(h.is_empty());
+
+        let h = HeaderMap::decode(b"NATS/1.0 408 Request Timeout\r\n\r\n").unwrap();
+        assert_eq!(h.status(), Some(StatusCode::TIMEOUT));
+        assert_eq!(h.description(), Some("Request Timeout"));
+
+        let h = HeaderMap::decode(
+            b"NATS/1.0 408 Request Timeout\r\nNats-Pending-Messages: 5\r\nNats-Pending-Bytes: 100\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(h.status(), Some(StatusCode::TIMEOUT));
+        assert_eq!(h.get("Nats-Pending-Messages"), Some("5"));
+        assert_eq!(h.get("Nats-Pending-Bytes"), Some("100"));
+
+        let h = HeaderMap::decode(b"NATS/1.0 503\r\nNats-Subject: foo\r\n\r\n").unwrap();
+        assert_eq!(h.status(), Some(StatusCode::NO_RESPONDERS));
+        assert_eq!(h.get("Nats-Subject"), Some("foo"));
+
+        let h = HeaderMap::decode(b"NATS/1.0 100 Idle Heartbeat  \n\n").unwrap();
+        assert_eq!(h.status(), Some(StatusCode::IDLE_HEARTBEAT));
+        assert_eq!(h.description(), Some("Idle Heartbeat"));
+    }
+
+    #[test]
+    fn decode_entries_and_tolerance() {
+        let h = HeaderMap::decode(b"NATS/1.0\nA:1\nB:  two words \t\nA: x:y\n\n").unwrap();
+        assert_eq!(h.status(), None);
+        assert_eq!(
+            h.iter().collect::<Vec<_>>(),
+            [("A", "1"), ("B", "two words"), ("A", "x:y")]
+        );
+        // Missing final blank line is tolerated; empty value allowed.
+        let h = HeaderMap::decode(b"NATS/1.0\r\nK:\r\n").unwrap();
+        assert_eq!(h.get("K"), Some(""));
+    }
+
+    #[test]
+    fn decode_errors() {
+        let cases: &[(&[u8], HeaderError)] = &[
+            (b"", HeaderError::MissingVersion),
+            (b"HTTP/1.1\r\n\r\n", HeaderError::MissingVersion),
+            (b"NATS/1.0x\r\n\r\n", HeaderError::InvalidStatus),
+            (b"NATS/1.0 50\r\n\r\n", HeaderError::InvalidStatus),
+            (b"NATS/1.0 5034\r\n\r\n", HeaderError::InvalidStatus),
+            (b"NATS/1.0 099\r\n\r\n", HeaderError::InvalidStatus),
+            (b"NATS/1.0\r\nnocolon\r\n\r\n", HeaderError::MissingColon),
+            (b"NATS/1.0\r\n: v\r\n\r\n", HeaderError::EmptyName),
+            (
+                b"NATS/1.0\r\nbad name: v\r\n\r\n",
+                HeaderError::InvalidName {
+                    name: "bad name".into(),
+                },
+            ),
+            (
+                b"NATS/1.0\r\nName : v\r\n\r\n",
+                HeaderError::InvalidName {
+                    name: "Name ".into(),
+                },
+            ),
+        ];
+        for (block, err) in cases {
+            assert_eq!(HeaderMap::decode(block).as_ref(), Err(err), "{block:?}");
+        }
+    }
+
+    #[test]
+    fn validate_rules() {
+        let mut h = HeaderMap::new();
+        h.append("Good-Name", "value with spaces");
+        assert_eq!(h.validate(), Ok(()));
+        let mut bad = h.clone();
+        bad.append("Bad:Name", "v");
+        assert!(matches!(
+            bad.validate(),
+            Err(HeaderError::InvalidName { .. })
+        ));
+        let mut bad = h.clone();
+        bad.append("", "v");
+        assert_eq!(bad.validate(), Err(HeaderError::EmptyName));
+        let mut bad = h.clone();
+        bad.append("X", "a\r\nInjected: 1");
+        assert_eq!(
+            bad.validate(),
+            Err(HeaderError::InvalidValue { name: "X".into() })
+        );
+        let mut bad = h.clone();
+        bad.set_status(StatusCode::OK, Some("a\nb".into()));
+        assert_eq!(bad.validate(), Err(HeaderError::InvalidDescription));
+        assert!(HeaderError::InvalidValue { name: "X".into() }
+            .to_string()
+            .contains("\"X\""));
+    }
+
+    #[test]
+    fn round_trip() {
+        let mut h = HeaderMap::new();
+        h.set_status(StatusCode::CONFLICT, Some("Consumer Deleted".into()));
+        h.append("Nats-Msg-Id", "abc");
+        h.append("X-Multi", "1");
+        h.append("X-Multi", "2");
+        h.append("Üñí", "x"); // invalid name, but we only round-trip valid maps
+        h.remove("Üñí");
+        h.append("Empty", "");
+        h.append("Unicode-Value", "héllo wörld");
+        assert_eq!(h.validate(), Ok(()));
+        let bytes = encode(&h);
+        assert_eq!(HeaderMap::decode(&bytes).unwrap(), h);
+    }
+
+    #[test]
+    fn decode_never_panics_on_garbage() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 40) as usize;
+            let mut buf = b"NATS/1.0".to_vec();
+            let alphabet = b"NATS/1.0 :\r\n\tab5";
+            let mut y = x;
+            for _ in 0..len {
+                y = y.wrapping_mul(6364136223846793005).wrapping_add(1);
+                buf.push(alphabet[(y >> 59) as usize % alphabet.len()]);
+            }
+            let _ = HeaderMap::decode(&buf);
+            let _ = HeaderMap::decode(buf.get(8..).unwrap_or_default());
+        }
+    }
+}
