@@ -286,13 +286,12 @@ fn unanswered_pings_make_the_connection_stale() {
     sent(&mut conn);
     conn.handle_received(now, b"PONG\r\n");
     events(&mut conn);
-    let mut t = now;
     for _ in 0..2 {
-        t = conn.poll_timeout().unwrap();
+        let t = conn.poll_timeout().unwrap();
         conn.handle_timeout(t);
         assert_eq!(text(&sent(&mut conn)), "PING\r\n");
     }
-    t = conn.poll_timeout().unwrap();
+    let t = conn.poll_timeout().unwrap();
     conn.handle_timeout(t);
     assert_eq!(conn.poll_directive(), Some(Directive::Close));
     assert!(matches!(

@@ -22,24 +22,22 @@ use bytes::Bytes;
 #[non_exhaustive]
 pub enum SubjectError {
     /// The subject (or queue group) is the empty string.
-    #[error("invalid subject: it is empty")]
+    #[error("it is empty")]
     Empty,
     /// The subject has an empty token: a leading or trailing `.`, or `..`.
-    #[error("invalid subject: it has an empty token (leading or trailing '.', or '..')")]
+    #[error("it has an empty token (a leading or trailing '.', or '..')")]
     EmptyToken,
     /// The subject contains whitespace or an ASCII control character.
-    #[error("invalid subject: it contains whitespace or a control character")]
+    #[error("it contains whitespace or a control character")]
     Whitespace,
     /// A publish subject (or reply subject) contains a `*` or `>` wildcard token.
-    #[error(
-        "invalid publish subject: wildcard tokens '*' and '>' are only allowed when subscribing"
-    )]
+    #[error("wildcard tokens '*' and '>' are only allowed when subscribing")]
     WildcardInPublish,
     /// The `>` wildcard appears as a token that is not the last one.
-    #[error("invalid subject: the '>' wildcard must be the last token")]
+    #[error("the '>' wildcard must be the last token")]
     MisplacedFullWildcard,
     /// The bytes are not valid UTF-8.
-    #[error("invalid subject: it is not valid UTF-8")]
+    #[error("it is not valid UTF-8")]
     InvalidUtf8,
 }
 
