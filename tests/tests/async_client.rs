@@ -13,6 +13,8 @@ use nats_client::error::{ConnectionError, PublishError, RequestError, SubscribeE
 use nats_client::{Client, ClientEvent, ConnectError, ConnectOptions, HeaderMap};
 use nats_tests::{Cluster, NatsServer};
 
+mod common;
+
 const WAIT: Duration = Duration::from_secs(10);
 
 /// Which runtime a scenario runs on.
@@ -395,6 +397,95 @@ async fn cluster_failover_to_a_discovered_server(rt: Rt) {
     assert_eq!(&got.payload[..], b"after");
 }
 
+async fn tls_verified_mutual_and_first(rt: Rt) {
+    let pki = common::pki();
+    let server = common::tls_server(&pki, "");
+    let trusted = || ConnectOptions::new().add_root_certificates_pem(pki.ca.clone());
+    let client = rt
+        .connect_with(&server.url(), trusted())
+        .await
+        .expect("verified TLS");
+    let mut sub = client.subscribe("tls").await.unwrap();
+    client.publish("tls", "secret").await.unwrap();
+    assert_eq!(
+        &within(WAIT, "TLS message", sub.next())
+            .await
+            .unwrap()
+            .payload[..],
+        b"secret"
+    );
+
+    let (other_ca, _) = common::ca("other CA");
+    match rt
+        .connect_with(
+            &server.url(),
+            ConnectOptions::new().add_root_certificates_pem(other_ca),
+        )
+        .await
+    {
+        Err(ConnectError::Connection(ConnectionError::Tls(message))) => {
+            assert!(message.to_lowercase().contains("certificate"), "{message}")
+        }
+        other => panic!("an unknown CA must be rejected, got {other:?}"),
+    }
+
+    let mtls = common::tls_server(&pki, "verify: true");
+    let with_cert =
+        trusted().add_client_certificate_pem(pki.client_cert.clone(), pki.client_key.clone());
+    let client = rt.connect_with(&mtls.url(), with_cert).await.expect("mTLS");
+    client.flush().await.unwrap();
+    assert!(
+        rt.connect_with(&mtls.url(), trusted()).await.is_err(),
+        "no client certificate"
+    );
+
+    let first = common::tls_server(&pki, "handshake_first: true");
+    let client = rt
+        .connect_with(&first.url(), trusted().tls_first())
+        .await
+        .expect("TLS first");
+    client.flush().await.unwrap();
+
+    let plain = NatsServer::start();
+    let url = plain.url().replace("nats://", "tls://");
+    match rt.connect_with(&url, trusted()).await {
+        Err(ConnectError::Connection(ConnectionError::TlsNotAvailable)) => {}
+        other => panic!("tls:// to a plaintext server must fail, got {other:?}"),
+    }
+}
+
+async fn token_url_and_nkey_auth(rt: Rt) {
+    let server = NatsServer::builder()
+        .config("authorization { token: \"t0ken\" }\n")
+        .start();
+    let by_option = rt
+        .connect_with(&server.url(), ConnectOptions::new().token("t0ken"))
+        .await
+        .expect("token");
+    by_option.flush().await.unwrap();
+    rt.connect(&server.client_url_with("t0ken"))
+        .await
+        .flush()
+        .await
+        .unwrap();
+
+    let user = nkeys::KeyPair::new_user();
+    let server = NatsServer::builder()
+        .config(format!(
+            "authorization {{ users: [ {{ nkey: \"{}\" }} ] }}\n",
+            user.public_key()
+        ))
+        .start();
+    let client = rt
+        .connect_with(
+            &server.url(),
+            ConnectOptions::new().nkey(user.seed().unwrap()),
+        )
+        .await
+        .expect("nkey");
+    client.flush().await.unwrap();
+}
+
 macro_rules! on_every_runtime {
     ($($name:ident),* $(,)?) => {
         mod tokio_runtime {
@@ -433,4 +524,44 @@ on_every_runtime!(
     reconnect_buffer_overflow_is_an_error,
     lame_duck_and_slow_consumer_events,
     cluster_failover_to_a_discovered_server,
+    tls_verified_mutual_and_first,
+    token_url_and_nkey_auth,
 );
+
+/// Dropping the last clone outside any runtime still delivers what was published and closes
+/// the connection.
+#[test]
+fn dropping_the_last_client_outside_a_runtime_flushes_and_closes() {
+    let server = NatsServer::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (mut sub, watcher) = runtime.block_on(async {
+        let watcher = Rt::Tokio.connect(&server.url()).await;
+        let sub = watcher.subscribe("farewell").await.unwrap();
+        watcher.flush().await.unwrap();
+        (sub, watcher)
+    });
+    let client = runtime.block_on(Rt::Tokio.connect(&server.url()));
+    let mut events = client.events();
+    runtime.block_on(async {
+        for i in 0..100 {
+            client.publish("farewell", format!("{i}")).await.unwrap();
+        }
+    });
+    // Outside `block_on`: no runtime context on this thread.
+    drop(client);
+    runtime.block_on(async {
+        wait_event(&mut events, "close", |e| {
+            matches!(e, ClientEvent::Closed { reason: None }).then_some(())
+        })
+        .await;
+        for i in 0..100 {
+            let msg = within(WAIT, "a message published before the drop", sub.next()).await;
+            assert_eq!(msg.unwrap().payload, format!("{i}").as_bytes());
+        }
+        drop(watcher);
+    });
+}

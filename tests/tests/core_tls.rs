@@ -9,60 +9,11 @@ use std::time::Duration;
 use nats_client::nats_sansio::connection::{ConnectionError, Options};
 use nats_client::BlockingConnection;
 use nats_tests::NatsServer;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+
+mod common;
+use common::{ca, pki, tls_server, Pki};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// A CA and a server and client certificate it signed, as PEM.
-struct Pki {
-    ca: String,
-    server_cert: String,
-    server_key: String,
-    client_cert: String,
-    client_key: String,
-}
-
-fn ca(name: &str) -> (String, Issuer<'static, KeyPair>) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    let key = KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    (cert.pem(), Issuer::new(params, key))
-}
-
-fn leaf(names: &[&str], issuer: &Issuer<'static, KeyPair>) -> (String, String) {
-    let params =
-        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, issuer).unwrap();
-    (cert.pem(), key.serialize_pem())
-}
-
-fn pki() -> Pki {
-    let (ca, issuer) = ca("nats-sansio test CA");
-    let (server_cert, server_key) = leaf(&["localhost", "127.0.0.1"], &issuer);
-    let (client_cert, client_key) = leaf(&["client.test"], &issuer);
-    Pki {
-        ca,
-        server_cert,
-        server_key,
-        client_cert,
-        client_key,
-    }
-}
-
-/// A server with TLS; `extra` goes inside its `tls { }` block.
-fn tls_server(pki: &Pki, extra: &str) -> NatsServer {
-    NatsServer::builder()
-        .file("server-cert.pem", pki.server_cert.clone())
-        .file("server-key.pem", pki.server_key.clone())
-        .file("ca.pem", pki.ca.clone())
-        .config(format!(
-            "tls {{\n  cert_file: \"server-cert.pem\"\n  key_file: \"server-key.pem\"\n  ca_file: \"ca.pem\"\n  timeout: 5\n  {extra}\n}}\n"
-        ))
-        .start()
-}
 
 fn options(url: &str, pki: &Pki) -> Options {
     let mut o = Options::new(url).unwrap();
