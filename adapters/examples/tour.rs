@@ -1,46 +1,41 @@
 //! A tour of the client against a running nats-server: `cargo xtask demo` starts one and runs
-//! this with its URL.
+//! this with its URL (on tokio; the same code runs on smol and async-std, see the other
+//! examples).
 //!
 //! Each step prints what it did and what came back, and the tour fails loudly if the server
 //! does not answer as NATS promises.
 
 use std::time::Duration;
 
-use nats_client::nats_sansio::connection::{Options, RequestError};
-use nats_client::nats_sansio::proto::HeaderMap;
-use nats_client::BlockingConnection;
+use futures_lite::StreamExt;
+use nats_client::error::{PublishError, RequestError};
+use nats_client::{ClientEvent, ConnectOptions, HeaderMap};
 
-const WAIT: Duration = Duration::from_secs(5);
-
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "nats://127.0.0.1:4222".to_owned());
 
     println!("== connect to {url}");
-    let mut options = Options::new(&url)?;
-    options.name = Some("tour".to_owned());
-    let mut client = BlockingConnection::connect(options.clone())?;
-    let info = client
-        .connection()
-        .server_info()
-        .cloned()
-        .unwrap_or_default();
+    let options = ConnectOptions::new().name("tour");
+    let client = nats_client::tokio::connect_with_options(&url, options).await?;
+    let info = client.server_info().unwrap_or_default();
     println!(
-        "   connected to server {} (version {}, max_payload {} bytes, headers {})",
-        info.server_name, info.version, info.max_payload, info.headers
+        "   connected to {} (nats-server {}, max_payload {} bytes)",
+        info.server_name, info.version, info.max_payload
     );
+    let mut events = client.events();
 
-    println!("== publish and subscribe");
-    let sid = client.subscribe("tour.greet.*", None)?;
-    client.flush(WAIT)?;
+    println!("== publish and subscribe, with wildcards");
+    let mut greetings = client.subscribe("tour.greet.*").await?;
     for who in ["alice", "bob", "carol"] {
-        client.publish(&format!("tour.greet.{who}"), format!("hello {who}"))?;
+        client
+            .publish(&format!("tour.greet.{who}"), format!("hello {who}"))
+            .await?;
     }
     for _ in 0..3 {
-        let msg = client
-            .next_message(sid, WAIT)
-            .ok_or("a published message did not come back")?;
+        let msg = greetings.next().await.ok_or("subscription ended")?;
         println!(
             "   {} -> {:?}",
             msg.subject,
@@ -53,15 +48,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     headers.insert("Tour-Step", "headers");
     headers.append("Tour-Tag", "one");
     headers.append("Tour-Tag", "two");
-    client.connection().publish(
-        "tour.greet.headers",
-        None,
-        Some(&headers),
-        "with headers".into(),
-    )?;
-    let msg = client
-        .next_message(sid, WAIT)
-        .ok_or("the message with headers did not come back")?;
+    client
+        .publish_with_headers("tour.greet.headers", headers, "with headers")
+        .await?;
+    let msg = greetings.next().await.ok_or("subscription ended")?;
     let got = msg.headers.unwrap_or_default();
     println!(
         "   Tour-Step={:?} Tour-Tag={:?}",
@@ -69,58 +59,88 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         got.get_all("Tour-Tag").collect::<Vec<_>>()
     );
 
-    println!("== request/reply (a responder on a second connection, in a thread)");
-    let mut responder = BlockingConnection::connect(options.clone())?;
-    let service = responder.subscribe("tour.upper", Some("workers"))?;
-    responder.flush(WAIT)?;
-    let worker = std::thread::spawn(move || {
+    println!("== request/reply: a responder task in a queue group");
+    let mut service = client.queue_subscribe("tour.upper", "workers").await?;
+    let responder = client.clone();
+    let worker = tokio::spawn(async move {
         let mut answered = 0;
-        while answered < 3 {
-            let Some(msg) = responder.next_message(service, WAIT) else {
-                break;
-            };
+        while let Some(msg) = service.next().await {
             if let Some(reply) = &msg.reply {
                 let upper = String::from_utf8_lossy(&msg.payload).to_uppercase();
-                if responder.publish(reply, upper).is_ok() {
-                    answered += 1;
-                }
+                responder.publish(reply, upper).await.ok();
+                answered += 1;
             }
         }
-        let _ = responder.flush(WAIT);
-        responder.close();
         answered
     });
     for word in ["sans", "io", "nats"] {
-        let reply = client.request("tour.upper", None, word, WAIT)?;
+        let reply = client.request("tour.upper", word).await?;
         println!(
             "   {word:?} -> {:?}",
             String::from_utf8_lossy(&reply.payload)
         );
     }
-    let answered = worker.join().map_err(|_| "responder thread panicked")?;
-    println!("   the responder answered {answered} requests");
+
+    println!("== 64 requests in flight at once");
+    let started = std::time::Instant::now();
+    let in_flight: Vec<_> = (0..64)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move { client.request("tour.upper", format!("r{i}")).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for request in in_flight {
+        if request.await?.is_ok() {
+            ok += 1;
+        }
+    }
+    println!("   {ok} of 64 answered in {:?}", started.elapsed());
 
     println!("== a request nobody answers");
-    match client.request("tour.nobody.home", None, "hello?", WAIT) {
+    match client.request("tour.nobody.home", "hello?").await {
         Err(RequestError::NoResponders) => println!("   no responders (status 503), at once"),
         other => return Err(format!("expected no responders, got {other:?}").into()),
     }
-
-    println!("== an invalid subject is refused before anything is sent");
-    match client.publish("bad subject", "x") {
-        Err(e) => println!("   refused: {e}"),
-        Ok(()) => return Err("a subject with a space was accepted".into()),
+    let quick = client
+        .request_builder()
+        .payload("anyone?")
+        .timeout(Duration::from_millis(100));
+    let _silent = client.subscribe("tour.silent").await?;
+    match client.send_request("tour.silent", quick).await {
+        Err(RequestError::TimedOut) => println!("   a silent subscriber: timed out after 100 ms"),
+        other => return Err(format!("expected a timeout, got {other:?}").into()),
     }
 
-    println!("== statistics");
-    client.flush(WAIT)?;
-    let stats = client.connection().statistics();
+    println!("== bad input is refused before anything is sent");
+    match client.publish("bad subject", "x").await {
+        Err(PublishError::InvalidSubject(e)) => println!("   'bad subject': {e}"),
+        other => return Err(format!("a subject with a space was accepted: {other:?}").into()),
+    }
+    let too_big = vec![0u8; client.max_payload() + 1];
+    match client.publish("tour.big", too_big).await {
+        Err(e @ PublishError::MaxPayloadExceeded { .. }) => println!("   {e}"),
+        other => return Err(format!("an oversized payload was accepted: {other:?}").into()),
+    }
+
+    println!("== round trip and statistics");
+    println!("   rtt {:?}", client.rtt().await?);
+    let stats = client.statistics();
     println!(
-        "   in: {} messages, {} bytes; out: {} messages, {} bytes; connects: {}",
-        stats.in_messages, stats.in_bytes, stats.out_messages, stats.out_bytes, stats.connects
+        "   in: {} messages, {} bytes; out: {} messages, {} bytes",
+        stats.in_messages, stats.in_bytes, stats.out_messages, stats.out_bytes
     );
 
-    client.close();
-    println!("== closed. The tour is over.");
+    println!("== drain: unsubscribe, let in-flight messages land, close");
+    client.drain().await?;
+    let answered = worker.await?;
+    println!("   the responder answered {answered} requests, then its stream ended");
+    while let Some(event) = events.next().await {
+        if let ClientEvent::Closed { reason } = event {
+            println!("   closed (reason: {reason:?})");
+            break;
+        }
+    }
+    println!("== the tour is over");
     Ok(())
 }
