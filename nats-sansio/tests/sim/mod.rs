@@ -60,6 +60,8 @@ pub(crate) struct Client {
     pub(crate) inbox: BTreeMap<Sid, Vec<Message>>,
     /// Subscriptions that answer every request with `re:<payload>`.
     pub(crate) responders: BTreeSet<Sid>,
+    /// The socket's send buffer is full: the driver writes nothing while set.
+    pub(crate) write_blocked: bool,
     link: Option<ConnId>,
     /// A connect in progress: when it resolves and to which `host:port`.
     connecting: Option<(Duration, String)>,
@@ -141,6 +143,7 @@ impl World {
             consume: BTreeSet::new(),
             inbox: BTreeMap::new(),
             responders: BTreeSet::new(),
+            write_blocked: false,
             link: None,
             connecting: None,
             profile,
@@ -192,6 +195,18 @@ impl World {
             .expect("publish");
     }
 
+    /// Flushes a client and runs until the server has answered: everything it sent before
+    /// (SUBs included) has reached the server.
+    pub(crate) fn flush(&mut self, c: usize) {
+        let id = self.with(c, |conn, now| conn.flush(now, None).expect("flush"));
+        self.run_until("flushed", secs(10), |w| {
+            w.clients[c]
+                .events
+                .iter()
+                .any(|(_, e)| matches!(e, Event::Flushed { id: f, result: Ok(()) } if *f == id))
+        });
+    }
+
     // ===================== faults =====================
 
     /// Cuts the client's socket: bytes in flight both ways are lost; both ends notice now.
@@ -215,6 +230,12 @@ impl World {
             link.c2s.stall(until);
             link.s2c.stall(until);
         }
+    }
+
+    /// Blocks or unblocks the client's socket writes (a full send buffer).
+    pub(crate) fn block_writes(&mut self, c: usize, blocked: bool) {
+        self.clients[c].write_blocked = blocked;
+        self.drain(c);
     }
 
     /// Sends what the cluster queued, then lets the world run (for server-side faults).
@@ -475,6 +496,9 @@ impl World {
 
     /// Takes what the machine wants written, in writes of at most `max_write` bytes.
     fn transmit(&mut self, c: usize) {
+        if self.clients[c].write_blocked {
+            return;
+        }
         let max_write = self.clients[c].profile.max_write;
         let mut wire = Vec::new();
         while let Some(buf) = self.clients[c].conn.poll_transmit() {

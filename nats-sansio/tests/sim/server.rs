@@ -216,6 +216,23 @@ impl SimServer {
             .collect()
     }
 
+    /// Ops of the latest connection to send CONNECT, from that CONNECT on.
+    pub(crate) fn latest_session(&self) -> Vec<&ClientOp> {
+        let Some(start) = self
+            .log
+            .iter()
+            .rposition(|(_, op)| matches!(op, ClientOp::Connect(_)))
+        else {
+            return Vec::new();
+        };
+        let conn = self.log[start].0;
+        self.log[start..]
+            .iter()
+            .filter(|(c, _)| *c == conn)
+            .map(|(_, op)| op)
+            .collect()
+    }
+
     /// The CONNECT JSON of the latest connection.
     pub(crate) fn last_connect(&self) -> Option<&Value> {
         self.ops()
