@@ -792,3 +792,195 @@ fn same_seed_same_run() {
         assert_eq!(a.elapsed(), b.elapsed());
     });
 }
+
+// ===================== more faults =====================
+
+#[test]
+fn drain_subscription_survives_disconnect() {
+    for_seeds("drain_subscription_survives_disconnect", 100, |seed| {
+        let mut w = World::connected(seed, |_| {});
+        let sid = w.subscribe(0, "ds", None);
+        w.flush(0);
+        w.with(0, |c, now| c.drain_subscription(now, sid));
+        // The link drops before the drain's PONG can come back.
+        w.cut(0);
+        w.run_until("reconnected", secs(10), |w| w.is_connected(0));
+        w.run_for(secs(1));
+        let session = w.cluster.servers[0].latest_session();
+        let resubscribed = session
+            .iter()
+            .any(|op| matches!(op, ClientOp::Sub { sid: s, .. } if *s == sid.to_string()));
+        assert!(
+            !resubscribed,
+            "a subscription being drained was subscribed again after the reconnect"
+        );
+        assert_eq!(
+            w.clients[0].count(|e| matches!(
+                e,
+                Event::SubscriptionClosed {
+                    reason: SubscriptionEnd::Drained,
+                    ..
+                }
+            )),
+            1,
+            "the drained subscription never ended\n{}",
+            w.event_log()
+        );
+    });
+}
+
+#[test]
+fn request_while_disconnected_is_answered_after_reconnect() {
+    for_seeds(
+        "request_while_disconnected_is_answered_after_reconnect",
+        200,
+        |seed| {
+            let mut w = World::connected(seed, |_| {});
+            let responder = w.add_client("nats://s0:4222", |_| {});
+            w.run_until("responder up", secs(5), |w| w.is_connected(responder));
+            let sid = w.subscribe(responder, "svc", None);
+            w.clients[responder].responders.insert(sid);
+            w.flush(responder);
+            w.cut(0);
+            let id = w.with(0, |c, now| {
+                c.request(now, "svc", None, "late".into(), Some(secs(5)))
+                    .unwrap()
+            });
+            w.run_until("response", secs(10), |w| !responses(w, 0).is_empty());
+            assert_eq!(responses(&w, 0), vec![(id, Ok(b"re:late".to_vec()))]);
+            w.assert_no_violations();
+        },
+    );
+}
+
+#[test]
+fn echo_off_is_honoured() {
+    for_seeds("echo_off_is_honoured", 50, |seed| {
+        let mut w = World::connected(seed, |o| o.echo = false);
+        assert_eq!(w.cluster.servers[0].last_connect().unwrap()["echo"], false);
+        let sid = w.subscribe(0, "self", None);
+        w.publish(0, "self", "me");
+        w.flush(0);
+        w.run_for(ms(100));
+        assert!(w.clients[0].payloads(sid).is_empty());
+    });
+}
+
+#[test]
+fn refused_reconnects_back_off_then_succeed() {
+    for_seeds("refused_reconnects_back_off_then_succeed", 200, |seed| {
+        let mut w = World::connected(seed, |_| {});
+        let refuse = secs(3);
+        w.cluster.servers[0].refuse_until = w.elapsed() + refuse;
+        let accepted = w.cluster.servers[0].accepted;
+        let t0 = w.elapsed();
+        w.cut(0);
+        w.run_until("reconnected", secs(20), |w| w.is_connected(0));
+        let took = w.elapsed() - t0;
+        // Back-off doubles to 4 s at most (plus up to 100 ms jitter and the handshake).
+        assert!(took >= refuse && took < refuse + secs(5), "took {took:?}");
+        // Refused attempts never reached the server; exactly one more connection did.
+        assert_eq!(w.cluster.servers[0].accepted, accepted + 1);
+        assert_eq!(w.clients[0].conn.statistics().reconnects, 1);
+    });
+}
+
+#[test]
+fn max_reconnects_exhausted_closes() {
+    for_seeds("max_reconnects_exhausted_closes", 100, |seed| {
+        let mut w = World::connected(seed, |o| o.max_reconnects = Some(3));
+        w.cluster.servers[0].down = true;
+        w.cut(0);
+        w.run_until("closed", secs(60), |w| w.clients[0].conn.is_closed());
+        let c = &w.clients[0];
+        assert!(
+            matches!(
+                c.events.last(),
+                Some((_, Event::Closed { reason: Some(_) }))
+            ),
+            "{}",
+            w.event_log()
+        );
+    });
+}
+
+#[test]
+fn hung_server_times_out_the_connect() {
+    for_seeds("hung_server_times_out_the_connect", 100, |seed| {
+        let mut w = World::new(seed, vec![ServerConfig::new("s0")]);
+        w.cluster.servers[0].mute = true;
+        w.add_client("nats://s0:4222", |o| {
+            o.connect_timeout = secs(2);
+            o.retry_on_initial_connect = true;
+        });
+        w.run_for(secs(1));
+        w.cluster.servers[0].mute = false;
+        w.run_until("connected", secs(10), |w| w.is_connected(0));
+        // The hung attempt was abandoned at the connect timeout, not earlier.
+        assert!(w.elapsed() >= secs(2), "connected at {:?}", w.elapsed());
+        assert!(w.cluster.servers[0].accepted >= 2);
+        w.assert_no_violations();
+    });
+}
+
+#[test]
+fn short_stall_is_tolerated_long_stall_is_stale() {
+    for_seeds("short_stall_is_tolerated_long_stall_is_stale", 100, |seed| {
+        let mut w = World::connected(seed, |o| {
+            o.ping_interval = secs(1);
+            o.max_pings_out = 2;
+        });
+        w.stall(0, ms(2500));
+        w.run_for(secs(5));
+        assert_eq!(
+            w.clients[0].count(|e| matches!(e, Event::Disconnected { .. })),
+            0,
+            "{}",
+            w.event_log()
+        );
+        w.stall(0, secs(10));
+        w.run_until("stale", secs(5), |w| {
+            w.clients[0].count(|e| {
+                matches!(
+                    e,
+                    Event::Disconnected {
+                        reason: ConnectionError::StaleConnection(_),
+                        ..
+                    }
+                )
+            }) == 1
+        });
+    });
+}
+
+#[test]
+fn no_spurious_close_directives() {
+    for_seeds("no_spurious_close_directives", 50, |seed| {
+        // Refused credentials and a garbage-induced reconnect both close sockets.
+        let auth = Auth::UserPassword {
+            user: "alice".into(),
+            password: "wrong".into(),
+        };
+        let w = auth_world(seed, "nats://s0:4222", user_pass(), auth, false);
+        assert_eq!(w.clients[0].spurious_closes, 0, "Close without a socket");
+    });
+}
+
+#[test]
+fn buffered_headers_to_a_server_without_headers() {
+    for_seeds("buffered_headers_to_a_server_without_headers", 50, |seed| {
+        let mut config = ServerConfig::new("s0");
+        config.headers = false;
+        let mut w = World::new(seed, vec![config]);
+        w.add_client("nats://s0:4222", |_| {});
+        // Published before the first INFO said the server has no header support.
+        let mut headers = HeaderMap::new();
+        headers.insert("K", "v");
+        let early = w.with(0, |c, _| c.publish("h", None, Some(&headers), "x".into()));
+        w.run_until("connected", secs(5), |w| w.is_connected(0));
+        w.run_for(ms(100));
+        if early.is_ok() {
+            w.assert_no_violations();
+        }
+    });
+}

@@ -60,6 +60,8 @@ pub(crate) struct Client {
     pub(crate) inbox: BTreeMap<Sid, Vec<Message>>,
     /// Subscriptions that answer every request with `re:<payload>`.
     pub(crate) responders: BTreeSet<Sid>,
+    /// `Directive::Close` received with no socket open or opening (reported, not fatal).
+    pub(crate) spurious_closes: u32,
     /// The socket's send buffer is full: the driver writes nothing while set.
     pub(crate) write_blocked: bool,
     link: Option<ConnId>,
@@ -144,6 +146,7 @@ impl World {
             inbox: BTreeMap::new(),
             responders: BTreeSet::new(),
             write_blocked: false,
+            spurious_closes: 0,
             link: None,
             connecting: None,
             profile,
@@ -444,8 +447,11 @@ impl World {
                 self.clients[c].connecting = Some((due, host_port));
             }
             Directive::Close => {
-                self.clients[c].connecting = None;
+                let opening = self.clients[c].connecting.take().is_some();
                 let Some(id) = self.clients[c].link.take() else {
+                    if !opening {
+                        self.clients[c].spurious_closes += 1;
+                    }
                     return;
                 };
                 let now = self.clock.elapsed();

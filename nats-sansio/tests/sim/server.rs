@@ -135,6 +135,8 @@ pub(crate) struct SimServer {
     pub(crate) down: bool,
     /// Refuses connects until this virtual time.
     pub(crate) refuse_until: Duration,
+    /// Accepts connections but never sends INFO (a hung server).
+    pub(crate) mute: bool,
     /// Answers PING with PONG (clear it to make the connection look stale).
     pub(crate) answer_pings: bool,
     /// Every op received, with the connection it came on.
@@ -155,6 +157,7 @@ impl SimServer {
             host_port: format!("s{index}:4222"),
             down: false,
             refuse_until: Duration::ZERO,
+            mute: false,
             answer_pings: true,
             log: Vec::new(),
             violations: Vec::new(),
@@ -299,7 +302,11 @@ impl Cluster {
         });
         let s = &mut self.servers[server];
         s.accepted += 1;
-        let out = s.info(nonce.as_deref()).into_bytes();
+        let out = if s.mute {
+            Vec::new()
+        } else {
+            s.info(nonce.as_deref()).into_bytes()
+        };
         s.conns.insert(
             conn,
             ServerConn {
