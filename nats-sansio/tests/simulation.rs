@@ -925,32 +925,36 @@ fn hung_server_times_out_the_connect() {
 
 #[test]
 fn short_stall_is_tolerated_long_stall_is_stale() {
-    for_seeds("short_stall_is_tolerated_long_stall_is_stale", 100, |seed| {
-        let mut w = World::connected(seed, |o| {
-            o.ping_interval = secs(1);
-            o.max_pings_out = 2;
-        });
-        w.stall(0, ms(2500));
-        w.run_for(secs(5));
-        assert_eq!(
-            w.clients[0].count(|e| matches!(e, Event::Disconnected { .. })),
-            0,
-            "{}",
-            w.event_log()
-        );
-        w.stall(0, secs(10));
-        w.run_until("stale", secs(5), |w| {
-            w.clients[0].count(|e| {
-                matches!(
-                    e,
-                    Event::Disconnected {
-                        reason: ConnectionError::StaleConnection(_),
-                        ..
-                    }
-                )
-            }) == 1
-        });
-    });
+    for_seeds(
+        "short_stall_is_tolerated_long_stall_is_stale",
+        100,
+        |seed| {
+            let mut w = World::connected(seed, |o| {
+                o.ping_interval = secs(1);
+                o.max_pings_out = 2;
+            });
+            w.stall(0, ms(2500));
+            w.run_for(secs(5));
+            assert_eq!(
+                w.clients[0].count(|e| matches!(e, Event::Disconnected { .. })),
+                0,
+                "{}",
+                w.event_log()
+            );
+            w.stall(0, secs(10));
+            w.run_until("stale", secs(5), |w| {
+                w.clients[0].count(|e| {
+                    matches!(
+                        e,
+                        Event::Disconnected {
+                            reason: ConnectionError::StaleConnection(_),
+                            ..
+                        }
+                    )
+                }) == 1
+            });
+        },
+    );
 }
 
 #[test]
@@ -983,4 +987,57 @@ fn buffered_headers_to_a_server_without_headers() {
             w.assert_no_violations();
         }
     });
+}
+
+#[test]
+fn url_credentials_follow_failover_to_discovered_servers() {
+    for_seeds(
+        "url_credentials_follow_failover_to_discovered_servers",
+        20,
+        |seed| {
+            let configs = cluster_configs()
+                .into_iter()
+                .map(|mut c| {
+                    c.auth = user_pass();
+                    c
+                })
+                .collect();
+            let mut w = World::new(seed, configs);
+            w.add_client("nats://alice:s3cret@s0:4222", |_| {});
+            w.run_until("connected", secs(5), |w| w.is_connected(0));
+            w.cluster.servers[0].down = true;
+            w.cut(0);
+            w.run_until("failed over", secs(30), |w| w.is_connected(0));
+        },
+    );
+}
+
+#[test]
+fn permission_violation_ends_only_that_subscription() {
+    for_seeds(
+        "permission_violation_ends_only_that_subscription",
+        50,
+        |seed| {
+            let mut w = World::connected(seed, |_| {});
+            let denied = w.subscribe(0, "secret.>", None);
+            let allowed = w.subscribe(0, "public", None);
+            w.flush(0);
+            w.cluster.send_err(
+                0,
+                "Permissions Violation for Subscription to \"secret.>\"",
+                false,
+            );
+            w.server_raw(0, b"");
+            w.run_until("ended", secs(5), |w| {
+            w.clients[0].count(|e| {
+                matches!(e, Event::SubscriptionClosed { sid, reason: SubscriptionEnd::PermissionDenied(_) } if *sid == denied)
+            }) == 1
+        });
+            assert!(w.is_connected(0));
+            w.publish(0, "public", "still here");
+            w.run_until("delivered", secs(5), |w| {
+                w.clients[0].payloads(allowed).len() == 1
+            });
+        },
+    );
 }
