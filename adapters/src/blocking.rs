@@ -235,7 +235,11 @@ impl BlockingConnection {
                         .handle_connect_failed(Instant::now(), &e.to_string()),
                 }
             }
-            Directive::Close => self.socket = None,
+            Directive::Close => {
+                // Best effort: what is still queued (the last publishes before a close).
+                let _ = self.write_all();
+                self.socket = None;
+            }
             _ => {}
         }
     }

@@ -1,11 +1,92 @@
-//! Drivers of the [`nats_sansio`] machine.
+//! A NATS client on tokio, smol or async-std, written once over the sans-IO
+//! [`nats_sansio`] machine, plus a blocking driver.
 //!
-//! Invariant: drivers hold no protocol logic; they move bytes, carry out directives and keep
-//! time for the machine. Today there is a blocking driver over `std::net`; the async front end
-//! on tokio, smol and async-std follows.
+//! ```no_run
+//! # #[cfg(feature = "tokio")]
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use futures_lite::StreamExt;
+//!
+//! let client = nats_client::tokio::connect("nats://127.0.0.1:4222").await?;
+//! let mut sub = client.subscribe("greet.*").await?;
+//! client.publish("greet.joe", "hello").await?;
+//! let message = sub.next().await.unwrap();
+//! assert_eq!(&message.payload[..], b"hello");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Invariant: nothing in this crate decides anything about the protocol. The runtime
+//! modules are glue (connect, timer, spawn); [`Client`] turns calls into machine commands; one
+//! driver future moves bytes and dispatches events.
 #![deny(missing_docs)]
 
 pub mod blocking;
+mod client;
+mod driver;
+pub mod error;
+mod events;
+mod options;
+pub mod runtime;
+mod shared;
+mod subscriber;
 
 pub use blocking::BlockingConnection;
+pub use client::{Client, Request};
+pub use error::{CloseError, ConnectError};
+pub use events::{ClientEvent, Events};
 pub use nats_sansio;
+pub use nats_sansio::connection::{ConnectionState, Statistics};
+pub use nats_sansio::proto::{HeaderMap, Message, StatusCode};
+pub use options::{ConnectOptions, DEFAULT_MAX_PENDING_BYTES};
+pub use subscriber::Subscriber;
+
+/// Defines a runtime module: `connect(url)` and `connect_with_options(url, options)`.
+macro_rules! runtime_module {
+    ($(#[$doc:meta])* $module:ident, $feature:literal, $runtime:path) => {
+        $(#[$doc])*
+        #[cfg(feature = $feature)]
+        pub mod $module {
+            use std::sync::Arc;
+
+            use crate::{Client, ConnectError, ConnectOptions};
+
+            pub use $runtime;
+
+            /// Connects with default options; `urls` may list several, comma-separated.
+            pub async fn connect(urls: &str) -> Result<Client, ConnectError> {
+                connect_with_options(urls, ConnectOptions::new()).await
+            }
+
+            /// Connects with the given options.
+            pub async fn connect_with_options(
+                urls: &str,
+                options: ConnectOptions,
+            ) -> Result<Client, ConnectError> {
+                options.connect_with_runtime(urls, Arc::new(runtime())).await
+            }
+
+            fn runtime() -> impl crate::runtime::Runtime {
+                <$runtime>::default()
+            }
+        }
+    };
+}
+
+runtime_module!(
+    /// The client on tokio (call from within a tokio runtime).
+    tokio,
+    "tokio",
+    crate::runtime::tokio::TokioRuntime
+);
+runtime_module!(
+    /// The client on smol.
+    smol,
+    "smol",
+    crate::runtime::async_io::SmolRuntime
+);
+runtime_module!(
+    /// The client on async-std (discontinued upstream; shares the smol implementation).
+    async_std,
+    "async-std",
+    crate::runtime::async_io::AsyncStdRuntime
+);

@@ -116,8 +116,10 @@ pub enum Directive {
         /// Where to connect.
         server: ServerAddr,
     },
-    /// Close the current socket (after writing what [`poll_transmit`](super::Connection::poll_transmit)
-    /// still holds, if you can). Do not call `handle_disconnected` for it.
+    /// Close the current socket. First write what
+    /// [`poll_transmit`](super::Connection::poll_transmit) still holds, if you can: after
+    /// [`close`](super::Connection::close) or a drain it holds the last publishes. Do not call
+    /// `handle_disconnected` for it.
     Close,
 }
 

@@ -208,6 +208,8 @@ pub struct Connection {
     directives: VecDeque<Directive>,
     stats: Statistics,
     ever_connected: bool,
+    /// Closed by the application while connected: what is queued may still be written.
+    flush_on_close: bool,
     /// Connect attempts since the last successful handshake.
     attempt: u32,
     draining: bool,
@@ -276,6 +278,7 @@ impl Connection {
             directives: VecDeque::new(),
             stats: Statistics::default(),
             ever_connected: false,
+            flush_on_close: false,
             attempt: 0,
             draining: false,
         };
@@ -353,11 +356,11 @@ impl Connection {
         let writable = matches!(
             self.state,
             State::AwaitInfo | State::AwaitPong | State::Connected
-        );
+        ) || self.flush_on_close;
         if !writable {
             return None;
         }
-        let user_ops = self.state == State::Connected;
+        let user_ops = self.state == State::Connected || self.flush_on_close;
         #[cfg(feature = "tls")]
         if self.tls.is_some() {
             return self.poll_transmit_tls(user_ops);
@@ -1359,15 +1362,19 @@ impl Connection {
         ) {
             self.directives.push_back(Directive::Close);
         }
+        // A close the application asked for still lets the driver write what is queued.
+        self.flush_on_close = reason.is_none() && self.state == State::Connected;
         self.state = State::Closed;
         self.draining = false;
         self.timers = TimerTable::default();
         self.deadlines = DeadlineQueue::default();
-        self.control.clear();
-        self.outbound.discard();
-        #[cfg(feature = "tls")]
-        {
-            self.tls = None;
+        if !self.flush_on_close {
+            self.control.clear();
+            self.outbound.discard();
+            #[cfg(feature = "tls")]
+            {
+                self.tls = None;
+            }
         }
         self.fail_flushes(FlushError::Closed);
         self.pongs.clear();

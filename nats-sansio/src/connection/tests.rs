@@ -421,3 +421,21 @@ fn time_never_goes_backwards() {
         .unwrap();
     assert!(conn.poll_timeout().unwrap() > later);
 }
+
+#[test]
+fn close_lets_the_driver_write_what_was_queued_first() {
+    let now = t0();
+    let mut conn = connected(now);
+    conn.publish("last", None, None, "words".into()).unwrap();
+    conn.close(now);
+    assert_eq!(conn.poll_directive(), Some(Directive::Close));
+    assert_eq!(text(&sent(&mut conn)), "PUB last 5\r\nwords\r\n");
+    assert_eq!(
+        conn.publish("late", None, None, "x".into()),
+        Err(PublishError::Closed)
+    );
+    assert!(matches!(
+        events(&mut conn).as_slice(),
+        [Event::Closed { reason: None }]
+    ));
+}

@@ -15,7 +15,7 @@ use bytes::{Buf, BytesMut};
 use super::{HeaderError, HeaderMap, Message, ServerInfo, Subject, SubjectError};
 
 /// An op sent by the server.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ServerOp {
     /// `INFO {json}`.
@@ -186,7 +186,7 @@ impl Decoder {
         Decoder {
             buf: BytesMut::with_capacity(64 * 1024),
             state: State::Line { scanned: 0 },
-            max_control_line: max_control_line.max(16),
+            max_control_line,
             max_payload,
         }
     }
@@ -237,7 +237,8 @@ impl Decoder {
 
     fn decode_line(&mut self, scanned: usize) -> Result<Option<ServerOp>, DecodeError> {
         let Some(pos) = memchr::memchr(b'\n', &self.buf[scanned.min(self.buf.len())..]) else {
-            if self.buf.len() > self.max_control_line {
+            // One byte of slack for the `\r` of a line end still to come.
+            if self.buf.len() > self.max_control_line + 1 {
                 return Err(DecodeError::ControlLineTooLong {
                     limit: self.max_control_line,
                 });
@@ -248,20 +249,21 @@ impl Decoder {
             return Ok(None);
         };
         let newline = scanned + pos;
-        if newline > self.max_control_line {
-            return Err(DecodeError::ControlLineTooLong {
-                limit: self.max_control_line,
-            });
-        }
         let line_len = newline + 1;
         let end = if newline > 0 && self.buf[newline - 1] == b'\r' {
             newline - 1
         } else {
             newline
         };
+        if end > self.max_control_line {
+            return Err(DecodeError::ControlLineTooLong {
+                limit: self.max_control_line,
+            });
+        }
         let line = &self.buf[..end];
         let op_end = line.iter().position(|&b| is_space(b)).unwrap_or(line.len());
         let op = &line[..op_end];
+        let no_arguments = line[op_end..].iter().all(|&b| is_space(b));
         let simple = |this: &mut Decoder, op: ServerOp| {
             this.buf.advance(line_len);
             this.state = State::Line { scanned: 0 };
@@ -276,12 +278,21 @@ impl Decoder {
             return self.decode_payload(head);
         }
         if op.eq_ignore_ascii_case(b"PING") {
+            if !no_arguments {
+                return Err(DecodeError::InvalidArguments { op: "PING" });
+            }
             return simple(self, ServerOp::Ping);
         }
         if op.eq_ignore_ascii_case(b"PONG") {
+            if !no_arguments {
+                return Err(DecodeError::InvalidArguments { op: "PONG" });
+            }
             return simple(self, ServerOp::Pong);
         }
         if op.eq_ignore_ascii_case(b"+OK") {
+            if !no_arguments {
+                return Err(DecodeError::InvalidArguments { op: "+OK" });
+            }
             return simple(self, ServerOp::Ok);
         }
         if op.eq_ignore_ascii_case(b"-ERR") {
@@ -407,5 +418,7 @@ fn as_ptr_range(b: &Bytes) -> Range<usize> {
     start..start + b.len()
 }
 
+#[cfg(test)]
+mod peer_tests;
 #[cfg(test)]
 mod tests;

@@ -17,6 +17,8 @@ mod session;
 mod tests;
 
 pub use config::TlsOptions;
+/// The rustls version the TLS layer uses, for building a custom `ClientConfig`.
+pub use rustls;
 pub use session::TlsSession;
 
 /// Why TLS could not be configured or the TLS session failed.

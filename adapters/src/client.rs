@@ -1,0 +1,363 @@
+//! `Client`: the handle user tasks hold, cheap to clone, shared across tasks and threads.
+//!
+//! Invariant: a command takes the lock, runs the machine's verb, and wakes the driver only
+//! when the machine has new work; the connection closes when the last `Client` clone is
+//! dropped (subscribers and event streams do not keep it open).
+
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::Bytes;
+use nats_sansio::connection::{
+    ConnectionError, ConnectionState, FlushError, PublishError, RequestError, RequestId,
+    Statistics, SubscribeError,
+};
+use nats_sansio::proto::{HeaderMap, Message, ServerInfo};
+use nats_sansio::Connection;
+
+use crate::driver::Driver;
+use crate::error::{CloseError, ConnectError};
+use crate::events::Events;
+use crate::options::ConnectOptions;
+use crate::runtime::Runtime;
+use crate::shared::{poll_first_connect, poll_slot, Shared, Slot};
+use crate::subscriber::Subscriber;
+
+/// A connection to NATS. Clone it freely; every clone talks to the same connection, which
+/// closes (after writing what is queued) when the last clone is dropped.
+#[derive(Debug, Clone)]
+pub struct Client {
+    handle: Arc<Handle>,
+}
+
+/// Owned by the clones; its drop is the last clone's drop.
+#[derive(Debug)]
+struct Handle {
+    shared: Arc<Shared>,
+    max_pending: usize,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let now = self.shared.runtime.now();
+        let state = &mut *self.shared.lock();
+        state.conn.close(now);
+        state.wake_driver();
+    }
+}
+
+/// A request with options, made by [`Client::request_builder`].
+#[derive(Debug, Default, Clone)]
+pub struct Request {
+    payload: Bytes,
+    headers: Option<HeaderMap>,
+    timeout: Option<Duration>,
+}
+
+impl Request {
+    /// An empty request.
+    pub fn new() -> Request {
+        Request::default()
+    }
+
+    /// The payload.
+    pub fn payload(mut self, payload: impl Into<Bytes>) -> Request {
+        self.payload = payload.into();
+        self
+    }
+
+    /// Headers to send.
+    pub fn headers(mut self, headers: HeaderMap) -> Request {
+        self.headers = Some(headers);
+        self
+    }
+
+    /// Timeout of this request (instead of the client's default).
+    pub fn timeout(mut self, timeout: Duration) -> Request {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+impl Client {
+    pub(crate) async fn connect(
+        options: ConnectOptions,
+        runtime: Arc<dyn Runtime>,
+    ) -> Result<Client, ConnectError> {
+        let conn = Connection::new(options.options, runtime.now())?;
+        let shared = Shared::new(conn, Arc::clone(&runtime));
+        runtime.spawn(Box::pin(Driver::new(
+            Arc::clone(&shared),
+            options.max_pending_bytes,
+        )));
+        let client = Client {
+            handle: Arc::new(Handle {
+                shared,
+                max_pending: options.max_pending_bytes,
+            }),
+        };
+        poll_fn(|cx| poll_first_connect(&mut client.shared().lock().first_connect, cx)).await?;
+        Ok(client)
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.handle.shared
+    }
+
+    fn now(&self) -> std::time::Instant {
+        self.shared().runtime.now()
+    }
+
+    /// Publishes a message.
+    pub async fn publish(
+        &self,
+        subject: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), PublishError> {
+        self.publish_message(subject, None, None, payload.into())
+            .await
+    }
+
+    /// Publishes a message with a reply subject.
+    pub async fn publish_with_reply(
+        &self,
+        subject: &str,
+        reply: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), PublishError> {
+        self.publish_message(subject, Some(reply), None, payload.into())
+            .await
+    }
+
+    /// Publishes a message with headers.
+    pub async fn publish_with_headers(
+        &self,
+        subject: &str,
+        headers: HeaderMap,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), PublishError> {
+        self.publish_message(subject, None, Some(&headers), payload.into())
+            .await
+    }
+
+    /// Publishes a message with a reply subject and headers.
+    pub async fn publish_with_reply_and_headers(
+        &self,
+        subject: &str,
+        reply: &str,
+        headers: HeaderMap,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), PublishError> {
+        self.publish_message(subject, Some(reply), Some(&headers), payload.into())
+            .await
+    }
+
+    /// Encodes the publish into the outbound queue, waiting while the queue is over the
+    /// pending limit.
+    async fn publish_message(
+        &self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: Option<&HeaderMap>,
+        payload: Bytes,
+    ) -> Result<(), PublishError> {
+        let max_pending = self.handle.max_pending;
+        // Moved into the machine once, so publishing never clones (or allocates for) it.
+        let mut payload = Some(payload);
+        poll_fn(|cx| {
+            let state = &mut *self.shared().lock();
+            let pending = state.conn.pending_bytes();
+            if pending >= max_pending && state.conn.state() == ConnectionState::Connected {
+                state.waiting_for_room.push(cx.waker().clone());
+                state.wake_driver();
+                return Poll::Pending;
+            }
+            let Some(payload) = payload.take() else {
+                return Poll::Ready(Ok(()));
+            };
+            let result = state.conn.publish(subject, reply, headers, payload);
+            if pending == 0 && state.conn.pending_bytes() > 0 {
+                state.wake_driver();
+            }
+            Poll::Ready(result)
+        })
+        .await
+    }
+
+    /// Subscribes to a subject (wildcards allowed).
+    pub async fn subscribe(&self, subject: &str) -> Result<Subscriber, SubscribeError> {
+        self.subscribe_inner(subject, None)
+    }
+
+    /// Subscribes as a member of a queue group: each message goes to one member.
+    pub async fn queue_subscribe(
+        &self,
+        subject: &str,
+        queue_group: &str,
+    ) -> Result<Subscriber, SubscribeError> {
+        self.subscribe_inner(subject, Some(queue_group))
+    }
+
+    fn subscribe_inner(
+        &self,
+        subject: &str,
+        queue_group: Option<&str>,
+    ) -> Result<Subscriber, SubscribeError> {
+        let sid = self
+            .shared()
+            .command(|state| state.conn.subscribe(subject, queue_group))?;
+        Ok(Subscriber::new(Arc::clone(self.shared()), sid))
+    }
+
+    /// Sends a request and waits for the first reply (the client's default timeout).
+    pub async fn request(
+        &self,
+        subject: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<Message, RequestError> {
+        self.send_request(subject, Request::new().payload(payload))
+            .await
+    }
+
+    /// A request builder: headers, timeout.
+    pub fn request_builder(&self) -> Request {
+        Request::new()
+    }
+
+    /// Sends a request built with [`Request`].
+    pub async fn send_request(
+        &self,
+        subject: &str,
+        request: Request,
+    ) -> Result<Message, RequestError> {
+        let now = self.now();
+        let Request {
+            payload,
+            headers,
+            timeout,
+        } = request;
+        let id = self.shared().command(|state| {
+            let id = state
+                .conn
+                .request(now, subject, headers.as_ref(), payload, timeout)?;
+            state.requests.insert(id, Slot::Waiting(None));
+            Ok::<_, RequestError>(id)
+        })?;
+        let guard = RequestGuard {
+            shared: Arc::clone(self.shared()),
+            id,
+        };
+        let result = poll_fn(|cx| poll_slot(&mut guard.shared.lock().requests, id, cx)).await;
+        result.unwrap_or(Err(RequestError::Closed))
+    }
+
+    /// A PING/PONG round trip: when it returns, the server has everything sent before.
+    pub async fn flush(&self) -> Result<(), FlushError> {
+        let now = self.now();
+        let id = self.shared().command(|state| {
+            let id = state.conn.flush(now, None)?;
+            state.flushes.insert(id, Slot::Waiting(None));
+            Ok::<_, FlushError>(id)
+        })?;
+        poll_fn(|cx| poll_slot(&mut self.shared().lock().flushes, id, cx))
+            .await
+            .unwrap_or(Err(FlushError::Closed))
+    }
+
+    /// The round-trip time of a flush.
+    pub async fn rtt(&self) -> Result<Duration, FlushError> {
+        let start = self.now();
+        self.flush().await?;
+        Ok(self.now().saturating_duration_since(start))
+    }
+
+    /// Unsubscribes everything, lets messages in flight arrive, then closes. Subscribers
+    /// still yield what they had queued.
+    pub async fn drain(&self) -> Result<(), CloseError> {
+        let now = self.now();
+        self.shared().command(|state| {
+            state.conn.drain(now);
+            state.wake_driver();
+        });
+        self.closed().await
+    }
+
+    /// Closes now, after writing what is queued.
+    pub async fn close(&self) -> Result<(), CloseError> {
+        let now = self.now();
+        self.shared().command(|state| {
+            state.conn.close(now);
+            state.wake_driver();
+        });
+        self.closed().await
+    }
+
+    /// Waits until the connection is closed.
+    async fn closed(&self) -> Result<(), CloseError> {
+        poll_fn(|cx| {
+            let state = &mut *self.shared().lock();
+            match &state.closed {
+                Some(None) => Poll::Ready(Ok(())),
+                Some(Some(e)) => Poll::Ready(Err(CloseError::Connection(e.clone()))),
+                None => {
+                    state.waiting_for_close.push(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    /// Counters kept across reconnects.
+    pub fn statistics(&self) -> Statistics {
+        self.shared().lock().conn.statistics()
+    }
+
+    /// The server's last INFO.
+    pub fn server_info(&self) -> Option<ServerInfo> {
+        self.shared().lock().conn.server_info().cloned()
+    }
+
+    /// The largest message the server accepts.
+    pub fn max_payload(&self) -> usize {
+        self.shared().lock().conn.max_payload()
+    }
+
+    /// Connected, reconnecting, or closed.
+    pub fn connection_state(&self) -> ConnectionState {
+        self.shared().lock().conn.state()
+    }
+
+    /// A new unique inbox subject.
+    pub fn new_inbox(&self) -> String {
+        self.shared().lock().conn.new_inbox()
+    }
+
+    /// A stream of connection events (connected, disconnected, lame duck, slow consumer,
+    /// ...), from now on.
+    pub fn events(&self) -> Events {
+        Events::new(Arc::clone(self.shared()))
+    }
+
+    /// The reason the connection closed, if it did.
+    pub fn close_reason(&self) -> Option<Option<ConnectionError>> {
+        self.shared().lock().closed.clone()
+    }
+}
+
+/// Forgets a request whose future was dropped before its reply.
+struct RequestGuard {
+    shared: Arc<Shared>,
+    id: RequestId,
+}
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        let state = &mut *self.shared.lock();
+        if state.requests.remove(&self.id).is_some() {
+            state.conn.cancel_request(self.id);
+        }
+    }
+}

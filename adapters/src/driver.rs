@@ -1,0 +1,228 @@
+//! The one driver future: the only place where IO meets the machine, on every runtime.
+//!
+//! Invariant: each pass reads without the lock, then under the lock hands what it read to
+//! the machine, carries out directives, writes what `poll_transmit` holds until the socket
+//! pushes back, fires due timers and dispatches every event; it sleeps only when a pass made
+//! no progress, after registering its waker with the socket, the timer and the shared state.
+
+use std::future::Future;
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use nats_sansio::connection::Directive;
+
+use crate::runtime::{AsyncStream, AsyncTimer, BoxFuture};
+use crate::shared::{Shared, State};
+
+/// Passes per poll before yielding to the executor.
+const BUDGET: usize = 32;
+/// Bytes read per socket read.
+const READ_SIZE: usize = 64 * 1024;
+/// Slices per vectored write.
+const MAX_SLICES: usize = 64;
+
+/// Drives one connection until it is closed.
+pub(crate) struct Driver {
+    shared: Arc<Shared>,
+    stream: Option<Box<dyn AsyncStream>>,
+    connecting: Option<BoxFuture<std::io::Result<Box<dyn AsyncStream>>>>,
+    timer: Pin<Box<dyn AsyncTimer>>,
+    timer_at: Option<Instant>,
+    read_buf: Box<[u8]>,
+    /// Publishers wait for room below this many queued bytes.
+    max_pending: usize,
+}
+
+/// What a read without the lock found.
+enum Read {
+    Nothing,
+    Bytes(usize),
+    Closed(String),
+}
+
+impl Driver {
+    pub(crate) fn new(shared: Arc<Shared>, max_pending: usize) -> Driver {
+        let now = shared.runtime.now();
+        let timer = shared.runtime.new_timer(now);
+        Driver {
+            shared,
+            stream: None,
+            connecting: None,
+            timer,
+            timer_at: None,
+            read_buf: vec![0; READ_SIZE].into_boxed_slice(),
+            max_pending,
+        }
+    }
+
+    /// Polls the pending TCP connect and the socket, without the lock.
+    fn poll_io(&mut self, cx: &mut Context<'_>) -> (Option<Result<(), String>>, Read) {
+        let mut connected = None;
+        if let Some(connecting) = self.connecting.as_mut() {
+            if let Poll::Ready(result) = connecting.as_mut().poll(cx) {
+                self.connecting = None;
+                connected = Some(match result {
+                    Ok(stream) => {
+                        self.stream = Some(stream);
+                        Ok(())
+                    }
+                    Err(e) => Err(e.to_string()),
+                });
+            }
+        }
+        let read = match self.stream.as_mut() {
+            None => Read::Nothing,
+            Some(stream) => match stream.poll_read(cx, &mut self.read_buf) {
+                Poll::Pending => Read::Nothing,
+                Poll::Ready(Ok(0)) => Read::Closed("connection closed by server".into()),
+                Poll::Ready(Ok(n)) => Read::Bytes(n),
+                Poll::Ready(Err(e)) => Read::Closed(e.to_string()),
+            },
+        };
+        (connected, read)
+    }
+
+    /// One pass under the lock; true when something happened.
+    fn pass(&mut self, cx: &mut Context<'_>) -> bool {
+        let (connected, read) = self.poll_io(cx);
+        let shared = Arc::clone(&self.shared);
+        let mut state = shared.lock();
+        state.set_driver_waker(cx.waker());
+        let now = shared.runtime.now();
+        let mut progressed = connected.is_some();
+        match connected {
+            Some(Ok(())) => state.conn.handle_connected(now),
+            Some(Err(reason)) => state.conn.handle_connect_failed(now, &reason),
+            None => {}
+        }
+        match read {
+            Read::Nothing => {}
+            Read::Bytes(n) => {
+                progressed = true;
+                state.conn.handle_received(now, &self.read_buf[..n]);
+            }
+            Read::Closed(reason) => {
+                progressed = true;
+                self.stream = None;
+                state.conn.handle_disconnected(now, &reason);
+            }
+        }
+        progressed |= self.carry_out_directives(&mut state, cx);
+        progressed |= self.write(&mut state, cx);
+        if state.conn.poll_timeout().is_some_and(|t| t <= now) {
+            state.conn.handle_timeout(now);
+            progressed = true;
+        }
+        // Timers and reads may have produced directives or output.
+        progressed |= self.carry_out_directives(&mut state, cx);
+        progressed |= self.write(&mut state, cx);
+        while let Some(event) = state.conn.poll_event() {
+            progressed = true;
+            state.dispatch(event);
+        }
+        state.release_room(self.max_pending);
+        progressed
+    }
+
+    fn carry_out_directives(&mut self, state: &mut State, cx: &mut Context<'_>) -> bool {
+        let mut any = false;
+        while let Some(directive) = state.conn.poll_directive() {
+            any = true;
+            match directive {
+                Directive::Connect { server } => {
+                    self.stream = None;
+                    self.connecting =
+                        Some(self.shared.runtime.connect(server.host(), server.port()));
+                }
+                Directive::Close => {
+                    // Best effort: what the socket takes now of the last bytes queued
+                    // before a close.
+                    self.write(state, cx);
+                    self.stream = None;
+                    self.connecting = None;
+                }
+                _ => {}
+            }
+        }
+        any
+    }
+
+    /// Writes until the machine has nothing more or the socket pushes back.
+    fn write(&mut self, state: &mut State, cx: &mut Context<'_>) -> bool {
+        let Some(stream) = self.stream.as_mut() else {
+            return false;
+        };
+        let mut progressed = false;
+        loop {
+            let Some(buf) = state.conn.poll_transmit() else {
+                return progressed;
+            };
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let n = buf.chunks_vectored(&mut slices);
+            match stream.poll_write_vectored(cx, &slices[..n]) {
+                Poll::Pending => return progressed,
+                Poll::Ready(Ok(0)) => {
+                    self.stream = None;
+                    state
+                        .conn
+                        .handle_disconnected(self.shared.runtime.now(), "socket closed");
+                    return true;
+                }
+                Poll::Ready(Ok(written)) => {
+                    buf.advance(written);
+                    progressed = true;
+                }
+                Poll::Ready(Err(e)) => {
+                    self.stream = None;
+                    state
+                        .conn
+                        .handle_disconnected(self.shared.runtime.now(), &e.to_string());
+                    return true;
+                }
+            }
+        }
+    }
+
+    /// Arms the timer for the machine's next deadline; true if it already passed.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let next = self.shared.lock().conn.poll_timeout();
+        let Some(at) = next else {
+            self.timer_at = None;
+            return false;
+        };
+        if self.timer_at != Some(at) {
+            self.timer.as_mut().reset(at);
+            self.timer_at = Some(at);
+        }
+        self.timer.as_mut().poll(cx).is_ready()
+    }
+}
+
+impl Future for Driver {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        for _ in 0..BUDGET {
+            if this.pass(cx) {
+                continue;
+            }
+            let finished = {
+                let state = this.shared.lock();
+                state.closed.is_some() && this.stream.is_none() && this.connecting.is_none()
+            };
+            if finished {
+                return Poll::Ready(());
+            }
+            if this.poll_timer(cx) {
+                continue;
+            }
+            return Poll::Pending;
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}

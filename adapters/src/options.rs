@@ -1,0 +1,321 @@
+//! `ConnectOptions`: a builder over the machine's options plus what only an IO layer can do
+//! (read credential and certificate files).
+//!
+//! Invariant: every option of the machine can be set here, and nothing here changes protocol
+//! behaviour by itself; files are read at connect time (credentials files on every connect,
+//! so rotated credentials apply).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nats_sansio::auth::{self, Auth, AuthCallback, AuthResponse, ServerAddr};
+use nats_sansio::connection::Options;
+
+use crate::error::ConnectError;
+use crate::runtime::Runtime;
+use crate::Client;
+
+/// Bytes queued for the socket above which publishers wait for room.
+pub const DEFAULT_MAX_PENDING_BYTES: usize = 8 * 1024 * 1024;
+
+/// Connection options, built with chained calls and finished with
+/// [`connect`](ConnectOptions::connect) (or a runtime module's `connect_with_options`).
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub(crate) options: Options,
+    pub(crate) max_pending_bytes: usize,
+    pub(crate) credentials_file: Option<String>,
+    pub(crate) root_certificate_files: Vec<String>,
+    pub(crate) client_certificate_files: Option<(String, String)>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions::new()
+    }
+}
+
+impl ConnectOptions {
+    /// The default options.
+    pub fn new() -> ConnectOptions {
+        ConnectOptions {
+            options: Options::default(),
+            max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
+            credentials_file: None,
+            root_certificate_files: Vec::new(),
+            client_certificate_files: None,
+        }
+    }
+
+    /// The machine's options, for settings without a builder method.
+    pub fn machine_options(mut self, f: impl FnOnce(&mut Options)) -> ConnectOptions {
+        f(&mut self.options);
+        self
+    }
+
+    /// Connection name shown by the server.
+    pub fn name(mut self, name: impl Into<String>) -> ConnectOptions {
+        self.options.name = Some(name.into());
+        self
+    }
+
+    /// Do not receive this connection's own publishes.
+    pub fn no_echo(mut self) -> ConnectOptions {
+        self.options.echo = false;
+        self
+    }
+
+    /// Token authentication.
+    pub fn token(mut self, token: impl Into<String>) -> ConnectOptions {
+        self.options.auth = Auth::Token(token.into());
+        self
+    }
+
+    /// User and password authentication.
+    pub fn user_and_password(
+        mut self,
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> ConnectOptions {
+        self.options.auth = Auth::UserPassword {
+            user: user.into(),
+            password: password.into(),
+        };
+        self
+    }
+
+    /// NKey authentication: the user seed signs the server's nonce.
+    pub fn nkey(mut self, seed: impl Into<String>) -> ConnectOptions {
+        self.options.auth = Auth::NKey { seed: seed.into() };
+        self
+    }
+
+    /// JWT authentication with the user's JWT and seed.
+    pub fn jwt(mut self, jwt: impl Into<String>, seed: impl Into<String>) -> ConnectOptions {
+        self.options.auth = Auth::Jwt {
+            jwt: jwt.into(),
+            seed: seed.into(),
+        };
+        self
+    }
+
+    /// JWT authentication from the contents of a `.creds` file.
+    pub fn credentials(mut self, contents: &str) -> Result<ConnectOptions, ConnectError> {
+        let creds =
+            auth::parse_creds(contents).map_err(nats_sansio::connection::ConnectionError::Auth)?;
+        self.options.auth = Auth::Jwt {
+            jwt: creds.jwt,
+            seed: creds.seed,
+        };
+        Ok(self)
+    }
+
+    /// JWT authentication from a `.creds` file, read again on every connect.
+    pub fn credentials_file(mut self, path: impl Into<String>) -> ConnectOptions {
+        self.credentials_file = Some(path.into());
+        self
+    }
+
+    /// Computes the credentials from the server's nonce on every connect.
+    pub fn auth_callback(
+        mut self,
+        f: impl Fn(Option<&str>) -> Result<AuthResponse, String> + Send + Sync + 'static,
+    ) -> ConnectOptions {
+        self.options.auth = Auth::Callback(AuthCallback::new(f));
+        self
+    }
+
+    /// Require TLS even for `nats://` URLs.
+    pub fn require_tls(mut self, required: bool) -> ConnectOptions {
+        self.options.tls.required = required;
+        self
+    }
+
+    /// TLS handshake before the server's INFO (server option `handshake_first`).
+    pub fn tls_first(mut self) -> ConnectOptions {
+        self.options.tls.tls_first = true;
+        self.options.tls.required = true;
+        self
+    }
+
+    /// Trust the CA certificates in this PEM file (instead of the built-in roots).
+    pub fn add_root_certificates(mut self, path: impl Into<String>) -> ConnectOptions {
+        self.root_certificate_files.push(path.into());
+        self
+    }
+
+    /// Trust the CA certificates in this PEM text.
+    pub fn add_root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> ConnectOptions {
+        self.options.tls.root_certificates_pem.push(pem.into());
+        self
+    }
+
+    /// Present this client certificate and key (PEM files) for mutual TLS.
+    pub fn add_client_certificate(
+        mut self,
+        cert: impl Into<String>,
+        key: impl Into<String>,
+    ) -> ConnectOptions {
+        self.client_certificate_files = Some((cert.into(), key.into()));
+        self
+    }
+
+    /// Present this client certificate and key (PEM text) for mutual TLS.
+    pub fn add_client_certificate_pem(
+        mut self,
+        cert: impl Into<Vec<u8>>,
+        key: impl Into<Vec<u8>>,
+    ) -> ConnectOptions {
+        self.options.tls.client_certificate_pem = Some((cert.into(), key.into()));
+        self
+    }
+
+    /// Use this rustls configuration as it is.
+    pub fn tls_client_config(
+        mut self,
+        config: nats_sansio::tls::rustls::ClientConfig,
+    ) -> ConnectOptions {
+        self.options.tls.config = Some(Arc::new(config));
+        self
+    }
+
+    /// Time allowed for TCP, TLS, INFO, CONNECT and PONG together.
+    pub fn connection_timeout(mut self, timeout: Duration) -> ConnectOptions {
+        self.options.connect_timeout = timeout;
+        self
+    }
+
+    /// Interval between keep-alive PINGs.
+    pub fn ping_interval(mut self, interval: Duration) -> ConnectOptions {
+        self.options.ping_interval = interval;
+        self
+    }
+
+    /// Failed attempts per server before it leaves the pool (`None`: forever).
+    pub fn max_reconnects(mut self, max: impl Into<Option<u32>>) -> ConnectOptions {
+        self.options.max_reconnects = max.into();
+        self
+    }
+
+    /// First back-off and its upper bound (it doubles per attempt, plus seeded jitter).
+    pub fn reconnect_delay(mut self, first: Duration, max: Duration) -> ConnectOptions {
+        self.options.reconnect_delay = first;
+        self.options.max_reconnect_delay = max;
+        self
+    }
+
+    /// Bytes of publishes kept while disconnected; `0` disables the buffer.
+    pub fn reconnect_buffer_size(mut self, bytes: usize) -> ConnectOptions {
+        self.options.reconnect_buffer_size = bytes;
+        self
+    }
+
+    /// Keep retrying when the first connect fails.
+    pub fn retry_on_initial_connect(mut self) -> ConnectOptions {
+        self.options.retry_on_initial_connect = true;
+        self
+    }
+
+    /// Ignore the servers the cluster advertises.
+    pub fn ignore_discovered_servers(mut self) -> ConnectOptions {
+        self.options.ignore_discovered_servers = true;
+        self
+    }
+
+    /// Try servers in the given order.
+    pub fn retain_servers_order(mut self) -> ConnectOptions {
+        self.options.retain_servers_order = true;
+        self
+    }
+
+    /// Per-subscription limits of queued messages and bytes; past them messages are dropped
+    /// and a slow-consumer event is raised.
+    pub fn subscription_capacity(mut self, messages: usize, bytes: usize) -> ConnectOptions {
+        self.options.subscription_pending_messages = messages;
+        self.options.subscription_pending_bytes = bytes;
+        self
+    }
+
+    /// Prefix of reply inboxes.
+    pub fn custom_inbox_prefix(mut self, prefix: impl Into<String>) -> ConnectOptions {
+        self.options.inbox_prefix = prefix.into();
+        self
+    }
+
+    /// Default request timeout (`None`: wait forever).
+    pub fn request_timeout(mut self, timeout: Option<Duration>) -> ConnectOptions {
+        self.options.request_timeout = timeout;
+        self
+    }
+
+    /// A drain that has not finished by then closes anyway.
+    pub fn drain_timeout(mut self, timeout: Duration) -> ConnectOptions {
+        self.options.drain_timeout = timeout;
+        self
+    }
+
+    /// Bytes queued for the socket above which publishers wait for room.
+    pub fn max_pending_bytes(mut self, bytes: usize) -> ConnectOptions {
+        self.max_pending_bytes = bytes.max(1);
+        self
+    }
+
+    /// Seed of the machine's randomness (jitter, shuffling, inbox tokens).
+    pub fn seed(mut self, seed: u64) -> ConnectOptions {
+        self.options.seed = seed;
+        self
+    }
+
+    /// Connects on the given runtime. Runtime modules offer `connect_with_options`.
+    pub async fn connect_with_runtime(
+        mut self,
+        urls: &str,
+        runtime: Arc<dyn Runtime>,
+    ) -> Result<Client, ConnectError> {
+        self.options.servers = urls
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(ServerAddr::parse)
+            .collect::<Result<_, _>>()?;
+        self.load_files()?;
+        Client::connect(self, runtime).await
+    }
+
+    /// Reads certificate files, and turns a credentials file into a callback that reads it
+    /// on every connect.
+    fn load_files(&mut self) -> Result<(), ConnectError> {
+        for path in &self.root_certificate_files {
+            let pem = read(path)?;
+            self.options.tls.root_certificates_pem.push(pem);
+        }
+        if let Some((cert, key)) = &self.client_certificate_files {
+            self.options.tls.client_certificate_pem = Some((read(cert)?, read(key)?));
+        }
+        if let Some(path) = self.credentials_file.clone() {
+            // Fail early if it is unreadable now.
+            read(&path)?;
+            self.options.auth = Auth::Callback(AuthCallback::new(move |nonce| {
+                let contents = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read {path}: {e}"))?;
+                let creds = auth::parse_creds(&contents).map_err(|e| e.to_string())?;
+                let nonce = nonce.ok_or("the server sent no nonce to sign")?;
+                let signed =
+                    auth::sign_nonce(&creds.seed, nonce.as_bytes()).map_err(|e| e.to_string())?;
+                Ok(AuthResponse {
+                    jwt: Some(creds.jwt),
+                    signature: Some(signed.signature),
+                    ..AuthResponse::default()
+                })
+            }));
+        }
+        Ok(())
+    }
+}
+
+fn read(path: &str) -> Result<Vec<u8>, ConnectError> {
+    std::fs::read(path).map_err(|e| ConnectError::File {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}

@@ -1,0 +1,96 @@
+//! smol and async-std, which share async-io's reactor, sockets and timers and differ only in
+//! how they spawn.
+
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use async_net::TcpStream;
+use futures_lite::{AsyncRead, AsyncWrite};
+
+use super::{AsyncStream, AsyncTimer, BoxFuture, Runtime};
+
+fn connect(host: &str, port: u16) -> BoxFuture<io::Result<Box<dyn AsyncStream>>> {
+    let host = host.to_owned();
+    Box::pin(async move {
+        let stream = TcpStream::connect((host.as_str(), port)).await?;
+        stream.set_nodelay(true)?;
+        Ok(Box::new(Stream(stream)) as Box<dyn AsyncStream>)
+    })
+}
+
+fn new_timer(at: Instant) -> Pin<Box<dyn AsyncTimer>> {
+    Box::pin(Timer(async_io::Timer::at(at)))
+}
+
+/// Runs the client on smol's global executor.
+#[cfg(feature = "smol")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SmolRuntime;
+
+#[cfg(feature = "smol")]
+impl Runtime for SmolRuntime {
+    fn connect(&self, host: &str, port: u16) -> BoxFuture<io::Result<Box<dyn AsyncStream>>> {
+        connect(host, port)
+    }
+
+    fn new_timer(&self, at: Instant) -> Pin<Box<dyn AsyncTimer>> {
+        new_timer(at)
+    }
+
+    fn spawn(&self, future: BoxFuture<()>) {
+        smol::spawn(future).detach();
+    }
+}
+
+/// Runs the client on async-std's executor.
+#[cfg(feature = "async-std")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AsyncStdRuntime;
+
+#[cfg(feature = "async-std")]
+impl Runtime for AsyncStdRuntime {
+    fn connect(&self, host: &str, port: u16) -> BoxFuture<io::Result<Box<dyn AsyncStream>>> {
+        connect(host, port)
+    }
+
+    fn new_timer(&self, at: Instant) -> Pin<Box<dyn AsyncTimer>> {
+        new_timer(at)
+    }
+
+    fn spawn(&self, future: BoxFuture<()>) {
+        async_std::task::spawn(future);
+    }
+}
+
+#[derive(Debug)]
+struct Timer(async_io::Timer);
+
+impl AsyncTimer for Timer {
+    fn reset(self: Pin<&mut Self>, at: Instant) {
+        self.get_mut().0.set_at(at);
+    }
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.get_mut().0).poll(cx).map(|_| ())
+    }
+}
+
+#[derive(Debug)]
+struct Stream(TcpStream);
+
+impl AsyncStream for Stream {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+}

@@ -1,0 +1,267 @@
+//! The state user tasks and the driver share: the machine behind one mutex, plus the wakers
+//! and result slots that connect the machine's events to waiting futures.
+//!
+//! Invariant: every access to the machine happens under the lock, and whoever changes what the
+//! machine has to send (a command) wakes the driver when the outbound queue went from empty
+//! to non-empty; the driver turns every event into a result in a slot or a wake-up, so no
+//! waiting future misses its event.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use nats_sansio::connection::{
+    ConnectionError, ConnectionState, FlushError, FlushId, RequestError, RequestId, Sid,
+};
+use nats_sansio::proto::Message;
+use nats_sansio::{Connection, Event};
+
+use crate::events::ClientEvent;
+use crate::runtime::Runtime;
+
+/// A result a future is waiting for.
+#[derive(Debug)]
+pub(crate) enum Slot<T> {
+    Waiting(Option<Waker>),
+    Ready(T),
+}
+
+impl<T> Slot<T> {
+    fn fill(&mut self, value: T) {
+        if let Slot::Waiting(Some(waker)) = std::mem::replace(self, Slot::Ready(value)) {
+            waker.wake();
+        }
+    }
+}
+
+/// What the machine, the driver and the handles share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    pub(crate) runtime: Arc<dyn Runtime>,
+}
+
+/// Everything under the lock.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) conn: Connection,
+    /// The driver's waker, to wake it when there is something to send.
+    driver: Option<Waker>,
+    /// Subscribers waiting for messages.
+    pub(crate) subscribers: HashMap<Sid, Waker>,
+    pub(crate) requests: HashMap<RequestId, Slot<Result<Message, RequestError>>>,
+    pub(crate) flushes: HashMap<FlushId, Slot<Result<(), FlushError>>>,
+    /// The first connect's outcome.
+    pub(crate) first_connect: Slot<Result<(), ConnectionError>>,
+    /// Tasks waiting for the outbound queue to shrink (back-pressure) or for the close.
+    pub(crate) waiting_for_room: Vec<Waker>,
+    pub(crate) waiting_for_close: Vec<Waker>,
+    /// Event listeners, each with its queue.
+    listeners: HashMap<u64, Listener>,
+    next_listener: u64,
+    /// Set once `Event::Closed` arrived.
+    pub(crate) closed: Option<Option<ConnectionError>>,
+}
+
+#[derive(Debug, Default)]
+struct Listener {
+    queue: VecDeque<ClientEvent>,
+    waker: Option<Waker>,
+}
+
+/// Events kept per listener before the oldest are dropped.
+const LISTENER_CAPACITY: usize = 1024;
+
+impl Shared {
+    pub(crate) fn new(conn: Connection, runtime: Arc<dyn Runtime>) -> Arc<Shared> {
+        Arc::new(Shared {
+            state: Mutex::new(State {
+                conn,
+                driver: None,
+                subscribers: HashMap::new(),
+                requests: HashMap::new(),
+                flushes: HashMap::new(),
+                first_connect: Slot::Waiting(None),
+                waiting_for_room: Vec::new(),
+                waiting_for_close: Vec::new(),
+                listeners: HashMap::new(),
+                next_listener: 0,
+                closed: None,
+            }),
+            runtime,
+        })
+    }
+
+    /// Locks the state. A panic while the lock was held poisons it; the state is still
+    /// consistent (the machine never panics mid-update), so the poison is ignored.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs a command on the machine and wakes the driver only when it has new work: the
+    /// outbound queue went from empty to non-empty, or a deadline earlier than the one it
+    /// sleeps on appeared.
+    pub(crate) fn command<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let mut state = self.lock();
+        let was_empty = state.conn.pending_bytes() == 0;
+        let timeout = state.conn.poll_timeout();
+        let result = f(&mut state);
+        let new_output = was_empty && state.conn.pending_bytes() > 0;
+        let earlier_deadline = match (state.conn.poll_timeout(), timeout) {
+            (Some(now), Some(before)) => now < before,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if new_output || earlier_deadline {
+            state.wake_driver();
+        }
+        result
+    }
+}
+
+impl State {
+    /// Wakes the driver (after a command that may have produced a directive).
+    pub(crate) fn wake_driver(&self) {
+        if let Some(waker) = &self.driver {
+            waker.wake_by_ref();
+        }
+    }
+
+    pub(crate) fn set_driver_waker(&mut self, waker: &Waker) {
+        match &self.driver {
+            Some(w) if w.will_wake(waker) => {}
+            _ => self.driver = Some(waker.clone()),
+        }
+    }
+
+    /// Hands one machine event to whoever waits for it.
+    pub(crate) fn dispatch(&mut self, event: Event) {
+        match event {
+            Event::MessagesReady { sid } => {
+                if let Some(waker) = self.subscribers.remove(&sid) {
+                    waker.wake();
+                }
+            }
+            Event::Response { id, result } => {
+                if let Some(slot) = self.requests.get_mut(&id) {
+                    slot.fill(result);
+                }
+            }
+            Event::Flushed { id, result } => {
+                if let Some(slot) = self.flushes.get_mut(&id) {
+                    slot.fill(result);
+                }
+            }
+            Event::Connected { server } => {
+                self.first_connect.fill(Ok(()));
+                self.broadcast(ClientEvent::Connected { server });
+            }
+            Event::Closed { reason } => {
+                if matches!(self.first_connect, Slot::Waiting(_)) {
+                    self.first_connect
+                        .fill(Err(reason.clone().unwrap_or(ConnectionError::Closed)));
+                }
+                self.closed = Some(reason.clone());
+                for (_, waker) in self.subscribers.drain() {
+                    waker.wake();
+                }
+                for waker in self.waiting_for_room.drain(..) {
+                    waker.wake();
+                }
+                for waker in self.waiting_for_close.drain(..) {
+                    waker.wake();
+                }
+                self.broadcast(ClientEvent::Closed { reason });
+            }
+            other => {
+                if let Some(event) = ClientEvent::from_machine(other) {
+                    self.broadcast(event);
+                }
+            }
+        }
+    }
+
+    /// Wakes publishers waiting for room once the queue is below the limit.
+    pub(crate) fn release_room(&mut self, limit: usize) {
+        if self.conn.pending_bytes() < limit || self.conn.state() != ConnectionState::Connected {
+            for waker in self.waiting_for_room.drain(..) {
+                waker.wake();
+            }
+        }
+    }
+
+    fn broadcast(&mut self, event: ClientEvent) {
+        for listener in self.listeners.values_mut() {
+            if listener.queue.len() == LISTENER_CAPACITY {
+                listener.queue.pop_front();
+            }
+            listener.queue.push_back(event.clone());
+            if let Some(waker) = listener.waker.take() {
+                waker.wake();
+            }
+        }
+    }
+
+    pub(crate) fn add_listener(&mut self) -> u64 {
+        self.next_listener += 1;
+        self.listeners
+            .insert(self.next_listener, Listener::default());
+        self.next_listener
+    }
+
+    pub(crate) fn remove_listener(&mut self, id: u64) {
+        self.listeners.remove(&id);
+    }
+
+    pub(crate) fn poll_listener(
+        &mut self,
+        id: u64,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<ClientEvent>> {
+        let closed = self.closed.is_some();
+        let Some(listener) = self.listeners.get_mut(&id) else {
+            return Poll::Ready(None);
+        };
+        if let Some(event) = listener.queue.pop_front() {
+            return Poll::Ready(Some(event));
+        }
+        if closed {
+            return Poll::Ready(None);
+        }
+        listener.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// Polls a slot in a map: the value once ready (removing the slot), else registers the waker.
+pub(crate) fn poll_slot<K: std::hash::Hash + Eq, T>(
+    slots: &mut HashMap<K, Slot<T>>,
+    key: K,
+    cx: &mut Context<'_>,
+) -> Poll<Option<T>> {
+    match slots.get_mut(&key) {
+        None => Poll::Ready(None),
+        Some(Slot::Ready(_)) => match slots.remove(&key) {
+            Some(Slot::Ready(value)) => Poll::Ready(Some(value)),
+            _ => Poll::Ready(None),
+        },
+        Some(Slot::Waiting(waker)) => {
+            *waker = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
+/// Polls the first-connect slot.
+pub(crate) fn poll_first_connect(
+    slot: &mut Slot<Result<(), ConnectionError>>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), ConnectionError>> {
+    match slot {
+        Slot::Ready(result) => Poll::Ready(result.clone()),
+        Slot::Waiting(waker) => {
+            *waker = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}

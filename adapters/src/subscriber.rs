@@ -1,0 +1,104 @@
+//! `Subscriber`: a stream of the messages of one subscription.
+//!
+//! Invariant: messages wait in the machine's per-subscription queue (bounded by its pending
+//! limits); the stream pops them under the lock and registers its waker only when the queue
+//! is empty, so the driver wakes it once per batch, not per message.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_lite::Stream;
+use nats_sansio::connection::{Delivery, Sid, SubscriptionStats};
+use nats_sansio::proto::Message;
+
+use crate::shared::Shared;
+
+/// The messages of one subscription. Dropping it unsubscribes.
+#[derive(Debug)]
+pub struct Subscriber {
+    shared: Arc<Shared>,
+    sid: Sid,
+    /// Set once the subscription was ended on purpose, so drop sends no UNSUB.
+    ended: bool,
+}
+
+impl Subscriber {
+    pub(crate) fn new(shared: Arc<Shared>, sid: Sid) -> Subscriber {
+        Subscriber {
+            shared,
+            sid,
+            ended: false,
+        }
+    }
+
+    /// The subscription id.
+    pub fn sid(&self) -> Sid {
+        self.sid
+    }
+
+    /// Stops the subscription now; queued messages are discarded.
+    pub async fn unsubscribe(mut self) {
+        self.ended = true;
+        let sid = self.sid;
+        self.shared.command(|state| state.conn.unsubscribe(sid));
+    }
+
+    /// Ends the subscription once it has received `max` messages in total; the stream then
+    /// ends.
+    pub async fn unsubscribe_after(&mut self, max: u64) {
+        let sid = self.sid;
+        self.shared
+            .command(|state| state.conn.unsubscribe_after(sid, max));
+    }
+
+    /// Unsubscribes, lets messages in flight arrive, then ends the stream after the queued
+    /// messages.
+    pub async fn drain(&mut self) {
+        let sid = self.sid;
+        let now = self.shared.runtime.now();
+        self.shared
+            .command(|state| state.conn.drain_subscription(now, sid));
+    }
+
+    /// Queued, delivered and dropped message counts.
+    pub fn stats(&self) -> Option<SubscriptionStats> {
+        self.shared.lock().conn.subscription_stats(self.sid)
+    }
+}
+
+impl Stream for Subscriber {
+    type Item = Message;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        let sid = self.sid;
+        let delivery = {
+            let state = &mut *self.shared.lock();
+            let delivery = state.conn.next_message(sid);
+            if delivery == Delivery::Empty {
+                state.subscribers.insert(sid, cx.waker().clone());
+            }
+            delivery
+        };
+        match delivery {
+            Delivery::Message(message) => Poll::Ready(Some(message)),
+            Delivery::Empty => Poll::Pending,
+            _ => {
+                self.ended = true;
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        if !self.ended {
+            let sid = self.sid;
+            let state = &mut *self.shared.lock();
+            state.subscribers.remove(&sid);
+            state.conn.unsubscribe(sid);
+            state.wake_driver();
+        }
+    }
+}

@@ -1,0 +1,457 @@
+//! Decoder tests written against the spec of the API (every op, limits, poisoning, zero copy).
+
+use super::*;
+use crate::proto::StatusCode;
+
+/// Decodes until `Ok(None)` or an error.
+fn drain(decoder: &mut Decoder, ops: &mut Vec<ServerOp>) -> Option<String> {
+    loop {
+        match decoder.decode() {
+            Ok(Some(op)) => ops.push(op),
+            Ok(None) => return None,
+            Err(e) => return Some(e.to_string()),
+        }
+    }
+}
+
+/// Feeds `data` in the given chunk sizes (cycled), collecting ops and the first error.
+fn feed_chunked(
+    data: &[u8],
+    mut next_len: impl FnMut() -> usize,
+) -> (Vec<ServerOp>, Option<String>) {
+    let mut decoder = Decoder::new();
+    let mut ops = Vec::new();
+    let mut rest = data;
+    while !rest.is_empty() {
+        let n = next_len().clamp(1, rest.len());
+        let (chunk, tail) = rest.split_at(n);
+        decoder.extend_from_slice(chunk);
+        rest = tail;
+        if let Some(e) = drain(&mut decoder, &mut ops) {
+            return (ops, Some(e));
+        }
+    }
+    (ops, None)
+}
+
+fn decode_all(data: &[u8]) -> Vec<ServerOp> {
+    let (ops, err) = feed_chunked(data, || usize::MAX);
+    assert_eq!(err, None);
+    ops
+}
+
+fn one(data: &[u8]) -> ServerOp {
+    let mut ops = decode_all(data);
+    assert_eq!(ops.len(), 1, "{ops:?}");
+    ops.remove(0)
+}
+
+fn first_error(data: &[u8]) -> DecodeError {
+    let mut d = Decoder::new();
+    d.extend_from_slice(data);
+    loop {
+        match d.decode() {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("no error for {:?}", String::from_utf8_lossy(data)),
+            Err(e) => {
+                assert!(d.is_poisoned());
+                assert!(matches!(d.decode(), Err(DecodeError::Poisoned)));
+                d.extend_from_slice(b"PING\r\n");
+                assert!(matches!(d.decode(), Err(DecodeError::Poisoned)));
+                return e;
+            }
+        }
+    }
+}
+
+fn msg(op: ServerOp) -> (u64, Message) {
+    match op {
+        ServerOp::Msg { sid, message } => (sid, message),
+        other => panic!("not a message: {other:?}"),
+    }
+}
+
+const STREAM: &[u8] =
+    b"INFO {\"server_id\":\"S1\",\"headers\":true,\"max_payload\":1048576,\"proto\":1}\r\n\
++OK\r\n\
+MSG foo.bar 1 5\r\nhello\r\n\
+MSG foo.bar 22 _INBOX.abc.1 0\r\n\r\n\
+HMSG inbox.x 3 16 16\r\nNATS/1.0 503\r\n\r\n\r\n\
+HMSG a.b 4 reply.to 33 38\r\nNATS/1.0\r\nHeader: Value\r\nA: b\r\n\r\nworld\r\n\
+ping\r\n\
+PONG\r\n\
+msg\tlower\t\t7   3\nabc\n\
+-ERR 'Stale Connection'\r\n\
+MSG bin 9 4\r\n\r\n\x00\xff\r\n\
+PING\n";
+
+#[test]
+fn every_op() {
+    let ops = decode_all(STREAM);
+    assert_eq!(ops.len(), 12, "{ops:#?}");
+    assert_eq!(ops[11], ServerOp::Ping);
+    let ServerOp::Info(info) = &ops[0] else {
+        panic!()
+    };
+    assert_eq!(info.server_id, "S1");
+    assert!(info.headers);
+    assert_eq!(ops[1], ServerOp::Ok);
+
+    let (sid, m) = msg(ops[2].clone());
+    assert_eq!(
+        (sid, m.subject.as_str(), &m.payload[..], m.length),
+        (1, "foo.bar", &b"hello"[..], 5)
+    );
+    assert_eq!((m.reply, m.headers), (None, None));
+
+    let (sid, m) = msg(ops[3].clone());
+    assert_eq!(sid, 22);
+    assert_eq!(m.reply.as_ref().map(|r| r.as_str()), Some("_INBOX.abc.1"));
+    assert!(m.payload.is_empty());
+
+    let (sid, m) = msg(ops[4].clone());
+    assert_eq!(sid, 3);
+    assert_eq!(m.status(), Some(StatusCode::NO_RESPONDERS));
+    assert_eq!(m.description(), None);
+    assert!(m.payload.is_empty());
+    assert_eq!(m.length, 16);
+
+    let (_, m) = msg(ops[5].clone());
+    let h = m.headers.as_ref().unwrap();
+    assert_eq!(h.get("Header"), Some("Value"));
+    assert_eq!(h.get("A"), Some("b"));
+    assert_eq!(&m.payload[..], b"world");
+    assert_eq!(m.reply.unwrap(), "reply.to");
+    assert_eq!(m.length, 38);
+
+    assert_eq!(ops[6], ServerOp::Ping);
+    assert_eq!(ops[7], ServerOp::Pong);
+    let (sid, m) = msg(ops[8].clone());
+    assert_eq!(
+        (sid, m.subject.as_str(), &m.payload[..]),
+        (7, "lower", &b"abc"[..])
+    );
+    assert_eq!(ops[9], ServerOp::Err("Stale Connection".into()));
+    let (_, m) = msg(ops[10].clone());
+    assert_eq!(&m.payload[..], b"\r\n\x00\xff");
+}
+
+#[test]
+fn trailing_ping_lf_only() {
+    let ops = decode_all(STREAM);
+    // The final "PING\n" is the 12th op.
+    let mut d = Decoder::new();
+    d.extend_from_slice(STREAM);
+    let mut n = 0;
+    while let Some(_op) = d.decode().unwrap() {
+        n += 1;
+    }
+    assert_eq!(n, ops.len());
+    assert_eq!(d.buffered(), 0);
+}
+
+#[test]
+fn case_and_whitespace() {
+    assert_eq!(one(b"pInG\r\n"), ServerOp::Ping);
+    assert_eq!(one(b"pong\n"), ServerOp::Pong);
+    assert_eq!(one(b"+ok\r\n"), ServerOp::Ok);
+    assert_eq!(
+        one(b"-err   'Authorization Violation'  \r\n"),
+        ServerOp::Err("Authorization Violation".into())
+    );
+    assert_eq!(
+        one(b"-ERR unquoted text\r\n"),
+        ServerOp::Err("unquoted text".into())
+    );
+    assert_eq!(one(b"-ERR\r\n"), ServerOp::Err(String::new()));
+    assert!(matches!(one(b"info\t{}\n"), ServerOp::Info(_)));
+    let (sid, m) = msg(one(
+        b"hMsG \t s.x\t 5 \t r.y  12 \t 15\r\nNATS/1.0\r\n\r\nxyz\r\n",
+    ));
+    assert_eq!(
+        (sid, m.subject.as_str(), &m.payload[..]),
+        (5, "s.x", &b"xyz"[..])
+    );
+    assert_eq!(m.reply.unwrap(), "r.y");
+    assert_eq!(m.headers, Some(HeaderMap::new()));
+}
+
+#[test]
+fn empty_payloads() {
+    let (_, m) = msg(one(b"MSG a 1 0\r\n\r\n"));
+    assert!(m.payload.is_empty());
+    let (_, m) = msg(one(b"MSG a 1 0\n\n"));
+    assert!(m.payload.is_empty());
+    let (_, m) = msg(one(b"HMSG a 1 12 12\r\nNATS/1.0\r\n\r\n\r\n"));
+    assert!(m.payload.is_empty());
+    assert_eq!(m.headers.unwrap().len(), 0);
+}
+
+#[test]
+fn split_invariance() {
+    let whole = feed_chunked(STREAM, || usize::MAX);
+    assert_eq!(whole.1, None);
+    let byte_at_a_time = feed_chunked(STREAM, || 1);
+    assert_eq!(byte_at_a_time, whole);
+    for seed in 0..200 {
+        let mut rng = Rng::new(seed);
+        let max = 1 + rng.below(64);
+        let chunked = feed_chunked(STREAM, || 1 + rng.below(max));
+        assert_eq!(chunked, whole, "seed {seed}");
+    }
+    // And the same for a stream that ends in an error.
+    let bad = [STREAM, b"MSG x notasid 1\r\nx\r\n"].concat();
+    let whole = feed_chunked(&bad, || usize::MAX);
+    assert!(whole.1.is_some());
+    assert_eq!(feed_chunked(&bad, || 1), whole);
+    for seed in 0..50 {
+        let mut rng = Rng::new(seed);
+        assert_eq!(feed_chunked(&bad, || 1 + rng.below(16)), whole);
+    }
+}
+
+#[test]
+fn incomplete_line_is_not_rescanned() {
+    let mut d = Decoder::new();
+    d.extend_from_slice(b"MSG foo 1 ");
+    assert!(d.decode().unwrap().is_none());
+    assert!(matches!(d.state, State::Line { scanned: 10 }));
+    d.extend_from_slice(b"3\r");
+    assert!(d.decode().unwrap().is_none());
+    assert!(matches!(d.state, State::Line { scanned: 12 }));
+    d.extend_from_slice(b"\nabc\r\n");
+    assert!(d.decode().unwrap().is_some());
+}
+
+#[test]
+fn poisoning() {
+    type Check = fn(&DecodeError) -> bool;
+    let cases: &[(&[u8], Check)] = &[
+        (b"FOO\r\n", |e| matches!(e, DecodeError::UnknownOperation)),
+        (b"\r\n", |e| matches!(e, DecodeError::UnknownOperation)),
+        (b"PINGX\r\n", |e| matches!(e, DecodeError::UnknownOperation)),
+        (b"PING extra\r\n", |e| {
+            matches!(e, DecodeError::InvalidArguments { op: "PING" })
+        }),
+        (b"+OK x\r\n", |e| {
+            matches!(e, DecodeError::InvalidArguments { op: "+OK" })
+        }),
+        (b"MSG a 1\r\n", |e| {
+            matches!(e, DecodeError::InvalidArguments { op: "MSG" })
+        }),
+        (b"MSG a 1 r x 5\r\n", |e| {
+            matches!(e, DecodeError::InvalidArguments { op: "MSG" })
+        }),
+        (b"MSG a -1 5\r\n", |e| {
+            matches!(e, DecodeError::InvalidArguments { op: "MSG" })
+        }),
+        (b"MSG a abc 5\r\n", |e| {
+            matches!(e, DecodeError::InvalidArguments { op: "MSG" })
+        }),
+        (b"MSG a 18446744073709551616 1\r\n", |e| {
+            matches!(e, DecodeError::InvalidArguments { op: "MSG" })
+        }),
+        (b"MSG a 1 99999999999999999999999\r\n", |e| {
+            matches!(e, DecodeError::InvalidArguments { op: "MSG" })
+        }),
+        (b"MSG a 1 5x\r\n", |e| {
+            matches!(e, DecodeError::InvalidArguments { op: "MSG" })
+        }),
+        (b"HMSG a 1 10 5\r\n", |e| {
+            matches!(e, DecodeError::InvalidArguments { op: "HMSG" })
+        }),
+        (b"HMSG a 1 5\r\n", |e| {
+            matches!(e, DecodeError::InvalidArguments { op: "HMSG" })
+        }),
+        (b"MSG a 1 100000000\r\n", |e| {
+            matches!(
+                e,
+                DecodeError::PayloadTooLarge {
+                    size: 100_000_000,
+                    limit: Decoder::DEFAULT_MAX_PAYLOAD
+                }
+            )
+        }),
+        (b"MSG a 1 3\r\nabcd\r\n", |e| {
+            matches!(e, DecodeError::MissingPayloadTerminator)
+        }),
+        (b"MSG a 1 3\r\nabc\rX", |e| {
+            matches!(e, DecodeError::MissingPayloadTerminator)
+        }),
+        (b"HMSG a 1 5 5\r\nHTTP/\r\n", |e| {
+            matches!(e, DecodeError::InvalidHeaders(HeaderError::MissingVersion))
+        }),
+        (b"HMSG a 1 17 17\r\nNATS/1.0\r\nbad\r\n\r\n\r\n", |e| {
+            matches!(e, DecodeError::InvalidHeaders(HeaderError::MissingColon))
+        }),
+        (b"INFO {not json}\r\n", |e| {
+            matches!(e, DecodeError::InvalidInfo(_))
+        }),
+        (b"INFO\r\n", |e| matches!(e, DecodeError::InvalidInfo(_))),
+        (b"MSG \xff\xfe 1 0\r\n\r\n", |e| {
+            matches!(e, DecodeError::InvalidSubject(SubjectError::InvalidUtf8))
+        }),
+        (b"MSG a 1 \xc3 0\r\n\r\n", |e| {
+            matches!(e, DecodeError::InvalidSubject(SubjectError::InvalidUtf8))
+        }),
+    ];
+    for (input, check) in cases {
+        let e = first_error(input);
+        assert!(check(&e), "{:?} gave {e:?}", String::from_utf8_lossy(input));
+        assert!(!e.to_string().is_empty());
+    }
+}
+
+#[test]
+fn control_line_limit() {
+    let mut d = Decoder::with_limits(10, 100);
+    d.extend_from_slice(b"MSG a 1 10\r\n"); // exactly 10 bytes before CRLF: fine
+    assert!(d.decode().unwrap().is_none());
+    d.extend_from_slice(b"0123456789\r\n");
+    assert!(d.decode().unwrap().is_some());
+
+    // Too long, detected on the complete line...
+    let mut d = Decoder::with_limits(10, 100);
+    d.extend_from_slice(b"MSG ab 1 10\r\n");
+    assert!(matches!(
+        d.decode(),
+        Err(DecodeError::ControlLineTooLong { limit: 10 })
+    ));
+    // ...and before the newline arrives.
+    let mut d = Decoder::with_limits(10, 100);
+    d.extend_from_slice(b"MSG ab 1 1");
+    assert!(d.decode().unwrap().is_none());
+    d.extend_from_slice(b"0\r");
+    assert!(matches!(
+        d.decode(),
+        Err(DecodeError::ControlLineTooLong { limit: 10 })
+    ));
+    assert!(d.is_poisoned());
+
+    // Default cap is well above the server's 4096.
+    let mut d = Decoder::new();
+    let long = format!("-ERR '{}'\r\n", "x".repeat(10_000));
+    d.extend_from_slice(long.as_bytes());
+    assert!(matches!(d.decode(), Ok(Some(ServerOp::Err(t))) if t.len() == 10_000));
+}
+
+#[test]
+fn max_payload_guard_and_reset() {
+    let mut d = Decoder::new();
+    d.set_max_payload(4);
+    d.extend_from_slice(b"MSG a 1 4\r\nabcd\r\nMSG a 1 5\r\n");
+    assert!(d.decode().unwrap().is_some());
+    assert!(matches!(
+        d.decode(),
+        Err(DecodeError::PayloadTooLarge { size: 5, limit: 4 })
+    ));
+    assert!(d.is_poisoned());
+    d.reset();
+    assert!(!d.is_poisoned());
+    assert_eq!(d.buffered(), 0);
+    d.extend_from_slice(b"PONG\r\n");
+    assert_eq!(d.decode().unwrap(), Some(ServerOp::Pong));
+}
+
+#[test]
+fn large_payload_is_zero_copy() {
+    let size = 1 << 20;
+    let mut data = format!("MSG big.subject 1 reply.subject {size}\r\n").into_bytes();
+    data.extend((0..size).map(|i| (i % 251) as u8));
+    data.extend_from_slice(b"\r\n");
+    let mut d = Decoder::new();
+    d.extend_from_slice(&data);
+    let base = d.buffer_mut().as_ptr() as usize;
+    let end = base + d.buffered();
+    let (_, m) = msg(d.decode().unwrap().unwrap());
+    assert_eq!(m.payload.len(), size);
+    assert_eq!(&m.payload[..], &data[data.len() - size - 2..data.len() - 2]);
+    let inside = |p: *const u8| (base..end).contains(&(p as usize));
+    assert!(inside(m.payload.as_ptr()), "payload was copied");
+    assert!(inside(m.subject.as_bytes().as_ptr()), "subject was copied");
+    assert!(
+        inside(m.reply.unwrap().as_bytes().as_ptr()),
+        "reply was copied"
+    );
+
+    // Also when the payload arrives in pieces after the control line.
+    let mut d = Decoder::new();
+    let line_len = data.iter().position(|&b| b == b'\n').unwrap() + 1;
+    d.extend_from_slice(&data[..line_len]);
+    assert!(d.decode().unwrap().is_none());
+    let base = d.buffer_mut().as_ptr() as usize;
+    let capacity = d.buffer_mut().capacity();
+    assert!(
+        capacity >= size + 2,
+        "decoder reserves room for the payload"
+    );
+    for chunk in data[line_len..].chunks(64 * 1024) {
+        d.buffer_mut().extend_from_slice(chunk);
+    }
+    let (_, m) = msg(d.decode().unwrap().unwrap());
+    assert!((base..base + capacity).contains(&(m.payload.as_ptr() as usize)));
+}
+
+#[test]
+fn garbage_never_panics() {
+    let alphabet: &[&[u8]] = &[
+        b"MSG ",
+        b"HMSG ",
+        b"PING",
+        b"PONG",
+        b"INFO ",
+        b"+OK",
+        b"-ERR ",
+        b"\r\n",
+        b"\n",
+        b" ",
+        b"\t",
+        b"1",
+        b"0",
+        b"12",
+        b"a.b",
+        b"NATS/1.0",
+        b"NATS/1.0 503",
+        b"k: v",
+        b"{}",
+        b"'",
+        b"\xff",
+        b":",
+        b"99999999999999999999",
+    ];
+    for seed in 0..3000 {
+        let mut rng = Rng::new(seed);
+        let mut data = Vec::new();
+        for _ in 0..rng.below(40) {
+            if rng.below(4) == 0 {
+                data.push(rng.next_u64() as u8);
+            } else {
+                data.extend_from_slice(alphabet[rng.below(alphabet.len())]);
+            }
+        }
+        let whole = feed_chunked(&data, || usize::MAX);
+        let bytes = feed_chunked(&data, || 1);
+        assert_eq!(
+            whole,
+            bytes,
+            "seed {seed}: {:?}",
+            String::from_utf8_lossy(&data)
+        );
+    }
+}
+
+struct Rng(u64);
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+}

@@ -1,0 +1,436 @@
+//! The async client against a real nats-server, the same scenarios on tokio, smol and
+//! async-std.
+//!
+//! Each scenario is an `async fn(Rt)`; `on_every_runtime!` turns it into one `#[test]` per
+//! runtime. Waits are bounded by `within` (an async-io timer, which works on every runtime),
+//! never by fixed sleeps.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures_lite::StreamExt;
+use nats_client::error::{ConnectionError, PublishError, RequestError, SubscribeError};
+use nats_client::{Client, ClientEvent, ConnectError, ConnectOptions, HeaderMap};
+use nats_tests::{Cluster, NatsServer};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Which runtime a scenario runs on.
+#[derive(Debug, Clone, Copy)]
+enum Rt {
+    Tokio,
+    Smol,
+    AsyncStd,
+}
+
+impl Rt {
+    async fn connect_with(
+        self,
+        url: &str,
+        options: ConnectOptions,
+    ) -> Result<Client, ConnectError> {
+        let options =
+            options.reconnect_delay(Duration::from_millis(20), Duration::from_millis(250));
+        match self {
+            Rt::Tokio => nats_client::tokio::connect_with_options(url, options).await,
+            Rt::Smol => nats_client::smol::connect_with_options(url, options).await,
+            Rt::AsyncStd => nats_client::async_std::connect_with_options(url, options).await,
+        }
+    }
+
+    async fn connect(self, url: &str) -> Client {
+        self.connect_with(url, ConnectOptions::new())
+            .await
+            .expect("connects")
+    }
+}
+
+/// `future`'s output, or a panic naming `what` after `timeout`.
+async fn within<T>(timeout: Duration, what: &str, future: impl Future<Output = T>) -> T {
+    let deadline = async {
+        async_io::Timer::after(timeout).await;
+        panic!("timed out after {timeout:?} waiting for {what}");
+    };
+    futures_lite::future::or(future, deadline).await
+}
+
+/// The next message, or `None` if none arrives within `timeout`.
+async fn next_within(
+    sub: &mut nats_client::Subscriber,
+    timeout: Duration,
+) -> Option<nats_client::Message> {
+    let none = async {
+        async_io::Timer::after(timeout).await;
+        None
+    };
+    futures_lite::future::or(sub.next(), none).await
+}
+
+/// Waits for the first event `pick` accepts.
+async fn wait_event<T>(
+    events: &mut nats_client::Events,
+    what: &str,
+    mut pick: impl FnMut(&ClientEvent) -> Option<T>,
+) -> T {
+    within(WAIT, what, async {
+        while let Some(event) = events.next().await {
+            if let Some(value) = pick(&event) {
+                return value;
+            }
+        }
+        panic!("event stream ended while waiting for {what}");
+    })
+    .await
+}
+
+async fn publish_subscribe_and_headers(rt: Rt) {
+    let server = NatsServer::start();
+    let client = rt.connect(&server.url()).await;
+    let mut sub = client.subscribe("greet.*").await.unwrap();
+    client.flush().await.unwrap();
+    client.publish("greet.joe", "hello").await.unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert("X-Trace", "42");
+    client
+        .publish_with_headers("greet.ann", headers, "with headers")
+        .await
+        .unwrap();
+    let first = within(WAIT, "first message", sub.next()).await.unwrap();
+    assert_eq!(first.subject.as_str(), "greet.joe");
+    assert_eq!(&first.payload[..], b"hello");
+    let second = within(WAIT, "second message", sub.next()).await.unwrap();
+    assert_eq!(second.headers.unwrap().get("X-Trace"), Some("42"));
+    assert!(client.statistics().in_messages >= 2);
+}
+
+async fn queue_group_splits_work(rt: Rt) {
+    let server = NatsServer::start();
+    let client = rt.connect(&server.url()).await;
+    let mut a = client.queue_subscribe("work", "pool").await.unwrap();
+    let mut b = client.queue_subscribe("work", "pool").await.unwrap();
+    client.flush().await.unwrap();
+    for i in 0..50u32 {
+        client.publish("work", i.to_string()).await.unwrap();
+    }
+    client.flush().await.unwrap();
+    let mut seen = Vec::new();
+    for sub in [&mut a, &mut b] {
+        while let Some(m) = next_within(sub, Duration::from_millis(300)).await {
+            seen.push(
+                String::from_utf8(m.payload.to_vec())
+                    .unwrap()
+                    .parse::<u32>()
+                    .unwrap(),
+            );
+        }
+    }
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (0..50).collect::<Vec<_>>(),
+        "each message to exactly one member"
+    );
+}
+
+async fn request_reply_no_responders_and_timeout(rt: Rt) {
+    let server = NatsServer::start();
+    let client = rt.connect(&server.url()).await;
+    let responder = rt.connect(&server.url()).await;
+    let mut service = responder.subscribe("echo").await.unwrap();
+    responder.flush().await.unwrap();
+    let answering = responder.clone();
+    let answer = async move {
+        for _ in 0..3 {
+            let msg = service.next().await.unwrap();
+            let reply = msg.reply.unwrap();
+            answering.publish(&reply, msg.payload).await.unwrap();
+        }
+        service
+    };
+    let asking = async {
+        for word in ["a", "bb", "ccc"] {
+            let reply = client.request("echo", word).await.unwrap();
+            assert_eq!(&reply.payload[..], word.as_bytes());
+        }
+    };
+    let (_service, ()) = within(
+        WAIT,
+        "three replies",
+        futures_lite::future::zip(answer, asking),
+    )
+    .await;
+
+    let err = within(WAIT, "no responders", client.request("nobody", "?")).await;
+    assert_eq!(err.unwrap_err(), RequestError::NoResponders);
+
+    let _silent = client.subscribe("silent").await.unwrap();
+    client.flush().await.unwrap();
+    let request = client
+        .request_builder()
+        .payload("?")
+        .timeout(Duration::from_millis(200));
+    let err = within(WAIT, "a timeout", client.send_request("silent", request)).await;
+    assert_eq!(err.unwrap_err(), RequestError::TimedOut);
+}
+
+async fn unsubscribe_after_and_drain(rt: Rt) {
+    let server = NatsServer::start();
+    let client = rt.connect(&server.url()).await;
+    let mut limited = client.subscribe("ticks").await.unwrap();
+    limited.unsubscribe_after(2).await;
+    client.flush().await.unwrap();
+    for i in 0..5 {
+        client.publish("ticks", format!("{i}")).await.unwrap();
+    }
+    let got: Vec<_> = within(
+        WAIT,
+        "the limited stream to end",
+        limited.collect::<Vec<_>>(),
+    )
+    .await;
+    assert_eq!(got.len(), 2, "the stream ends after the limit");
+
+    let mut drained = client.subscribe("drain.me").await.unwrap();
+    client.flush().await.unwrap();
+    for i in 0..10 {
+        client.publish("drain.me", format!("{i}")).await.unwrap();
+    }
+    drained.drain().await;
+    let got: Vec<_> = within(
+        WAIT,
+        "the drained stream to end",
+        drained.collect::<Vec<_>>(),
+    )
+    .await;
+    assert_eq!(
+        got.len(),
+        10,
+        "messages in flight before the drain still arrive"
+    );
+
+    let mut sub = client.subscribe("last").await.unwrap();
+    client.publish("last", "before drain").await.unwrap();
+    within(WAIT, "client drain", client.drain()).await.unwrap();
+    assert_eq!(
+        &within(WAIT, "queued message", sub.next())
+            .await
+            .unwrap()
+            .payload[..],
+        b"before drain"
+    );
+    assert!(within(WAIT, "stream end", sub.next()).await.is_none());
+    assert!(matches!(
+        client.publish("after", "x").await,
+        Err(PublishError::Closed)
+    ));
+}
+
+async fn flush_rtt_and_local_errors(rt: Rt) {
+    let server = NatsServer::builder().config("max_payload: 2048\n").start();
+    let client = rt.connect(&server.url()).await;
+    let rtt = within(WAIT, "rtt", client.rtt()).await.unwrap();
+    assert!(rtt < WAIT);
+    assert_eq!(client.max_payload(), 2048);
+    assert_eq!(
+        client.publish("big", vec![0u8; 2049]).await,
+        Err(PublishError::MaxPayloadExceeded {
+            size: 2049,
+            max: 2048
+        })
+    );
+    assert!(matches!(
+        client.publish("bad subject", "x").await,
+        Err(PublishError::InvalidSubject(_))
+    ));
+    assert!(matches!(
+        client.subscribe("a..b").await,
+        Err(SubscribeError::InvalidSubject(_))
+    ));
+    assert_eq!(client.server_info().unwrap().max_payload, 2048);
+}
+
+async fn wrong_credentials_are_refused(rt: Rt) {
+    let server = NatsServer::builder()
+        .config("authorization { user: \"u\", password: \"right\" }\n")
+        .start();
+    let good = rt
+        .connect_with(
+            &server.url(),
+            ConnectOptions::new().user_and_password("u", "right"),
+        )
+        .await;
+    assert!(good.is_ok());
+    let bad = rt
+        .connect_with(
+            &server.url(),
+            ConnectOptions::new().user_and_password("u", "wrong"),
+        )
+        .await;
+    match bad {
+        Err(ConnectError::Connection(ConnectionError::AuthorizationViolation(_))) => {}
+        other => panic!("expected an authorization violation, got {other:?}"),
+    }
+}
+
+async fn reconnect_restores_subscriptions_and_replays(rt: Rt) {
+    let mut server = NatsServer::start();
+    let client = rt.connect(&server.url()).await;
+    let mut events = client.events();
+    let mut sub = client.subscribe("orders").await.unwrap();
+    client.flush().await.unwrap();
+    server.stop();
+    wait_event(&mut events, "disconnect", |e| {
+        matches!(e, ClientEvent::Disconnected { .. }).then_some(())
+    })
+    .await;
+    for i in 0..20 {
+        client.publish("orders", format!("{i}")).await.unwrap();
+    }
+    server.restart();
+    wait_event(&mut events, "reconnect", |e| {
+        matches!(e, ClientEvent::Reconnected { .. }).then_some(())
+    })
+    .await;
+    for i in 0..20 {
+        let msg = within(WAIT, "replayed message", sub.next()).await.unwrap();
+        assert_eq!(
+            msg.payload,
+            format!("{i}").as_bytes(),
+            "in order, none lost"
+        );
+    }
+    assert_eq!(client.statistics().reconnects, 1);
+}
+
+async fn reconnect_buffer_overflow_is_an_error(rt: Rt) {
+    let mut server = NatsServer::start();
+    let client = rt
+        .connect_with(
+            &server.url(),
+            ConnectOptions::new().reconnect_buffer_size(64),
+        )
+        .await
+        .unwrap();
+    let mut events = client.events();
+    server.stop();
+    wait_event(&mut events, "disconnect", |e| {
+        matches!(e, ClientEvent::Disconnected { .. }).then_some(())
+    })
+    .await;
+    // "PUB o 10\r\n0123456789\r\n" is 22 bytes: two fit in 64, the third does not.
+    client.publish("o", "0123456789").await.unwrap();
+    client.publish("o", "0123456789").await.unwrap();
+    assert_eq!(
+        client.publish("o", "0123456789").await,
+        Err(PublishError::ReconnectBufferFull { limit: 64 })
+    );
+}
+
+async fn lame_duck_and_slow_consumer_events(rt: Rt) {
+    let mut server = NatsServer::start();
+    let client = rt
+        .connect_with(
+            &server.url(),
+            ConnectOptions::new().subscription_capacity(10, 1 << 20),
+        )
+        .await
+        .unwrap();
+    let mut events = client.events();
+    let sub = client.subscribe("flood").await.unwrap();
+    client.flush().await.unwrap();
+    for _ in 0..100 {
+        client.publish("flood", "x").await.unwrap();
+    }
+    client.flush().await.unwrap();
+    let sid = wait_event(&mut events, "slow consumer", |e| match e {
+        ClientEvent::SlowConsumer { sid } => Some(*sid),
+        _ => None,
+    })
+    .await;
+    assert_eq!(sid, sub.sid());
+    let stats = sub.stats().unwrap();
+    assert_eq!(stats.pending_messages, 10);
+    assert_eq!(stats.dropped, 90, "delivered + dropped = published");
+
+    server.lame_duck();
+    wait_event(&mut events, "lame duck", |e| {
+        matches!(e, ClientEvent::LameDuck { .. }).then_some(())
+    })
+    .await;
+}
+
+async fn cluster_failover_to_a_discovered_server(rt: Rt) {
+    let mut cluster = Cluster::start(3);
+    // Only node 0 is given; the others are discovered from INFO.
+    let client = rt
+        .connect_with(
+            &cluster.url(0),
+            ConnectOptions::new().retain_servers_order(),
+        )
+        .await
+        .unwrap();
+    let mut events = client.events();
+    let mut sub = client.subscribe("failover").await.unwrap();
+    client.flush().await.unwrap();
+    cluster.kill9(0);
+    let port = wait_event(&mut events, "reconnect to another node", |e| match e {
+        ClientEvent::Reconnected { server } => Some(server.port()),
+        _ => None,
+    })
+    .await;
+    assert_ne!(port, cluster.port(0), "failed over to a discovered node");
+    assert!(client.statistics().reconnects >= 1);
+    let publisher = rt.connect(&cluster.url(2)).await;
+    // The subscription is restored on the new node; interest propagates through routes.
+    let got = within(WAIT, "a message through the new node", async {
+        loop {
+            publisher.publish("failover", "after").await.unwrap();
+            publisher.flush().await.unwrap();
+            if let Some(m) = next_within(&mut sub, Duration::from_millis(200)).await {
+                return m;
+            }
+        }
+    })
+    .await;
+    assert_eq!(&got.payload[..], b"after");
+}
+
+macro_rules! on_every_runtime {
+    ($($name:ident),* $(,)?) => {
+        mod tokio_runtime {
+            $(#[test]
+            fn $name() {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(super::$name(super::Rt::Tokio));
+            })*
+        }
+        mod smol_runtime {
+            $(#[test]
+            fn $name() {
+                smol::block_on(super::$name(super::Rt::Smol));
+            })*
+        }
+        mod async_std_runtime {
+            $(#[test]
+            fn $name() {
+                async_std::task::block_on(super::$name(super::Rt::AsyncStd));
+            })*
+        }
+    };
+}
+
+on_every_runtime!(
+    publish_subscribe_and_headers,
+    queue_group_splits_work,
+    request_reply_no_responders_and_timeout,
+    unsubscribe_after_and_drain,
+    flush_rtt_and_local_errors,
+    wrong_credentials_are_refused,
+    reconnect_restores_subscriptions_and_replays,
+    reconnect_buffer_overflow_is_an_error,
+    lame_duck_and_slow_consumer_events,
+    cluster_failover_to_a_discovered_server,
+);
