@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use futures_lite::Stream;
 use nats_sansio::auth::ServerAddr;
-use nats_sansio::connection::{ConnectionError, Sid};
+use nats_sansio::connection::{ConnectionError, PublishError, Sid};
 use nats_sansio::Event;
 
 use crate::shared::Shared;
@@ -55,6 +55,14 @@ pub enum ClientEvent {
         /// The server's text.
         message: String,
     },
+    /// Publishes buffered while disconnected were discarded unsent: the server connected to
+    /// cannot take one of them.
+    PublishesDiscarded {
+        /// How many.
+        messages: u64,
+        /// What the server could not take.
+        reason: PublishError,
+    },
     /// A subscription dropped messages over its pending limit (once per episode).
     SlowConsumer {
         /// The subscription.
@@ -80,6 +88,9 @@ impl ClientEvent {
             Event::ServersDiscovered { servers } => ClientEvent::ServersDiscovered { servers },
             Event::ServerError { message } => ClientEvent::ServerError { message },
             Event::SlowConsumer { sid } => ClientEvent::SlowConsumer { sid },
+            Event::PublishesDiscarded { messages, reason } => {
+                ClientEvent::PublishesDiscarded { messages, reason }
+            }
             _ => return None,
         })
     }

@@ -59,6 +59,15 @@ pub enum Event {
         /// The new servers.
         servers: Vec<ServerAddr>,
     },
+    /// Publishes buffered while disconnected were discarded, unsent, because the server
+    /// connected to cannot take one of them (headers unsupported, or over its
+    /// `max_payload`).
+    PublishesDiscarded {
+        /// How many publishes were discarded.
+        messages: u64,
+        /// What the server could not take.
+        reason: PublishError,
+    },
     /// The server sent a `-ERR` that does not end the connection (for example a permissions
     /// violation).
     ServerError {

@@ -701,6 +701,11 @@ impl Connection {
     ) -> Result<RequestId, PublishError> {
         self.advance_clock(now);
         validate_publish(subject).map_err(PublishError::InvalidSubject)?;
+        match self.state {
+            State::Closed => return Err(PublishError::Closed),
+            _ if self.draining => return Err(PublishError::Draining),
+            _ => {}
+        }
         if self.requests.sid.is_none() {
             self.start_mux_subscription();
         }
@@ -1012,7 +1017,17 @@ impl Connection {
         if info.tls_required || server.tls_required() {
             return Err(ConnectionError::TlsNotAvailable);
         }
-        let fields = auth::resolve(&self.opts.auth, &server, info.nonce.as_deref())?;
+        // A discovered server has no credentials of its own: use those of the URLs given.
+        let credentials = if server.has_credentials() {
+            &server
+        } else {
+            self.opts
+                .servers
+                .iter()
+                .find(|s| s.has_credentials())
+                .unwrap_or(&server)
+        };
+        let fields = auth::resolve(&self.opts.auth, credentials, info.nonce.as_deref())?;
         let connect = ConnectInfo {
             verbose: false,
             pedantic: false,
@@ -1031,6 +1046,17 @@ impl Connection {
             headers: info.headers,
             no_responders: info.headers,
         };
+        // Publishes buffered before this server said its limits must fit them.
+        let max_payload = if info.max_payload > 0 {
+            info.max_payload
+        } else {
+            self.max_payload
+        };
+        if let Some(reason) = self.outbound.first_unfit(max_payload, info.headers) {
+            let messages = self.outbound.discard();
+            self.events
+                .push_back(Event::PublishesDiscarded { messages, reason });
+        }
         self.control.connect(&connect);
         self.control.ping();
         self.pongs.push_back(PongFor::Handshake);
@@ -1289,6 +1315,9 @@ impl Connection {
 
     fn on_connection_lost(&mut self, reason: ConnectionError) {
         let was_connected = self.state == State::Connected;
+        // The socket is gone (closed by the driver or asked to be): nothing below may ask
+        // for another Close.
+        self.state = State::Idle;
         self.timers.stop(Timer::PingInterval);
         self.timers.stop(Timer::ConnectTimeout);
         self.decoder.reset();
@@ -1300,6 +1329,17 @@ impl Connection {
         self.pings_out = 0;
         self.fail_flushes(FlushError::Disconnected);
         self.pongs.clear();
+        // Their UNSUB went out; a new connection must not bring them back.
+        for sid in self.subs.receiving() {
+            if self
+                .subs
+                .by_sid
+                .get(&sid)
+                .is_some_and(|s| s.phase == Phase::Draining)
+            {
+                self.end_subscription(sid, SubscriptionEnd::Drained);
+            }
+        }
         if self.draining {
             self.finish_drain();
             return;

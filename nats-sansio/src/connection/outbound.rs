@@ -11,14 +11,17 @@ use bytes::{Buf, Bytes};
 
 use crate::proto::{Encoder, HeaderMap};
 
+use super::event::PublishError;
+
 /// An [`Encoder`] plus counts of the publishes it holds.
 #[derive(Debug, Default)]
 pub(crate) struct Outbound {
     pub(crate) encoder: Encoder,
     /// Bytes advanced (handed to the transport) since creation.
     written: u64,
-    /// End offset and message size (headers + payload) of each queued publish.
-    msg_ends: VecDeque<(u64, usize)>,
+    /// End offset, message size (headers + payload) and whether it has headers, for each
+    /// queued publish.
+    msg_ends: VecDeque<(u64, usize, bool)>,
     /// Publishes and their bytes written so far.
     pub(crate) msgs_written: u64,
     pub(crate) msg_bytes_written: u64,
@@ -39,7 +42,7 @@ impl Outbound {
     ) {
         self.encoder.publish(subject, reply, headers, payload);
         let end = self.written + self.encoder.len() as u64;
-        self.msg_ends.push_back((end, size));
+        self.msg_ends.push_back((end, size, headers.is_some()));
     }
 
     /// Drops everything queued; returns how many publishes were in it.
@@ -49,6 +52,29 @@ impl Outbound {
         let lost = self.msg_ends.len() as u64;
         self.msg_ends.clear();
         lost
+    }
+}
+
+impl Outbound {
+    /// Why the first queued publish a server with these limits cannot take does not fit,
+    /// if one does not.
+    pub(crate) fn first_unfit(
+        &self,
+        max_payload: usize,
+        headers_supported: bool,
+    ) -> Option<PublishError> {
+        self.msg_ends.iter().find_map(|&(_, size, has_headers)| {
+            if has_headers && !headers_supported {
+                Some(PublishError::HeadersNotSupported)
+            } else if size > max_payload {
+                Some(PublishError::MaxPayloadExceeded {
+                    size,
+                    max: max_payload,
+                })
+            } else {
+                None
+            }
+        })
     }
 }
 
@@ -69,7 +95,7 @@ impl Buf for Outbound {
         let cnt = cnt.min(self.encoder.remaining());
         self.encoder.advance(cnt);
         self.written += cnt as u64;
-        while let Some(&(end, size)) = self.msg_ends.front() {
+        while let Some(&(end, size, _)) = self.msg_ends.front() {
             if end > self.written {
                 break;
             }

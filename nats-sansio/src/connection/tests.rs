@@ -439,3 +439,25 @@ fn close_lets_the_driver_write_what_was_queued_first() {
         [Event::Closed { reason: None }]
     ));
 }
+
+#[test]
+fn buffered_publishes_a_server_cannot_take_are_discarded_and_reported() {
+    let now = t0();
+    let mut conn = Connection::new(options("nats://127.0.0.1:4222"), now).unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert("K", "v");
+    conn.publish("h", None, Some(&headers), "x".into()).unwrap();
+    conn.poll_directive();
+    conn.handle_connected(now);
+    conn.handle_received(now, b"INFO {\"server_id\":\"old\",\"headers\":false}\r\n");
+    conn.handle_received(now, b"PONG\r\n");
+    let wire = text(&sent(&mut conn));
+    assert!(!wire.contains("HPUB"), "{wire}");
+    assert!(events(&mut conn).iter().any(|e| matches!(
+        e,
+        Event::PublishesDiscarded {
+            messages: 1,
+            reason: PublishError::HeadersNotSupported
+        }
+    )));
+}
