@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nats_sansio::auth::{self, Auth, AuthCallback, AuthResponse, ServerAddr};
-use nats_sansio::connection::Options;
+use nats_sansio::connection::{ConnectionError, Options};
 
 use crate::error::ConnectError;
 use crate::runtime::Runtime;
@@ -293,8 +293,10 @@ impl ConnectOptions {
             self.options.tls.client_certificate_pem = Some((read(cert)?, read(key)?));
         }
         if let Some(path) = self.credentials_file.clone() {
-            // Fail early if it is unreadable now.
-            read(&path)?;
+            // Fail early, with the same errors as `credentials`, if it is unusable now.
+            let contents = String::from_utf8_lossy(&read(&path)?).into_owned();
+            let creds = auth::parse_creds(&contents).map_err(ConnectionError::Auth)?;
+            auth::sign_nonce(&creds.seed, b"check").map_err(ConnectionError::Auth)?;
             self.options.auth = Auth::Callback(AuthCallback::new(move |nonce| {
                 let contents = std::fs::read_to_string(&path)
                     .map_err(|e| format!("cannot read {path}: {e}"))?;
