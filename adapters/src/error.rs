@@ -9,7 +9,8 @@ pub use nats_sansio::connection::{
 
 use nats_sansio::auth::AddrError;
 
-/// Why [`connect`](crate::ConnectOptions::connect) failed.
+/// Why connecting failed (`connect`, `connect_with_options`,
+/// [`ConnectOptions::connect_with_runtime`](crate::ConnectOptions::connect_with_runtime)).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectError {

@@ -90,3 +90,17 @@ runtime_module!(
     "async-std",
     crate::runtime::async_io::AsyncStdRuntime
 );
+
+#[cfg(test)]
+mod tests {
+    /// The handles can be shared across tasks and threads.
+    #[test]
+    fn handles_are_send_and_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<crate::Client>();
+        send::<crate::Subscriber>();
+        send::<crate::Events>();
+        send_sync::<crate::ConnectOptions>();
+    }
+}

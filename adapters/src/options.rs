@@ -19,7 +19,8 @@ use crate::Client;
 pub const DEFAULT_MAX_PENDING_BYTES: usize = 8 * 1024 * 1024;
 
 /// Connection options, built with chained calls and finished with
-/// [`connect`](ConnectOptions::connect) (or a runtime module's `connect_with_options`).
+/// a runtime module's `connect_with_options` (for example `nats_client::tokio`) or
+/// [`connect_with_runtime`](ConnectOptions::connect_with_runtime).
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
     pub(crate) options: Options,

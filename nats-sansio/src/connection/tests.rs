@@ -461,3 +461,51 @@ fn buffered_publishes_a_server_cannot_take_are_discarded_and_reported() {
         }
     )));
 }
+
+#[test]
+fn a_server_that_refuses_the_credentials_twice_leaves_the_pool() {
+    let now = t0();
+    let mut o = options("nats://u:p@127.0.0.1:4222");
+    o.reconnect_delay = Duration::from_millis(1);
+    o.reconnect_jitter = Duration::ZERO;
+    let mut conn = Connection::new(o, now).unwrap();
+    conn.poll_directive();
+    conn.handle_connected(now);
+    conn.handle_received(now, INFO);
+    sent(&mut conn);
+    conn.handle_received(now, b"PONG\r\n");
+    events(&mut conn);
+    conn.handle_disconnected(now, "server restarted");
+    // The restarted server refuses the credentials, twice in a row.
+    for attempt in 1..=2 {
+        let mut t = now;
+        let directive = loop {
+            match conn.poll_directive() {
+                Some(Directive::Close) => continue,
+                Some(d) => break d,
+                None => {}
+            }
+            t = conn.poll_timeout().expect("a reconnect is scheduled");
+            conn.handle_timeout(t);
+        };
+        assert!(
+            matches!(directive, Directive::Connect { .. }),
+            "attempt {attempt}"
+        );
+        conn.handle_connected(t);
+        conn.handle_received(t, INFO);
+        sent(&mut conn);
+        conn.handle_received(t, b"-ERR 'Authorization Violation'\r\n");
+    }
+    let evs = events(&mut conn);
+    assert!(
+        evs.iter().any(|e| matches!(
+            e,
+            Event::Closed {
+                reason: Some(ConnectionError::AuthorizationViolation(_))
+            }
+        )),
+        "the only server left the pool, so the connection closed: {evs:?}"
+    );
+    assert!(conn.servers().is_empty());
+}
