@@ -1443,6 +1443,3 @@ impl Connection {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -104,37 +104,3 @@ impl DeadlineQueue {
         self.heap.len()
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn table_min_and_expiry() {
-        let t0 = Instant::now();
-        let mut t = TimerTable::default();
-        assert_eq!(t.next(), None);
-        t.set(Timer::PingInterval, t0 + Duration::from_secs(5));
-        t.set(Timer::ConnectTimeout, t0 + Duration::from_secs(2));
-        assert_eq!(t.next(), Some(t0 + Duration::from_secs(2)));
-        assert!(!t.take_expired(Timer::ConnectTimeout, t0));
-        assert!(t.take_expired(Timer::ConnectTimeout, t0 + Duration::from_secs(2)));
-        assert!(!t.take_expired(Timer::ConnectTimeout, t0 + Duration::from_secs(3)));
-        assert_eq!(t.next(), Some(t0 + Duration::from_secs(5)));
-    }
-
-    #[test]
-    fn queue_orders_by_time() {
-        let t0 = Instant::now();
-        let mut q = DeadlineQueue::default();
-        q.push(t0 + Duration::from_secs(3), Deadline::Request(1));
-        q.push(t0 + Duration::from_secs(1), Deadline::Flush(2));
-        assert_eq!(q.next(), Some(t0 + Duration::from_secs(1)));
-        assert_eq!(q.pop_expired(t0), None);
-        let later = t0 + Duration::from_secs(5);
-        assert_eq!(q.pop_expired(later), Some(Deadline::Flush(2)));
-        assert_eq!(q.pop_expired(later), Some(Deadline::Request(1)));
-        assert_eq!(q.pop_expired(later), None);
-    }
-}

@@ -29,8 +29,9 @@ const FRAGMENTS: &[&[u8]] = &[
 
 const SUBJECTS: &[&str] = &["a", "a.b", "a.*", "a.>", "", "a b", "_INBOX.x", "a..b"];
 
-/// Runs one fuzz case.
-pub fn connection(data: &[u8]) {
+/// Runs one fuzz case, with time starting at `start` (the machine never reads a clock; the
+/// caller picks any instant).
+pub fn connection(start: Instant, data: &[u8]) {
     let mut input = data.iter().copied();
     let mut next = move || input.next();
     let seed = u64::from(next().unwrap_or(0));
@@ -41,7 +42,6 @@ pub fn connection(data: &[u8]) {
     options.reconnect_buffer_size = 256;
     options.subscription_pending_messages = 4;
     options.retry_on_initial_connect = seed % 2 == 0;
-    let start = Instant::now();
     let mut now = start;
     let Ok(mut conn) = Connection::new(options, now) else {
         return;

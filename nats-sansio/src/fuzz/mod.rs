@@ -97,31 +97,3 @@ pub fn roundtrip(data: &[u8]) {
     }
     assert_eq!(decoder.buffered(), 0);
 }
-
-#[cfg(test)]
-mod tests {
-    /// The fuzz bodies over a few hundred seeded inputs, so they run in every test run.
-    #[test]
-    fn fuzz_bodies_hold_on_seeded_inputs() {
-        let mut state = 0x1234_5678_u64;
-        let mut byte = move || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
-            (state >> 56) as u8
-        };
-        let corpus: &[&[u8]] = &[
-            b"INFO {}\r\nMSG a 1 2\r\nhi\r\nPING\r\n",
-            b"HMSG a 1 r 12 14\r\nNATS/1.0\r\n\r\nhi\r\n",
-            b"-ERR 'x'\r\n+OK\r\nPONG\r\n",
-        ];
-        for base in corpus {
-            super::decoder(base);
-        }
-        for _ in 0..400 {
-            let len = byte() as usize % 128;
-            let data: Vec<u8> = (0..len).map(|_| byte()).collect();
-            super::decoder(&data);
-            super::roundtrip(&data);
-            super::connection(&data);
-        }
-    }
-}

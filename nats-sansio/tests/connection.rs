@@ -1,6 +1,14 @@
-//! Unit tests of the machine, driven by hand with literal protocol bytes.
+//! The machine driven by hand with literal protocol bytes: one behaviour per test.
 
-use super::*;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes};
+use nats_sansio::connection::{
+    ConnectionError, ConnectionState, Delivery, Directive, Event, FlushError, Options,
+    PublishError, RequestError, SubscribeError,
+};
+use nats_sansio::proto::HeaderMap;
+use nats_sansio::Connection;
 
 const INFO: &[u8] =
     b"INFO {\"server_id\":\"S1\",\"headers\":true,\"max_payload\":1024,\"proto\":1}\r\n";
@@ -508,4 +516,43 @@ fn a_server_that_refuses_the_credentials_twice_leaves_the_pool() {
         "the only server left the pool, so the connection closed: {evs:?}"
     );
     assert!(conn.servers().is_empty());
+}
+
+#[test]
+fn deadlines_fire_in_time_order_whatever_the_order_they_were_set() {
+    let now = t0();
+    let mut conn = connected(now);
+    let slow = conn
+        .request(now, "svc", None, "x".into(), Some(Duration::from_secs(3)))
+        .unwrap();
+    let quick = conn
+        .request(now, "svc", None, "x".into(), Some(Duration::from_secs(1)))
+        .unwrap();
+    let flush = conn.flush(now, Some(Duration::from_secs(2))).unwrap();
+    let mut order = Vec::new();
+    while order.len() < 3 {
+        let at = conn.poll_timeout().expect("deadlines pending");
+        conn.handle_timeout(at);
+        for event in events(&mut conn) {
+            match event {
+                Event::Response {
+                    id,
+                    result: Err(RequestError::TimedOut),
+                } => order.push(format!("{id:?}")),
+                Event::Flushed {
+                    id,
+                    result: Err(FlushError::TimedOut),
+                } => order.push(format!("{id:?}")),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(
+        order,
+        vec![
+            format!("{quick:?}"),
+            format!("{flush:?}"),
+            format!("{slow:?}")
+        ]
+    );
 }
