@@ -25,6 +25,7 @@
 
 pub mod auth;
 pub mod connection;
+pub mod jetstream;
 pub mod proto;
 #[cfg(feature = "tls")]
 pub mod tls;

@@ -1,0 +1,1 @@
+//! Placeholder: the ack module is being written.

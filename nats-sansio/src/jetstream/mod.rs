@@ -1,0 +1,14 @@
+//! JetStream as pure state machines above [`Connection`](crate::Connection): messages in,
+//! publishes and deadlines out.
+//!
+//! Invariant: nothing here does IO or reads a clock; every machine is driven by the messages
+//! and the `now` its caller hands it, and its output is requests to publish and events.
+//!
+//! - [`api`]: the `$JS.API` envelope, subjects with domain and prefix, stream and consumer
+//!   configuration and info types, and typed errors.
+//! - [`ack`]: message metadata from ack reply subjects, and the ack payloads.
+//! - [`pull`]: the pull consumer machine (fetch, batch, continuous consume).
+
+pub mod ack;
+pub mod api;
+pub mod pull;

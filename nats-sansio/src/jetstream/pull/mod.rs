@@ -1,0 +1,1 @@
+//! Placeholder: the pull consumer machine is being written.
