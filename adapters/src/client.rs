@@ -86,6 +86,7 @@ impl Client {
         options: ConnectOptions,
         runtime: Arc<dyn Runtime>,
     ) -> Result<Client, ConnectError> {
+        let wait_for_connect = !options.options.retry_on_initial_connect;
         let conn = Connection::new(options.options, runtime.now())?;
         let shared = Shared::new(conn, Arc::clone(&runtime));
         runtime.spawn(Box::pin(Driver::new(
@@ -98,7 +99,11 @@ impl Client {
                 max_pending: options.max_pending_bytes,
             }),
         };
-        poll_fn(|cx| poll_first_connect(&mut client.shared().lock().first_connect, cx)).await?;
+        // With `retry_on_initial_connect` the client is returned at once and connects in the
+        // background (publishes are buffered meanwhile).
+        if wait_for_connect {
+            poll_fn(|cx| poll_first_connect(&mut client.shared().lock().first_connect, cx)).await?;
+        }
         Ok(client)
     }
 

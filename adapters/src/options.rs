@@ -211,7 +211,8 @@ impl ConnectOptions {
         self
     }
 
-    /// Keep retrying when the first connect fails.
+    /// Keep retrying when the first connect fails; `connect` then returns at once and the
+    /// client connects in the background (publishes are buffered meanwhile).
     pub fn retry_on_initial_connect(mut self) -> ConnectOptions {
         self.options.retry_on_initial_connect = true;
         self

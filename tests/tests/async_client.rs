@@ -526,6 +526,7 @@ on_every_runtime!(
     cluster_failover_to_a_discovered_server,
     tls_verified_mutual_and_first,
     token_url_and_nkey_auth,
+    retry_on_initial_connect_buffers_until_the_server_is_up,
 );
 
 /// Dropping the last clone outside any runtime still delivers what was published and closes
@@ -564,4 +565,31 @@ fn dropping_the_last_client_outside_a_runtime_flushes_and_closes() {
         }
         drop(watcher);
     });
+}
+
+/// With `retry_on_initial_connect`, connecting to a server that is not up yet returns at once;
+/// what is published meanwhile is delivered once the server starts.
+async fn retry_on_initial_connect_buffers_until_the_server_is_up(rt: Rt) {
+    let port = nats_tests::free_port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let client = rt
+        .connect_with(&url, ConnectOptions::new().retry_on_initial_connect())
+        .await
+        .expect("returns at once");
+    assert_ne!(
+        client.connection_state(),
+        nats_client::ConnectionState::Connected
+    );
+    let mut events = client.events();
+    let mut sub = client.subscribe("early").await.unwrap();
+    client.publish("early", "before the server").await.unwrap();
+    let _server = NatsServer::builder().port(port).start();
+    wait_event(&mut events, "the first connect", |e| {
+        matches!(e, ClientEvent::Connected { .. }).then_some(())
+    })
+    .await;
+    let msg = within(WAIT, "the buffered message", sub.next())
+        .await
+        .unwrap();
+    assert_eq!(&msg.payload[..], b"before the server");
 }
