@@ -8,10 +8,12 @@
 //!
 //! ```text
 //! compare [--quick] [--reps N] [--url nats://127.0.0.1:4222] [--only SUBSTRING]
+//!         [--write BENCHMARKS.md]
 //! ```
 
 mod alloc;
 mod clients;
+mod document;
 mod micro;
 mod raw;
 mod scenarios;
@@ -124,13 +126,15 @@ struct Settings {
     reps: usize,
     only: Option<String>,
     url: String,
+    /// Where to write the whole BENCHMARKS.md document.
+    write: Option<String>,
 }
 
 impl Settings {
     /// Messages for a publish of `size` bytes: `base`, capped by a byte budget.
     fn messages(&self, size: usize) -> usize {
         let (base, budget) = if self.quick {
-            (200_000, 32 << 20)
+            (1_000_000, 64 << 20)
         } else {
             (2_000_000, 512 << 20)
         };
@@ -215,7 +219,13 @@ fn main() {
     );
     let rows = server_scenarios(&settings);
     let micro = micro_benches(&settings);
-    print_report(&settings, &rows, &micro);
+    let tables = report(&settings, &rows, &micro);
+    print!("{tables}");
+    if let Some(path) = &settings.write {
+        let document = document::render(settings.quick, &settings.url, &tables);
+        std::fs::write(path, document).unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
+        eprintln!("compare: wrote {path}");
+    }
     if let Some(mut s) = server {
         s.stop();
     }
@@ -227,6 +237,7 @@ fn parse_args() -> Settings {
         reps: 0,
         only: None,
         url: String::new(),
+        write: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -235,9 +246,10 @@ fn parse_args() -> Settings {
             "--reps" => settings.reps = args.next().and_then(|s| s.parse().ok()).unwrap_or(0),
             "--url" => settings.url = args.next().unwrap_or_default(),
             "--only" => settings.only = args.next(),
+            "--write" => settings.write = args.next(),
             other => {
                 eprintln!(
-                    "unknown argument {other}\nusage: compare [--quick] [--reps N] [--url URL] [--only SUBSTRING]"
+                    "unknown argument {other}\nusage: compare [--quick] [--reps N] [--url URL] [--only SUBSTRING] [--write BENCHMARKS.md]"
                 );
                 std::process::exit(2);
             }
@@ -350,7 +362,7 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
 
     if s.wanted("request") {
         raw::spawn_responder(url, "bench.req");
-        let n = s.pick(2_000, 20_000);
+        let n = s.pick(5_000, 20_000);
         let body = move || RequestLatency { n };
         let row = compare(
             s,
@@ -383,7 +395,7 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
         rows.push(row);
         rows.push(p99_row);
 
-        let n = s.pick(50_000, 500_000);
+        let n = s.pick(100_000, 500_000);
         let body = move || RequestInflight { n, inflight: 64 };
         rows.push(compare(
             s,
@@ -405,7 +417,7 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
         if !s.wanted(&name) {
             continue;
         }
-        let n = s.pick(200_000, 2_000_000);
+        let n = s.pick(1_000_000, 2_000_000);
         let body = move || Contention { tasks, n };
         rows.push(compare(
             s,
@@ -518,18 +530,22 @@ fn median_of(samples: &[Sample], f: impl Fn(&Sample) -> Option<f64>) -> Option<f
     (!v.is_empty()).then(|| median(&mut v))
 }
 
-fn print_report(s: &Settings, rows: &[Row], micro: &[MicroRow]) {
-    println!(
+fn report(s: &Settings, rows: &[Row], micro: &[MicroRow]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "Mode: {}, {} repetition(s) per arm, arms alternating order. Values are medians \
          (min..max over repetitions). Rates are messages (or requests) per second; ours/raw is \
          the fraction of the raw-socket ceiling (for latency: ours over raw, lower is better).\n",
         if s.quick { "quick" } else { "full" },
         s.reps
     );
-    println!(
+    let _ = writeln!(
+        out,
         "| scenario | ours | async-nats | ours/async-nats | raw socket | ours/raw | delivered (ours / async-nats / raw) | allocs per op (ours / async-nats) |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
     for row in rows {
         let (ours, o) = summary(&row.ours, row.unit);
         let (theirs, t) = summary(&row.theirs, row.unit);
@@ -554,7 +570,8 @@ fn print_report(s: &Settings, rows: &[Row], micro: &[MicroRow]) {
         } else {
             format!("{} / {}", allocs(&row.ours), allocs(&row.theirs))
         };
-        println!(
+        let _ = writeln!(
+            out,
             "| {} | {ours} | {theirs} | {} | {raw} | {} | {delivered} | {allocs} |",
             row.name,
             ratio(o, t),
@@ -562,9 +579,12 @@ fn print_report(s: &Settings, rows: &[Row], micro: &[MicroRow]) {
         );
     }
     if !micro.is_empty() {
-        println!("\nMicro benches of the core (no server, one thread):\n");
-        println!("| bench | ops/s | throughput | allocs per op |");
-        println!("|---|---|---|---|");
+        let _ = writeln!(
+            out,
+            "\nMicro benches of the core (no server, one thread):\n"
+        );
+        let _ = writeln!(out, "| bench | ops/s | throughput | allocs per op |");
+        let _ = writeln!(out, "|---|---|---|---|");
         for (name, results) in micro {
             let ops: Vec<Sample> = results
                 .iter()
@@ -577,7 +597,8 @@ fn print_report(s: &Settings, rows: &[Row], micro: &[MicroRow]) {
                 .collect();
             let mut bytes: Vec<f64> = results.iter().map(|m| m.bytes_per_sec).collect();
             let mut allocs: Vec<f64> = results.iter().map(|m| m.allocs).collect();
-            println!(
+            let _ = writeln!(
+                out,
                 "| {name} | {} | {:.2} GB/s | {:.3} |",
                 summary(&ops, Unit::Rate).0,
                 median(&mut bytes) / 1e9,
@@ -585,4 +606,5 @@ fn print_report(s: &Settings, rows: &[Row], micro: &[MicroRow]) {
             );
         }
     }
+    out
 }
