@@ -30,6 +30,18 @@ fn proc_field(file: &str, name: &str) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// The version of `package` in the workspace's Cargo.lock.
+fn locked_version(package: &str) -> String {
+    let lock = std::fs::read_to_string(nats_tests::workspace_root().join("Cargo.lock"));
+    let needle = format!("name = \"{package}\"\nversion = \"");
+    lock.ok()
+        .and_then(|text| {
+            let start = text.find(&needle)? + needle.len();
+            text[start..].split('"').next().map(str::to_owned)
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
 fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let memory = proc_field("/proc/meminfo", "MemTotal");
@@ -41,12 +53,12 @@ fn machine() -> String {
         });
     let server = nats_tests::nats_server_binary();
     format!(
-        "- CPU: {} × {}\n- memory: {memory}\n- OS: {}\n- nats-server: {} ({})\n- rustc: {}\n- commit: {}\n",
+        "- CPU: {} × {}\n- memory: {memory}\n- OS: {}\n- {}\n- async-nats: {}\n- rustc: {}\n- commit: {}\n",
         cores,
         proc_field("/proc/cpuinfo", "model name"),
         first_line(Command::new("uname").args(["-sr"]).output()),
         first_line(Command::new(&server).arg("--version").output()),
-        server.display(),
+        locked_version("async-nats"),
         first_line(Command::new("rustc").arg("--version").output()),
         first_line(
             Command::new("git")

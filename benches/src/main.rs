@@ -341,6 +341,24 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
             ],
         ));
     }
+    let name = "pub→sub 16 B, tokio current-thread";
+    if s.wanted(name) {
+        let body = move || PubSub {
+            size: 16,
+            n: n16,
+            wait,
+        };
+        rows.push(compare(
+            s,
+            name,
+            Unit::Rate,
+            vec![
+                (Slot::Ours, tokio_arm(s, Ours, CurrentThread, body)),
+                (Slot::Theirs, tokio_arm(s, Theirs, CurrentThread, body)),
+                (Slot::Raw, Box::new(move || raw::pubsub(url, 16, n16, wait))),
+            ],
+        ));
+    }
     let name = "receive 16 B from a raw publisher";
     if s.wanted(name) {
         let body = move || Receive {
