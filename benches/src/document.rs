@@ -69,9 +69,9 @@ fn machine() -> String {
     )
 }
 
-/// The whole document.
-pub(crate) fn render(quick: bool, url: &str, tables: &str) -> String {
-    let mode = if quick { " --quick" } else { "" };
+/// The whole document; `args` are the binary's arguments other than `--write`.
+pub(crate) fn render(args: &[String], url: &str, tables: &str) -> String {
+    let mode: String = args.iter().map(|a| format!(" {a}")).collect();
     format!(
         "\
 # Benchmarks

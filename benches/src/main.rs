@@ -128,6 +128,8 @@ struct Settings {
     url: String,
     /// Where to write the whole BENCHMARKS.md document.
     write: Option<String>,
+    /// The arguments other than `--write`, for the document.
+    args: Vec<String>,
 }
 
 impl Settings {
@@ -222,7 +224,7 @@ fn main() {
     let tables = report(&settings, &rows, &micro);
     print!("{tables}");
     if let Some(path) = &settings.write {
-        let document = document::render(settings.quick, &settings.url, &tables);
+        let document = document::render(&settings.args, &settings.url, &tables);
         std::fs::write(path, document).unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
         eprintln!("compare: wrote {path}");
     }
@@ -238,14 +240,24 @@ fn parse_args() -> Settings {
         only: None,
         url: String::new(),
         write: None,
+        args: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg != "--write" {
+            settings.args.push(arg.clone());
+        }
         match arg.as_str() {
             "--quick" => settings.quick = true,
-            "--reps" => settings.reps = args.next().and_then(|s| s.parse().ok()).unwrap_or(0),
-            "--url" => settings.url = args.next().unwrap_or_default(),
-            "--only" => settings.only = args.next(),
+            "--reps" | "--url" | "--only" => {
+                let value = args.next().unwrap_or_default();
+                settings.args.push(value.clone());
+                match arg.as_str() {
+                    "--reps" => settings.reps = value.parse().unwrap_or(0),
+                    "--url" => settings.url = value,
+                    _ => settings.only = Some(value),
+                }
+            }
             "--write" => settings.write = args.next(),
             other => {
                 eprintln!(
