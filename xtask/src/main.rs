@@ -20,7 +20,14 @@ commands:
   demo                        start a nats-server and run the tour example against it
   fmt                         format the workspace in place
   lint                        check formatting, then clippy with warnings as errors
-  fuzz <target> [secs]        run a cargo-fuzz target in fuzz/ for secs (default 60)";
+  fuzz <target> [secs]        run a cargo-fuzz target in fuzz/ for secs (default 60)
+  bench [--quick] [ARGS…]     provision nats-server, run nats-benches' `compare` in release
+                              against it and async-nats, and write BENCHMARKS.md
+
+test and lint leave out nats-benches, so they never build async-nats.";
+
+/// The benchmark crate: it depends on async-nats, which only `bench` may build.
+const BENCH_CRATE: &str = "nats-benches";
 
 type Result<T = (), E = String> = std::result::Result<T, E>;
 
@@ -33,6 +40,7 @@ fn main() -> ExitCode {
         Some("fmt") => cargo(["fmt", "--all"]),
         Some("lint") => lint(),
         Some("fuzz") => fuzz(rest),
+        Some("bench") => bench(rest),
         None | Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(())
@@ -99,6 +107,8 @@ fn test(args: &[String]) -> Result {
                 "nextest",
                 "run",
                 "--workspace",
+                "--exclude",
+                BENCH_CRATE,
                 "--all-features",
                 "--no-fail-fast",
             ]
@@ -110,15 +120,29 @@ fn test(args: &[String]) -> Result {
         eprintln!("xtask: cargo-nextest is not installed; using cargo test");
         cargo(
             // Doc tests are left to the step below, as with nextest.
-            ["test", "--workspace", "--all-features", "--no-fail-fast"]
-                .into_iter()
-                .chain(["--lib", "--bins", "--tests"])
-                .map(String::from)
-                .chain(args.into_iter().cloned()),
+            [
+                "test",
+                "--workspace",
+                "--exclude",
+                BENCH_CRATE,
+                "--all-features",
+                "--no-fail-fast",
+            ]
+            .into_iter()
+            .chain(["--lib", "--bins", "--tests"])
+            .map(String::from)
+            .chain(args.into_iter().cloned()),
         )
     };
     // Doc tests run even when the suite failed, so one run reports everything.
-    let doc = cargo(["test", "--doc", "--workspace", "--all-features"]);
+    let doc = cargo([
+        "test",
+        "--doc",
+        "--workspace",
+        "--exclude",
+        BENCH_CRATE,
+        "--all-features",
+    ]);
     suite.and(doc)
 }
 
@@ -136,6 +160,8 @@ fn lint() -> Result {
     cargo([
         "clippy",
         "--workspace",
+        "--exclude",
+        BENCH_CRATE,
         "--all-targets",
         "--all-features",
         "--",
@@ -161,6 +187,27 @@ fn demo() -> Result {
     ]);
     server.stop();
     result
+}
+
+/// Runs the benchmarks in release against a fresh nats-server (the binary starts it) and
+/// has them write BENCHMARKS.md at the workspace root.
+fn bench(args: &[String]) -> Result {
+    provision()?;
+    let out = workspace_root().join("BENCHMARKS.md");
+    let mut cmd = cargo_command();
+    cmd.args([
+        "run",
+        "--release",
+        "-p",
+        BENCH_CRATE,
+        "--bin",
+        "compare",
+        "--",
+    ])
+    .args(args)
+    .arg("--write")
+    .arg(&out);
+    run(&mut cmd)
 }
 
 fn fuzz(args: &[String]) -> Result {

@@ -1,0 +1,119 @@
+//! The two clients behind one small trait, so every scenario is written once.
+
+use std::future::Future;
+
+use bytes::Bytes;
+use futures_lite::stream::{Boxed, StreamExt};
+
+/// What the scenarios need from a client. Every call panics on error: a benchmark that
+/// fails is not a result.
+pub(crate) trait Nats: Clone + Send + Sync + 'static {
+    fn connect(url: &str) -> impl Future<Output = Self>;
+    fn publish(&self, subject: &'static str, payload: Bytes) -> impl Future<Output = ()> + Send;
+    fn flush(&self) -> impl Future<Output = ()> + Send;
+    /// The subscription's messages, as payload lengths.
+    fn subscribe(&self, subject: &'static str) -> impl Future<Output = Boxed<usize>> + Send;
+    fn request(&self, subject: &'static str, payload: Bytes) -> impl Future<Output = ()> + Send;
+}
+
+impl Nats for nats_client::Client {
+    async fn connect(url: &str) -> Self {
+        nats_client::tokio::connect(url).await.expect("connect")
+    }
+
+    async fn publish(&self, subject: &'static str, payload: Bytes) {
+        nats_client::Client::publish(self, subject, payload)
+            .await
+            .expect("publish");
+    }
+
+    async fn flush(&self) {
+        nats_client::Client::flush(self).await.expect("flush");
+    }
+
+    async fn subscribe(&self, subject: &'static str) -> Boxed<usize> {
+        let sub = nats_client::Client::subscribe(self, subject)
+            .await
+            .expect("subscribe");
+        sub.map(|m| m.payload.len()).boxed()
+    }
+
+    async fn request(&self, subject: &'static str, payload: Bytes) {
+        nats_client::Client::request(self, subject, payload)
+            .await
+            .expect("request");
+    }
+}
+
+impl Nats for async_nats::Client {
+    async fn connect(url: &str) -> Self {
+        async_nats::connect(url).await.expect("connect")
+    }
+
+    async fn publish(&self, subject: &'static str, payload: Bytes) {
+        async_nats::Client::publish(self, subject, payload)
+            .await
+            .expect("publish");
+    }
+
+    async fn flush(&self) {
+        async_nats::Client::flush(self).await.expect("flush");
+    }
+
+    async fn subscribe(&self, subject: &'static str) -> Boxed<usize> {
+        let sub = async_nats::Client::subscribe(self, subject)
+            .await
+            .expect("subscribe");
+        sub.map(|m| m.payload.len()).boxed()
+    }
+
+    async fn request(&self, subject: &'static str, payload: Bytes) {
+        async_nats::Client::request(self, subject, payload)
+            .await
+            .expect("request");
+    }
+}
+
+/// Which client, on which runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arm {
+    Ours,
+    Theirs,
+}
+
+/// How an arm's runtime is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    /// tokio, multi-thread (one worker per core).
+    MultiThread,
+    /// tokio, current-thread.
+    CurrentThread,
+}
+
+pub(crate) fn runtime(flavor: Flavor) -> tokio::runtime::Runtime {
+    match flavor {
+        Flavor::MultiThread => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+        Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    }
+    .expect("tokio runtime")
+}
+
+/// Builds a runtime of `flavor`, connects the arm's client and runs `body` with it.
+pub(crate) fn run_tokio<T>(arm: Arm, flavor: Flavor, url: &str, body: impl AsyncBody<T>) -> T {
+    let rt = runtime(flavor);
+    rt.block_on(async {
+        match arm {
+            Arm::Ours => body.run(nats_client::Client::connect(url).await, url).await,
+            Arm::Theirs => body.run(async_nats::Client::connect(url).await, url).await,
+        }
+    })
+}
+
+/// A scenario body, generic over the client (closures cannot be).
+pub(crate) trait AsyncBody<T> {
+    fn run<C: Nats>(self, client: C, url: &str) -> impl Future<Output = T>;
+}

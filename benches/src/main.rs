@@ -1,0 +1,640 @@
+//! `compare`: our client against async-nats and a raw socket, on one local nats-server, plus
+//! micro benches of the sans-IO core. Prints Markdown tables on stdout (progress on stderr);
+//! `cargo xtask bench` runs it in release and writes BENCHMARKS.md.
+//!
+//! Invariant: every scenario runs its arms one after the other (never two at once), against
+//! the same server, alternating their order from one repetition to the next; each arm builds
+//! its own runtime and connections. Nothing here asserts on speed.
+//!
+//! ```text
+//! compare [--quick] [--reps N] [--url nats://127.0.0.1:4222] [--only SUBSTRING]
+//!         [--write BENCHMARKS.md]
+//! ```
+
+mod alloc;
+mod clients;
+mod document;
+mod micro;
+mod raw;
+mod scenarios;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clients::{run_tokio, Arm, AsyncBody, Flavor};
+use scenarios::{Contention, PubSub, Publish, Receive, RequestInflight, RequestLatency};
+
+#[global_allocator]
+static GLOBAL: alloc::Counting = alloc::Counting;
+
+/// One measurement of one arm.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sample {
+    /// Operations per second, or the median latency in microseconds.
+    value: f64,
+    /// The 99th percentile latency in microseconds (latency samples only).
+    p99: Option<f64>,
+    /// Fraction of the published messages the subscriber received.
+    delivered: Option<f64>,
+    /// Heap allocations per operation in the measured window.
+    allocs: Option<f64>,
+}
+
+impl Sample {
+    pub(crate) fn rate(ops: usize, elapsed: Duration) -> Sample {
+        Sample {
+            value: ops as f64 / elapsed.as_secs_f64().max(1e-9),
+            p99: None,
+            delivered: None,
+            allocs: None,
+        }
+    }
+
+    /// p50 and p99 of the given latencies.
+    pub(crate) fn latency(times: &mut [Duration]) -> Sample {
+        times.sort_unstable();
+        let at = |q: f64| {
+            let i = ((times.len() as f64 * q) as usize).min(times.len().saturating_sub(1));
+            times.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e6)
+        };
+        Sample {
+            value: at(0.5),
+            p99: Some(at(0.99)),
+            delivered: None,
+            allocs: None,
+        }
+    }
+
+    pub(crate) fn allocs(mut self, per_op: f64) -> Sample {
+        self.allocs = Some(per_op);
+        self
+    }
+
+    pub(crate) fn delivered(mut self, got: u64, of: usize) -> Sample {
+        self.delivered = Some(got as f64 / of.max(1) as f64);
+        self
+    }
+}
+
+/// Polls `count` every millisecond until it reaches `n` or `wait` passes without a change;
+/// returns the count and the time from `started` to its last change.
+pub(crate) fn wait_for_count(
+    count: &AtomicU64,
+    n: u64,
+    started: Instant,
+    wait: Duration,
+) -> (u64, Duration) {
+    let mut last = (count.load(Ordering::Relaxed), Instant::now());
+    while last.0 < n && last.1.elapsed() < wait {
+        std::thread::sleep(Duration::from_millis(1));
+        let now = count.load(Ordering::Relaxed);
+        if now != last.0 {
+            last = (now, Instant::now());
+        }
+    }
+    (last.0, last.1 - started)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Unit {
+    /// Operations per second: higher is better.
+    Rate,
+    /// Microseconds: lower is better.
+    Micros,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Slot {
+    Ours,
+    Theirs,
+    Raw,
+}
+
+/// One row of the table: every repetition of every arm.
+struct Row {
+    name: String,
+    unit: Unit,
+    ours: Vec<Sample>,
+    theirs: Vec<Sample>,
+    raw: Vec<Sample>,
+}
+
+type ArmFn<'a> = Box<dyn Fn() -> Sample + 'a>;
+
+struct Settings {
+    quick: bool,
+    reps: usize,
+    only: Option<String>,
+    url: String,
+    /// Where to write the whole BENCHMARKS.md document.
+    write: Option<String>,
+    /// The arguments other than `--write`, for the document.
+    args: Vec<String>,
+}
+
+impl Settings {
+    /// Messages for a publish of `size` bytes: `base`, capped by a byte budget.
+    fn messages(&self, size: usize) -> usize {
+        let (base, budget) = if self.quick {
+            (1_000_000, 64 << 20)
+        } else {
+            (2_000_000, 512 << 20)
+        };
+        base.min(budget / (size + 32)).max(1000)
+    }
+
+    fn pick(&self, quick: usize, full: usize) -> usize {
+        if self.quick {
+            quick
+        } else {
+            full
+        }
+    }
+
+    fn wanted(&self, name: &str) -> bool {
+        self.only.as_ref().is_none_or(|s| name.contains(s.as_str()))
+    }
+}
+
+/// Runs the arms `reps` times, reversing their order on odd repetitions.
+fn compare(settings: &Settings, name: &str, unit: Unit, arms: Vec<(Slot, ArmFn<'_>)>) -> Row {
+    let mut row = Row {
+        name: name.to_owned(),
+        unit,
+        ours: Vec::new(),
+        theirs: Vec::new(),
+        raw: Vec::new(),
+    };
+    for rep in 0..settings.reps {
+        let order: Vec<usize> = if rep % 2 == 0 {
+            (0..arms.len()).collect()
+        } else {
+            (0..arms.len()).rev().collect()
+        };
+        for i in order {
+            let (slot, arm) = &arms[i];
+            let sample = arm();
+            eprintln!(
+                "  {name} [{slot:?}, rep {}]: {}{}",
+                rep + 1,
+                fmt_value(sample.value, unit),
+                sample
+                    .allocs
+                    .map_or(String::new(), |a| format!(", {a:.2} allocs/op")),
+            );
+            match slot {
+                Slot::Ours => row.ours.push(sample),
+                Slot::Theirs => row.theirs.push(sample),
+                Slot::Raw => row.raw.push(sample),
+            }
+        }
+    }
+    row
+}
+
+fn tokio_arm<'a, B: AsyncBody<Sample> + 'a>(
+    settings: &'a Settings,
+    arm: Arm,
+    flavor: Flavor,
+    body: impl Fn() -> B + 'a,
+) -> ArmFn<'a> {
+    Box::new(move || run_tokio(arm, flavor, &settings.url, body()))
+}
+
+fn main() {
+    let settings = parse_args();
+    let mut server = None;
+    let url = if settings.url.is_empty() {
+        let s = nats_tests::NatsServer::start();
+        let url = s.url();
+        server = Some(s);
+        url
+    } else {
+        settings.url.clone()
+    };
+    let settings = Settings { url, ..settings };
+    eprintln!(
+        "compare: {} mode, {} repetition(s), server {}",
+        if settings.quick { "quick" } else { "full" },
+        settings.reps,
+        settings.url
+    );
+    let rows = server_scenarios(&settings);
+    let micro = micro_benches(&settings);
+    let tables = report(&settings, &rows, &micro);
+    print!("{tables}");
+    if let Some(path) = &settings.write {
+        let document = document::render(&settings.args, &settings.url, &tables);
+        std::fs::write(path, document).unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
+        eprintln!("compare: wrote {path}");
+    }
+    if let Some(mut s) = server {
+        s.stop();
+    }
+}
+
+fn parse_args() -> Settings {
+    let mut settings = Settings {
+        quick: false,
+        reps: 0,
+        only: None,
+        url: String::new(),
+        write: None,
+        args: Vec::new(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg != "--write" {
+            settings.args.push(arg.clone());
+        }
+        match arg.as_str() {
+            "--quick" => settings.quick = true,
+            "--reps" | "--url" | "--only" => {
+                let value = args.next().unwrap_or_default();
+                settings.args.push(value.clone());
+                match arg.as_str() {
+                    "--reps" => settings.reps = value.parse().unwrap_or(0),
+                    "--url" => settings.url = value,
+                    _ => settings.only = Some(value),
+                }
+            }
+            "--write" => settings.write = args.next(),
+            other => {
+                eprintln!(
+                    "unknown argument {other}\nusage: compare [--quick] [--reps N] [--url URL] [--only SUBSTRING] [--write BENCHMARKS.md]"
+                );
+                std::process::exit(2);
+            }
+        }
+    }
+    if settings.reps == 0 {
+        settings.reps = if settings.quick { 1 } else { 5 };
+    }
+    settings
+}
+
+fn server_scenarios(s: &Settings) -> Vec<Row> {
+    use Arm::{Ours, Theirs};
+    use Flavor::{CurrentThread, MultiThread};
+    let mut rows = Vec::new();
+    let url = s.url.as_str();
+    let wait = Duration::from_millis(500);
+
+    for size in [16, 128, 1024, 8192] {
+        let name = format!("publish {}", size_name(size));
+        if !s.wanted(&name) {
+            continue;
+        }
+        let n = s.messages(size);
+        let body = move || Publish { size, n };
+        rows.push(compare(
+            s,
+            &name,
+            Unit::Rate,
+            vec![
+                (Slot::Ours, tokio_arm(s, Ours, MultiThread, body)),
+                (Slot::Theirs, tokio_arm(s, Theirs, MultiThread, body)),
+                (Slot::Raw, Box::new(move || raw::publish(url, size, n))),
+            ],
+        ));
+    }
+
+    let n16 = s.messages(16);
+    let body = move || Publish { size: 16, n: n16 };
+    let name = "publish 16 B, tokio current-thread";
+    if s.wanted(name) {
+        rows.push(compare(
+            s,
+            name,
+            Unit::Rate,
+            vec![
+                (Slot::Ours, tokio_arm(s, Ours, CurrentThread, body)),
+                (Slot::Theirs, tokio_arm(s, Theirs, CurrentThread, body)),
+                (Slot::Raw, Box::new(move || raw::publish(url, 16, n16))),
+            ],
+        ));
+    }
+    let name = "publish 16 B, smol (ours only)";
+    if s.wanted(name) {
+        rows.push(compare(
+            s,
+            name,
+            Unit::Rate,
+            vec![
+                (
+                    Slot::Ours,
+                    Box::new(move || {
+                        smol::block_on(async {
+                            let client = nats_client::smol::connect(url).await.expect("connect");
+                            body().run(client, url).await
+                        })
+                    }),
+                ),
+                (Slot::Raw, Box::new(move || raw::publish(url, 16, n16))),
+            ],
+        ));
+    }
+
+    for size in [16, 1024] {
+        let name = format!("pub→sub {}", size_name(size));
+        if !s.wanted(&name) {
+            continue;
+        }
+        let n = s.messages(size);
+        let body = move || PubSub { size, n, wait };
+        rows.push(compare(
+            s,
+            &name,
+            Unit::Rate,
+            vec![
+                (Slot::Ours, tokio_arm(s, Ours, MultiThread, body)),
+                (Slot::Theirs, tokio_arm(s, Theirs, MultiThread, body)),
+                (Slot::Raw, Box::new(move || raw::pubsub(url, size, n, wait))),
+            ],
+        ));
+    }
+    let name = "pub→sub 16 B, tokio current-thread";
+    if s.wanted(name) {
+        let body = move || PubSub {
+            size: 16,
+            n: n16,
+            wait,
+        };
+        rows.push(compare(
+            s,
+            name,
+            Unit::Rate,
+            vec![
+                (Slot::Ours, tokio_arm(s, Ours, CurrentThread, body)),
+                (Slot::Theirs, tokio_arm(s, Theirs, CurrentThread, body)),
+                (Slot::Raw, Box::new(move || raw::pubsub(url, 16, n16, wait))),
+            ],
+        ));
+    }
+    let name = "receive 16 B from a raw publisher";
+    if s.wanted(name) {
+        let body = move || Receive {
+            size: 16,
+            n: n16,
+            wait,
+        };
+        rows.push(compare(
+            s,
+            name,
+            Unit::Rate,
+            vec![
+                (Slot::Ours, tokio_arm(s, Ours, MultiThread, body)),
+                (Slot::Theirs, tokio_arm(s, Theirs, MultiThread, body)),
+                (Slot::Raw, Box::new(move || raw::pubsub(url, 16, n16, wait))),
+            ],
+        ));
+    }
+
+    if s.wanted("request") {
+        raw::spawn_responder(url, "bench.req");
+        let n = s.pick(5_000, 20_000);
+        let body = move || RequestLatency { n };
+        let row = compare(
+            s,
+            "request latency p50 (µs)",
+            Unit::Micros,
+            vec![
+                (Slot::Ours, tokio_arm(s, Ours, MultiThread, body)),
+                (Slot::Theirs, tokio_arm(s, Theirs, MultiThread, body)),
+                (
+                    Slot::Raw,
+                    Box::new(move || raw::request_latency(url, "bench.req", n)),
+                ),
+            ],
+        );
+        let p99 = |v: &[Sample]| -> Vec<Sample> {
+            v.iter()
+                .map(|x| Sample {
+                    value: x.p99.unwrap_or(0.0),
+                    ..*x
+                })
+                .collect()
+        };
+        let p99_row = Row {
+            name: "request latency p99 (µs)".into(),
+            unit: Unit::Micros,
+            ours: p99(&row.ours),
+            theirs: p99(&row.theirs),
+            raw: p99(&row.raw),
+        };
+        rows.push(row);
+        rows.push(p99_row);
+
+        let n = s.pick(100_000, 500_000);
+        let body = move || RequestInflight { n, inflight: 64 };
+        rows.push(compare(
+            s,
+            "requests, 64 in flight",
+            Unit::Rate,
+            vec![
+                (Slot::Ours, tokio_arm(s, Ours, MultiThread, body)),
+                (Slot::Theirs, tokio_arm(s, Theirs, MultiThread, body)),
+                (
+                    Slot::Raw,
+                    Box::new(move || raw::request_inflight(url, "bench.req", n, 64)),
+                ),
+            ],
+        ));
+    }
+
+    for tasks in [1, 4, 16] {
+        let name = format!("contention: {tasks} task(s) publishing 16 B");
+        if !s.wanted(&name) {
+            continue;
+        }
+        let n = s.pick(1_000_000, 2_000_000);
+        let body = move || Contention { tasks, n };
+        rows.push(compare(
+            s,
+            &name,
+            Unit::Rate,
+            vec![
+                (Slot::Ours, tokio_arm(s, Ours, MultiThread, body)),
+                (Slot::Theirs, tokio_arm(s, Theirs, MultiThread, body)),
+            ],
+        ));
+    }
+    rows
+}
+
+/// Micro bench rows: name, then one result per repetition.
+type MicroRow = (String, Vec<micro::Micro>);
+
+fn micro_benches(s: &Settings) -> Vec<MicroRow> {
+    if !s.wanted("micro") {
+        return Vec::new();
+    }
+    let budget = Duration::from_millis(if s.quick { 300 } else { 1000 });
+    let (stream, messages) = micro::inbound_stream();
+    eprintln!(
+        "micro: inbound stream of {} bytes, {messages} messages",
+        stream.len()
+    );
+    let mut rows: Vec<MicroRow> = vec![
+        ("micro: decode MSG/HMSG stream (ops/s)".into(), Vec::new()),
+        (
+            "micro: memchr scan for \\n, same bytes (lines/s)".into(),
+            Vec::new(),
+        ),
+        ("micro: encode PUB 16 B (frames/s)".into(), Vec::new()),
+        ("micro: encode PUB 1 KiB (frames/s)".into(), Vec::new()),
+    ];
+    for _ in 0..s.reps {
+        rows[0].1.push(micro::decode(&stream, budget));
+        rows[1].1.push(micro::memchr_scan(&stream, budget));
+        rows[2].1.push(micro::encode(16, budget));
+        rows[3].1.push(micro::encode(1024, budget));
+    }
+    rows
+}
+
+fn size_name(size: usize) -> String {
+    if size >= 1024 {
+        format!("{} KiB", size / 1024)
+    } else {
+        format!("{size} B")
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => values[n / 2],
+        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+fn fmt_value(v: f64, unit: Unit) -> String {
+    match unit {
+        Unit::Micros => format!("{v:.1} µs"),
+        Unit::Rate if v >= 1e6 => format!("{:.2}M/s", v / 1e6),
+        Unit::Rate => format!("{:.0}k/s", v / 1e3),
+    }
+}
+
+fn fmt_compact(v: f64, unit: Unit) -> String {
+    match unit {
+        Unit::Micros => format!("{v:.1}"),
+        Unit::Rate if v >= 1e6 => format!("{:.2}M", v / 1e6),
+        Unit::Rate => format!("{:.0}k", v / 1e3),
+    }
+}
+
+/// `median (min..max)`, the median alone when there is one sample, `—` when none.
+fn summary(samples: &[Sample], unit: Unit) -> (String, f64) {
+    let mut values: Vec<f64> = samples.iter().map(|s| s.value).collect();
+    if values.is_empty() {
+        return ("—".into(), f64::NAN);
+    }
+    let m = median(&mut values);
+    let text = if values.len() == 1 {
+        fmt_value(m, unit)
+    } else {
+        format!(
+            "{} ({}..{})",
+            fmt_value(m, unit),
+            fmt_compact(values[0], unit),
+            fmt_compact(values[values.len() - 1], unit)
+        )
+    };
+    (text, m)
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if a.is_finite() && b.is_finite() && b > 0.0 {
+        format!("{:.2}", a / b)
+    } else {
+        "—".into()
+    }
+}
+
+fn median_of(samples: &[Sample], f: impl Fn(&Sample) -> Option<f64>) -> Option<f64> {
+    let mut v: Vec<f64> = samples.iter().filter_map(f).collect();
+    (!v.is_empty()).then(|| median(&mut v))
+}
+
+fn report(s: &Settings, rows: &[Row], micro: &[MicroRow]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Mode: {}, {} repetition(s) per arm, arms alternating order. Values are medians \
+         (min..max over repetitions). Rates are messages (or requests) per second; ours/raw is \
+         the fraction of the raw-socket ceiling (for latency: ours over raw, lower is better).\n",
+        if s.quick { "quick" } else { "full" },
+        s.reps
+    );
+    let _ = writeln!(
+        out,
+        "| scenario | ours | async-nats | ours/async-nats | raw socket | ours/raw | delivered (ours / async-nats / raw) | allocs per op (ours / async-nats) |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    for row in rows {
+        let (ours, o) = summary(&row.ours, row.unit);
+        let (theirs, t) = summary(&row.theirs, row.unit);
+        let (raw, r) = summary(&row.raw, row.unit);
+        let pct = |v: &[Sample]| {
+            median_of(v, |x| x.delivered).map_or("—".into(), |d| format!("{:.1}%", d * 100.0))
+        };
+        let delivered = if row.ours.iter().any(|x| x.delivered.is_some()) {
+            format!(
+                "{} / {} / {}",
+                pct(&row.ours),
+                pct(&row.theirs),
+                pct(&row.raw)
+            )
+        } else {
+            String::new()
+        };
+        let allocs =
+            |v: &[Sample]| median_of(v, |x| x.allocs).map_or("—".into(), |a| format!("{a:.2}"));
+        let allocs = if row.name.contains("p99") {
+            String::new()
+        } else {
+            format!("{} / {}", allocs(&row.ours), allocs(&row.theirs))
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {ours} | {theirs} | {} | {raw} | {} | {delivered} | {allocs} |",
+            row.name,
+            ratio(o, t),
+            ratio(o, r),
+        );
+    }
+    if !micro.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nMicro benches of the core (no server, one thread):\n"
+        );
+        let _ = writeln!(out, "| bench | ops/s | throughput | allocs per op |");
+        let _ = writeln!(out, "|---|---|---|---|");
+        for (name, results) in micro {
+            let ops: Vec<Sample> = results
+                .iter()
+                .map(|m| Sample {
+                    value: m.ops_per_sec,
+                    p99: None,
+                    delivered: None,
+                    allocs: Some(m.allocs),
+                })
+                .collect();
+            let mut bytes: Vec<f64> = results.iter().map(|m| m.bytes_per_sec).collect();
+            let mut allocs: Vec<f64> = results.iter().map(|m| m.allocs).collect();
+            let _ = writeln!(
+                out,
+                "| {name} | {} | {:.2} GB/s | {:.3} |",
+                summary(&ops, Unit::Rate).0,
+                median(&mut bytes) / 1e9,
+                median(&mut allocs)
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,334 @@
+//! The raw arm: plain blocking TCP sockets speaking just enough of the protocol, with
+//! pre-encoded frames. What it measures is the ceiling a client could reach on this machine
+//! and server; the raw responder also answers every client's requests, so request figures
+//! differ only by the requesting side.
+
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::Sample;
+
+/// A connected socket after `CONNECT` and a PING/PONG round trip.
+pub(crate) struct Conn {
+    pub(crate) reader: BufReader<TcpStream>,
+    pub(crate) writer: TcpStream,
+}
+
+/// `host:port` of a `nats://host:port` URL.
+pub(crate) fn addr(url: &str) -> String {
+    url.trim_start_matches("nats://").to_owned()
+}
+
+impl Conn {
+    pub(crate) fn connect(url: &str) -> Conn {
+        let stream = TcpStream::connect(addr(url)).expect("raw connect");
+        stream.set_nodelay(true).expect("nodelay");
+        let writer = stream.try_clone().expect("clone socket");
+        let mut conn = Conn {
+            reader: BufReader::with_capacity(256 * 1024, stream),
+            writer,
+        };
+        let mut line = Vec::new();
+        conn.reader.read_until(b'\n', &mut line).expect("INFO");
+        assert!(line.starts_with(b"INFO "), "expected INFO");
+        conn.writer
+            .write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\nPING\r\n")
+            .expect("CONNECT");
+        conn.wait_pong();
+        conn
+    }
+
+    /// Reads lines until `PONG`, answering `PING`.
+    pub(crate) fn wait_pong(&mut self) {
+        let mut line = Vec::with_capacity(128);
+        loop {
+            line.clear();
+            let n = self.reader.read_until(b'\n', &mut line).expect("read");
+            assert!(n > 0, "server closed the raw connection");
+            if line.starts_with(b"PONG") {
+                return;
+            }
+            if line.starts_with(b"PING") {
+                self.writer.write_all(b"PONG\r\n").expect("PONG");
+            }
+            assert!(
+                !line.starts_with(b"-ERR"),
+                "{}",
+                String::from_utf8_lossy(&line)
+            );
+        }
+    }
+
+    /// Sends `PING` and waits for the `PONG`: the server has processed everything before.
+    pub(crate) fn round_trip(&mut self) {
+        self.writer.write_all(b"PING\r\n").expect("PING");
+        self.wait_pong();
+    }
+}
+
+/// `PUB <subject> [reply] <len>\r\n<payload>\r\n`.
+pub(crate) fn pub_frame(subject: &str, reply: Option<&str>, payload: &[u8]) -> Vec<u8> {
+    let mut frame = match reply {
+        Some(reply) => format!("PUB {subject} {reply} {}\r\n", payload.len()),
+        None => format!("PUB {subject} {}\r\n", payload.len()),
+    }
+    .into_bytes();
+    frame.extend_from_slice(payload);
+    frame.extend_from_slice(b"\r\n");
+    frame
+}
+
+/// Writes `n` copies of `frame` in batches of about 64 KiB.
+pub(crate) fn write_frames(writer: &mut TcpStream, frame: &[u8], n: usize) {
+    let per_batch = (64 * 1024 / frame.len()).max(1);
+    let batch = frame.repeat(per_batch);
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(per_batch);
+        writer.write_all(&batch[..k * frame.len()]).expect("write");
+        left -= k;
+    }
+}
+
+/// Publishes `n` messages of `size` bytes, then a PING/PONG.
+pub(crate) fn publish(url: &str, size: usize, n: usize) -> Sample {
+    let mut conn = Conn::connect(url);
+    let frame = pub_frame("bench.pub", None, &vec![b'x'; size]);
+    write_frames(&mut conn.writer, &frame, n / 10);
+    conn.round_trip();
+    let window = crate::alloc::Window::start();
+    let started = Instant::now();
+    write_frames(&mut conn.writer, &frame, n);
+    conn.round_trip();
+    Sample::rate(n, started.elapsed()).allocs(window.per(n as u64))
+}
+
+/// Counts messages of one fixed size arriving on a raw subscription.
+pub(crate) struct RawSubscriber {
+    count: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl RawSubscriber {
+    /// Subscribes to `subject` (sid 1) and counts `MSG` frames of `size`-byte payloads by
+    /// their exact length.
+    pub(crate) fn start(url: &str, subject: &str, size: usize) -> RawSubscriber {
+        let mut conn = Conn::connect(url);
+        conn.writer
+            .write_all(format!("SUB {subject} 1\r\n").as_bytes())
+            .expect("SUB");
+        conn.round_trip();
+        let frame_len = format!("MSG {subject} 1 {size}\r\n").len() + size + 2;
+        let count = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (c, s) = (Arc::clone(&count), Arc::clone(&stop));
+        let mut stream = conn.reader.into_inner();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .expect("timeout");
+        let thread = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 256 * 1024];
+            let mut bytes = 0usize;
+            while !s.load(Ordering::Relaxed) {
+                match stream.read(&mut buf) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        bytes += n;
+                        c.store((bytes / frame_len) as u64, Ordering::Relaxed);
+                    }
+                    Err(_) => continue,
+                }
+            }
+        });
+        RawSubscriber {
+            count,
+            stop,
+            thread,
+        }
+    }
+
+    pub(crate) fn counter(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.count)
+    }
+
+    pub(crate) fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().ok();
+    }
+}
+
+/// Raw publisher to a raw subscriber.
+pub(crate) fn pubsub(url: &str, size: usize, n: usize, wait: Duration) -> Sample {
+    let sub = RawSubscriber::start(url, "bench.ps", size);
+    let count = sub.counter();
+    let mut conn = Conn::connect(url);
+    let frame = pub_frame("bench.ps", None, &vec![b'x'; size]);
+    let started = Instant::now();
+    write_frames(&mut conn.writer, &frame, n);
+    conn.round_trip();
+    let (got, elapsed) = crate::wait_for_count(&count, n as u64, started, wait);
+    sub.stop();
+    Sample::rate(got as usize, elapsed).delivered(got, n)
+}
+
+/// A raw publisher thread for a client subscriber: waits for `go`, publishes `n` frames,
+/// round trips, and returns the instant the server had them all.
+pub(crate) fn publisher_thread(
+    url: &str,
+    subject: &'static str,
+    size: usize,
+    n: usize,
+) -> (
+    std::sync::mpsc::Sender<()>,
+    std::thread::JoinHandle<Instant>,
+) {
+    let mut conn = Conn::connect(url);
+    let frame = pub_frame(subject, None, &vec![b'x'; size]);
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        wait.recv().ok();
+        write_frames(&mut conn.writer, &frame, n);
+        conn.round_trip();
+        Instant::now()
+    });
+    (go, thread)
+}
+
+/// Answers every request on `subject` with its payload, from a thread, until the server
+/// closes the connection. Allocation-free per message once its buffers have grown.
+pub(crate) fn spawn_responder(url: &str, subject: &str) {
+    let mut conn = Conn::connect(url);
+    conn.writer
+        .write_all(format!("SUB {subject} 1\r\n").as_bytes())
+        .expect("SUB");
+    conn.round_trip();
+    std::thread::spawn(move || {
+        let Conn { mut reader, writer } = conn;
+        let mut writer = BufWriter::with_capacity(256 * 1024, writer);
+        let mut line = Vec::with_capacity(256);
+        let mut body = Vec::with_capacity(64 * 1024);
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            if line.starts_with(b"PING") {
+                writer.write_all(b"PONG\r\n").ok();
+            } else if line.starts_with(b"MSG ") || line.starts_with(b"HMSG ") {
+                let headers = line[0] == b'H';
+                let mut fields: [&[u8]; 6] = [&[]; 6];
+                let mut n = 0;
+                for f in line.trim_ascii_end().split(|b| *b == b' ') {
+                    if n < 6 && !f.is_empty() {
+                        fields[n] = f;
+                        n += 1;
+                    }
+                }
+                let number = |f: &[u8]| -> usize {
+                    std::str::from_utf8(f)
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0)
+                };
+                let total = number(fields[n - 1]);
+                let header_len = if headers { number(fields[n - 2]) } else { 0 };
+                let with_reply = n == if headers { 6 } else { 5 };
+                body.resize(total + 2, 0);
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                if with_reply {
+                    let payload = &body[header_len..total];
+                    writer.write_all(b"PUB ").ok();
+                    writer.write_all(fields[3]).ok();
+                    write!(writer, " {}\r\n", payload.len()).ok();
+                    writer.write_all(payload).ok();
+                    writer.write_all(b"\r\n").ok();
+                }
+            }
+            if reader.buffer().is_empty() && writer.flush().is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// Reads one `MSG` (no headers) and returns.
+fn read_msg(reader: &mut BufReader<TcpStream>, line: &mut Vec<u8>, body: &mut Vec<u8>) {
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', line).expect("read");
+        assert!(n > 0, "server closed the raw connection");
+        if line.starts_with(b"MSG ") {
+            let size = line
+                .trim_ascii_end()
+                .rsplit(|b| *b == b' ')
+                .next()
+                .and_then(|f| std::str::from_utf8(f).ok())
+                .and_then(|s| s.parse::<usize>().ok())
+                .expect("MSG size");
+            body.resize(size + 2, 0);
+            reader.read_exact(body).expect("read payload");
+            return;
+        }
+    }
+}
+
+fn requester(url: &str) -> Conn {
+    let mut conn = Conn::connect(url);
+    conn.writer
+        .write_all(b"SUB _INBOX.rawbench.* 1\r\n")
+        .expect("SUB");
+    conn.round_trip();
+    conn
+}
+
+/// Sequential requests: the latency of each, in microseconds.
+pub(crate) fn request_latency(url: &str, subject: &str, n: usize) -> Sample {
+    let mut conn = requester(url);
+    let frame = pub_frame(subject, Some("_INBOX.rawbench.1"), &[b'x'; 16]);
+    let (mut line, mut body) = (Vec::with_capacity(256), Vec::with_capacity(256));
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n / 10 {
+        conn.writer.write_all(&frame).expect("write");
+        read_msg(&mut conn.reader, &mut line, &mut body);
+    }
+    let window = crate::alloc::Window::start();
+    for _ in 0..n {
+        let started = Instant::now();
+        conn.writer.write_all(&frame).expect("write");
+        read_msg(&mut conn.reader, &mut line, &mut body);
+        times.push(started.elapsed());
+    }
+    Sample::latency(&mut times).allocs(window.per(n as u64))
+}
+
+/// `inflight` requests outstanding at all times until `n` are answered: requests/s.
+pub(crate) fn request_inflight(url: &str, subject: &str, n: usize, inflight: usize) -> Sample {
+    let mut conn = requester(url);
+    let frame = pub_frame(subject, Some("_INBOX.rawbench.1"), &[b'x'; 16]);
+    let (mut line, mut body) = (Vec::with_capacity(256), Vec::with_capacity(256));
+    let mut writer = BufWriter::with_capacity(64 * 1024, conn.writer.try_clone().expect("clone"));
+    let started = Instant::now();
+    let mut sent = inflight.min(n);
+    for _ in 0..sent {
+        writer.write_all(&frame).expect("write");
+    }
+    writer.flush().expect("flush");
+    for _ in 0..n {
+        read_msg(&mut conn.reader, &mut line, &mut body);
+        if sent < n {
+            writer.write_all(&frame).expect("write");
+            sent += 1;
+        }
+        if conn.reader.buffer().is_empty() {
+            writer.flush().expect("flush");
+        }
+    }
+    Sample::rate(n, started.elapsed())
+}

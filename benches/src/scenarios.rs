@@ -1,0 +1,209 @@
+//! The scenarios against a server, each written once over [`Nats`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_lite::StreamExt;
+
+use crate::alloc::Window;
+use crate::clients::{AsyncBody, Nats};
+use crate::Sample;
+
+fn payload(size: usize) -> Bytes {
+    Bytes::from(vec![b'x'; size])
+}
+
+/// `n` publishes of `size` bytes, then a flush: every message reached the server.
+pub(crate) struct Publish {
+    pub(crate) size: usize,
+    pub(crate) n: usize,
+}
+
+impl AsyncBody<Sample> for Publish {
+    async fn run<C: Nats>(self, client: C, _url: &str) -> Sample {
+        let payload = payload(self.size);
+        for _ in 0..self.n / 10 {
+            client.publish("bench.pub", payload.clone()).await;
+        }
+        client.flush().await;
+        let window = Window::start();
+        let started = Instant::now();
+        for _ in 0..self.n {
+            client.publish("bench.pub", payload.clone()).await;
+        }
+        client.flush().await;
+        Sample::rate(self.n, started.elapsed()).allocs(window.per(self.n as u64))
+    }
+}
+
+/// `tasks` tasks publishing `n` messages in all (16 B) through clones of one client.
+pub(crate) struct Contention {
+    pub(crate) tasks: usize,
+    pub(crate) n: usize,
+}
+
+impl AsyncBody<Sample> for Contention {
+    async fn run<C: Nats>(self, client: C, _url: &str) -> Sample {
+        let payload = payload(16);
+        let per_task = self.n / self.tasks;
+        let total = per_task * self.tasks;
+        for _ in 0..self.n / 10 {
+            client.publish("bench.pub", payload.clone()).await;
+        }
+        client.flush().await;
+        let window = Window::start();
+        let started = Instant::now();
+        let handles: Vec<_> = (0..self.tasks)
+            .map(|_| {
+                let (client, payload) = (client.clone(), payload.clone());
+                tokio::spawn(async move {
+                    for _ in 0..per_task {
+                        client.publish("bench.pub", payload.clone()).await;
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.await.expect("publisher task");
+        }
+        client.flush().await;
+        Sample::rate(total, started.elapsed()).allocs(window.per(total as u64))
+    }
+}
+
+/// Counts a subscription's messages on a spawned task.
+async fn counting_subscriber<C: Nats>(client: &C, subject: &'static str) -> Arc<AtomicU64> {
+    let mut messages = client.subscribe(subject).await;
+    client.flush().await;
+    let count = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&count);
+    tokio::spawn(async move {
+        while messages.next().await.is_some() {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    count
+}
+
+/// Polls `count` every millisecond until it reaches `n` or `wait` passes after the last
+/// change; returns the count and the time from `started` to when it last changed.
+async fn wait_for_count(
+    count: &AtomicU64,
+    n: u64,
+    started: Instant,
+    wait: Duration,
+) -> (u64, Duration) {
+    let mut last = (count.load(Ordering::Relaxed), Instant::now());
+    while last.0 < n && last.1.elapsed() < wait {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let now = count.load(Ordering::Relaxed);
+        if now != last.0 {
+            last = (now, Instant::now());
+        }
+    }
+    (last.0, last.1 - started)
+}
+
+/// A publisher and a subscriber on two connections of the same client.
+pub(crate) struct PubSub {
+    pub(crate) size: usize,
+    pub(crate) n: usize,
+    pub(crate) wait: Duration,
+}
+
+impl AsyncBody<Sample> for PubSub {
+    async fn run<C: Nats>(self, publisher: C, url: &str) -> Sample {
+        let subscriber = C::connect(url).await;
+        let count = counting_subscriber(&subscriber, "bench.ps").await;
+        let payload = payload(self.size);
+        let window = Window::start();
+        let started = Instant::now();
+        for _ in 0..self.n {
+            publisher.publish("bench.ps", payload.clone()).await;
+        }
+        publisher.flush().await;
+        let (got, elapsed) = wait_for_count(&count, self.n as u64, started, self.wait).await;
+        Sample::rate(got as usize, elapsed)
+            .delivered(got, self.n)
+            .allocs(window.per(self.n as u64))
+    }
+}
+
+/// A raw publisher (no allocations) feeding the client's subscription: what receiving
+/// costs alone.
+pub(crate) struct Receive {
+    pub(crate) size: usize,
+    pub(crate) n: usize,
+    pub(crate) wait: Duration,
+}
+
+impl AsyncBody<Sample> for Receive {
+    async fn run<C: Nats>(self, client: C, url: &str) -> Sample {
+        let count = counting_subscriber(&client, "bench.recv").await;
+        let (go, publisher) = crate::raw::publisher_thread(url, "bench.recv", self.size, self.n);
+        let window = Window::start();
+        let started = Instant::now();
+        go.send(()).ok();
+        let (got, elapsed) = wait_for_count(&count, self.n as u64, started, self.wait).await;
+        let allocs = window.per(got);
+        publisher.join().ok();
+        Sample::rate(got as usize, elapsed)
+            .delivered(got, self.n)
+            .allocs(allocs)
+    }
+}
+
+/// Sequential requests to the raw responder: latency of each.
+pub(crate) struct RequestLatency {
+    pub(crate) n: usize,
+}
+
+impl AsyncBody<Sample> for RequestLatency {
+    async fn run<C: Nats>(self, client: C, _url: &str) -> Sample {
+        let payload = payload(16);
+        for _ in 0..self.n / 10 {
+            client.request("bench.req", payload.clone()).await;
+        }
+        let mut times = Vec::with_capacity(self.n);
+        let window = Window::start();
+        for _ in 0..self.n {
+            let started = Instant::now();
+            client.request("bench.req", payload.clone()).await;
+            times.push(started.elapsed());
+        }
+        let allocs = window.per(self.n as u64);
+        Sample::latency(&mut times).allocs(allocs)
+    }
+}
+
+/// `inflight` tasks, each sending requests one after the other: requests/s.
+pub(crate) struct RequestInflight {
+    pub(crate) n: usize,
+    pub(crate) inflight: usize,
+}
+
+impl AsyncBody<Sample> for RequestInflight {
+    async fn run<C: Nats>(self, client: C, _url: &str) -> Sample {
+        let payload = payload(16);
+        let per_task = self.n / self.inflight;
+        let total = per_task * self.inflight;
+        let window = Window::start();
+        let started = Instant::now();
+        let handles: Vec<_> = (0..self.inflight)
+            .map(|_| {
+                let (client, payload) = (client.clone(), payload.clone());
+                tokio::spawn(async move {
+                    for _ in 0..per_task {
+                        client.request("bench.req", payload.clone()).await;
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.await.expect("requester task");
+        }
+        Sample::rate(total, started.elapsed()).allocs(window.per(total as u64))
+    }
+}
