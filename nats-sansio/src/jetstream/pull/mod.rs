@@ -68,28 +68,45 @@ enum Mode {
 /// [`handle_timeout`](Self::handle_timeout). Time never goes backwards: a `now` older than
 /// one already seen is taken as the newest seen.
 ///
+/// A driver's step, given the time (the machine never reads a clock) and what happened:
+///
 /// ```
 /// use std::time::Instant;
-/// use bytes::Bytes;
-/// use nats_sansio::jetstream::pull::{FetchOptions, FinishReason, PullEvent, PullMachine, Received};
-/// use nats_sansio::proto::{Message, Subject};
+/// use nats_sansio::jetstream::pull::{PullEvent, PullMachine, PullRequest, Received};
+/// use nats_sansio::proto::Message;
 ///
-/// let now = Instant::now();
-/// let mut fetch = PullMachine::fetch(now, FetchOptions::messages(1)).unwrap();
-/// let request = fetch.poll_pull().unwrap();
-/// assert_eq!(request.to_json(), br#"{"batch":1,"expires":30000000000}"#);
-/// assert_eq!(fetch.poll_pull(), None, "a fetch pulls once");
+/// /// What woke the driver.
+/// enum Wake<'a> {
+///     Inbox(&'a Message),
+///     Timer,
+/// }
 ///
-/// let message = Message {
-///     subject: Subject::from_static("orders.new"),
-///     reply: Some(Subject::from_static("$JS.ACK.ORDERS.worker.1.1.1.1700000000000000000.0")),
-///     headers: None,
-///     payload: Bytes::from_static(b"{}"),
-///     length: 2,
-/// };
-/// assert_eq!(fetch.handle_message(now, &message), Received::Message);
-/// assert_eq!(fetch.poll_event(), Some(PullEvent::Finished(FinishReason::BatchFilled)));
-/// assert!(fetch.is_finished());
+/// /// One turn of the loop; returns when to wake for the timer, if ever.
+/// fn step(
+///     pull: &mut PullMachine,
+///     now: Instant,
+///     wake: Wake<'_>,
+///     mut publish: impl FnMut(PullRequest),
+///     mut deliver: impl FnMut(&Message),
+///     mut report: impl FnMut(PullEvent),
+/// ) -> Option<Instant> {
+///     match wake {
+///         Wake::Inbox(message) => {
+///             if pull.handle_message(now, message) == Received::Message {
+///                 deliver(message);
+///             }
+///         }
+///         Wake::Timer => pull.handle_timeout(now),
+///     }
+///     // Publish to CONSUMER.MSG.NEXT.<stream>.<consumer> with the inbox as the reply.
+///     while let Some(request) = pull.poll_pull() {
+///         publish(request);
+///     }
+///     while let Some(event) = pull.poll_event() {
+///         report(event);
+///     }
+///     pull.poll_timeout()
+/// }
 /// ```
 #[derive(Debug)]
 pub struct PullMachine {
