@@ -556,3 +556,41 @@ fn deadlines_fire_in_time_order_whatever_the_order_they_were_set() {
         ]
     );
 }
+
+#[test]
+fn requests_sent_on_a_dead_socket_fail_at_once_buffered_ones_wait() {
+    let now = t0();
+    let mut conn = connected(now);
+    let sent_before = conn
+        .request(now, "svc", None, "x".into(), Some(Duration::from_secs(60)))
+        .unwrap();
+    sent(&mut conn);
+    conn.handle_disconnected(now, "reset");
+    let buffered = conn
+        .request(now, "svc", None, "y".into(), Some(Duration::from_secs(60)))
+        .unwrap();
+    let evs = events(&mut conn);
+    assert!(evs.iter().any(|e| matches!(
+        e,
+        Event::Response { id, result: Err(RequestError::Disconnected) } if *id == sent_before
+    )));
+    assert!(!evs
+        .iter()
+        .any(|e| matches!(e, Event::Response { id, .. } if *id == buffered)));
+    // The buffered request goes out on the next connection and its reply is delivered.
+    conn.poll_directive();
+    conn.handle_connected(now);
+    conn.handle_received(now, INFO);
+    sent(&mut conn);
+    conn.handle_received(now, b"PONG\r\n");
+    let wire = text(&sent(&mut conn));
+    let sub_line = wire.lines().find(|l| l.starts_with("SUB _INBOX.")).unwrap();
+    let mux_sid = sub_line.rsplit(' ').next().unwrap();
+    let pub_line = wire.lines().find(|l| l.starts_with("PUB svc")).unwrap();
+    let reply = pub_line.split(' ').nth(2).unwrap();
+    conn.handle_received(now, format!("MSG {reply} {mux_sid} 2\r\nok\r\n").as_bytes());
+    assert!(events(&mut conn).iter().any(|e| matches!(
+        e,
+        Event::Response { id, result: Ok(_) } if *id == buffered
+    )));
+}

@@ -262,6 +262,9 @@ pub enum RequestError {
     /// The request could not be published.
     #[error(transparent)]
     Publish(#[from] PublishError),
+    /// The connection was lost after the request was sent; its reply cannot arrive.
+    #[error("disconnected before the reply arrived")]
+    Disconnected,
     /// The connection closed before a reply arrived.
     #[error("connection closed")]
     Closed,

@@ -709,7 +709,7 @@ impl Connection {
         if self.requests.sid.is_none() {
             self.start_mux_subscription();
         }
-        let token = self.requests.start();
+        let token = self.requests.start(self.state == State::Connected);
         // The reply subject is moved out and back so `self` can be borrowed for the publish.
         let reply = std::mem::take(&mut self.requests.reply);
         let queued = self.queue_publish(subject, Some(&reply), headers, &payload);
@@ -1147,6 +1147,7 @@ impl Connection {
             server.failed_attempts = 0;
             server.auth_failures = 0;
         }
+        self.requests.mark_all_sent();
         // Restore subscriptions before replaying the reconnect buffer.
         for sid in self.subs.receiving() {
             let Some(sub) = self.subs.by_sid.get(&sid) else {
@@ -1346,6 +1347,13 @@ impl Connection {
         }
         let auth_failed = matches!(reason, ConnectionError::AuthorizationViolation(_));
         if was_connected {
+            // Their replies would come on the dead socket: they fail now, not at their timeout.
+            for token in self.requests.take_sent() {
+                self.events.push_back(Event::Response {
+                    id: RequestId(token),
+                    result: Err(RequestError::Disconnected),
+                });
+            }
             let unsent_messages = self.outbound.discard();
             self.events.push_back(Event::Disconnected {
                 reason: reason.clone(),
