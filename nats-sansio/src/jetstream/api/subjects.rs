@@ -267,6 +267,24 @@ impl ApiPrefix {
         Ok(self.join(&["STREAM.LEADER.STEPDOWN", stream(stream_name)?]))
     }
 
+    /// `STREAM.SNAPSHOT.<stream>`.
+    ///
+    /// # Errors
+    ///
+    /// If the name is invalid.
+    pub fn stream_snapshot(&self, stream_name: &str) -> Result<String, NameError> {
+        Ok(self.join(&["STREAM.SNAPSHOT", stream(stream_name)?]))
+    }
+
+    /// `STREAM.RESTORE.<stream>`.
+    ///
+    /// # Errors
+    ///
+    /// If the name is invalid.
+    pub fn stream_restore(&self, stream_name: &str) -> Result<String, NameError> {
+        Ok(self.join(&["STREAM.RESTORE", stream(stream_name)?]))
+    }
+
     /// `STREAM.PEER.REMOVE.<stream>`.
     ///
     /// # Errors
@@ -548,6 +566,11 @@ mod tests {
             api.stream_peer_remove("S").unwrap(),
             "$JS.API.STREAM.PEER.REMOVE.S"
         );
+        assert_eq!(
+            api.stream_snapshot("S").unwrap(),
+            "$JS.API.STREAM.SNAPSHOT.S"
+        );
+        assert_eq!(api.stream_restore("S").unwrap(), "$JS.API.STREAM.RESTORE.S");
         assert_eq!(api.direct_get("S").unwrap(), "$JS.API.DIRECT.GET.S");
         assert_eq!(
             api.direct_get_last_for("KV_b", "$KV.b.key.x").unwrap(),
