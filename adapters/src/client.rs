@@ -237,6 +237,16 @@ impl Client {
         subject: &str,
         request: Request,
     ) -> Result<Message, RequestError> {
+        self.start_request(subject, request)?.await
+    }
+
+    /// Issues a request now and returns the future of its reply, so several can be in
+    /// flight in the order they were issued.
+    pub(crate) fn start_request(
+        &self,
+        subject: &str,
+        request: Request,
+    ) -> Result<PendingReply, RequestError> {
         let now = self.now();
         let Request {
             payload,
@@ -250,12 +260,14 @@ impl Client {
             state.requests.insert(id, Slot::Waiting(None));
             Ok::<_, RequestError>(id)
         })?;
-        let guard = RequestGuard {
+        Ok(PendingReply {
             shared: Arc::clone(self.shared()),
             id,
-        };
-        let result = poll_fn(|cx| poll_slot(&mut guard.shared.lock().requests, id, cx)).await;
-        result.unwrap_or(Err(RequestError::Closed))
+        })
+    }
+
+    pub(crate) fn shared_state(&self) -> &Arc<Shared> {
+        self.shared()
     }
 
     /// A PING/PONG round trip: when it returns, the server has everything sent before.
@@ -352,13 +364,24 @@ impl Client {
     }
 }
 
-/// Forgets a request whose future was dropped before its reply.
-struct RequestGuard {
+/// The reply to a request issued with `start_request`; dropping it forgets the request.
+#[derive(Debug)]
+pub(crate) struct PendingReply {
     shared: Arc<Shared>,
     id: RequestId,
 }
 
-impl Drop for RequestGuard {
+impl std::future::Future for PendingReply {
+    type Output = Result<Message, RequestError>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let id = self.id;
+        poll_slot(&mut self.shared.lock().requests, id, cx)
+            .map(|result| result.unwrap_or(Err(RequestError::Closed)))
+    }
+}
+
+impl Drop for PendingReply {
     fn drop(&mut self) {
         let state = &mut *self.shared.lock();
         if state.requests.remove(&self.id).is_some() {

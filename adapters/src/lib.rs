@@ -25,6 +25,7 @@ mod client;
 mod driver;
 pub mod error;
 mod events;
+pub mod jetstream;
 mod options;
 pub mod runtime;
 mod shared;

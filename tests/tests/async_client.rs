@@ -5,56 +5,18 @@
 //! runtime. Waits are bounded by `within` (an async-io timer, which works on every runtime),
 //! never by fixed sleeps.
 
-use std::future::Future;
 use std::time::Duration;
 
 use futures_lite::StreamExt;
 use nats_client::error::{ConnectionError, PublishError, RequestError, SubscribeError};
-use nats_client::{Client, ClientEvent, ConnectError, ConnectOptions, HeaderMap};
+use nats_client::{ClientEvent, ConnectError, ConnectOptions, HeaderMap};
 use nats_tests::{Cluster, NatsServer};
 
+#[macro_use]
 mod common;
+use common::runtime::{within, Rt};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// Which runtime a scenario runs on.
-#[derive(Debug, Clone, Copy)]
-enum Rt {
-    Tokio,
-    Smol,
-    AsyncStd,
-}
-
-impl Rt {
-    async fn connect_with(
-        self,
-        url: &str,
-        options: ConnectOptions,
-    ) -> Result<Client, ConnectError> {
-        let options =
-            options.reconnect_delay(Duration::from_millis(20), Duration::from_millis(250));
-        match self {
-            Rt::Tokio => nats_client::tokio::connect_with_options(url, options).await,
-            Rt::Smol => nats_client::smol::connect_with_options(url, options).await,
-            Rt::AsyncStd => nats_client::async_std::connect_with_options(url, options).await,
-        }
-    }
-
-    async fn connect(self, url: &str) -> Client {
-        self.connect_with(url, ConnectOptions::new())
-            .await
-            .expect("connects")
-    }
-}
-
-/// `future`'s output, or a panic naming `what` after `timeout`.
-async fn within<T>(timeout: Duration, what: &str, future: impl Future<Output = T>) -> T {
-    let deadline = async {
-        async_io::Timer::after(timeout).await;
-        panic!("timed out after {timeout:?} waiting for {what}");
-    };
-    futures_lite::future::or(future, deadline).await
-}
 
 /// The next message, or `None` if none arrives within `timeout`.
 async fn next_within(
@@ -484,33 +446,6 @@ async fn token_url_and_nkey_auth(rt: Rt) {
         .await
         .expect("nkey");
     client.flush().await.unwrap();
-}
-
-macro_rules! on_every_runtime {
-    ($($name:ident),* $(,)?) => {
-        mod tokio_runtime {
-            $(#[test]
-            fn $name() {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap()
-                    .block_on(super::$name(super::Rt::Tokio));
-            })*
-        }
-        mod smol_runtime {
-            $(#[test]
-            fn $name() {
-                smol::block_on(super::$name(super::Rt::Smol));
-            })*
-        }
-        mod async_std_runtime {
-            $(#[test]
-            fn $name() {
-                async_std::task::block_on(super::$name(super::Rt::AsyncStd));
-            })*
-        }
-    };
 }
 
 on_every_runtime!(

@@ -4,7 +4,6 @@
 //! chaining them (see [`jwt`]), the server's trust configuration and the `.creds` files. Each
 //! test asserts what a user notices: a round trip that works, or a refusal that names why.
 
-use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
@@ -17,6 +16,10 @@ use nats_client::nats_sansio::connection::{
 use nats_client::{BlockingConnection, Client, ClientEvent, ConnectError, ConnectOptions};
 use nats_tests::{NatsServer, TempDir};
 use nkeys::KeyPair;
+
+#[macro_use]
+mod common;
+use common::runtime::Rt;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -364,33 +367,9 @@ fn blocking_user_jwt_permissions_are_enforced() {
 // ------------------------------------------------------------------------------------------
 // The async client, on every runtime.
 
-/// Which runtime a scenario runs on.
-#[derive(Debug, Clone, Copy)]
-enum Rt {
-    Tokio,
-    Smol,
-    AsyncStd,
-}
-
-impl Rt {
-    async fn connect(self, url: &str, options: ConnectOptions) -> Result<Client, ConnectError> {
-        let options =
-            options.reconnect_delay(Duration::from_millis(20), Duration::from_millis(250));
-        match self {
-            Rt::Tokio => nats_client::tokio::connect_with_options(url, options).await,
-            Rt::Smol => nats_client::smol::connect_with_options(url, options).await,
-            Rt::AsyncStd => nats_client::async_std::connect_with_options(url, options).await,
-        }
-    }
-}
-
 /// `future`'s output, or a panic naming `what` after [`WAIT`].
-async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    let deadline = async {
-        async_io::Timer::after(WAIT).await;
-        panic!("timed out after {WAIT:?} waiting for {what}");
-    };
-    futures_lite::future::or(future, deadline).await
+async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    common::runtime::within(WAIT, what, future).await
 }
 
 /// Publishes one message to itself and checks it arrives intact.
@@ -421,7 +400,7 @@ async fn credentials_file_connects(rt: Rt) {
         &jwt::creds(&user.jwt, &user.seed()),
     );
     let client = rt
-        .connect(
+        .connect_with(
             &trusted.server.url(),
             ConnectOptions::new().credentials_file(path),
         )
@@ -444,7 +423,7 @@ async fn rotated_credentials_file_applies_on_reconnect(rt: Rt) {
         &jwt::creds(&first.jwt, &first.seed()),
     );
     let client = rt
-        .connect(
+        .connect_with(
             &trusted.server.url(),
             ConnectOptions::new().credentials_file(path.clone()),
         )
@@ -480,7 +459,7 @@ async fn credentials_contents_connect(rt: Rt) {
         .credentials(&jwt::creds(&user.jwt, &user.seed()))
         .expect("well-formed creds parse");
     let client = rt
-        .connect(&trusted.server.url(), options)
+        .connect_with(&trusted.server.url(), options)
         .await
         .expect("inline creds of a trusted user are accepted");
     round_trip(&client, "jwt.inline").await;
@@ -498,7 +477,7 @@ async fn credentials_of_an_untrusted_account_are_refused(rt: Rt) {
         &jwt::creds(&user.jwt, &user.seed()),
     );
     match rt
-        .connect(
+        .connect_with(
             &trusted.server.url(),
             ConnectOptions::new().credentials_file(path),
         )
@@ -547,41 +526,13 @@ async fn creds_with_a_non_user_seed_fail_clearly(rt: Rt) {
     let dir = TempDir::new("jwt-creds");
     let path = write_creds(dir.path(), "account-seed.creds", &contents);
     let err = rt
-        .connect(
+        .connect_with(
             &trusted.server.url(),
             ConnectOptions::new().credentials_file(path),
         )
         .await
         .expect_err("an account seed is not a user seed");
     check(&err, "credentials_file()");
-}
-
-/// Turns each `async fn(Rt)` scenario into one `#[test]` per runtime.
-macro_rules! on_every_runtime {
-    ($($name:ident),* $(,)?) => {
-        mod tokio_runtime {
-            $(#[test]
-            fn $name() {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap()
-                    .block_on(super::$name(super::Rt::Tokio));
-            })*
-        }
-        mod smol_runtime {
-            $(#[test]
-            fn $name() {
-                smol::block_on(super::$name(super::Rt::Smol));
-            })*
-        }
-        mod async_std_runtime {
-            $(#[test]
-            fn $name() {
-                async_std::task::block_on(super::$name(super::Rt::AsyncStd));
-            })*
-        }
-    };
 }
 
 on_every_runtime!(

@@ -1,6 +1,8 @@
 //! Test material shared by the integration tests: generated certificates and TLS servers.
 #![allow(dead_code)]
 
+pub(crate) mod runtime;
+
 use nats_tests::NatsServer;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
@@ -53,4 +55,33 @@ pub(crate) fn tls_server(pki: &Pki, extra: &str) -> NatsServer {
             "tls {{\n  cert_file: \"server-cert.pem\"\n  key_file: \"server-key.pem\"\n  ca_file: \"ca.pem\"\n  timeout: 5\n  {extra}\n}}\n"
         ))
         .start()
+}
+
+/// One `#[test]` per runtime for each `async fn(Rt)` scenario named.
+#[allow(unused_macros)]
+macro_rules! on_every_runtime {
+    ($($name:ident),* $(,)?) => {
+        mod tokio_runtime {
+            $(#[test]
+            fn $name() {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(super::$name(crate::common::runtime::Rt::Tokio));
+            })*
+        }
+        mod smol_runtime {
+            $(#[test]
+            fn $name() {
+                smol::block_on(super::$name(crate::common::runtime::Rt::Smol));
+            })*
+        }
+        mod async_std_runtime {
+            $(#[test]
+            fn $name() {
+                async_std::task::block_on(super::$name(crate::common::runtime::Rt::AsyncStd));
+            })*
+        }
+    };
 }

@@ -1,0 +1,443 @@
+//! The JetStream context: API requests with a prefix or domain, stream management, account
+//! info, and publishing with acknowledgements.
+//!
+//! Invariant: every API call is one core request with the context's timeout, and its reply
+//! is parsed by `nats_sansio::jetstream::api`; publishes hold a slot in a bounded window of
+//! acks in flight until their ack (or its failure) is taken, so a fast publisher waits
+//! instead of piling up unbounded state.
+
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+use nats_sansio::connection::RequestError;
+use nats_sansio::jetstream::api::{
+    parse_response, AccountInfo, ApiErrorKind, ApiPrefix, PubAck, StreamConfig,
+    StreamConfigRequest, StreamCreateResponse, StreamInfo, StreamInfoRequest, StreamInfoResponse,
+    StreamListResponse, StreamNamesRequest, StreamNamesResponse, SuccessResponse,
+};
+use nats_sansio::proto::HeaderMap;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::stream::Stream;
+use super::JetStreamError;
+use crate::client::{PendingReply, Request};
+use crate::Client;
+
+/// How long API requests and publish acks wait by default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Publish acks in flight before `publish` waits.
+pub const DEFAULT_MAX_ACKS_IN_FLIGHT: usize = 4000;
+/// Attempts of a publish that gets `503 no responders` (a stream leader may be being
+/// elected) before it fails.
+const PUBLISH_ATTEMPTS: u32 = 3;
+/// Wait between those attempts.
+const PUBLISH_RETRY_WAIT: Duration = Duration::from_millis(250);
+
+/// A JetStream context over a client.
+#[derive(Debug, Clone)]
+pub struct Context {
+    client: Client,
+    prefix: ApiPrefix,
+    timeout: Duration,
+    window: Arc<Window>,
+}
+
+impl Context {
+    pub(crate) fn new(client: Client, prefix: ApiPrefix) -> Context {
+        Context {
+            client,
+            prefix,
+            timeout: DEFAULT_TIMEOUT,
+            window: Arc::new(Window::new(DEFAULT_MAX_ACKS_IN_FLIGHT)),
+        }
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The API prefix in use (`$JS.API`, a domain's, or a custom one).
+    pub fn prefix(&self) -> &ApiPrefix {
+        &self.prefix
+    }
+
+    /// Timeout of API requests and publish acks.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// Publish acks allowed in flight before `publish` waits (back-pressure).
+    pub fn with_max_acks_in_flight(mut self, max: usize) -> Context {
+        self.window = Arc::new(Window::new(max.max(1)));
+        self
+    }
+
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// One API request: `body` as JSON (or empty), the reply parsed as `T`.
+    pub(crate) async fn request<T: DeserializeOwned>(
+        &self,
+        subject: String,
+        body: Option<&impl Serialize>,
+    ) -> Result<T, JetStreamError> {
+        let payload = match body {
+            Some(body) => Bytes::from(
+                serde_json::to_vec(body).map_err(|e| JetStreamError::Malformed(e.to_string()))?,
+            ),
+            None => Bytes::new(),
+        };
+        let request = Request::new().payload(payload).timeout(self.timeout);
+        let reply = self.client.send_request(&subject, request).await?;
+        Ok(parse_response(&reply.payload)?)
+    }
+
+    /// The account's JetStream usage and limits.
+    pub async fn account_info(&self) -> Result<AccountInfo, JetStreamError> {
+        self.request(self.prefix.account_info(), None::<&()>).await
+    }
+
+    /// Creates a stream (succeeds if an identical one exists).
+    pub async fn create_stream(&self, config: StreamConfig) -> Result<Stream, JetStreamError> {
+        let subject = self.prefix.stream_create(&config.name)?;
+        let body = StreamConfigRequest {
+            config,
+            ..StreamConfigRequest::default()
+        };
+        let created: StreamCreateResponse = self.request(subject, Some(&body)).await?;
+        Ok(Stream::new(self.clone(), created.info))
+    }
+
+    /// Updates a stream's configuration.
+    pub async fn update_stream(&self, config: StreamConfig) -> Result<StreamInfo, JetStreamError> {
+        let subject = self.prefix.stream_update(&config.name)?;
+        let body = StreamConfigRequest {
+            config,
+            ..StreamConfigRequest::default()
+        };
+        let info: StreamCreateResponse = self.request(subject, Some(&body)).await?;
+        Ok(info.info)
+    }
+
+    /// Updates the stream, or creates it if it does not exist.
+    pub async fn create_or_update_stream(
+        &self,
+        config: StreamConfig,
+    ) -> Result<Stream, JetStreamError> {
+        match self.update_stream(config.clone()).await {
+            Ok(info) => Ok(Stream::new(self.clone(), info)),
+            Err(e) if e.api_kind() == Some(ApiErrorKind::StreamNotFound) => {
+                self.create_stream(config).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A handle to an existing stream (fetches its info).
+    pub async fn get_stream(&self, name: &str) -> Result<Stream, JetStreamError> {
+        Ok(Stream::new(self.clone(), self.stream_info(name).await?))
+    }
+
+    /// A stream's info.
+    pub async fn stream_info(&self, name: &str) -> Result<StreamInfo, JetStreamError> {
+        self.stream_info_with(name, &StreamInfoRequest::default())
+            .await
+    }
+
+    /// A stream's info with details: deleted sequences, subjects matching a filter.
+    pub async fn stream_info_with(
+        &self,
+        name: &str,
+        request: &StreamInfoRequest,
+    ) -> Result<StreamInfo, JetStreamError> {
+        let subject = self.prefix.stream_info(name)?;
+        let info: StreamInfoResponse = self.request(subject, Some(request)).await?;
+        Ok(info.info)
+    }
+
+    /// Deletes a stream and its messages.
+    pub async fn delete_stream(&self, name: &str) -> Result<(), JetStreamError> {
+        let subject = self.prefix.stream_delete(name)?;
+        let reply: SuccessResponse = self.request(subject, None::<&()>).await?;
+        success(reply.success, "stream delete")
+    }
+
+    /// Names of every stream (all pages), optionally only those listening on `subject`.
+    pub async fn stream_names(&self, subject: Option<&str>) -> Result<Vec<String>, JetStreamError> {
+        let mut names = Vec::new();
+        loop {
+            let request = StreamNamesRequest {
+                offset: names.len(),
+                subject: subject.unwrap_or_default().to_owned(),
+            };
+            let page: StreamNamesResponse = self
+                .request(self.prefix.stream_names(), Some(&request))
+                .await?;
+            let got = page.streams.len();
+            names.extend(page.streams);
+            if got == 0 || names.len() >= page.total {
+                return Ok(names);
+            }
+        }
+    }
+
+    /// Info of every stream (all pages).
+    pub async fn streams(&self) -> Result<Vec<StreamInfo>, JetStreamError> {
+        let mut streams = Vec::new();
+        loop {
+            let request = StreamNamesRequest {
+                offset: streams.len(),
+                subject: String::new(),
+            };
+            let page: StreamListResponse = self
+                .request(self.prefix.stream_list(), Some(&request))
+                .await?;
+            let got = page.streams.len();
+            streams.extend(page.streams);
+            if got == 0 || streams.len() >= page.total {
+                return Ok(streams);
+            }
+        }
+    }
+
+    /// Publishes to a stream's subject; the returned future resolves to the server's ack.
+    /// The publish is issued before this returns, so publishes keep their order.
+    pub async fn publish(
+        &self,
+        subject: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<PublishAckFuture, JetStreamError> {
+        self.send_publish(subject, Publish::new().payload(payload))
+            .await
+    }
+
+    /// Publishes with options (message id, expectations, TTL, headers).
+    pub async fn send_publish(
+        &self,
+        subject: &str,
+        publish: Publish,
+    ) -> Result<PublishAckFuture, JetStreamError> {
+        let permit = poll_fn(|cx| self.window.poll_acquire(cx)).await;
+        let permit = Permit {
+            window: Arc::clone(&self.window),
+            held: permit,
+        };
+        let headers = (!publish.headers.is_empty()).then_some(publish.headers);
+        let reply = self.issue(subject, headers.clone(), publish.payload.clone())?;
+        Ok(PublishAckFuture {
+            inner: Box::pin(wait_for_ack(
+                self.clone(),
+                subject.to_owned(),
+                headers,
+                publish.payload,
+                reply,
+                permit,
+            )),
+        })
+    }
+
+    fn issue(
+        &self,
+        subject: &str,
+        headers: Option<HeaderMap>,
+        payload: Bytes,
+    ) -> Result<PendingReply, JetStreamError> {
+        let mut request = Request::new().payload(payload).timeout(self.timeout);
+        if let Some(headers) = headers {
+            request = request.headers(headers);
+        }
+        Ok(self.client.start_request(subject, request)?)
+    }
+}
+
+fn success(ok: bool, what: &str) -> Result<(), JetStreamError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(JetStreamError::Malformed(format!(
+            "{what} answered success: false"
+        )))
+    }
+}
+
+/// Waits for a publish's ack, retrying a bounded number of times on `503` (no stream, or a
+/// leader election in progress).
+async fn wait_for_ack(
+    context: Context,
+    subject: String,
+    headers: Option<HeaderMap>,
+    payload: Bytes,
+    mut reply: PendingReply,
+    _permit: Permit,
+) -> Result<PubAck, JetStreamError> {
+    let mut attempt = 1;
+    loop {
+        match reply.await {
+            Ok(message) => return Ok(PubAck::parse(&message.payload)?),
+            Err(RequestError::NoResponders) if attempt < PUBLISH_ATTEMPTS => {
+                attempt += 1;
+                let runtime = Arc::clone(&context.client.shared_state().runtime);
+                let mut timer = runtime.new_timer(runtime.now() + PUBLISH_RETRY_WAIT);
+                poll_fn(|cx| timer.as_mut().poll(cx)).await;
+                reply = context.issue(&subject, headers.clone(), payload.clone())?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The server's acknowledgement of a publish, to await.
+#[must_use = "the ack tells whether the stream stored the message"]
+pub struct PublishAckFuture {
+    inner: Pin<Box<dyn Future<Output = Result<PubAck, JetStreamError>> + Send>>,
+}
+
+impl std::fmt::Debug for PublishAckFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublishAckFuture").finish_non_exhaustive()
+    }
+}
+
+impl Future for PublishAckFuture {
+    type Output = Result<PubAck, JetStreamError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+/// A publish with options.
+#[derive(Debug, Clone, Default)]
+pub struct Publish {
+    payload: Bytes,
+    headers: HeaderMap,
+}
+
+impl Publish {
+    /// An empty publish.
+    pub fn new() -> Publish {
+        Publish::default()
+    }
+
+    /// The payload.
+    pub fn payload(mut self, payload: impl Into<Bytes>) -> Publish {
+        self.payload = payload.into();
+        self
+    }
+
+    /// A header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Publish {
+        self.headers.append(name, value);
+        self
+    }
+
+    /// `Nats-Msg-Id`: the stream stores a message id once within its duplicate window; a
+    /// repeat is acknowledged with `duplicate: true`.
+    pub fn message_id(self, id: impl Into<String>) -> Publish {
+        self.set("Nats-Msg-Id", id.into())
+    }
+
+    /// `Nats-Expected-Stream`: fail unless the subject belongs to this stream.
+    pub fn expected_stream(self, stream: impl Into<String>) -> Publish {
+        self.set("Nats-Expected-Stream", stream.into())
+    }
+
+    /// `Nats-Expected-Last-Sequence`: fail unless the stream's last sequence is this.
+    pub fn expected_last_sequence(self, seq: u64) -> Publish {
+        self.set("Nats-Expected-Last-Sequence", seq.to_string())
+    }
+
+    /// `Nats-Expected-Last-Subject-Sequence`: fail unless the last sequence on this subject
+    /// is this (`0`: the subject must have no message).
+    pub fn expected_last_subject_sequence(self, seq: u64) -> Publish {
+        self.set("Nats-Expected-Last-Subject-Sequence", seq.to_string())
+    }
+
+    /// `Nats-Expected-Last-Msg-Id`: fail unless the last message id is this.
+    pub fn expected_last_message_id(self, id: impl Into<String>) -> Publish {
+        self.set("Nats-Expected-Last-Msg-Id", id.into())
+    }
+
+    /// `Nats-TTL`: the message expires after this long (whole seconds, at least 1; the
+    /// stream must allow per-message TTLs).
+    pub fn ttl(self, ttl: Duration) -> Publish {
+        self.set("Nats-TTL", ttl.as_secs().max(1).to_string())
+    }
+
+    fn set(mut self, name: &str, value: String) -> Publish {
+        self.headers.insert(name, value);
+        self
+    }
+}
+
+/// A bounded count of acks in flight, with waiters.
+#[derive(Debug)]
+struct Window {
+    state: Mutex<WindowState>,
+}
+
+#[derive(Debug)]
+struct WindowState {
+    used: usize,
+    max: usize,
+    waiters: Vec<Waker>,
+}
+
+impl Window {
+    fn new(max: usize) -> Window {
+        Window {
+            state: Mutex::new(WindowState {
+                used: 0,
+                max,
+                waiters: Vec::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, WindowState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn poll_acquire(&self, cx: &mut TaskContext<'_>) -> Poll<bool> {
+        let mut state = self.lock();
+        if state.used < state.max {
+            state.used += 1;
+            Poll::Ready(true)
+        } else {
+            state.waiters.push(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    fn release(&self) {
+        let waiters = {
+            let mut state = self.lock();
+            state.used = state.used.saturating_sub(1);
+            std::mem::take(&mut state.waiters)
+        };
+        for waker in waiters {
+            waker.wake();
+        }
+    }
+}
+
+/// One slot of the window, released when the ack future finishes or is dropped.
+struct Permit {
+    window: Arc<Window>,
+    held: bool,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if self.held {
+            self.window.release();
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! JetStream errors: the server's typed API errors and what can go wrong around them.
+//!
+//! Invariant: a caller decides on [`JetStreamError::kind`], which comes from the server's
+//! `err_code` (never its description) or from the transport, never from parsing text.
+
+use nats_sansio::connection::{PublishError, RequestError};
+use nats_sansio::jetstream::api::{ApiError, ApiErrorKind, NameError, ResponseError};
+use nats_sansio::jetstream::pull::{PullConfigError, PullError};
+
+/// What a caller can match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JetStreamErrorKind {
+    /// The server answered with an API error of this kind.
+    Api(ApiErrorKind),
+    /// No JetStream answered (503 no responders): not enabled, wrong domain or prefix, or no
+    /// stream for a publish subject.
+    NoResponders,
+    /// No answer in time.
+    TimedOut,
+    /// The connection was lost or closed before the answer.
+    Disconnected,
+    /// The request was refused locally (invalid subject or name, payload too large, ...).
+    InvalidRequest,
+    /// The server's answer could not be understood.
+    Malformed,
+    /// A pull consumer failed (bad request, consumer deleted, ...).
+    Consumer,
+}
+
+/// A JetStream operation failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JetStreamError {
+    /// The server's API error.
+    #[error("{0}")]
+    Api(ApiError),
+    /// The server's reply was not understood.
+    #[error("malformed JetStream reply: {0}")]
+    Malformed(String),
+    /// The request failed.
+    #[error(transparent)]
+    Request(RequestError),
+    /// A stream or consumer name is not valid.
+    #[error("invalid name: {0}")]
+    InvalidName(#[from] NameError),
+    /// Consumer options are not valid.
+    #[error("invalid pull options: {0}")]
+    PullConfig(#[from] PullConfigError),
+    /// A pull consumer ended with an error.
+    #[error(transparent)]
+    Pull(#[from] PullError),
+    /// The operation needs a message with a JetStream reply subject.
+    #[error("not a JetStream message: {0}")]
+    NotJetStreamMessage(String),
+    /// The message was already acknowledged with a terminal ack.
+    #[error("message already acknowledged")]
+    AlreadyAcked,
+}
+
+impl JetStreamError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> JetStreamErrorKind {
+        match self {
+            JetStreamError::Api(e) => JetStreamErrorKind::Api(e.kind()),
+            JetStreamError::Malformed(_) => JetStreamErrorKind::Malformed,
+            JetStreamError::Request(RequestError::NoResponders) => JetStreamErrorKind::NoResponders,
+            JetStreamError::Request(RequestError::TimedOut) => JetStreamErrorKind::TimedOut,
+            JetStreamError::Request(RequestError::Disconnected | RequestError::Closed) => {
+                JetStreamErrorKind::Disconnected
+            }
+            JetStreamError::Request(_)
+            | JetStreamError::InvalidName(_)
+            | JetStreamError::PullConfig(_)
+            | JetStreamError::NotJetStreamMessage(_)
+            | JetStreamError::AlreadyAcked => JetStreamErrorKind::InvalidRequest,
+            JetStreamError::Pull(_) => JetStreamErrorKind::Consumer,
+        }
+    }
+
+    /// The server's API error kind, if this is one.
+    pub fn api_kind(&self) -> Option<ApiErrorKind> {
+        match self {
+            JetStreamError::Api(e) => Some(e.kind()),
+            _ => None,
+        }
+    }
+}
+
+impl From<RequestError> for JetStreamError {
+    fn from(e: RequestError) -> Self {
+        JetStreamError::Request(e)
+    }
+}
+
+impl From<PublishError> for JetStreamError {
+    fn from(e: PublishError) -> Self {
+        JetStreamError::Request(RequestError::Publish(e))
+    }
+}
+
+impl From<ResponseError> for JetStreamError {
+    fn from(e: ResponseError) -> Self {
+        match e {
+            ResponseError::Api(api) => JetStreamError::Api(api),
+            other => JetStreamError::Malformed(other.to_string()),
+        }
+    }
+}

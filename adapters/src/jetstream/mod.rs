@@ -1,0 +1,65 @@
+//! JetStream over the client: a thin async front end of the core's pure JetStream pieces
+//! (`nats_sansio::jetstream`).
+//!
+//! ```no_run
+//! # #[cfg(feature = "tokio")]
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use futures_lite::StreamExt;
+//! use nats_client::jetstream::{self, api::{ConsumerConfig, StreamConfig}, pull::ConsumeOptions};
+//!
+//! let client = nats_client::tokio::connect("nats://127.0.0.1:4222").await?;
+//! let js = jetstream::new(client);
+//! let mut config = StreamConfig::new("ORDERS");
+//! config.subjects = vec!["orders.>".into()];
+//! let stream = js.create_stream(config).await?;
+//! let ack = js.publish("orders.new", "{\"id\":1}").await?.await?;
+//! println!("stored as #{}", ack.seq);
+//!
+//! let mut consumer_config = ConsumerConfig::default();
+//! consumer_config.durable_name = "processor".into();
+//! let consumer = stream.create_consumer(consumer_config).await?;
+//! let mut messages = consumer.messages(ConsumeOptions::new()).await?;
+//! while let Some(message) = messages.next().await {
+//!     let mut message = message?;
+//!     message.ack().await?;
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Invariant: protocol decisions (subjects, envelopes, error codes, pull bookkeeping,
+//! statuses, ack payloads and metadata) are the core's; this module only awaits them.
+
+mod consumer;
+mod context;
+mod error;
+mod message;
+mod stream;
+
+pub use consumer::{Consumer, Messages};
+pub use context::{
+    Context, Publish, PublishAckFuture, DEFAULT_MAX_ACKS_IN_FLIGHT, DEFAULT_TIMEOUT,
+};
+pub use error::{JetStreamError, JetStreamErrorKind};
+pub use message::JsMessage;
+pub use nats_sansio::jetstream::{ack, api, pull};
+pub use stream::Stream;
+
+use nats_sansio::jetstream::api::ApiPrefix;
+
+use crate::Client;
+
+/// A JetStream context with the default API prefix (`$JS.API`).
+pub fn new(client: Client) -> Context {
+    Context::new(client, ApiPrefix::default())
+}
+
+/// A JetStream context for a domain (`$JS.<domain>.API`).
+pub fn with_domain(client: Client, domain: &str) -> Result<Context, JetStreamError> {
+    Ok(Context::new(client, ApiPrefix::domain(domain)?))
+}
+
+/// A JetStream context with a custom API prefix (an imported JetStream).
+pub fn with_prefix(client: Client, prefix: &str) -> Result<Context, JetStreamError> {
+    Ok(Context::new(client, ApiPrefix::custom(prefix)?))
+}

@@ -1,0 +1,331 @@
+//! A stream handle: its messages (get, direct get, delete, purge) and its consumers
+//! (create, update, get, info, delete, names, list, pause, resume, reset, unpin).
+//!
+//! Invariant: a `Stream` only remembers its name and the last info it saw; every operation
+//! is one API request through its context.
+
+use bytes::Bytes;
+use nats_sansio::jetstream::api::{
+    ApiError, ApiErrorKind, ConsumerAction, ConsumerConfig, ConsumerInfo, ConsumerListResponse,
+    ConsumerNamesRequest, ConsumerNamesResponse, ConsumerPauseRequest, ConsumerPauseResponse,
+    ConsumerResetRequest, ConsumerResetResponse, ConsumerUnpinRequest, CreateConsumerRequest,
+    DateTime, DirectGetRequest, ErrorCode, MsgDeleteRequest, MsgGetRequest, MsgGetResponse,
+    PurgeRequest, PurgeResponse, StoredMessage, StreamInfo, SuccessResponse,
+};
+use nats_sansio::proto::{Message, StatusCode};
+
+use super::consumer::Consumer;
+use super::{Context, JetStreamError};
+use crate::client::Request;
+
+/// A stream.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    context: Context,
+    info: StreamInfo,
+}
+
+impl Stream {
+    pub(crate) fn new(context: Context, info: StreamInfo) -> Stream {
+        Stream { context, info }
+    }
+
+    /// The stream's name.
+    pub fn name(&self) -> &str {
+        &self.info.config.name
+    }
+
+    /// The info last fetched (at creation or by [`info`](Self::info)).
+    pub fn cached_info(&self) -> &StreamInfo {
+        &self.info
+    }
+
+    /// Fetches the stream's current info.
+    pub async fn info(&mut self) -> Result<&StreamInfo, JetStreamError> {
+        self.info = self.context.stream_info(self.name()).await?;
+        Ok(&self.info)
+    }
+
+    /// The message with this sequence, read through the stream leader.
+    pub async fn get_message(&self, seq: u64) -> Result<StoredMessage, JetStreamError> {
+        self.get_message_with(MsgGetRequest::Sequence(seq)).await
+    }
+
+    /// The last message on a subject.
+    pub async fn get_last_message(&self, subject: &str) -> Result<StoredMessage, JetStreamError> {
+        self.get_message_with(MsgGetRequest::LastBySubject(subject.to_owned()))
+            .await
+    }
+
+    /// The first message on a subject at or after a sequence.
+    pub async fn get_next_message(
+        &self,
+        subject: &str,
+        seq: u64,
+    ) -> Result<StoredMessage, JetStreamError> {
+        self.get_message_with(MsgGetRequest::NextBySubject {
+            subject: subject.to_owned(),
+            seq,
+        })
+        .await
+    }
+
+    async fn get_message_with(
+        &self,
+        request: MsgGetRequest,
+    ) -> Result<StoredMessage, JetStreamError> {
+        let subject = self.context.prefix().stream_msg_get(self.name())?;
+        let reply: MsgGetResponse = self.context.request(subject, Some(&request)).await?;
+        Ok(reply.message)
+    }
+
+    /// Direct get (any replica answers; the stream must allow direct access): the stored
+    /// message as the server sends it, with `Nats-Sequence`, `Nats-Subject` and friends in its
+    /// headers. A missing message is [`ApiErrorKind::NoMessageFound`].
+    pub async fn direct_get(&self, request: &DirectGetRequest) -> Result<Message, JetStreamError> {
+        let subject = self.context.prefix().direct_get(self.name())?;
+        let body =
+            serde_json::to_vec(request).map_err(|e| JetStreamError::Malformed(e.to_string()))?;
+        self.direct(subject, Bytes::from(body)).await
+    }
+
+    /// Direct get of the last message on a subject.
+    pub async fn direct_get_last(&self, subject: &str) -> Result<Message, JetStreamError> {
+        let api = self
+            .context
+            .prefix()
+            .direct_get_last_for(self.name(), subject)?;
+        self.direct(api, Bytes::new()).await
+    }
+
+    async fn direct(&self, subject: String, body: Bytes) -> Result<Message, JetStreamError> {
+        let request = Request::new().payload(body).timeout(self.context.timeout());
+        let message = self
+            .context
+            .client()
+            .send_request(&subject, request)
+            .await?;
+        match message.status() {
+            None => Ok(message),
+            Some(StatusCode::NOT_FOUND) => Err(JetStreamError::Api(not_found(&message))),
+            Some(code) => Err(JetStreamError::Malformed(format!(
+                "direct get answered {code} {}",
+                message.description().unwrap_or("")
+            ))),
+        }
+    }
+
+    /// Deletes a message (its data is overwritten unless `no_erase`).
+    pub async fn delete_message(&self, seq: u64, no_erase: bool) -> Result<(), JetStreamError> {
+        let subject = self.context.prefix().stream_msg_delete(self.name())?;
+        let body = MsgDeleteRequest { seq, no_erase };
+        let reply: SuccessResponse = self.context.request(subject, Some(&body)).await?;
+        success(reply.success)
+    }
+
+    /// Purges every message.
+    pub async fn purge(&self) -> Result<PurgeResponse, JetStreamError> {
+        self.purge_with(&PurgeRequest::default()).await
+    }
+
+    /// Purges by subject filter, up to a sequence, or keeping the newest `keep`.
+    pub async fn purge_with(
+        &self,
+        request: &PurgeRequest,
+    ) -> Result<PurgeResponse, JetStreamError> {
+        let subject = self.context.prefix().stream_purge(self.name())?;
+        self.context.request(subject, Some(request)).await
+    }
+
+    /// Creates a consumer (fails if one with the same name and another config exists).
+    pub async fn create_consumer(
+        &self,
+        config: ConsumerConfig,
+    ) -> Result<Consumer, JetStreamError> {
+        self.put_consumer(config, ConsumerAction::Create).await
+    }
+
+    /// Updates an existing consumer.
+    pub async fn update_consumer(
+        &self,
+        config: ConsumerConfig,
+    ) -> Result<Consumer, JetStreamError> {
+        self.put_consumer(config, ConsumerAction::Update).await
+    }
+
+    /// Creates the consumer, or updates it if it exists.
+    pub async fn create_or_update_consumer(
+        &self,
+        config: ConsumerConfig,
+    ) -> Result<Consumer, JetStreamError> {
+        self.put_consumer(config, ConsumerAction::CreateOrUpdate)
+            .await
+    }
+
+    async fn put_consumer(
+        &self,
+        config: ConsumerConfig,
+        action: ConsumerAction,
+    ) -> Result<Consumer, JetStreamError> {
+        let name = if config.name.is_empty() {
+            config.durable_name.clone()
+        } else {
+            config.name.clone()
+        };
+        // The filter goes into the subject only when there is exactly one.
+        let filter = (!config.filter_subject.is_empty()).then_some(config.filter_subject.as_str());
+        let subject = if name.is_empty() {
+            self.context.prefix().consumer_create_legacy(self.name())?
+        } else {
+            self.context
+                .prefix()
+                .consumer_create(self.name(), &name, filter)?
+        };
+        let body = CreateConsumerRequest {
+            stream_name: self.name().to_owned(),
+            config,
+            action,
+            ..CreateConsumerRequest::default()
+        };
+        let info: ConsumerInfo = self.context.request(subject, Some(&body)).await?;
+        Ok(Consumer::new(self.context.clone(), info))
+    }
+
+    /// A handle to an existing consumer (fetches its info).
+    pub async fn get_consumer(&self, name: &str) -> Result<Consumer, JetStreamError> {
+        let info = self.consumer_info(name).await?;
+        Ok(Consumer::new(self.context.clone(), info))
+    }
+
+    /// A consumer's info.
+    pub async fn consumer_info(&self, name: &str) -> Result<ConsumerInfo, JetStreamError> {
+        let subject = self.context.prefix().consumer_info(self.name(), name)?;
+        self.context.request(subject, None::<&()>).await
+    }
+
+    /// Deletes a consumer.
+    pub async fn delete_consumer(&self, name: &str) -> Result<(), JetStreamError> {
+        let subject = self.context.prefix().consumer_delete(self.name(), name)?;
+        let reply: SuccessResponse = self.context.request(subject, None::<&()>).await?;
+        success(reply.success)
+    }
+
+    /// Names of every consumer (all pages).
+    pub async fn consumer_names(&self) -> Result<Vec<String>, JetStreamError> {
+        let subject = self.context.prefix().consumer_names(self.name())?;
+        let mut names = Vec::new();
+        loop {
+            let request = ConsumerNamesRequest {
+                offset: names.len(),
+            };
+            let page: ConsumerNamesResponse = self
+                .context
+                .request(subject.clone(), Some(&request))
+                .await?;
+            let got = page.consumers.len();
+            names.extend(page.consumers);
+            if got == 0 || names.len() >= page.total {
+                return Ok(names);
+            }
+        }
+    }
+
+    /// Info of every consumer (all pages).
+    pub async fn consumers(&self) -> Result<Vec<ConsumerInfo>, JetStreamError> {
+        let subject = self.context.prefix().consumer_list(self.name())?;
+        let mut consumers = Vec::new();
+        loop {
+            let request = ConsumerNamesRequest {
+                offset: consumers.len(),
+            };
+            let page: ConsumerListResponse = self
+                .context
+                .request(subject.clone(), Some(&request))
+                .await?;
+            let got = page.consumers.len();
+            consumers.extend(page.consumers);
+            if got == 0 || consumers.len() >= page.total {
+                return Ok(consumers);
+            }
+        }
+    }
+
+    /// Pauses a consumer until the given time.
+    pub async fn pause_consumer(
+        &self,
+        name: &str,
+        until: DateTime,
+    ) -> Result<ConsumerPauseResponse, JetStreamError> {
+        self.pause(name, Some(until)).await
+    }
+
+    /// Resumes a paused consumer.
+    pub async fn resume_consumer(
+        &self,
+        name: &str,
+    ) -> Result<ConsumerPauseResponse, JetStreamError> {
+        self.pause(name, None).await
+    }
+
+    async fn pause(
+        &self,
+        name: &str,
+        pause_until: Option<DateTime>,
+    ) -> Result<ConsumerPauseResponse, JetStreamError> {
+        let subject = self.context.prefix().consumer_pause(self.name(), name)?;
+        let body = ConsumerPauseRequest { pause_until };
+        self.context.request(subject, Some(&body)).await
+    }
+
+    /// Resets a consumer to deliver again from a stream sequence (server 2.14).
+    pub async fn reset_consumer(
+        &self,
+        name: &str,
+        seq: u64,
+    ) -> Result<ConsumerResetResponse, JetStreamError> {
+        let subject = self.context.prefix().consumer_reset(self.name(), name)?;
+        let body = ConsumerResetRequest { seq };
+        self.context.request(subject, Some(&body)).await
+    }
+
+    /// Unpins the pinned client of a priority group.
+    pub async fn unpin_consumer(&self, name: &str, group: &str) -> Result<(), JetStreamError> {
+        let subject = self.context.prefix().consumer_unpin(self.name(), name)?;
+        let body = ConsumerUnpinRequest {
+            group: group.to_owned(),
+        };
+        let _: serde_json::Value = self.context.request(subject, Some(&body)).await?;
+        Ok(())
+    }
+
+    /// Whether a consumer exists.
+    pub async fn has_consumer(&self, name: &str) -> Result<bool, JetStreamError> {
+        match self.consumer_info(name).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.api_kind() == Some(ApiErrorKind::ConsumerNotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn success(ok: bool) -> Result<(), JetStreamError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(JetStreamError::Malformed(
+            "the server answered success: false".into(),
+        ))
+    }
+}
+
+/// A direct get's `404` as the API error a `STREAM.MSG.GET` miss would be.
+fn not_found(message: &Message) -> ApiError {
+    ApiError {
+        code: 404,
+        err_code: ErrorCode::NO_MESSAGE_FOUND,
+        description: message
+            .description()
+            .unwrap_or("no message found")
+            .to_owned(),
+    }
+}

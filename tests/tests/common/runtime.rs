@@ -1,0 +1,46 @@
+//! Running one async scenario on tokio, smol and async-std, and bounded waits that work on
+//! all of them (async-io timers).
+
+use std::future::Future;
+use std::time::Duration;
+
+use nats_client::{Client, ConnectError, ConnectOptions};
+
+/// Which runtime a scenario runs on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Rt {
+    Tokio,
+    Smol,
+    AsyncStd,
+}
+
+impl Rt {
+    pub(crate) async fn connect_with(
+        self,
+        url: &str,
+        options: ConnectOptions,
+    ) -> Result<Client, ConnectError> {
+        let options =
+            options.reconnect_delay(Duration::from_millis(20), Duration::from_millis(250));
+        match self {
+            Rt::Tokio => nats_client::tokio::connect_with_options(url, options).await,
+            Rt::Smol => nats_client::smol::connect_with_options(url, options).await,
+            Rt::AsyncStd => nats_client::async_std::connect_with_options(url, options).await,
+        }
+    }
+
+    pub(crate) async fn connect(self, url: &str) -> Client {
+        self.connect_with(url, ConnectOptions::new())
+            .await
+            .expect("connects")
+    }
+}
+
+/// `future`'s output, or a panic naming `what` after `timeout`.
+pub(crate) async fn within<T>(timeout: Duration, what: &str, future: impl Future<Output = T>) -> T {
+    let deadline = async {
+        async_io::Timer::after(timeout).await;
+        panic!("timed out after {timeout:?} waiting for {what}");
+    };
+    futures_lite::future::or(future, deadline).await
+}
