@@ -266,6 +266,42 @@ impl Client {
         })
     }
 
+    /// Issues a JetStream publish once fewer than `max_in_flight` of the client's JetStream
+    /// publishes await their ack; the request is taken from `request` when issued.
+    pub(crate) fn poll_start_ack_request(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        subject: &str,
+        request: &mut Option<Request>,
+        max_in_flight: usize,
+    ) -> Poll<Result<PendingReply, RequestError>> {
+        let now = self.now();
+        let state = &mut *self.shared().lock();
+        if state.acks_in_flight.len() >= max_in_flight && state.closed.is_none() {
+            state.waiting_for_ack_room.push(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let Some(Request {
+            payload,
+            headers,
+            timeout,
+        }) = request.take()
+        else {
+            return Poll::Ready(Err(RequestError::Closed));
+        };
+        let before = state.work_mark();
+        let id = state
+            .conn
+            .request(now, subject, headers.as_ref(), payload, timeout)?;
+        state.requests.insert(id, Slot::Waiting(None));
+        state.acks_in_flight.insert(id);
+        state.wake_driver_for_new_work(before);
+        Poll::Ready(Ok(PendingReply {
+            shared: Arc::clone(self.shared()),
+            id,
+        }))
+    }
+
     pub(crate) fn shared_state(&self) -> &Arc<Shared> {
         self.shared()
     }
@@ -384,6 +420,7 @@ impl std::future::Future for PendingReply {
 impl Drop for PendingReply {
     fn drop(&mut self) {
         let state = &mut *self.shared.lock();
+        state.ack_arrived(self.id);
         if state.requests.remove(&self.id).is_some() {
             state.conn.cancel_request(self.id);
         }

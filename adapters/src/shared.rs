@@ -6,7 +6,7 @@
 //! to non-empty; the driver turns every event into a result in a slot or a wake-up, so no
 //! waiting future misses its event.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -61,6 +61,9 @@ pub(crate) struct State {
     next_listener: u64,
     /// Set once `Event::Closed` arrived.
     pub(crate) closed: Option<Option<ConnectionError>>,
+    /// JetStream publishes whose ack has not arrived yet, and publishers waiting for one to.
+    pub(crate) acks_in_flight: HashSet<RequestId>,
+    pub(crate) waiting_for_ack_room: Vec<Waker>,
 }
 
 #[derive(Debug, Default)]
@@ -87,6 +90,8 @@ impl Shared {
                 listeners: HashMap::new(),
                 next_listener: 0,
                 closed: None,
+                acks_in_flight: HashSet::new(),
+                waiting_for_ack_room: Vec::new(),
             }),
             runtime,
         })
@@ -103,23 +108,43 @@ impl Shared {
     /// sleeps on appeared.
     pub(crate) fn command<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         let mut state = self.lock();
-        let was_empty = state.conn.pending_bytes() == 0;
-        let timeout = state.conn.poll_timeout();
+        let before = state.work_mark();
         let result = f(&mut state);
-        let new_output = was_empty && state.conn.pending_bytes() > 0;
-        let earlier_deadline = match (state.conn.poll_timeout(), timeout) {
-            (Some(now), Some(before)) => now < before,
-            (Some(_), None) => true,
-            _ => false,
-        };
-        if new_output || earlier_deadline {
-            state.wake_driver();
-        }
+        state.wake_driver_for_new_work(before);
         result
     }
 }
 
+/// What the driver last saw: whether the outbound queue was empty, and its deadline.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WorkMark {
+    was_empty: bool,
+    deadline: Option<std::time::Instant>,
+}
+
 impl State {
+    /// Notes the machine's state before a command.
+    pub(crate) fn work_mark(&self) -> WorkMark {
+        WorkMark {
+            was_empty: self.conn.pending_bytes() == 0,
+            deadline: self.conn.poll_timeout(),
+        }
+    }
+
+    /// Wakes the driver if the command gave it new work: output where there was none, or
+    /// an earlier deadline than it sleeps on.
+    pub(crate) fn wake_driver_for_new_work(&self, before: WorkMark) {
+        let new_output = before.was_empty && self.conn.pending_bytes() > 0;
+        let earlier_deadline = match (self.conn.poll_timeout(), before.deadline) {
+            (Some(now), Some(then)) => now < then,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if new_output || earlier_deadline {
+            self.wake_driver();
+        }
+    }
+
     /// Wakes the driver (after a command that may have produced a directive).
     pub(crate) fn wake_driver(&self) {
         if let Some(waker) = &self.driver {
@@ -143,6 +168,7 @@ impl State {
                 }
             }
             Event::Response { id, result } => {
+                self.ack_arrived(id);
                 if let Some(slot) = self.requests.get_mut(&id) {
                     slot.fill(result);
                 }
@@ -171,12 +197,25 @@ impl State {
                 for waker in self.waiting_for_close.drain(..) {
                     waker.wake();
                 }
+                for waker in self.waiting_for_ack_room.drain(..) {
+                    waker.wake();
+                }
                 self.broadcast(ClientEvent::Closed { reason });
             }
             other => {
                 if let Some(event) = ClientEvent::from_machine(other) {
                     self.broadcast(event);
                 }
+            }
+        }
+    }
+
+    /// A JetStream publish's ack (or its failure) arrived, or its future was dropped: its
+    /// slot in the window is free.
+    pub(crate) fn ack_arrived(&mut self, id: RequestId) {
+        if self.acks_in_flight.remove(&id) {
+            for waker in self.waiting_for_ack_room.drain(..) {
+                waker.wake();
             }
         }
     }

@@ -1013,3 +1013,17 @@ fn metadata_parsing_table() {
         assert_eq!(ack::parse(subject), want, "{subject}");
     }
 }
+
+#[test]
+fn no_wait_fetch_sends_no_expiry() {
+    let now = std::time::Instant::now();
+    let mut machine = nats_sansio::jetstream::pull::PullMachine::fetch(
+        now,
+        nats_sansio::jetstream::pull::FetchOptions::no_wait(10),
+    )
+    .unwrap();
+    let pull = machine.poll_pull().unwrap();
+    assert!(pull.no_wait);
+    assert_eq!(pull.expires, None);
+    assert_eq!(pull.batch, 10);
+}

@@ -2,14 +2,14 @@
 //! info, and publishing with acknowledgements.
 //!
 //! Invariant: every API call is one core request with the context's timeout, and its reply
-//! is parsed by `nats_sansio::jetstream::api`; publishes hold a slot in a bounded window of
-//! acks in flight until their ack (or its failure) is taken, so a fast publisher waits
-//! instead of piling up unbounded state.
+//! is parsed by `nats_sansio::jetstream::api`; a publish waits while the client has the
+//! context's maximum of acks in flight (counted from the publish until the ack arrives), so a
+//! fast publisher waits instead of piling up unbounded state.
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context as TaskContext, Poll, Waker};
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -44,7 +44,7 @@ pub struct Context {
     client: Client,
     prefix: ApiPrefix,
     timeout: Duration,
-    window: Arc<Window>,
+    max_acks_in_flight: usize,
 }
 
 impl Context {
@@ -53,7 +53,7 @@ impl Context {
             client,
             prefix,
             timeout: DEFAULT_TIMEOUT,
-            window: Arc::new(Window::new(DEFAULT_MAX_ACKS_IN_FLIGHT)),
+            max_acks_in_flight: DEFAULT_MAX_ACKS_IN_FLIGHT,
         }
     }
 
@@ -72,9 +72,10 @@ impl Context {
         self.timeout = timeout;
     }
 
-    /// Publish acks allowed in flight before `publish` waits (back-pressure).
+    /// Publish acks allowed in flight (on this client) before `publish` waits: an ack is in
+    /// flight from the publish until it arrives, fails, or its future is dropped.
     pub fn with_max_acks_in_flight(mut self, max: usize) -> Context {
-        self.window = Arc::new(Window::new(max.max(1)));
+        self.max_acks_in_flight = max.max(1);
         self
     }
 
@@ -224,13 +225,13 @@ impl Context {
         subject: &str,
         publish: Publish,
     ) -> Result<PublishAckFuture, JetStreamError> {
-        let permit = poll_fn(|cx| self.window.poll_acquire(cx)).await;
-        let permit = Permit {
-            window: Arc::clone(&self.window),
-            held: permit,
-        };
         let headers = (!publish.headers.is_empty()).then_some(publish.headers);
-        let reply = self.issue(subject, headers.clone(), publish.payload.clone())?;
+        let mut request = Some(self.publish_request(headers.clone(), publish.payload.clone()));
+        let reply = poll_fn(|cx| {
+            self.client
+                .poll_start_ack_request(cx, subject, &mut request, self.max_acks_in_flight)
+        })
+        .await?;
         Ok(PublishAckFuture {
             inner: Box::pin(wait_for_ack(
                 self.clone(),
@@ -238,22 +239,31 @@ impl Context {
                 headers,
                 publish.payload,
                 reply,
-                permit,
             )),
         })
     }
 
-    fn issue(
+    fn publish_request(&self, headers: Option<HeaderMap>, payload: Bytes) -> Request {
+        let request = Request::new().payload(payload).timeout(self.timeout);
+        match headers {
+            Some(headers) => request.headers(headers),
+            None => request,
+        }
+    }
+
+    /// A retry: waits for room in the window like the first attempt.
+    async fn reissue(
         &self,
         subject: &str,
         headers: Option<HeaderMap>,
         payload: Bytes,
     ) -> Result<PendingReply, JetStreamError> {
-        let mut request = Request::new().payload(payload).timeout(self.timeout);
-        if let Some(headers) = headers {
-            request = request.headers(headers);
-        }
-        Ok(self.client.start_request(subject, request)?)
+        let mut request = Some(self.publish_request(headers, payload));
+        Ok(poll_fn(|cx| {
+            self.client
+                .poll_start_ack_request(cx, subject, &mut request, self.max_acks_in_flight)
+        })
+        .await?)
     }
 }
 
@@ -275,7 +285,6 @@ async fn wait_for_ack(
     headers: Option<HeaderMap>,
     payload: Bytes,
     mut reply: PendingReply,
-    _permit: Permit,
 ) -> Result<PubAck, JetStreamError> {
     let mut attempt = 1;
     loop {
@@ -286,7 +295,9 @@ async fn wait_for_ack(
                 let runtime = Arc::clone(&context.client.shared_state().runtime);
                 let mut timer = runtime.new_timer(runtime.now() + PUBLISH_RETRY_WAIT);
                 poll_fn(|cx| timer.as_mut().poll(cx)).await;
-                reply = context.issue(&subject, headers.clone(), payload.clone())?;
+                reply = context
+                    .reissue(&subject, headers.clone(), payload.clone())
+                    .await?;
             }
             Err(e) => return Err(e.into()),
         }
@@ -374,70 +385,5 @@ impl Publish {
     fn set(mut self, name: &str, value: String) -> Publish {
         self.headers.insert(name, value);
         self
-    }
-}
-
-/// A bounded count of acks in flight, with waiters.
-#[derive(Debug)]
-struct Window {
-    state: Mutex<WindowState>,
-}
-
-#[derive(Debug)]
-struct WindowState {
-    used: usize,
-    max: usize,
-    waiters: Vec<Waker>,
-}
-
-impl Window {
-    fn new(max: usize) -> Window {
-        Window {
-            state: Mutex::new(WindowState {
-                used: 0,
-                max,
-                waiters: Vec::new(),
-            }),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, WindowState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn poll_acquire(&self, cx: &mut TaskContext<'_>) -> Poll<bool> {
-        let mut state = self.lock();
-        if state.used < state.max {
-            state.used += 1;
-            Poll::Ready(true)
-        } else {
-            state.waiters.push(cx.waker().clone());
-            Poll::Pending
-        }
-    }
-
-    fn release(&self) {
-        let waiters = {
-            let mut state = self.lock();
-            state.used = state.used.saturating_sub(1);
-            std::mem::take(&mut state.waiters)
-        };
-        for waker in waiters {
-            waker.wake();
-        }
-    }
-}
-
-/// One slot of the window, released when the ack future finishes or is dropped.
-struct Permit {
-    window: Arc<Window>,
-    held: bool,
-}
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        if self.held {
-            self.window.release();
-        }
     }
 }

@@ -144,6 +144,17 @@ impl FetchOptions {
         }
     }
 
+    /// Up to `n` messages that are available now: the pull ends at once, with
+    /// `NoMessages` when there are none (`no_wait` without `expires`; with an `expires` the
+    /// server would instead wait for the first message until then).
+    pub fn no_wait(n: usize) -> FetchOptions {
+        FetchOptions {
+            no_wait: true,
+            expires: None,
+            ..FetchOptions::messages(n)
+        }
+    }
+
     /// Up to `n` bytes of messages, expiring after 30 s.
     pub fn bytes(n: usize) -> FetchOptions {
         FetchOptions {

@@ -1,0 +1,464 @@
+//! JetStream against a real nats-server (JetStream enabled), on tokio, smol and async-std.
+//!
+//! Each scenario asserts what a user sees: stored sequences, typed errors carrying the
+//! server's codes, messages delivered and acknowledged, nothing lost across a restart.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures_lite::StreamExt;
+use nats_client::jetstream::api::{
+    AckPolicy, ApiErrorKind, ConsumerConfig, DirectGetRequest, PurgeRequest, StreamConfig,
+    StreamInfoRequest,
+};
+use nats_client::jetstream::pull::{ConsumeOptions, FetchOptions};
+use nats_client::jetstream::{self, JetStreamErrorKind, Publish};
+use nats_client::ClientEvent;
+use nats_tests::NatsServer;
+
+#[macro_use]
+mod common;
+use common::runtime::{within, Rt};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn js_server() -> NatsServer {
+    NatsServer::builder().jetstream(true).start()
+}
+
+fn stream_config(name: &str, subjects: &[&str]) -> StreamConfig {
+    let mut config = StreamConfig::new(name);
+    config.subjects = subjects.iter().map(|s| s.to_string()).collect();
+    config
+}
+
+fn durable(name: &str) -> ConsumerConfig {
+    ConsumerConfig {
+        durable_name: name.to_owned(),
+        ack_policy: AckPolicy::Explicit,
+        ..ConsumerConfig::default()
+    }
+}
+
+async fn stream_management(rt: Rt) {
+    let server = js_server();
+    let js = jetstream::new(rt.connect(&server.url()).await);
+    let account = within(WAIT, "account info", js.account_info())
+        .await
+        .unwrap();
+    assert_eq!(account.streams, 0);
+
+    let mut stream = js
+        .create_stream(stream_config("ORDERS", &["orders.>"]))
+        .await
+        .unwrap();
+    assert_eq!(stream.name(), "ORDERS");
+    // Creating the identical stream again succeeds; a different config is refused.
+    js.create_stream(stream_config("ORDERS", &["orders.>"]))
+        .await
+        .unwrap();
+    let clash = js
+        .create_stream(stream_config("ORDERS", &["other.>"]))
+        .await
+        .unwrap_err();
+    assert_eq!(clash.api_kind(), Some(ApiErrorKind::StreamNameInUse));
+
+    let updated = js
+        .update_stream(stream_config("ORDERS", &["orders.>", "returns.>"]))
+        .await
+        .unwrap();
+    assert_eq!(updated.config.subjects.len(), 2);
+    js.create_or_update_stream(stream_config("AUDIT", &["audit.>"]))
+        .await
+        .unwrap();
+    let mut names = js.stream_names(None).await.unwrap();
+    names.sort();
+    assert_eq!(names, vec!["AUDIT", "ORDERS"]);
+    assert_eq!(js.streams().await.unwrap().len(), 2);
+    assert_eq!(
+        js.stream_names(Some("audit.x")).await.unwrap(),
+        vec!["AUDIT"]
+    );
+
+    for i in 0..5 {
+        js.publish(&format!("orders.{}", i % 2), format!("o{i}"))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let info = stream.info().await.unwrap();
+    assert_eq!(info.state.messages, 5);
+    let detailed = js
+        .stream_info_with(
+            "ORDERS",
+            &StreamInfoRequest {
+                subjects_filter: "orders.>".into(),
+                ..StreamInfoRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(detailed.state.subjects.get("orders.0"), Some(&3));
+
+    let purged = stream
+        .purge_with(&PurgeRequest {
+            filter: "orders.1".into(),
+            ..PurgeRequest::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(purged.purged, 2);
+    js.delete_stream("AUDIT").await.unwrap();
+    let missing = js.get_stream("AUDIT").await.unwrap_err();
+    assert_eq!(missing.api_kind(), Some(ApiErrorKind::StreamNotFound));
+}
+
+async fn publish_acks_dedup_and_expectations(rt: Rt) {
+    let server = js_server();
+    let js = jetstream::new(rt.connect(&server.url()).await);
+    js.create_stream(stream_config("EVENTS", &["events.>"]))
+        .await
+        .unwrap();
+
+    let first = js
+        .send_publish("events.a", Publish::new().payload("1").message_id("m-1"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.stream.as_str(), first.seq, first.duplicate),
+        ("EVENTS", 1, false)
+    );
+    let again = js
+        .send_publish("events.a", Publish::new().payload("1").message_id("m-1"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(
+        again.duplicate,
+        "the same message id within the window is a duplicate"
+    );
+    assert_eq!(again.seq, 1);
+
+    let wrong_seq = js
+        .send_publish(
+            "events.a",
+            Publish::new().payload("x").expected_last_sequence(7),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap_err();
+    assert_eq!(wrong_seq.api_kind(), Some(ApiErrorKind::WrongLastSequence));
+    let wrong_subject_seq = js
+        .send_publish(
+            "events.b",
+            Publish::new()
+                .payload("x")
+                .expected_last_subject_sequence(3),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        wrong_subject_seq.api_kind(),
+        Some(ApiErrorKind::WrongLastSequence)
+    );
+    let ok = js
+        .send_publish(
+            "events.b",
+            Publish::new()
+                .payload("x")
+                .expected_last_subject_sequence(0)
+                .expected_stream("EVENTS")
+                .expected_last_message_id("m-1"),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(ok.seq, 2);
+    let wrong_stream = js
+        .send_publish(
+            "events.c",
+            Publish::new().payload("x").expected_stream("OTHER"),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap_err();
+    assert_eq!(wrong_stream.api_kind(), Some(ApiErrorKind::StreamNotMatch));
+
+    // No stream listens: retried, then a clear no-responders error.
+    let nowhere = within(WAIT, "no stream", async {
+        js.publish("nowhere", "x").await.unwrap().await
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(nowhere.kind(), JetStreamErrorKind::NoResponders);
+
+    // Many acks in flight through a small window, all resolved in order.
+    let js = js.with_max_acks_in_flight(8);
+    let mut acks = Vec::new();
+    for i in 0..200 {
+        acks.push(js.publish("events.bulk", format!("{i}")).await.unwrap());
+    }
+    let mut last = 0;
+    for ack in acks {
+        let ack = within(WAIT, "a bulk ack", ack).await.unwrap();
+        assert!(ack.seq > last, "sequences grow in publish order");
+        last = ack.seq;
+    }
+}
+
+async fn messages_get_delete_and_direct(rt: Rt) {
+    let server = js_server();
+    let js = jetstream::new(rt.connect(&server.url()).await);
+    let mut config = stream_config("KVISH", &["kv.>"]);
+    config.allow_direct = true;
+    let stream = js.create_stream(config).await.unwrap();
+    for (subject, value) in [("kv.a", "1"), ("kv.b", "2"), ("kv.a", "3")] {
+        js.send_publish(subject, Publish::new().payload(value).header("Who", "test"))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let second = stream.get_message(2).await.unwrap();
+    assert_eq!(
+        (second.subject.as_str(), &second.payload[..]),
+        ("kv.b", &b"2"[..])
+    );
+    assert_eq!(second.headers().unwrap().unwrap().get("Who"), Some("test"));
+    let last_a = stream.get_last_message("kv.a").await.unwrap();
+    assert_eq!((last_a.seq, &last_a.payload[..]), (3, &b"3"[..]));
+    let next_a = stream.get_next_message("kv.a", 2).await.unwrap();
+    assert_eq!(next_a.seq, 3);
+
+    let direct = stream.direct_get_last("kv.b").await.unwrap();
+    assert_eq!(&direct.payload[..], b"2");
+    assert_eq!(
+        direct.headers.as_ref().unwrap().get("Nats-Sequence"),
+        Some("2")
+    );
+    let by_seq = stream
+        .direct_get(&DirectGetRequest {
+            seq: 1,
+            ..DirectGetRequest::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(&by_seq.payload[..], b"1");
+
+    stream.delete_message(2, false).await.unwrap();
+    let gone = stream.get_message(2).await.unwrap_err();
+    assert_eq!(gone.api_kind(), Some(ApiErrorKind::NoMessageFound));
+    let gone = stream.direct_get_last("kv.b").await.unwrap_err();
+    assert_eq!(gone.api_kind(), Some(ApiErrorKind::NoMessageFound));
+}
+
+async fn consumer_management_fetch_and_acks(rt: Rt) {
+    let server = js_server();
+    let js = jetstream::new(rt.connect(&server.url()).await);
+    let stream = js
+        .create_stream(stream_config("WORK", &["work.>"]))
+        .await
+        .unwrap();
+    for i in 0..10 {
+        js.publish("work.item", format!("{i}"))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let consumer = stream.create_consumer(durable("workers")).await.unwrap();
+    assert_eq!(consumer.name(), "workers");
+    assert_eq!(stream.consumer_names().await.unwrap(), vec!["workers"]);
+    assert_eq!(stream.consumers().await.unwrap().len(), 1);
+    let missing = stream.consumer_info("nobody").await.unwrap_err();
+    assert_eq!(missing.api_kind(), Some(ApiErrorKind::ConsumerNotFound));
+
+    // A fetch of 4 returns exactly 4; ack three, nak one.
+    let mut batch = consumer.fetch(FetchOptions::messages(4)).await.unwrap();
+    let mut got = Vec::new();
+    while let Some(message) = within(WAIT, "fetched message", batch.next()).await {
+        let mut message = message.unwrap();
+        let meta = message.metadata().unwrap();
+        assert_eq!(
+            (meta.stream.as_str(), meta.consumer.as_str()),
+            ("WORK", "workers")
+        );
+        got.push(meta.stream_sequence);
+        if got.len() == 4 {
+            message.nak(None).await.unwrap();
+        } else {
+            message.double_ack().await.unwrap();
+            assert!(
+                message.ack().await.is_err(),
+                "a second terminal ack is refused"
+            );
+        }
+    }
+    assert_eq!(got, vec![1, 2, 3, 4]);
+
+    // The nak'd message comes back (the server applies acks asynchronously, so it may take
+    // a second fetch), with everything not yet delivered.
+    let mut rest = Vec::new();
+    within(WAIT, "the nak'd and remaining messages", async {
+        while rest.len() < 7 {
+            let mut fetch = consumer
+                .fetch(FetchOptions {
+                    expires: Some(Duration::from_secs(1)),
+                    ..FetchOptions::messages(100)
+                })
+                .await
+                .unwrap();
+            while let Some(message) = fetch.next().await {
+                let mut message = message.unwrap();
+                rest.push(message.metadata().unwrap().stream_sequence);
+                message.double_ack().await.unwrap();
+            }
+        }
+    })
+    .await;
+    rest.sort_unstable();
+    assert_eq!(
+        rest,
+        vec![4, 5, 6, 7, 8, 9, 10],
+        "redelivered and remaining, none lost"
+    );
+    // Nothing is left: a no-wait fetch ends at once, empty.
+    let mut empty = consumer.fetch(FetchOptions::no_wait(10)).await.unwrap();
+    assert!(within(WAIT, "an empty fetch", empty.next()).await.is_none());
+
+    stream.delete_consumer("workers").await.unwrap();
+    assert!(!stream.has_consumer("workers").await.unwrap());
+}
+
+async fn continuous_consume(rt: Rt) {
+    let server = js_server();
+    let js = jetstream::new(rt.connect(&server.url()).await);
+    let stream = js
+        .create_stream(stream_config("FEED", &["feed.>"]))
+        .await
+        .unwrap();
+    let consumer = stream.create_consumer(durable("reader")).await.unwrap();
+    let mut messages = consumer
+        .messages(ConsumeOptions::messages(10))
+        .await
+        .unwrap();
+    let publisher = js.clone();
+    let publish = async move {
+        for i in 0..300 {
+            // The ack is not needed here: dropping its future keeps the publish.
+            let _ = publisher.publish("feed.x", format!("{i}")).await.unwrap();
+        }
+    };
+    let receive = async {
+        let mut seen = Vec::new();
+        while seen.len() < 300 {
+            let mut message = messages.next().await.unwrap().unwrap();
+            seen.push(String::from_utf8(message.payload.to_vec()).unwrap());
+            message.ack().await.unwrap();
+        }
+        seen
+    };
+    let ((), seen) = within(
+        WAIT,
+        "300 messages",
+        futures_lite::future::zip(publish, receive),
+    )
+    .await;
+    let expected: Vec<String> = (0..300).map(|i| i.to_string()).collect();
+    assert_eq!(
+        seen, expected,
+        "in order, each once, with pulls of at most 10"
+    );
+}
+
+async fn consume_resumes_after_a_server_restart(rt: Rt) {
+    let mut server = js_server();
+    let client = rt.connect(&server.url()).await;
+    let mut events = client.events();
+    let js = jetstream::new(client);
+    let stream = js
+        .create_stream(stream_config("DURABLE", &["durable.>"]))
+        .await
+        .unwrap();
+    let consumer = stream.create_consumer(durable("survivor")).await.unwrap();
+    for i in 0..50 {
+        js.publish("durable.x", format!("{i}"))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let mut messages = consumer
+        .messages(ConsumeOptions::messages(5))
+        .await
+        .unwrap();
+    let mut acked = BTreeSet::new();
+    while acked.len() < 20 {
+        let mut message = within(WAIT, "before the restart", messages.next())
+            .await
+            .unwrap()
+            .unwrap();
+        let seq = message.metadata().unwrap().stream_sequence;
+        message.double_ack().await.unwrap();
+        acked.insert(seq);
+    }
+    server.restart();
+    within(WAIT, "the reconnect", async {
+        while let Some(event) = events.next().await {
+            if matches!(event, ClientEvent::Reconnected { .. }) {
+                return;
+            }
+        }
+    })
+    .await;
+    for i in 50..70 {
+        within(WAIT, "publish after restart", async {
+            js.publish("durable.x", format!("{i}")).await.unwrap().await
+        })
+        .await
+        .unwrap();
+    }
+    within(
+        Duration::from_secs(60),
+        "every message after the restart",
+        async {
+            while acked.len() < 70 {
+                match messages.next().await {
+                    Some(Ok(mut message)) => {
+                        let seq = message.metadata().unwrap().stream_sequence;
+                        if message.double_ack().await.is_ok() {
+                            acked.insert(seq);
+                        }
+                    }
+                    Some(Err(_)) => {}
+                    None => panic!("the consume ended"),
+                }
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        acked,
+        (1..=70).collect::<BTreeSet<u64>>(),
+        "nothing lost across the restart"
+    );
+    println!("checked {} messages across a restart", acked.len());
+}
+
+on_every_runtime!(
+    stream_management,
+    publish_acks_dedup_and_expectations,
+    messages_get_delete_and_direct,
+    consumer_management_fetch_and_acks,
+    continuous_consume,
+    consume_resumes_after_a_server_restart,
+);
