@@ -355,7 +355,7 @@ async fn continuous_consume(rt: Rt) {
     let publish = async move {
         for i in 0..300 {
             // The ack is not needed here: dropping its future keeps the publish.
-            let _ = publisher.publish("feed.x", format!("{i}")).await.unwrap();
+            drop(publisher.publish("feed.x", format!("{i}")).await.unwrap());
         }
     };
     let receive = async {
