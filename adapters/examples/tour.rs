@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use futures_lite::StreamExt;
 use nats_client::error::{PublishError, RequestError};
+use nats_client::jetstream::api::{ConsumerConfig, StreamConfig};
+use nats_client::jetstream::pull::FetchOptions;
+use nats_client::jetstream::Publish;
 use nats_client::{ClientEvent, ConnectOptions, HeaderMap};
 
 #[tokio::main(flavor = "current_thread")]
@@ -130,6 +133,55 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "   in: {} messages, {} bytes; out: {} messages, {} bytes",
         stats.in_messages, stats.in_bytes, stats.out_messages, stats.out_bytes
     );
+
+    println!("== JetStream: a stream, acknowledged publishes, a pull consumer");
+    let js = nats_client::jetstream::new(client.clone());
+    let mut config = StreamConfig::new("TOUR");
+    config.subjects = vec!["tour.orders.>".into()];
+    let mut stream = js.create_stream(config).await?;
+    let mut acks = Vec::new();
+    for i in 1..=5 {
+        let publish = Publish::new()
+            .payload(format!("order {i}"))
+            .message_id(format!("order-{i}"));
+        acks.push(js.send_publish("tour.orders.new", publish).await?);
+    }
+    for ack in acks {
+        let ack = ack.await?;
+        println!("   stored in {} as #{}", ack.stream, ack.seq);
+    }
+    let again = js
+        .send_publish(
+            "tour.orders.new",
+            Publish::new().payload("order 1").message_id("order-1"),
+        )
+        .await?
+        .await?;
+    println!(
+        "   the same Nats-Msg-Id again: duplicate={} (#{})",
+        again.duplicate, again.seq
+    );
+    let consumer = stream
+        .create_consumer(ConsumerConfig {
+            durable_name: "tour-reader".into(),
+            ..ConsumerConfig::default()
+        })
+        .await?;
+    let mut batch = consumer.fetch(FetchOptions::messages(5)).await?;
+    while let Some(message) = batch.next().await {
+        let mut message = message?;
+        let meta = message.metadata()?;
+        println!(
+            "   #{} {:?} (delivery {}), acked",
+            meta.stream_sequence,
+            String::from_utf8_lossy(&message.payload),
+            meta.delivered
+        );
+        message.double_ack().await?;
+    }
+    let info = stream.info().await?;
+    println!("   the stream holds {} messages", info.state.messages);
+    js.delete_stream("TOUR").await?;
 
     println!("== drain: unsubscribe, let in-flight messages land, close");
     client.drain().await?;

@@ -172,7 +172,7 @@ fn lint() -> Result {
 
 fn demo() -> Result {
     provision()?;
-    let mut server = NatsServer::start();
+    let mut server = NatsServer::builder().jetstream(true).start();
     let url = server.url();
     eprintln!("xtask: nats-server {NATS_SERVER_VERSION} listening on {url}");
     let result = cargo([
