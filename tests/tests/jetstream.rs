@@ -12,7 +12,8 @@ use nats_client::jetstream::api::{
     StreamInfoRequest,
 };
 use nats_client::jetstream::pull::{ConsumeOptions, FetchOptions};
-use nats_client::jetstream::{self, JetStreamErrorKind, Publish};
+use nats_client::jetstream::push::PushEvent;
+use nats_client::jetstream::{self, JetStreamErrorKind, Publish, PushItem};
 use nats_client::ClientEvent;
 use nats_tests::NatsServer;
 
@@ -454,6 +455,115 @@ async fn consume_resumes_after_a_server_restart(rt: Rt) {
     println!("checked {} messages across a restart", acked.len());
 }
 
+async fn push_consumers_with_flow_control_heartbeats_and_queues(rt: Rt) {
+    let server = js_server();
+    let client = rt.connect(&server.url()).await;
+    let js = jetstream::new(client.clone());
+    let stream = js
+        .create_stream(stream_config("PUSHED", &["pushed.>"]))
+        .await
+        .unwrap();
+    // 500 messages of 4 KiB: enough for the server to ask for flow control.
+    let mut acks = Vec::new();
+    for i in 0..500 {
+        let mut payload = format!("{i:04}").into_bytes();
+        payload.resize(4096, b'.');
+        acks.push(js.publish("pushed.x", payload).await.unwrap());
+    }
+    for ack in acks {
+        ack.await.unwrap();
+    }
+
+    // A push consumer with flow control and heartbeats: everything, in order.
+    let consumer = stream
+        .create_consumer(ConsumerConfig {
+            durable_name: "pusher".into(),
+            deliver_subject: client.new_inbox(),
+            flow_control: true,
+            idle_heartbeat: Duration::from_millis(500),
+            ack_policy: AckPolicy::Explicit,
+            ..ConsumerConfig::default()
+        })
+        .await
+        .unwrap();
+    let mut pushed = consumer.push_messages().await.unwrap();
+    let mut seen = Vec::new();
+    within(WAIT, "500 pushed messages", async {
+        while seen.len() < 500 {
+            match pushed.next().await.unwrap().unwrap() {
+                PushItem::Message(mut message) => {
+                    seen.push(String::from_utf8(message.payload[..4].to_vec()).unwrap());
+                    message.ack().await.unwrap();
+                }
+                PushItem::Event(event) => panic!("unexpected {event:?}"),
+                _ => {}
+            }
+        }
+    })
+    .await;
+    let expected: Vec<String> = (0..500).map(|i| format!("{i:04}")).collect();
+    assert_eq!(seen, expected);
+    assert!(
+        pushed.flow_control_answered() > 0,
+        "the server asked for flow control and was answered"
+    );
+    println!(
+        "flow control answered {} times",
+        pushed.flow_control_answered()
+    );
+
+    // When the consumer disappears its heartbeats stop: the alarm says so.
+    stream.delete_consumer("pusher").await.unwrap();
+    let alarm = within(WAIT, "the missed-heartbeat alarm", async {
+        loop {
+            if let Some(Ok(PushItem::Event(event))) = pushed.next().await {
+                return event;
+            }
+        }
+    })
+    .await;
+    assert_eq!(alarm, PushEvent::MissedHeartbeat);
+
+    // A deliver group: each message to one member.
+    let queue_consumer = stream
+        .create_consumer(ConsumerConfig {
+            durable_name: "group".into(),
+            deliver_subject: client.new_inbox(),
+            deliver_group: "members".into(),
+            ack_policy: AckPolicy::Explicit,
+            ..ConsumerConfig::default()
+        })
+        .await
+        .unwrap();
+    let mut a = queue_consumer.push_messages().await.unwrap();
+    let mut b = queue_consumer.push_messages().await.unwrap();
+    let mut members = Vec::new();
+    within(WAIT, "500 messages across the group", async {
+        while members.len() < 500 {
+            let next = futures_lite::future::or(async { (0, a.next().await) }, async {
+                (1, b.next().await)
+            })
+            .await;
+            if let (member, Some(Ok(PushItem::Message(mut message)))) = next {
+                members.push((member, message.metadata().unwrap().stream_sequence));
+                message.ack().await.unwrap();
+            }
+        }
+    })
+    .await;
+    let mut sequences: Vec<u64> = members.iter().map(|(_, seq)| *seq).collect();
+    sequences.sort_unstable();
+    assert_eq!(
+        sequences,
+        (1..=500).collect::<Vec<u64>>(),
+        "each message once"
+    );
+    assert!(
+        members.iter().any(|(m, _)| *m == 0) && members.iter().any(|(m, _)| *m == 1),
+        "both members got a share"
+    );
+}
+
 on_every_runtime!(
     stream_management,
     publish_acks_dedup_and_expectations,
@@ -461,4 +571,5 @@ on_every_runtime!(
     consumer_management_fetch_and_acks,
     continuous_consume,
     consume_resumes_after_a_server_restart,
+    push_consumers_with_flow_control_heartbeats_and_queues,
 );

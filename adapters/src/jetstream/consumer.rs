@@ -46,6 +46,10 @@ impl Consumer {
         &self.info
     }
 
+    pub(crate) fn context(&self) -> &Context {
+        &self.context
+    }
+
     /// Fetches the consumer's current info.
     pub async fn info(&mut self) -> Result<&ConsumerInfo, JetStreamError> {
         let subject = self

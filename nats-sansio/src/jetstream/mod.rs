@@ -8,7 +8,9 @@
 //!   configuration and info types, and typed errors.
 //! - [`ack`]: message metadata from ack reply subjects, and the ack payloads.
 //! - [`pull`]: the pull consumer machine (fetch, batch, continuous consume).
+//! - [`push`]: the push consumer's heartbeats, flow control and gap detection.
 
 pub mod ack;
 pub mod api;
 pub mod pull;
+pub mod push;

@@ -1,0 +1,145 @@
+//! The push consumer machine: what is data, what is answered, when the alarm fires.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use nats_sansio::jetstream::push::{PushEvent, PushMachine, Pushed};
+use nats_sansio::proto::{HeaderMap, Message, StatusCode, Subject};
+
+fn data(cseq: u64) -> Message {
+    Message {
+        subject: Subject::from_static("orders.new"),
+        reply: Some(
+            Subject::new(format!("$JS.ACK.S.C.1.{cseq}.{cseq}.1700000000000000000.0")).unwrap(),
+        ),
+        headers: None,
+        payload: Bytes::from_static(b"x"),
+        length: 1,
+    }
+}
+
+fn status(description: &str, reply: Option<&str>, headers: &[(&str, &str)]) -> Message {
+    let mut h = HeaderMap::new();
+    h.set_status(StatusCode::IDLE_HEARTBEAT, Some(description.to_owned()));
+    for (k, v) in headers {
+        h.insert(*k, *v);
+    }
+    Message {
+        subject: Subject::from_static("deliver.here"),
+        reply: reply.map(|r| Subject::new(r).unwrap()),
+        headers: Some(h),
+        payload: Bytes::new(),
+        length: 0,
+    }
+}
+
+fn events(m: &mut PushMachine) -> Vec<PushEvent> {
+    std::iter::from_fn(|| m.poll_event()).collect()
+}
+
+#[test]
+fn data_flow_control_and_heartbeats_are_told_apart() {
+    let now = Instant::now();
+    let mut m = PushMachine::new(now, Some(Duration::from_secs(1)), false);
+    assert_eq!(m.handle_message(now, &data(1)), Pushed::Message);
+    assert_eq!(
+        m.handle_message(
+            now,
+            &status("FlowControl Request", Some("$JS.FC.S.x.1"), &[])
+        ),
+        Pushed::FlowControl {
+            reply: "$JS.FC.S.x.1".into()
+        }
+    );
+    let stalled = status(
+        "Idle Heartbeat",
+        None,
+        &[("Nats-Consumer-Stalled", "$JS.FC.S.y")],
+    );
+    assert_eq!(
+        m.handle_message(now, &stalled),
+        Pushed::Heartbeat {
+            unstall: Some("$JS.FC.S.y".into())
+        }
+    );
+    assert_eq!(
+        m.handle_message(now, &stalled),
+        Pushed::Heartbeat { unstall: None },
+        "each stalled subject is answered once"
+    );
+    assert!(events(&mut m).is_empty());
+}
+
+#[test]
+fn gaps_are_reported_from_data_and_heartbeats_but_not_for_queues() {
+    let now = Instant::now();
+    let mut m = PushMachine::new(now, None, false);
+    m.handle_message(now, &data(1));
+    m.handle_message(now, &data(2));
+    m.handle_message(now, &data(5));
+    assert_eq!(
+        events(&mut m),
+        vec![PushEvent::Gap {
+            expected: 3,
+            got: 5
+        }]
+    );
+    m.handle_message(
+        now,
+        &status("Idle Heartbeat", None, &[("Nats-Last-Consumer", "7")]),
+    );
+    assert_eq!(
+        events(&mut m),
+        vec![PushEvent::Gap {
+            expected: 6,
+            got: 7
+        }]
+    );
+    m.handle_message(now, &data(8));
+    assert!(events(&mut m).is_empty());
+
+    let mut queue = PushMachine::new(now, None, true);
+    queue.handle_message(now, &data(1));
+    queue.handle_message(now, &data(9));
+    assert!(events(&mut queue).is_empty());
+}
+
+#[test]
+fn the_alarm_fires_once_per_silence_of_twice_the_heartbeat() {
+    let t0 = Instant::now();
+    let hb = Duration::from_secs(1);
+    let mut m = PushMachine::new(t0, Some(hb), false);
+    assert_eq!(m.poll_timeout(), Some(t0 + 2 * hb));
+    m.handle_timeout(t0 + hb);
+    assert!(events(&mut m).is_empty());
+    m.handle_message(t0 + hb, &status("Idle Heartbeat", None, &[]));
+    assert_eq!(
+        m.poll_timeout(),
+        Some(t0 + 3 * hb),
+        "any message resets the alarm"
+    );
+    m.handle_timeout(t0 + 3 * hb);
+    assert_eq!(events(&mut m), vec![PushEvent::MissedHeartbeat]);
+    assert_eq!(m.poll_timeout(), None, "once per silence");
+    m.handle_message(t0 + 4 * hb, &data(1));
+    assert_eq!(m.poll_timeout(), Some(t0 + 6 * hb));
+}
+
+#[test]
+fn unknown_statuses_are_never_data() {
+    let now = Instant::now();
+    let mut m = PushMachine::new(now, None, false);
+    let mut h = HeaderMap::new();
+    h.set_status(StatusCode::CONFLICT, Some("Consumer Deleted".into()));
+    let msg = Message {
+        subject: Subject::from_static("deliver.here"),
+        reply: None,
+        headers: Some(h),
+        payload: Bytes::new(),
+        length: 0,
+    };
+    assert_eq!(
+        m.handle_message(now, &msg),
+        Pushed::UnknownStatus(StatusCode::CONFLICT)
+    );
+}
