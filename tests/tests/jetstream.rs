@@ -336,6 +336,20 @@ async fn consumer_management_fetch_and_acks(rt: Rt) {
     let mut empty = consumer.fetch(FetchOptions::no_wait(10)).await.unwrap();
     assert!(within(WAIT, "an empty fetch", empty.next()).await.is_none());
 
+    // Pause for an hour, then resume.
+    let in_an_hour = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i128
+        + 3_600_000_000_000;
+    let until = nats_client::jetstream::api::DateTime::from_unix_nanos(in_an_hour).unwrap();
+    let paused = stream.pause_consumer("workers", until).await.unwrap();
+    assert!(paused.paused);
+    assert!(stream.consumer_info("workers").await.unwrap().paused);
+    let resumed = stream.resume_consumer("workers").await.unwrap();
+    assert!(!resumed.paused);
+    assert!(!stream.consumer_info("workers").await.unwrap().paused);
+
     stream.delete_consumer("workers").await.unwrap();
     assert!(!stream.has_consumer("workers").await.unwrap());
 }
