@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use futures_lite::StreamExt;
 use nats_client::jetstream::api::{
-    AckPolicy, ApiErrorKind, ConsumerConfig, DirectGetRequest, PurgeRequest, StreamConfig,
-    StreamInfoRequest,
+    AckPolicy, ApiErrorKind, ConsumerConfig, DirectGetRequest, PriorityPolicy, PurgeRequest,
+    StreamConfig, StreamInfoRequest,
 };
-use nats_client::jetstream::pull::{ConsumeOptions, FetchOptions};
+use nats_client::jetstream::pull::{ConsumeOptions, FetchOptions, PriorityOptions};
 use nats_client::jetstream::push::PushEvent;
 use nats_client::jetstream::{self, JetStreamErrorKind, Publish, PushItem};
 use nats_client::ClientEvent;
@@ -578,6 +578,66 @@ async fn push_consumers_with_flow_control_heartbeats_and_queues(rt: Rt) {
     );
 }
 
+async fn pinned_client_priority_group(rt: Rt) {
+    let server = js_server();
+    let js = jetstream::new(rt.connect(&server.url()).await);
+    let stream = js
+        .create_stream(stream_config("PINNED", &["pinned.>"]))
+        .await
+        .unwrap();
+    let consumer = stream
+        .create_consumer(ConsumerConfig {
+            durable_name: "pinned".into(),
+            ack_policy: AckPolicy::Explicit,
+            priority_groups: vec!["jobs".into()],
+            priority_policy: PriorityPolicy::PinnedClient,
+            ..ConsumerConfig::default()
+        })
+        .await
+        .unwrap();
+    let options = || ConsumeOptions {
+        priority: Some(PriorityOptions::new("jobs")),
+        expires: Some(Duration::from_secs(2)),
+        ..ConsumeOptions::messages(10)
+    };
+    let mut a = consumer.messages(options()).await.unwrap();
+    let mut b = consumer.messages(options()).await.unwrap();
+    for i in 0..20 {
+        js.publish("pinned.job", format!("{i}"))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let mut members = Vec::new();
+    let mut pins = BTreeSet::new();
+    within(WAIT, "20 jobs", async {
+        while members.len() < 20 {
+            let next = futures_lite::future::or(async { (0, a.next().await) }, async {
+                (1, b.next().await)
+            })
+            .await;
+            if let (member, Some(Ok(mut message))) = next {
+                let pin = message
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get("Nats-Pin-Id"))
+                    .map(str::to_owned);
+                pins.insert(pin.expect("every message to a pinned client carries Nats-Pin-Id"));
+                members.push(member);
+                message.ack().await.unwrap();
+            }
+        }
+    })
+    .await;
+    assert_eq!(pins.len(), 1, "one pin id");
+    assert!(
+        members.iter().all(|m| *m == members[0]),
+        "every job went to the pinned member: {members:?}"
+    );
+    stream.unpin_consumer("pinned", "jobs").await.unwrap();
+}
+
 on_every_runtime!(
     stream_management,
     publish_acks_dedup_and_expectations,
@@ -586,4 +646,5 @@ on_every_runtime!(
     continuous_consume,
     consume_resumes_after_a_server_restart,
     push_consumers_with_flow_control_heartbeats_and_queues,
+    pinned_client_priority_group,
 );
