@@ -12,6 +12,9 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use super::{ConnectInfo, HeaderMap};
 
+/// Spare capacity the tail grows by.
+const TAIL_BLOCK: usize = 64 * 1024;
+
 /// The outbound queue of client ops.
 #[derive(Debug)]
 pub struct Encoder {
@@ -89,6 +92,17 @@ impl Encoder {
         self.len = 0;
     }
 
+    /// Ensures `needed` bytes of spare capacity in the tail, growing it by whole blocks: a
+    /// large payload splits the tail off as a shared chunk, and a tail too small to take the
+    /// next frame would then need a fresh allocation per publish; with blocks it needs one
+    /// per block, and none once the chunks before it were written and dropped (the block is
+    /// reclaimed).
+    fn make_room(&mut self, needed: usize) {
+        if self.tail.capacity() - self.tail.len() < needed {
+            self.tail.reserve(needed.max(TAIL_BLOCK));
+        }
+    }
+
     fn put(&mut self, bytes: &[u8]) {
         self.tail.extend_from_slice(bytes);
         self.len += bytes.len();
@@ -123,8 +137,9 @@ impl Encoder {
         } else {
             0
         };
-        self.tail
-            .reserve(48 + subject.len() + reply.map_or(0, str::len) + header_len + inline_payload);
+        self.make_room(
+            48 + subject.len() + reply.map_or(0, str::len) + header_len + inline_payload,
+        );
         self.put(if headers.is_some() { b"HPUB " } else { b"PUB " });
         self.put(subject.as_bytes());
         self.put(b" ");
