@@ -34,6 +34,7 @@ mod consumer;
 mod context;
 mod error;
 mod message;
+mod ordered_messages;
 mod stream;
 
 pub use consumer::{Consumer, Messages};
@@ -42,7 +43,8 @@ pub use context::{
 };
 pub use error::{JetStreamError, JetStreamErrorKind};
 pub use message::JsMessage;
-pub use nats_sansio::jetstream::{ack, api, pull};
+pub use nats_sansio::jetstream::{ack, api, ordered, pull};
+pub use ordered_messages::OrderedMessages;
 pub use stream::Stream;
 
 use nats_sansio::jetstream::api::ApiPrefix;

@@ -8,7 +8,9 @@
 //!   configuration and info types, and typed errors.
 //! - [`ack`]: message metadata from ack reply subjects, and the ack payloads.
 //! - [`pull`]: the pull consumer machine (fetch, batch, continuous consume).
+//! - [`ordered`]: the ordered consumer, a chain of ephemeral pull consumers read in order.
 
 pub mod ack;
 pub mod api;
+pub mod ordered;
 pub mod pull;
