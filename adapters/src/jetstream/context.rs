@@ -208,6 +208,17 @@ impl Context {
         }
     }
 
+    /// An ordered consumer of the named stream (see
+    /// [`Stream::ordered_messages`](super::Stream::ordered_messages)), without fetching the
+    /// stream's info first.
+    pub async fn ordered_messages(
+        &self,
+        stream: &str,
+        config: nats_sansio::jetstream::ordered::OrderedConfig,
+    ) -> Result<super::OrderedMessages, JetStreamError> {
+        super::OrderedMessages::start(self.clone(), stream, config).await
+    }
+
     /// Publishes to a stream's subject; the returned future resolves to the server's ack.
     /// The publish is issued before this returns, so publishes keep their order.
     pub async fn publish(

@@ -5,6 +5,7 @@
 
 use nats_sansio::connection::{PublishError, RequestError};
 use nats_sansio::jetstream::api::{ApiError, ApiErrorKind, NameError, ResponseError};
+use nats_sansio::jetstream::ordered::{CreateError, OrderedConfigError, OrderedError};
 use nats_sansio::jetstream::pull::{PullConfigError, PullError};
 
 /// What a caller can match on.
@@ -50,6 +51,12 @@ pub enum JetStreamError {
     /// A pull consumer ended with an error.
     #[error(transparent)]
     Pull(#[from] PullError),
+    /// Ordered consumer options are not valid.
+    #[error("invalid ordered consumer options: {0}")]
+    OrderedConfig(#[from] OrderedConfigError),
+    /// An ordered consumer ended with an error.
+    #[error(transparent)]
+    Ordered(OrderedError),
     /// The operation needs a message with a JetStream reply subject.
     #[error("not a JetStream message: {0}")]
     NotJetStreamMessage(String),
@@ -72,9 +79,10 @@ impl JetStreamError {
             JetStreamError::Request(_)
             | JetStreamError::InvalidName(_)
             | JetStreamError::PullConfig(_)
+            | JetStreamError::OrderedConfig(_)
             | JetStreamError::NotJetStreamMessage(_)
             | JetStreamError::AlreadyAcked => JetStreamErrorKind::InvalidRequest,
-            JetStreamError::Pull(_) => JetStreamErrorKind::Consumer,
+            JetStreamError::Pull(_) | JetStreamError::Ordered(_) => JetStreamErrorKind::Consumer,
         }
     }
 
@@ -104,6 +112,31 @@ impl From<ResponseError> for JetStreamError {
         match e {
             ResponseError::Api(api) => JetStreamError::Api(api),
             other => JetStreamError::Malformed(other.to_string()),
+        }
+    }
+}
+
+impl From<OrderedError> for JetStreamError {
+    /// A refused creation is the server's API error (so `api_kind` works); the rest stays an
+    /// ordered consumer error.
+    fn from(e: OrderedError) -> Self {
+        match e {
+            OrderedError::Create(CreateError::Api(api)) => JetStreamError::Api(api),
+            OrderedError::Create(CreateError::NoResponders) => {
+                JetStreamError::Request(RequestError::NoResponders)
+            }
+            other => JetStreamError::Ordered(other),
+        }
+    }
+}
+
+impl JetStreamError {
+    /// How the ordered consumer machine sees a failed creation request.
+    pub(crate) fn into_create_error(self) -> CreateError {
+        match self {
+            JetStreamError::Api(api) => CreateError::Api(api),
+            JetStreamError::Request(RequestError::NoResponders) => CreateError::NoResponders,
+            other => CreateError::Unavailable(other.to_string()),
         }
     }
 }

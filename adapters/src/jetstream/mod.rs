@@ -34,6 +34,7 @@ mod consumer;
 mod context;
 mod error;
 mod message;
+mod ordered_messages;
 mod push_consumer;
 mod stream;
 
@@ -43,7 +44,8 @@ pub use context::{
 };
 pub use error::{JetStreamError, JetStreamErrorKind};
 pub use message::JsMessage;
-pub use nats_sansio::jetstream::{ack, api, pull, push};
+pub use nats_sansio::jetstream::{ack, api, ordered, pull, push};
+pub use ordered_messages::OrderedMessages;
 pub use push_consumer::{PushItem, PushMessages};
 pub use stream::Stream;
 

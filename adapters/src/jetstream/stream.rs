@@ -14,7 +14,10 @@ use nats_sansio::jetstream::api::{
 };
 use nats_sansio::proto::{Message, StatusCode};
 
+use nats_sansio::jetstream::ordered::OrderedConfig;
+
 use super::consumer::Consumer;
+use super::ordered_messages::OrderedMessages;
 use super::{Context, JetStreamError};
 use crate::client::Request;
 
@@ -189,6 +192,16 @@ impl Stream {
         };
         let info: ConsumerInfo = self.context.request(subject, Some(&body)).await?;
         Ok(Consumer::new(self.context.clone(), info))
+    }
+
+    /// Reads the stream (or its `filter_subjects`) in order, each message exactly once, with
+    /// client-managed ephemeral consumers (ADR-17) that are replaced after a gap, a missed
+    /// heartbeat, a deleted consumer or a reconnect. Returns once the first consumer exists.
+    pub async fn ordered_messages(
+        &self,
+        config: OrderedConfig,
+    ) -> Result<OrderedMessages, JetStreamError> {
+        OrderedMessages::start(self.context.clone(), self.name(), config).await
     }
 
     /// A handle to an existing consumer (fetches its info).

@@ -9,8 +9,10 @@
 //! - [`ack`]: message metadata from ack reply subjects, and the ack payloads.
 //! - [`pull`]: the pull consumer machine (fetch, batch, continuous consume).
 //! - [`push`]: the push consumer's heartbeats, flow control and gap detection.
+//! - [`ordered`]: the ordered consumer, a chain of ephemeral pull consumers read in order.
 
 pub mod ack;
 pub mod api;
+pub mod ordered;
 pub mod pull;
 pub mod push;

@@ -1,0 +1,274 @@
+//! The ordered consumer: a stream of a JetStream stream's messages, in order, each once,
+//! across gaps, missed heartbeats, deleted consumers and reconnects. The core's
+//! `OrderedConsumer` decides everything; this file wires it to IO.
+//!
+//! Invariant: every message of the inbox subscription goes to the machine in arrival order
+//! and is yielded exactly when the machine says `Deliver`; its consumer creations are API
+//! requests whose outcome goes back to it (one at a time, as it asks), its deletions are
+//! fire-and-forget background requests, its pulls are published with the reply it names, its
+//! deadline is a runtime timer, and connection events are handed to it. No ordering logic
+//! lives here.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use nats_sansio::jetstream::api::{ConsumerInfo, CreateConsumerRequest, SuccessResponse};
+use nats_sansio::jetstream::ordered::{
+    OrderedAction, OrderedConfig, OrderedConsumer, OrderedEvent, OrderedReceived,
+};
+
+use super::message::JsMessage;
+use super::{Context, JetStreamError};
+use crate::events::{ClientEvent, Events};
+use crate::runtime::{AsyncTimer, BoxFuture};
+use crate::Subscriber;
+
+/// Messages of an ordered consumer: every message of the stream (or of its filter) from the
+/// configured start, in stream order, each exactly once. The consumers behind it are
+/// ephemeral, created, replaced and deleted as needed. It ends only on a terminal error
+/// (yielded first) or when dropped.
+pub struct OrderedMessages {
+    context: Context,
+    machine: OrderedConsumer,
+    subscriber: Subscriber,
+    events: Events,
+    stream: String,
+    inbox: String,
+    timer: Pin<Box<dyn AsyncTimer>>,
+    timer_at: Option<Instant>,
+    creating: Option<BoxFuture<Result<ConsumerInfo, JetStreamError>>>,
+    errors: VecDeque<JetStreamError>,
+    resets: u64,
+    finished: bool,
+}
+
+impl std::fmt::Debug for OrderedMessages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrderedMessages")
+            .field("stream", &self.stream)
+            .field("inbox", &self.inbox)
+            .field("consumer", &self.machine.consumer_name())
+            .field("last_stream_sequence", &self.machine.last_stream_sequence())
+            .finish_non_exhaustive()
+    }
+}
+
+impl OrderedMessages {
+    /// Creates the first consumer and returns once it exists.
+    pub(crate) async fn start(
+        context: Context,
+        stream: &str,
+        config: OrderedConfig,
+    ) -> Result<OrderedMessages, JetStreamError> {
+        let client = context.client().clone();
+        let inbox = client.new_inbox();
+        // The inbox's random token names the consumers: `<token>_<serial>`.
+        let prefix = inbox.rsplit('.').next().unwrap_or("ordered").to_owned();
+        let subscriber = client
+            .subscribe(&format!("{inbox}.*"))
+            .await
+            .map_err(|e| JetStreamError::Malformed(e.to_string()))?;
+        let events = client.events();
+        let runtime = Arc::clone(&client.shared_state().runtime);
+        let machine = OrderedConsumer::new(runtime.now(), stream, &prefix, &inbox, config)?;
+        let mut messages = OrderedMessages {
+            context,
+            machine,
+            subscriber,
+            events,
+            stream: stream.to_owned(),
+            inbox,
+            timer: runtime.new_timer(runtime.now()),
+            timer_at: None,
+            creating: None,
+            errors: VecDeque::new(),
+            resets: 0,
+            finished: false,
+        };
+        // The first creation is awaited here, so a refusal is this call's error.
+        messages.drive();
+        if let Some(creating) = messages.creating.take() {
+            let result = creating.await.map_err(JetStreamError::into_create_error);
+            let now = messages.now();
+            messages.machine.handle_consumer_created(now, result);
+            messages.drive();
+        }
+        match messages.errors.pop_front() {
+            Some(error) => Err(error),
+            None => Ok(messages),
+        }
+    }
+
+    /// The consumer currently read, if one is.
+    pub fn consumer_name(&self) -> Option<&str> {
+        self.machine.consumer_name()
+    }
+
+    /// The stream sequence of the last message yielded (0: none yet).
+    pub fn last_stream_sequence(&self) -> u64 {
+        self.machine.last_stream_sequence()
+    }
+
+    /// How many times the consumer was replaced.
+    pub fn resets(&self) -> u64 {
+        self.resets
+    }
+
+    fn now(&self) -> Instant {
+        self.context.client().shared_state().runtime.now()
+    }
+
+    /// Performs what the machine asks for and collects its events.
+    fn drive(&mut self) {
+        while let Some(action) = self.machine.poll_action() {
+            match action {
+                OrderedAction::CreateConsumer(request) => {
+                    self.creating = Some(Box::pin(create(self.context.clone(), *request)));
+                }
+                OrderedAction::DeleteConsumer(name) => self.delete_in_background(&name),
+            }
+        }
+        while let Some(pull) = self.machine.poll_pull() {
+            let result = self
+                .context
+                .prefix()
+                .consumer_msg_next(&self.stream, &pull.consumer)
+                .map_err(JetStreamError::from)
+                .and_then(|subject| {
+                    let body = Bytes::from(pull.request.to_json());
+                    let shared = self.context.client().shared_state();
+                    shared
+                        .command(|state| {
+                            state.conn.publish(&subject, Some(&pull.reply), None, body)
+                        })
+                        .map_err(JetStreamError::from)
+                });
+            // A failed publish is caught by the missed-heartbeat alarm, which replaces the
+            // consumer; it is not the application's error.
+            drop(result);
+        }
+        while let Some(event) = self.machine.poll_event() {
+            match event {
+                OrderedEvent::Error(error) => self.errors.push_back(error.into()),
+                OrderedEvent::Finished => self.finished = true,
+                OrderedEvent::Reset { .. } => self.resets += 1,
+                _ => {}
+            }
+        }
+    }
+
+    fn delete_in_background(&self, name: &str) {
+        let Ok(subject) = self.context.prefix().consumer_delete(&self.stream, name) else {
+            return;
+        };
+        let context = self.context.clone();
+        let runtime = Arc::clone(&self.context.client().shared_state().runtime);
+        runtime.spawn(Box::pin(async move {
+            // Best effort: the server removes it after its inactive threshold anyway.
+            let _ = context
+                .request::<SuccessResponse>(subject, None::<&()>)
+                .await;
+        }));
+    }
+}
+
+/// One consumer creation request.
+async fn create(
+    context: Context,
+    request: CreateConsumerRequest,
+) -> Result<ConsumerInfo, JetStreamError> {
+    let config = &request.config;
+    let filter = (!config.filter_subject.is_empty()).then_some(config.filter_subject.as_str());
+    let subject = context
+        .prefix()
+        .consumer_create(&request.stream_name, &config.name, filter)?;
+    context.request(subject, Some(&request)).await
+}
+
+impl Drop for OrderedMessages {
+    fn drop(&mut self) {
+        self.machine.stop();
+        while let Some(action) = self.machine.poll_action() {
+            if let OrderedAction::DeleteConsumer(name) = action {
+                self.delete_in_background(&name);
+            }
+        }
+    }
+}
+
+impl futures_lite::Stream for OrderedMessages {
+    type Item = Result<JsMessage, JetStreamError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            this.drive();
+            if let Some(error) = this.errors.pop_front() {
+                return Poll::Ready(Some(Err(error)));
+            }
+            if this.finished {
+                return Poll::Ready(None);
+            }
+            let mut progressed = false;
+            while let Poll::Ready(Some(event)) = Pin::new(&mut this.events).poll_next(cx) {
+                let now = this.now();
+                match event {
+                    ClientEvent::Disconnected { .. } => this.machine.handle_disconnected(now),
+                    ClientEvent::Reconnected { .. } => this.machine.handle_reconnected(now),
+                    _ => continue,
+                }
+                progressed = true;
+            }
+            if progressed {
+                continue;
+            }
+            if let Some(creating) = this.creating.as_mut() {
+                if let Poll::Ready(result) = creating.as_mut().poll(cx) {
+                    this.creating = None;
+                    let now = this.now();
+                    this.machine.handle_consumer_created(
+                        now,
+                        result.map_err(JetStreamError::into_create_error),
+                    );
+                    continue;
+                }
+            }
+            match Pin::new(&mut this.subscriber).poll_next(cx) {
+                Poll::Ready(Some(message)) => {
+                    let now = this.now();
+                    if let OrderedReceived::Deliver(_) = this.machine.handle_message(now, &message)
+                    {
+                        this.drive();
+                        return Poll::Ready(Some(Ok(JsMessage::new(
+                            this.context.client().clone(),
+                            message,
+                        ))));
+                    }
+                    continue;
+                }
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => {}
+            }
+            let Some(at) = this.machine.poll_timeout() else {
+                return Poll::Pending;
+            };
+            let now = this.now();
+            if at <= now {
+                this.machine.handle_timeout(now);
+                continue;
+            }
+            if this.timer_at != Some(at) {
+                this.timer.as_mut().reset(at);
+                this.timer_at = Some(at);
+            }
+            if this.timer.as_mut().poll(cx).is_ready() {
+                continue;
+            }
+            return Poll::Pending;
+        }
+    }
+}

@@ -1,0 +1,778 @@
+//! The ordered consumer (ADR-17, spec §3.10) as a pure state machine layered on
+//! [`PullMachine`]: a client-managed chain of ephemeral pull consumers that together read a
+//! stream in order, without gaps and without duplicates.
+//!
+//! The machine asks its caller to create consumers ([`OrderedAction::CreateConsumer`]) and
+//! to delete the ones it gave up on ([`OrderedAction::DeleteConsumer`], best effort), hands
+//! out the pulls of the consumer it follows ([`OrderedConsumer::poll_pull`]), and decides for
+//! every message arriving on its inbox whether the application gets it
+//! ([`OrderedReceived::Deliver`]).
+//!
+//! Invariant: a message is delivered only if its stream sequence is above the last one
+//! delivered (so nothing is delivered twice), and it is either the consumer-sequence
+//! successor of the previous message from the same consumer, or a message of a consumer that
+//! was created to start at or before the last delivered stream sequence plus one and whose
+//! earlier messages were all seen (so nothing is skipped). Any break of that chain (a
+//! consumer-sequence gap, a missed heartbeat, the consumer deleted or not found, no
+//! responders, a reconnect) replaces the consumer by one starting right after the last
+//! delivered stream sequence. Messages of the replaced consumer that still arrive in order
+//! are delivered until the replacement delivers its first message, so a false alarm drops
+//! nothing already on its way. Nothing here does IO or reads a clock.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::proto::Message;
+
+use super::ack::{self, MessageMetadata};
+use super::api::{
+    validate_name, AckPolicy, ApiError, ApiErrorKind, ConsumerConfig, ConsumerInfo,
+    CreateConsumerRequest, DeliverPolicy, NameError, NameKind, ReplayPolicy,
+};
+use super::pull::{
+    ConsumeOptions, PullConfigError, PullError, PullEvent, PullMachine, PullRequest, PullStatus,
+    PullWarning, Received, DEFAULT_EXPIRES,
+};
+
+/// How long the server keeps an ordered consumer nobody pulls from.
+pub const INACTIVE_THRESHOLD: Duration = Duration::from_secs(5 * 60);
+/// The first wait before retrying a failed consumer creation; it doubles on every failure.
+pub const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait between creation attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// The idle heartbeat of an ordered consume whose pulls expire after 10 s or more.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// What an ordered consumer reads, and how.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrderedConfig {
+    /// Only messages on these subjects (none: the whole stream).
+    pub filter_subjects: Vec<String>,
+    /// Where the first consumer starts; later ones start after the last delivered message.
+    pub deliver_policy: DeliverPolicy,
+    /// Replay pace.
+    pub replay_policy: ReplayPolicy,
+    /// Deliver headers only (with the size in `Nats-Msg-Size`).
+    pub headers_only: bool,
+    /// Remove an abandoned consumer after this long (default [`INACTIVE_THRESHOLD`]).
+    pub inactive_threshold: Option<Duration>,
+    /// Give up after this many consecutive failed re-creations (default: never).
+    pub max_reset_attempts: Option<u32>,
+    /// The pulls: message or byte budget, expiry, heartbeat (default [`DEFAULT_HEARTBEAT`],
+    /// or `expires / 2` when `expires` is under 10 s). No priority group.
+    pub consume: ConsumeOptions,
+}
+
+impl OrderedConfig {
+    /// The whole stream from its first message, 500 messages requested at a time.
+    pub fn new() -> OrderedConfig {
+        OrderedConfig::default()
+    }
+}
+
+/// Why an ordered consumer cannot be built.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OrderedConfigError {
+    /// The stream name or the consumer name prefix is invalid.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// The pull options are invalid.
+    #[error(transparent)]
+    Pull(#[from] PullConfigError),
+    /// Ordered consumers have no priority groups.
+    #[error("an ordered consumer takes no priority group")]
+    PriorityGroup,
+}
+
+/// Why a consumer creation failed, as the caller saw it.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CreateError {
+    /// The server refused with this API error.
+    #[error("consumer creation refused: {0}")]
+    Api(ApiError),
+    /// No JetStream answered (`503`).
+    #[error("consumer creation: no responders")]
+    NoResponders,
+    /// No answer (timeout, connection lost) or an unreadable one; the consumer may exist.
+    #[error("consumer creation failed: {0}")]
+    Unavailable(String),
+}
+
+/// Why the machine replaced its consumer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResetReason {
+    /// A message's consumer sequence was not the next one.
+    Gap {
+        /// The consumer sequence expected.
+        expected: u64,
+        /// The one received.
+        received: u64,
+    },
+    /// Nothing arrived for twice the idle heartbeat.
+    MissedHeartbeat,
+    /// `409 Consumer Deleted`.
+    ConsumerDeleted,
+    /// The caller learned that the consumer does not exist (`10014`).
+    ConsumerNotFound,
+    /// `503` on a pull: nothing serves the consumer.
+    NoResponders,
+    /// The connection came back; the consumer may be gone with the server.
+    Reconnected,
+}
+
+/// A terminal error.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OrderedError {
+    /// The first consumer could not be created, or the stream is gone.
+    #[error(transparent)]
+    Create(CreateError),
+    /// Re-creation failed `attempts` times in a row.
+    #[error("ordered consumer gave up after {attempts} failed re-creations: {last}")]
+    ResetAttemptsExhausted {
+        /// Consecutive failures.
+        attempts: u32,
+        /// The last one.
+        last: CreateError,
+    },
+    /// The pull failed in a way a new consumer would not fix.
+    #[error(transparent)]
+    Pull(PullError),
+}
+
+/// An API call the caller performs for the machine. Not `non_exhaustive` on purpose: a
+/// caller must perform every kind, so a new one is a breaking change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OrderedAction {
+    /// Send to `CONSUMER.CREATE.<stream>.<name>[.<filter>]` and report the outcome with
+    /// [`OrderedConsumer::handle_consumer_created`].
+    CreateConsumer(Box<CreateConsumerRequest>),
+    /// Send to `CONSUMER.DELETE.<stream>.<name>`; the outcome does not matter.
+    DeleteConsumer(String),
+}
+
+/// A pull to publish to `CONSUMER.MSG.NEXT.<stream>.<consumer>` with `reply` as the reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderedPull {
+    /// The consumer.
+    pub consumer: String,
+    /// The reply subject: the machine's inbox and the consumer's serial.
+    pub reply: String,
+    /// The request body.
+    pub request: PullRequest,
+}
+
+/// An event for the application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OrderedEvent {
+    /// A consumer was created and is now followed.
+    ConsumerCreated {
+        /// Its name.
+        name: String,
+    },
+    /// The followed consumer is being replaced.
+    Reset {
+        /// The consumer given up.
+        consumer: String,
+        /// Why.
+        reason: ResetReason,
+    },
+    /// A re-creation failed; the next attempt is at `retry_at`.
+    CreateFailed {
+        /// What went wrong.
+        error: CreateError,
+        /// Consecutive failures so far.
+        attempt: u32,
+        /// When the machine tries again.
+        retry_at: Instant,
+    },
+    /// A warning from the pulls; consuming goes on.
+    Warning(PullWarning),
+    /// A terminal error; `Finished` follows.
+    Error(OrderedError),
+    /// Nothing more will be delivered.
+    Finished,
+}
+
+/// Why a message is not for the application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Dropped {
+    /// A heartbeat or a status of the followed consumer's pulls (acted on).
+    Status(PullStatus),
+    /// Its stream sequence was already delivered.
+    Duplicate,
+    /// It comes after a consumer-sequence gap; the consumer is being replaced.
+    Gap,
+    /// From a consumer, or a pull, no longer followed.
+    Stale,
+    /// Not a JetStream message (no ack reply subject).
+    NotJetStream,
+    /// The machine has finished.
+    Finished,
+}
+
+/// What [`OrderedConsumer::handle_message`] decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OrderedReceived {
+    /// In order: deliver it to the application.
+    Deliver(MessageMetadata),
+    /// Not for the application.
+    Dropped(Dropped),
+}
+
+/// A consumer whose messages are still accepted while they stay in sequence.
+#[derive(Debug)]
+struct Follow {
+    name: String,
+    expected_cseq: u64,
+}
+
+/// The consumer being read.
+#[derive(Debug)]
+struct Active {
+    follow: Follow,
+    reply: String,
+    pull: PullMachine,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// A create action is out; `stale` once the connection was replaced meanwhile.
+    Creating { name: String, stale: bool },
+    /// Waiting to try creating again.
+    BackingOff { at: Instant },
+    /// Waiting for the connection to create the next consumer.
+    Disconnected,
+    /// Reading a consumer.
+    Active(Box<Active>),
+    /// Done.
+    Finished,
+}
+
+/// An ordered consumer, as a pure state machine.
+///
+/// # The run loop
+///
+/// Subscribe `<inbox>.*` and build the machine with that inbox. After creating it and after
+/// **every** `handle_*` call, drain [`poll_action`](Self::poll_action) (perform each API
+/// call; report a creation's outcome with
+/// [`handle_consumer_created`](Self::handle_consumer_created)),
+/// [`poll_pull`](Self::poll_pull) (publish each pull) and [`poll_event`](Self::poll_event),
+/// then sleep until [`poll_timeout`](Self::poll_timeout) and call
+/// [`handle_timeout`](Self::handle_timeout). Feed every message of the inbox subscription to
+/// [`handle_message`](Self::handle_message) and deliver exactly those it answers
+/// [`OrderedReceived::Deliver`] for, in the order they were fed. Time never goes backwards.
+///
+/// ```
+/// use std::time::Instant;
+/// use nats_sansio::jetstream::ordered::{OrderedAction, OrderedConfig, OrderedConsumer};
+///
+/// /// The first thing a new machine asks for, given the time.
+/// fn first_consumer_name(now: Instant) -> String {
+///     let mut ordered =
+///         OrderedConsumer::new(now, "ORDERS", "oc1", "_INBOX.oc1", OrderedConfig::new())
+///             .expect("valid names and options");
+///     assert!(ordered.poll_pull().is_none(), "no pull before the consumer exists");
+///     match ordered.poll_action() {
+///         Some(OrderedAction::CreateConsumer(request)) => request.config.name,
+///         _ => unreachable!("the first consumer is asked for at once"),
+///     }
+/// }
+/// ```
+#[derive(Debug)]
+pub struct OrderedConsumer {
+    now: Instant,
+    stream: String,
+    prefix: String,
+    inbox: String,
+    config: OrderedConfig,
+    serial: u64,
+    phase: Phase,
+    previous: Option<Follow>,
+    last_sseq: u64,
+    resume_from: Option<u64>,
+    created_once: bool,
+    failures: u32,
+    connected: bool,
+    delivered: u64,
+    actions: VecDeque<OrderedAction>,
+    events: VecDeque<OrderedEvent>,
+}
+
+impl OrderedConsumer {
+    /// An ordered consumer of `stream`. Its consumers are named `<name_prefix>_<serial>`,
+    /// and its pulls' replies are `<inbox>.<serial>`. The caller is assumed connected; the
+    /// first [`OrderedAction::CreateConsumer`] is queued at once.
+    ///
+    /// # Errors
+    ///
+    /// An [`OrderedConfigError`] for an invalid name or invalid pull options.
+    pub fn new(
+        now: Instant,
+        stream: &str,
+        name_prefix: &str,
+        inbox: &str,
+        mut config: OrderedConfig,
+    ) -> Result<OrderedConsumer, OrderedConfigError> {
+        validate_name(NameKind::Stream, stream)?;
+        validate_name(NameKind::Consumer, name_prefix)?;
+        if config.consume.priority.is_some() {
+            return Err(OrderedConfigError::PriorityGroup);
+        }
+        if config.consume.idle_heartbeat.is_none() {
+            let expires = config.consume.expires.unwrap_or(DEFAULT_EXPIRES);
+            config.consume.idle_heartbeat = Some(if expires < Duration::from_secs(10) {
+                expires / 2
+            } else {
+                DEFAULT_HEARTBEAT
+            });
+        }
+        PullMachine::consume(now, config.consume.clone())?;
+        let mut machine = OrderedConsumer {
+            now,
+            stream: stream.to_owned(),
+            prefix: name_prefix.to_owned(),
+            inbox: inbox.to_owned(),
+            config,
+            serial: 0,
+            phase: Phase::Disconnected,
+            previous: None,
+            last_sseq: 0,
+            resume_from: None,
+            created_once: false,
+            failures: 0,
+            connected: true,
+            delivered: 0,
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+        };
+        machine.start_create();
+        Ok(machine)
+    }
+
+    // ===================== getters =====================
+
+    /// The stream sequence of the last message delivered (0: none yet).
+    pub fn last_stream_sequence(&self) -> u64 {
+        self.last_sseq
+    }
+
+    /// Messages delivered so far.
+    pub fn delivered(&self) -> u64 {
+        self.delivered
+    }
+
+    /// The consumer being read, if one is.
+    pub fn consumer_name(&self) -> Option<&str> {
+        match &self.phase {
+            Phase::Active(active) => Some(&active.follow.name),
+            _ => None,
+        }
+    }
+
+    /// Consumers asked for so far (the serial of the latest).
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    /// Has the machine finished (the `Finished` event is queued or was taken)?
+    pub fn is_finished(&self) -> bool {
+        matches!(self.phase, Phase::Finished)
+    }
+
+    // ===================== outputs =====================
+
+    /// The next API call to perform.
+    pub fn poll_action(&mut self) -> Option<OrderedAction> {
+        self.actions.pop_front()
+    }
+
+    /// The next pull to publish.
+    pub fn poll_pull(&mut self) -> Option<OrderedPull> {
+        let Phase::Active(active) = &mut self.phase else {
+            return None;
+        };
+        let request = active.pull.poll_pull()?;
+        Some(OrderedPull {
+            consumer: active.follow.name.clone(),
+            reply: active.reply.clone(),
+            request,
+        })
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<OrderedEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.phase {
+            Phase::Active(active) => active.pull.poll_timeout(),
+            Phase::BackingOff { at } => Some(*at),
+            _ => None,
+        }
+    }
+
+    // ===================== inputs =====================
+
+    /// The outcome of the last [`OrderedAction::CreateConsumer`].
+    pub fn handle_consumer_created(
+        &mut self,
+        now: Instant,
+        result: Result<ConsumerInfo, CreateError>,
+    ) {
+        self.advance_clock(now);
+        let (name, stale) = match std::mem::replace(&mut self.phase, Phase::Disconnected) {
+            Phase::Creating { name, stale } => (name, stale),
+            other => {
+                // Not waiting for one (stopped meanwhile): clean it up.
+                self.phase = other;
+                if let Ok(info) = result {
+                    self.actions
+                        .push_back(OrderedAction::DeleteConsumer(info.name));
+                }
+                return;
+            }
+        };
+        match result {
+            Ok(info) => self.on_created(name, stale, &info),
+            Err(error) => self.on_create_failed(name, error),
+        }
+    }
+
+    /// A message arrived on the inbox subscription: a user message, a heartbeat or a status.
+    pub fn handle_message(&mut self, now: Instant, message: &Message) -> OrderedReceived {
+        self.advance_clock(now);
+        let received = self.on_message(message);
+        self.pump();
+        received
+    }
+
+    /// Fires the timers due at `now`. Spurious calls are harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.advance_clock(now);
+        let now = self.now;
+        match &mut self.phase {
+            Phase::Active(active) => active.pull.handle_timeout(now),
+            Phase::BackingOff { at } if *at <= now => self.start_create(),
+            _ => {}
+        }
+        self.pump();
+    }
+
+    /// The caller learned from the server (err_code 10014) that consumer `name` does not
+    /// exist; if it is the one being read, it is replaced.
+    pub fn handle_consumer_not_found(&mut self, now: Instant, name: &str) {
+        self.advance_clock(now);
+        if self.consumer_name() == Some(name) {
+            self.reset(ResetReason::ConsumerNotFound);
+        }
+    }
+
+    /// The connection was lost: pulls pause, no consumer is created until it is back.
+    pub fn handle_disconnected(&mut self, now: Instant) {
+        self.advance_clock(now);
+        self.connected = false;
+        if let Phase::Active(active) = &mut self.phase {
+            active.pull.handle_disconnected(self.now);
+        }
+    }
+
+    /// The connection is back: the consumer is replaced (it may have gone with the server),
+    /// and a waiting creation is tried at once.
+    pub fn handle_reconnected(&mut self, now: Instant) {
+        self.advance_clock(now);
+        self.connected = true;
+        match &mut self.phase {
+            Phase::Active(_) => self.reset(ResetReason::Reconnected),
+            Phase::Creating { stale, .. } => *stale = true,
+            Phase::BackingOff { .. } | Phase::Disconnected => self.start_create(),
+            Phase::Finished => {}
+        }
+    }
+
+    // ===================== commands =====================
+
+    /// Ends the machine: the consumer is deleted, `Finished` is emitted, later messages are
+    /// dropped.
+    pub fn stop(&mut self) {
+        self.finish();
+    }
+
+    // ===================== reactions =====================
+
+    fn on_created(&mut self, name: String, stale: bool, info: &ConsumerInfo) {
+        self.failures = 0;
+        if !self.created_once {
+            self.created_once = true;
+            // Where the first consumer really started, so that a replacement made before
+            // anything was delivered starts there too (a `new`/`last`/time policy re-applied
+            // later would start elsewhere). Last-per-subject is not a contiguous range.
+            let contiguous = !matches!(
+                self.config.deliver_policy,
+                DeliverPolicy::LastPerSubject | DeliverPolicy::Other(_)
+            );
+            if self.resume_from.is_none() && contiguous {
+                self.resume_from = Some(info.delivered.stream_seq.saturating_add(1).max(1));
+            }
+        }
+        if stale {
+            // Created across a reconnect: it may not have survived; replace it.
+            self.actions.push_back(OrderedAction::DeleteConsumer(name));
+            self.start_create();
+            return;
+        }
+        let mut pull = match PullMachine::consume(self.now, self.config.consume.clone()) {
+            Ok(pull) => pull,
+            Err(e) => {
+                // Validated in `new`; kept as an error rather than a panic.
+                self.actions.push_back(OrderedAction::DeleteConsumer(name));
+                return self.fail(OrderedError::Create(CreateError::Unavailable(
+                    e.to_string(),
+                )));
+            }
+        };
+        if !self.connected {
+            pull.handle_disconnected(self.now);
+        }
+        self.events
+            .push_back(OrderedEvent::ConsumerCreated { name: name.clone() });
+        self.phase = Phase::Active(Box::new(Active {
+            reply: format!("{}.{}", self.inbox, self.serial),
+            follow: Follow {
+                name,
+                expected_cseq: 1,
+            },
+            pull,
+        }));
+    }
+
+    fn on_create_failed(&mut self, name: String, error: CreateError) {
+        if matches!(error, CreateError::Unavailable(_)) {
+            // It may have been created all the same.
+            self.actions.push_back(OrderedAction::DeleteConsumer(name));
+        }
+        let stream_gone =
+            matches!(&error, CreateError::Api(e) if e.kind() == ApiErrorKind::StreamNotFound);
+        if !self.created_once || stream_gone {
+            return self.fail(OrderedError::Create(error));
+        }
+        self.failures = self.failures.saturating_add(1);
+        if let Some(max) = self.config.max_reset_attempts {
+            if self.failures >= max {
+                return self.fail(OrderedError::ResetAttemptsExhausted {
+                    attempts: self.failures,
+                    last: error,
+                });
+            }
+        }
+        let at = self.now + backoff(self.failures);
+        self.events.push_back(OrderedEvent::CreateFailed {
+            error,
+            attempt: self.failures,
+            retry_at: at,
+        });
+        self.phase = Phase::BackingOff { at };
+    }
+
+    fn on_message(&mut self, message: &Message) -> OrderedReceived {
+        let now = self.now;
+        let dropped = |why| OrderedReceived::Dropped(why);
+        let active = match &mut self.phase {
+            Phase::Finished => return dropped(Dropped::Finished),
+            Phase::Active(active) => Some(active),
+            _ => None,
+        };
+        if let Some(status) = PullStatus::from_message(message) {
+            // Statuses carry no consumer: only those on the current pull's reply count.
+            return match active {
+                Some(active) if message.subject.as_str() == active.reply => {
+                    active.pull.handle_message(now, message);
+                    dropped(Dropped::Status(status))
+                }
+                _ => dropped(Dropped::Stale),
+            };
+        }
+        let Some(meta) = message
+            .reply
+            .as_ref()
+            .and_then(|reply| ack::parse(reply.as_str()).ok())
+        else {
+            return dropped(Dropped::NotJetStream);
+        };
+        if let Some(active) = active.filter(|a| a.follow.name == meta.consumer) {
+            if active.pull.handle_message(now, message) != Received::Message {
+                return dropped(Dropped::Stale);
+            }
+            let expected = active.follow.expected_cseq;
+            if meta.consumer_sequence != expected {
+                self.reset(ResetReason::Gap {
+                    expected,
+                    received: meta.consumer_sequence,
+                });
+                return dropped(Dropped::Gap);
+            }
+            active.follow.expected_cseq += 1;
+            // The replacement has taken over: the consumer it replaced is done.
+            self.previous = None;
+            return self.accept(meta);
+        }
+        match &mut self.previous {
+            Some(previous) if previous.name == meta.consumer => {
+                if meta.consumer_sequence != previous.expected_cseq {
+                    self.previous = None;
+                    return dropped(Dropped::Stale);
+                }
+                previous.expected_cseq += 1;
+                self.accept(meta)
+            }
+            _ => dropped(Dropped::Stale),
+        }
+    }
+
+    /// A message in consumer order: delivered unless its stream sequence already was.
+    fn accept(&mut self, meta: MessageMetadata) -> OrderedReceived {
+        if meta.stream_sequence <= self.last_sseq {
+            return OrderedReceived::Dropped(Dropped::Duplicate);
+        }
+        self.last_sseq = meta.stream_sequence;
+        self.resume_from = Some(meta.stream_sequence.saturating_add(1));
+        self.delivered += 1;
+        OrderedReceived::Deliver(meta)
+    }
+
+    /// Acts on what the current pull reported.
+    fn pump(&mut self) {
+        loop {
+            let Phase::Active(active) = &mut self.phase else {
+                return;
+            };
+            let Some(event) = active.pull.poll_event() else {
+                return;
+            };
+            match event {
+                PullEvent::MissedHeartbeat => self.reset(ResetReason::MissedHeartbeat),
+                PullEvent::Error(PullError::ConsumerDeleted) => {
+                    self.reset(ResetReason::ConsumerDeleted)
+                }
+                PullEvent::Warning(PullWarning::NoResponders) => {
+                    self.reset(ResetReason::NoResponders)
+                }
+                PullEvent::Warning(warning) => {
+                    self.events.push_back(OrderedEvent::Warning(warning))
+                }
+                PullEvent::Error(error) => self.fail(OrderedError::Pull(error)),
+                // Follows an error (handled above) or a stop (ours).
+                _ => {}
+            }
+        }
+    }
+
+    // ===================== helpers =====================
+
+    /// Gives up the consumer being read and asks for its replacement.
+    fn reset(&mut self, reason: ResetReason) {
+        let Phase::Active(active) = std::mem::replace(&mut self.phase, Phase::Disconnected) else {
+            return;
+        };
+        let name = active.follow.name.clone();
+        self.events.push_back(OrderedEvent::Reset {
+            consumer: name.clone(),
+            reason,
+        });
+        self.actions.push_back(OrderedAction::DeleteConsumer(name));
+        // Keep following whichever consumer last delivered, for what is already on its way.
+        if active.follow.expected_cseq > 1 || self.previous.is_none() {
+            self.previous = Some(active.follow);
+        }
+        self.start_create();
+    }
+
+    fn start_create(&mut self) {
+        if !self.connected {
+            self.phase = Phase::Disconnected;
+            return;
+        }
+        self.serial += 1;
+        let name = format!("{}_{}", self.prefix, self.serial);
+        let config = self.consumer_config(&name);
+        self.actions
+            .push_back(OrderedAction::CreateConsumer(Box::new(
+                CreateConsumerRequest {
+                    stream_name: self.stream.clone(),
+                    config,
+                    ..CreateConsumerRequest::default()
+                },
+            )));
+        self.phase = Phase::Creating { name, stale: false };
+    }
+
+    fn consumer_config(&self, name: &str) -> ConsumerConfig {
+        let deliver_policy = match self.resume_from {
+            Some(start_seq) => DeliverPolicy::ByStartSequence { start_seq },
+            None => self.config.deliver_policy.clone(),
+        };
+        let mut filters = self.config.filter_subjects.clone();
+        let (filter_subject, filter_subjects) = if filters.len() == 1 {
+            (filters.remove(0), Vec::new())
+        } else {
+            (String::new(), filters)
+        };
+        ConsumerConfig {
+            name: name.to_owned(),
+            deliver_policy,
+            ack_policy: AckPolicy::None,
+            replay_policy: self.config.replay_policy.clone(),
+            headers_only: self.config.headers_only,
+            filter_subject,
+            filter_subjects,
+            inactive_threshold: self.config.inactive_threshold.unwrap_or(INACTIVE_THRESHOLD),
+            num_replicas: 1,
+            mem_storage: true,
+            ..ConsumerConfig::default()
+        }
+    }
+
+    fn fail(&mut self, error: OrderedError) {
+        if self.is_finished() {
+            return;
+        }
+        self.events.push_back(OrderedEvent::Error(error));
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        match std::mem::replace(&mut self.phase, Phase::Finished) {
+            Phase::Finished => return,
+            Phase::Active(active) => self
+                .actions
+                .push_back(OrderedAction::DeleteConsumer(active.follow.name)),
+            Phase::Creating { name, .. } => {
+                self.actions.push_back(OrderedAction::DeleteConsumer(name))
+            }
+            Phase::BackingOff { .. } | Phase::Disconnected => {}
+        }
+        self.previous = None;
+        self.events.push_back(OrderedEvent::Finished);
+    }
+
+    fn advance_clock(&mut self, now: Instant) {
+        if now > self.now {
+            self.now = now;
+        }
+    }
+}
+
+/// The wait after `failures` consecutive failed creations: 1 s, doubling, at most 10 s.
+pub fn backoff(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(8);
+    INITIAL_BACKOFF
+        .saturating_mul(1 << doublings)
+        .min(MAX_BACKOFF)
+}

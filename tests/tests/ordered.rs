@@ -1,0 +1,220 @@
+//! The ordered consumer against a real nats-server (JetStream enabled), on tokio, smol and
+//! async-std: every stream message exactly once and in order, plainly, across a server
+//! restart (the file store persists), and after its consumer is deleted from under it.
+
+use std::time::Duration;
+
+use futures_lite::StreamExt;
+use nats_client::jetstream::api::StreamConfig;
+use nats_client::jetstream::ordered::OrderedConfig;
+use nats_client::jetstream::pull::ConsumeOptions;
+use nats_client::jetstream::{self, Context, OrderedMessages};
+use nats_client::ClientEvent;
+use nats_tests::NatsServer;
+
+#[macro_use]
+mod common;
+use common::runtime::{within, Rt};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn js_server() -> NatsServer {
+    NatsServer::builder().jetstream(true).start()
+}
+
+fn stream_config(name: &str, subject: &str) -> StreamConfig {
+    let mut config = StreamConfig::new(name);
+    config.subjects = vec![subject.to_owned()];
+    config
+}
+
+async fn publish_range(js: &Context, subject: &str, range: std::ops::Range<u64>) {
+    for i in range {
+        within(WAIT, "a publish ack", async {
+            js.publish(subject, format!("{i}")).await.unwrap().await
+        })
+        .await
+        .unwrap();
+    }
+}
+
+/// Reads until `until` stream sequences were yielded; checks each is the next one and that
+/// its payload is what was published at that sequence.
+async fn read_in_order(messages: &mut OrderedMessages, seen: &mut Vec<u64>, until: u64) {
+    within(WAIT, "ordered messages", async {
+        while (seen.len() as u64) < until {
+            let message = match messages.next().await {
+                Some(Ok(message)) => message,
+                Some(Err(e)) => panic!("the ordered consumer failed: {e}"),
+                None => panic!("the ordered consumer ended"),
+            };
+            let seq = message.metadata().unwrap().stream_sequence;
+            assert_eq!(seq, seen.len() as u64 + 1, "in order, no gap, no duplicate");
+            assert_eq!(message.payload, format!("{}", seq - 1).as_bytes());
+            seen.push(seq);
+        }
+    })
+    .await;
+}
+
+/// Nothing more arrives for a while: no duplicate after the last message.
+async fn nothing_more(messages: &mut OrderedMessages) {
+    let extra = futures_lite::future::or(async { Some(messages.next().await) }, async {
+        async_io::Timer::after(Duration::from_millis(500)).await;
+        None
+    })
+    .await;
+    assert!(extra.is_none(), "an extra message: {extra:?}");
+}
+
+async fn reads_500_in_order(rt: Rt) {
+    let server = js_server();
+    let js = jetstream::new(rt.connect(&server.url()).await);
+    let stream = js
+        .create_stream(stream_config("ORDERED", "ordered.>"))
+        .await
+        .unwrap();
+    publish_range(&js, "ordered.x", 0..300).await;
+    let mut messages = stream
+        .ordered_messages(OrderedConfig {
+            consume: ConsumeOptions::messages(100),
+            ..OrderedConfig::new()
+        })
+        .await
+        .unwrap();
+    let consumer = messages.consumer_name().unwrap().to_owned();
+    let info = stream.consumer_info(&consumer).await.unwrap();
+    assert!(info.config.mem_storage && info.config.durable_name.is_empty());
+    let mut seen = Vec::new();
+    read_in_order(&mut messages, &mut seen, 150).await;
+    // Published while reading.
+    publish_range(&js, "ordered.x", 300..500).await;
+    read_in_order(&mut messages, &mut seen, 500).await;
+    nothing_more(&mut messages).await;
+    assert_eq!(seen, (1..=500).collect::<Vec<u64>>());
+    assert_eq!(messages.resets(), 0);
+    println!("checked {} messages in order", seen.len());
+}
+
+async fn exactly_once_across_a_server_restart(rt: Rt) {
+    let mut server = js_server();
+    let client = rt.connect(&server.url()).await;
+    let mut events = client.events();
+    let js = jetstream::new(client);
+    let stream = js
+        .create_stream(stream_config("RESTART", "restart.>"))
+        .await
+        .unwrap();
+    publish_range(&js, "restart.x", 0..200).await;
+    let mut messages = stream
+        .ordered_messages(OrderedConfig {
+            consume: ConsumeOptions::messages(25),
+            ..OrderedConfig::new()
+        })
+        .await
+        .unwrap();
+    let first = messages.consumer_name().unwrap().to_owned();
+    let mut seen = Vec::new();
+    read_in_order(&mut messages, &mut seen, 80).await;
+
+    server.restart();
+    within(WAIT, "the reconnect", async {
+        while let Some(event) = events.next().await {
+            if matches!(event, ClientEvent::Reconnected { .. }) {
+                return;
+            }
+        }
+    })
+    .await;
+    publish_range(&js, "restart.x", 200..300).await;
+    read_in_order(&mut messages, &mut seen, 300).await;
+    nothing_more(&mut messages).await;
+    assert_eq!(seen, (1..=300).collect::<Vec<u64>>());
+    assert!(
+        messages.resets() >= 1,
+        "the reconnect replaced the consumer"
+    );
+    assert_ne!(messages.consumer_name(), Some(first.as_str()));
+    println!(
+        "checked {} messages across a restart, {} consumer resets",
+        seen.len(),
+        messages.resets()
+    );
+}
+
+async fn recreates_a_consumer_deleted_from_under_it(rt: Rt) {
+    let server = js_server();
+    let js = jetstream::new(rt.connect(&server.url()).await);
+    let stream = js
+        .create_stream(stream_config("DELETED", "deleted.>"))
+        .await
+        .unwrap();
+    publish_range(&js, "deleted.x", 0..100).await;
+    let mut messages = stream
+        .ordered_messages(OrderedConfig {
+            consume: ConsumeOptions::messages(10),
+            ..OrderedConfig::new()
+        })
+        .await
+        .unwrap();
+    let first = messages.consumer_name().unwrap().to_owned();
+    let mut seen = Vec::new();
+    read_in_order(&mut messages, &mut seen, 30).await;
+
+    stream.delete_consumer(&first).await.unwrap();
+    read_in_order(&mut messages, &mut seen, 100).await;
+    publish_range(&js, "deleted.x", 100..150).await;
+    read_in_order(&mut messages, &mut seen, 150).await;
+    nothing_more(&mut messages).await;
+    assert_eq!(seen, (1..=150).collect::<Vec<u64>>());
+    assert!(messages.resets() >= 1);
+    let current = messages.consumer_name().unwrap().to_owned();
+    assert_ne!(current, first, "a new consumer took over");
+    let names = stream.consumer_names().await.unwrap();
+    assert_eq!(
+        names,
+        vec![current],
+        "the old consumer is gone, the new one exists"
+    );
+    println!(
+        "checked {} messages across a consumer deletion, {} resets",
+        seen.len(),
+        messages.resets()
+    );
+}
+
+async fn dropping_deletes_the_consumer(rt: Rt) {
+    let server = js_server();
+    let js = jetstream::new(rt.connect(&server.url()).await);
+    let stream = js
+        .create_stream(stream_config("DROPPED", "dropped.>"))
+        .await
+        .unwrap();
+    let messages = js
+        .ordered_messages("DROPPED", OrderedConfig::new())
+        .await
+        .unwrap();
+    assert_eq!(stream.consumer_names().await.unwrap().len(), 1);
+    drop(messages);
+    within(WAIT, "the consumer deleted", async {
+        while !stream.consumer_names().await.unwrap().is_empty() {
+            async_io::Timer::after(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let missing = js
+        .ordered_messages("NOSUCH", OrderedConfig::new())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        missing.api_kind(),
+        Some(nats_client::jetstream::api::ApiErrorKind::StreamNotFound)
+    );
+}
+
+on_every_runtime!(
+    reads_500_in_order,
+    exactly_once_across_a_server_restart,
+    recreates_a_consumer_deleted_from_under_it,
+    dropping_deletes_the_consumer,
+);
