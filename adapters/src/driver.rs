@@ -10,11 +10,10 @@ use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use nats_sansio::connection::Directive;
 
-use crate::runtime::{AsyncStream, AsyncTimer, BoxFuture};
+use crate::runtime::{AsyncStream, BoxFuture, DeadlineTimer};
 use crate::shared::{Shared, State};
 
 /// Passes per poll before yielding to the executor.
@@ -29,8 +28,7 @@ pub(crate) struct Driver {
     shared: Arc<Shared>,
     stream: Option<Box<dyn AsyncStream>>,
     connecting: Option<BoxFuture<std::io::Result<Box<dyn AsyncStream>>>>,
-    timer: Pin<Box<dyn AsyncTimer>>,
-    timer_at: Option<Instant>,
+    timer: DeadlineTimer,
     read_buf: Box<[u8]>,
     /// Publishers wait for room below this many queued bytes.
     max_pending: usize,
@@ -45,14 +43,12 @@ enum Read {
 
 impl Driver {
     pub(crate) fn new(shared: Arc<Shared>, max_pending: usize) -> Driver {
-        let now = shared.runtime.now();
-        let timer = shared.runtime.new_timer(now);
+        let timer = DeadlineTimer::new(shared.runtime.as_ref());
         Driver {
             shared,
             stream: None,
             connecting: None,
             timer,
-            timer_at: None,
             read_buf: vec![0; READ_SIZE].into_boxed_slice(),
             max_pending,
         }
@@ -185,20 +181,6 @@ impl Driver {
             }
         }
     }
-
-    /// Arms the timer for the machine's next deadline; true if it already passed.
-    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let next = self.shared.lock().conn.poll_timeout();
-        let Some(at) = next else {
-            self.timer_at = None;
-            return false;
-        };
-        if self.timer_at != Some(at) {
-            self.timer.as_mut().reset(at);
-            self.timer_at = Some(at);
-        }
-        self.timer.as_mut().poll(cx).is_ready()
-    }
 }
 
 impl Future for Driver {
@@ -217,7 +199,9 @@ impl Future for Driver {
             if finished {
                 return Poll::Ready(());
             }
-            if this.poll_timer(cx) {
+            let deadline = this.shared.lock().conn.poll_timeout();
+            let now = this.shared.runtime.now();
+            if this.timer.poll(cx, deadline, now).is_ready() {
                 continue;
             }
             return Poll::Pending;

@@ -21,7 +21,7 @@ use nats_sansio::jetstream::pull::{
 use super::message::JsMessage;
 use super::{Context, JetStreamError};
 use crate::events::{ClientEvent, Events};
-use crate::runtime::AsyncTimer;
+use crate::runtime::DeadlineTimer;
 use crate::Subscriber;
 
 /// A pull consumer.
@@ -88,7 +88,7 @@ impl Consumer {
             .prefix()
             .consumer_msg_next(&self.info.stream_name, &self.info.name)?;
         let runtime = Arc::clone(&client.shared_state().runtime);
-        let timer = runtime.new_timer(runtime.now());
+        let timer = DeadlineTimer::new(runtime.as_ref());
         Ok(Messages {
             context: self.context.clone(),
             machine,
@@ -97,7 +97,6 @@ impl Consumer {
             inbox,
             next,
             timer,
-            timer_at: None,
             errors: VecDeque::new(),
             finished: false,
         })
@@ -113,8 +112,7 @@ pub struct Messages {
     events: Events,
     inbox: String,
     next: String,
-    timer: Pin<Box<dyn AsyncTimer>>,
-    timer_at: Option<Instant>,
+    timer: DeadlineTimer,
     errors: VecDeque<JetStreamError>,
     finished: bool,
 }
@@ -200,19 +198,13 @@ impl futures_lite::Stream for Messages {
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => {}
             }
-            let Some(at) = this.machine.poll_timeout() else {
-                return Poll::Pending;
-            };
             let now = this.now();
-            if at <= now {
-                this.machine.handle_timeout(now);
-                continue;
-            }
-            if this.timer_at != Some(at) {
-                this.timer.as_mut().reset(at);
-                this.timer_at = Some(at);
-            }
-            if this.timer.as_mut().poll(cx).is_ready() {
+            if this
+                .timer
+                .poll(cx, this.machine.poll_timeout(), now)
+                .is_ready()
+            {
+                this.machine.handle_timeout(this.now());
                 continue;
             }
             return Poll::Pending;

@@ -24,7 +24,7 @@ use nats_sansio::jetstream::ordered::{
 use super::message::JsMessage;
 use super::{Context, JetStreamError};
 use crate::events::{ClientEvent, Events};
-use crate::runtime::{AsyncTimer, BoxFuture};
+use crate::runtime::{BoxFuture, DeadlineTimer};
 use crate::Subscriber;
 
 /// Messages of an ordered consumer: every message of the stream (or of its filter) from the
@@ -38,8 +38,7 @@ pub struct OrderedMessages {
     events: Events,
     stream: String,
     inbox: String,
-    timer: Pin<Box<dyn AsyncTimer>>,
-    timer_at: Option<Instant>,
+    timer: DeadlineTimer,
     creating: Option<BoxFuture<Result<ConsumerInfo, JetStreamError>>>,
     errors: VecDeque<JetStreamError>,
     resets: u64,
@@ -82,8 +81,7 @@ impl OrderedMessages {
             events,
             stream: stream.to_owned(),
             inbox,
-            timer: runtime.new_timer(runtime.now()),
-            timer_at: None,
+            timer: DeadlineTimer::new(runtime.as_ref()),
             creating: None,
             errors: VecDeque::new(),
             resets: 0,
@@ -253,19 +251,13 @@ impl futures_lite::Stream for OrderedMessages {
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => {}
             }
-            let Some(at) = this.machine.poll_timeout() else {
-                return Poll::Pending;
-            };
             let now = this.now();
-            if at <= now {
-                this.machine.handle_timeout(now);
-                continue;
-            }
-            if this.timer_at != Some(at) {
-                this.timer.as_mut().reset(at);
-                this.timer_at = Some(at);
-            }
-            if this.timer.as_mut().poll(cx).is_ready() {
+            if this
+                .timer
+                .poll(cx, this.machine.poll_timeout(), now)
+                .is_ready()
+            {
+                this.machine.handle_timeout(this.now());
                 continue;
             }
             return Poll::Pending;

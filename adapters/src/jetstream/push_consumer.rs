@@ -15,7 +15,7 @@ use nats_sansio::jetstream::push::{PushEvent, PushMachine, Pushed};
 
 use super::message::JsMessage;
 use super::{Consumer, JetStreamError};
-use crate::runtime::AsyncTimer;
+use crate::runtime::DeadlineTimer;
 use crate::{Client, Subscriber};
 
 /// An item of a push consumer's stream.
@@ -53,8 +53,7 @@ impl Consumer {
         let now = runtime.now();
         Ok(PushMessages {
             machine: PushMachine::new(now, Some(config.idle_heartbeat), queue),
-            timer: runtime.new_timer(now),
-            timer_at: None,
+            timer: DeadlineTimer::new(runtime.as_ref()),
             client,
             subscriber,
             events: VecDeque::new(),
@@ -68,8 +67,7 @@ pub struct PushMessages {
     client: Client,
     subscriber: Subscriber,
     machine: PushMachine,
-    timer: Pin<Box<dyn AsyncTimer>>,
-    timer_at: Option<Instant>,
+    timer: DeadlineTimer,
     events: VecDeque<PushEvent>,
     flow_control_answered: u64,
 }
@@ -141,19 +139,13 @@ impl futures_lite::Stream for PushMessages {
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => {}
             }
-            let Some(at) = this.machine.poll_timeout() else {
-                return Poll::Pending;
-            };
             let now = this.now();
-            if at <= now {
-                this.machine.handle_timeout(now);
-                continue;
-            }
-            if this.timer_at != Some(at) {
-                this.timer.as_mut().reset(at);
-                this.timer_at = Some(at);
-            }
-            if this.timer.as_mut().poll(cx).is_ready() {
+            if this
+                .timer
+                .poll(cx, this.machine.poll_timeout(), now)
+                .is_ready()
+            {
+                this.machine.handle_timeout(this.now());
                 continue;
             }
             return Poll::Pending;

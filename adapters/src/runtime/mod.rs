@@ -51,3 +51,49 @@ pub trait AsyncStream: Send + Debug + 'static {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>>;
 }
+
+/// A runtime timer kept armed for a machine's next deadline (its `poll_timeout`).
+pub(crate) struct DeadlineTimer {
+    timer: Pin<Box<dyn AsyncTimer>>,
+    armed_for: Option<Instant>,
+}
+
+impl DeadlineTimer {
+    pub(crate) fn new(runtime: &dyn Runtime) -> DeadlineTimer {
+        DeadlineTimer {
+            timer: runtime.new_timer(runtime.now()),
+            armed_for: None,
+        }
+    }
+
+    /// `Ready` when `deadline` has passed at `now` or the timer for it fired: the caller then
+    /// calls its machine's `handle_timeout`. Otherwise arms the timer (only when the deadline
+    /// changed) and returns `Pending`; without a deadline it just returns `Pending`.
+    pub(crate) fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        deadline: Option<Instant>,
+        now: Instant,
+    ) -> Poll<()> {
+        let Some(at) = deadline else {
+            self.armed_for = None;
+            return Poll::Pending;
+        };
+        if at <= now {
+            return Poll::Ready(());
+        }
+        if self.armed_for != Some(at) {
+            self.timer.as_mut().reset(at);
+            self.armed_for = Some(at);
+        }
+        self.timer.as_mut().poll(cx)
+    }
+}
+
+impl Debug for DeadlineTimer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeadlineTimer")
+            .field("armed_for", &self.armed_for)
+            .finish()
+    }
+}
