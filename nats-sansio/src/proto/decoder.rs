@@ -381,8 +381,11 @@ impl Decoder {
             return Ok(None);
         };
         let line = self.buf.split_to(head.line_len).freeze();
+        // The frame is sound (its sizes and terminator check out); a malformed header block
+        // inside it came from another client, so it costs that message its bad lines, not
+        // the connection.
         let headers = if head.header_len > 0 {
-            Some(HeaderMap::decode(&self.buf[..head.header_len])?)
+            Some(HeaderMap::decode_lenient(&self.buf[..head.header_len]))
         } else {
             None
         };

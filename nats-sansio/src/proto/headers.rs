@@ -226,52 +226,83 @@ impl HeaderMap {
     /// A [`HeaderError`] for a missing `NATS/1.0`, a malformed status, a line without `:`, or
     /// an invalid name.
     pub fn decode(block: &[u8]) -> Result<HeaderMap, HeaderError> {
+        Self::decode_with(block, false)
+    }
+
+    /// Like [`decode`](Self::decode), but never fails: a malformed version or status line
+    /// yields no status, and a malformed header line is skipped. For header blocks another
+    /// client published (the server forwards them unchecked): one bad publisher must not
+    /// break every subscriber's connection.
+    pub fn decode_lenient(block: &[u8]) -> HeaderMap {
+        Self::decode_with(block, true).unwrap_or_default()
+    }
+
+    fn decode_with(block: &[u8], lenient: bool) -> Result<HeaderMap, HeaderError> {
         let mut lines = Lines { rest: block };
-        let first = lines.next().ok_or(HeaderError::MissingVersion)?;
-        let after = first
-            .strip_prefix(VERSION)
-            .ok_or(HeaderError::MissingVersion)?;
         let mut map = HeaderMap::new();
-        let after_trimmed = trim(after);
-        if !after_trimmed.is_empty() {
-            // Something follows the version: it must be separated by whitespace and start
-            // with exactly three digits.
-            if !matches!(after.first(), Some(b' ' | b'\t')) {
-                return Err(HeaderError::InvalidStatus);
+        let first = lines.next().ok_or(HeaderError::MissingVersion)?;
+        match Self::status_line(first) {
+            Ok(Some((code, description))) => {
+                map.status = Some(code);
+                map.description = description;
             }
-            let (code, desc) = match after_trimmed {
-                [a, b, c, rest @ ..]
-                    if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() =>
-                {
-                    let n =
-                        u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
-                    (n, rest)
-                }
-                _ => return Err(HeaderError::InvalidStatus),
-            };
-            if !desc.is_empty() && !matches!(desc.first(), Some(b' ' | b'\t')) {
-                return Err(HeaderError::InvalidStatus);
-            }
-            let code = StatusCode::from_u16(code).ok_or(HeaderError::InvalidStatus)?;
-            let desc = trim(desc);
-            map.status = Some(code);
-            if !desc.is_empty() {
-                map.description = Some(String::from_utf8_lossy(desc).into_owned());
-            }
+            Ok(None) => {}
+            Err(_) if lenient => {}
+            Err(e) => return Err(e),
         }
         for line in lines {
             if line.is_empty() {
                 break;
             }
-            let colon = memchr::memchr(b':', line).ok_or(HeaderError::MissingColon)?;
-            let (name, value) = line.split_at(colon);
-            check_name(name)?;
-            let value = trim(value.get(1..).unwrap_or_default());
-            let name = String::from_utf8_lossy(name).into_owned();
-            let value = String::from_utf8_lossy(value).into_owned();
-            map.entries.push((name, value));
+            let parsed = memchr::memchr(b':', line)
+                .ok_or(HeaderError::MissingColon)
+                .and_then(|colon| {
+                    let (name, value) = line.split_at(colon);
+                    check_name(name)?;
+                    Ok((name, trim(value.get(1..).unwrap_or_default())))
+                });
+            match parsed {
+                Ok((name, value)) => map.entries.push((
+                    String::from_utf8_lossy(name).into_owned(),
+                    String::from_utf8_lossy(value).into_owned(),
+                )),
+                Err(_) if lenient => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(map)
+    }
+
+    /// The status and description of a `NATS/1.0[ code[ description]]` line.
+    fn status_line(first: &[u8]) -> Result<Option<(StatusCode, Option<String>)>, HeaderError> {
+        let after = first
+            .strip_prefix(VERSION)
+            .ok_or(HeaderError::MissingVersion)?;
+        let after_trimmed = trim(after);
+        if after_trimmed.is_empty() {
+            return Ok(None);
+        }
+        // Something follows the version: it must be separated by whitespace and start with
+        // exactly three digits.
+        if !matches!(after.first(), Some(b' ' | b'\t')) {
+            return Err(HeaderError::InvalidStatus);
+        }
+        let (code, desc) = match after_trimmed {
+            [a, b, c, rest @ ..]
+                if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() =>
+            {
+                let n = u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
+                (n, rest)
+            }
+            _ => return Err(HeaderError::InvalidStatus),
+        };
+        if !desc.is_empty() && !matches!(desc.first(), Some(b' ' | b'\t')) {
+            return Err(HeaderError::InvalidStatus);
+        }
+        let code = StatusCode::from_u16(code).ok_or(HeaderError::InvalidStatus)?;
+        let desc = trim(desc);
+        let description = (!desc.is_empty()).then(|| String::from_utf8_lossy(desc).into_owned());
+        Ok(Some((code, description)))
     }
 }
 

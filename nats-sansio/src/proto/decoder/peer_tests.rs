@@ -278,12 +278,6 @@ fn poisoning() {
         (b"MSG a 1 3\r\nabc\rX", |e| {
             matches!(e, DecodeError::MissingPayloadTerminator)
         }),
-        (b"HMSG a 1 5 5\r\nHTTP/\r\n", |e| {
-            matches!(e, DecodeError::InvalidHeaders(HeaderError::MissingVersion))
-        }),
-        (b"HMSG a 1 17 17\r\nNATS/1.0\r\nbad\r\n\r\n\r\n", |e| {
-            matches!(e, DecodeError::InvalidHeaders(HeaderError::MissingColon))
-        }),
         (b"INFO {not json}\r\n", |e| {
             matches!(e, DecodeError::InvalidInfo(_))
         }),

@@ -132,7 +132,6 @@ fn violations_poison_the_decoder() {
         b"MSG a 1 2\r\nxyz\r\n",
         b"HMSG a 1 10 5\r\n",
         b"HMSG a 1 0 5\r\n",
-        b"HMSG a 1 5 5\r\nBAD/1\r\n",
         b"INFO {not json}\r\n",
         b"MSG a 1 200000000\r\n",
     ];
@@ -196,4 +195,35 @@ fn garbage_never_panics() {
             }
         }
     }
+}
+
+#[test]
+fn a_bad_header_block_in_a_sound_frame_costs_its_bad_lines_not_the_connection() {
+    let mut d = Decoder::new();
+    let block = "NATS/1.0\r\nGood: yes\r\nno colon here\r\n\r\n";
+    let wire = format!(
+        "HMSG a 1 {} {}\r\n{block}hi\r\nPING\r\n",
+        block.len(),
+        block.len() + 2
+    );
+    d.extend_from_slice(wire.as_bytes());
+    let Some(ServerOp::Msg { message, .. }) = d.decode().unwrap() else {
+        panic!("the message is delivered")
+    };
+    let headers = message.headers.unwrap();
+    assert_eq!(headers.get("Good"), Some("yes"));
+    assert_eq!(headers.len(), 1);
+    assert_eq!(&message.payload[..], b"hi");
+    assert!(
+        matches!(d.decode(), Ok(Some(ServerOp::Ping))),
+        "not poisoned"
+    );
+
+    let mut d = Decoder::new();
+    d.extend_from_slice(b"HMSG a 1 7 7\r\nHTTP/\r\n\r\n");
+    let Some(ServerOp::Msg { message, .. }) = d.decode().unwrap() else {
+        panic!("the message is delivered")
+    };
+    assert_eq!(message.status(), None);
+    assert!(!d.is_poisoned());
 }
