@@ -12,8 +12,32 @@ pub(crate) trait Nats: Clone + Send + Sync + 'static {
     fn publish(&self, subject: &'static str, payload: Bytes) -> impl Future<Output = ()> + Send;
     fn flush(&self) -> impl Future<Output = ()> + Send;
     /// The subscription's messages, as payload lengths.
-    fn subscribe(&self, subject: &'static str) -> impl Future<Output = Boxed<usize>> + Send;
+    fn subscribe(&self, subject: &str) -> impl Future<Output = Boxed<usize>> + Send;
     fn request(&self, subject: &'static str, payload: Bytes) -> impl Future<Output = ()> + Send;
+
+    /// The client's JetStream context.
+    type Js: Clone + Send + Sync + 'static;
+    /// A publish's pending acknowledgement.
+    type Ack: Send + 'static;
+    /// A JetStream context on this client allowing `max_acks` acks in flight (publishes wait
+    /// beyond that).
+    fn jetstream(&self, max_acks: usize) -> Self::Js;
+    /// Deletes stream `name` if it exists, then creates it afresh on `subject`.
+    fn recreate_stream(
+        js: &Self::Js,
+        name: &'static str,
+        subject: &'static str,
+        memory: bool,
+    ) -> impl Future<Output = ()> + Send;
+    fn delete_stream(js: &Self::Js, name: &'static str) -> impl Future<Output = ()> + Send;
+    /// Publishes to a stream; the ack is awaited later with [`Nats::ack`].
+    fn js_publish(
+        js: &Self::Js,
+        subject: &'static str,
+        payload: Bytes,
+    ) -> impl Future<Output = Self::Ack> + Send;
+    /// Waits for the ack; panics when the stream did not store the message.
+    fn ack(ack: Self::Ack) -> impl Future<Output = ()> + Send;
 }
 
 impl Nats for nats_client::Client {
@@ -31,7 +55,7 @@ impl Nats for nats_client::Client {
         nats_client::Client::flush(self).await.expect("flush");
     }
 
-    async fn subscribe(&self, subject: &'static str) -> Boxed<usize> {
+    async fn subscribe(&self, subject: &str) -> Boxed<usize> {
         let sub = nats_client::Client::subscribe(self, subject)
             .await
             .expect("subscribe");
@@ -42,6 +66,45 @@ impl Nats for nats_client::Client {
         nats_client::Client::request(self, subject, payload)
             .await
             .expect("request");
+    }
+
+    type Js = nats_client::jetstream::Context;
+    type Ack = nats_client::jetstream::PublishAckFuture;
+
+    fn jetstream(&self, max_acks: usize) -> Self::Js {
+        nats_client::jetstream::new(self.clone()).with_max_acks_in_flight(max_acks)
+    }
+
+    async fn recreate_stream(
+        js: &Self::Js,
+        name: &'static str,
+        subject: &'static str,
+        memory: bool,
+    ) {
+        use nats_client::jetstream::api::{StorageType, StreamConfig};
+        js.delete_stream(name).await.ok();
+        let mut config = StreamConfig::new(name);
+        config.subjects = vec![subject.to_owned()];
+        config.storage = if memory {
+            StorageType::Memory
+        } else {
+            StorageType::File
+        };
+        js.create_stream(config).await.expect("create stream");
+    }
+
+    async fn delete_stream(js: &Self::Js, name: &'static str) {
+        js.delete_stream(name).await.expect("delete stream");
+    }
+
+    async fn js_publish(js: &Self::Js, subject: &'static str, payload: Bytes) -> Self::Ack {
+        js.publish(subject, payload)
+            .await
+            .expect("JetStream publish")
+    }
+
+    async fn ack(ack: Self::Ack) {
+        ack.await.expect("JetStream ack");
     }
 }
 
@@ -60,8 +123,8 @@ impl Nats for async_nats::Client {
         async_nats::Client::flush(self).await.expect("flush");
     }
 
-    async fn subscribe(&self, subject: &'static str) -> Boxed<usize> {
-        let sub = async_nats::Client::subscribe(self, subject)
+    async fn subscribe(&self, subject: &str) -> Boxed<usize> {
+        let sub = async_nats::Client::subscribe(self, subject.to_owned())
             .await
             .expect("subscribe");
         sub.map(|m| m.payload.len()).boxed()
@@ -71,6 +134,52 @@ impl Nats for async_nats::Client {
         async_nats::Client::request(self, subject, payload)
             .await
             .expect("request");
+    }
+
+    type Js = async_nats::jetstream::Context;
+    type Ack = async_nats::jetstream::context::PublishAckFuture;
+
+    fn jetstream(&self, max_acks: usize) -> Self::Js {
+        async_nats::jetstream::context::ContextBuilder::new()
+            .max_ack_inflight(max_acks)
+            .backpressure_on_inflight(true)
+            .build(self.clone())
+    }
+
+    async fn recreate_stream(
+        js: &Self::Js,
+        name: &'static str,
+        subject: &'static str,
+        memory: bool,
+    ) {
+        use async_nats::jetstream::stream::{Config, StorageType};
+        js.delete_stream(name).await.ok();
+        js.create_stream(Config {
+            name: name.to_owned(),
+            subjects: vec![subject.to_owned()],
+            storage: if memory {
+                StorageType::Memory
+            } else {
+                StorageType::File
+            },
+            ..Config::default()
+        })
+        .await
+        .expect("create stream");
+    }
+
+    async fn delete_stream(js: &Self::Js, name: &'static str) {
+        js.delete_stream(name).await.expect("delete stream");
+    }
+
+    async fn js_publish(js: &Self::Js, subject: &'static str, payload: Bytes) -> Self::Ack {
+        js.publish(subject, payload)
+            .await
+            .expect("JetStream publish")
+    }
+
+    async fn ack(ack: Self::Ack) {
+        ack.await.expect("JetStream ack");
     }
 }
 

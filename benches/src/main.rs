@@ -9,20 +9,27 @@
 //! ```text
 //! compare [--quick] [--reps N] [--url nats://127.0.0.1:4222] [--only SUBSTRING]
 //!         [--write BENCHMARKS.md]
+//! compare --child <scenario> <ours|theirs> <url> <n>   (one arm of a memory scenario)
 //! ```
+//!
+//! The server must have JetStream enabled (the one started here does); with `--url`, give
+//! one that has, or leave the JetStream rows out with `--only`.
 
 mod alloc;
 mod clients;
 mod document;
+mod memory;
 mod micro;
 mod raw;
 mod scenarios;
+mod targets;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clients::{run_tokio, Arm, AsyncBody, Flavor};
-use scenarios::{Contention, PubSub, Publish, Receive, RequestInflight, RequestLatency};
+use memory::ChildScenario;
+use scenarios::{Contention, JsPublish, PubSub, Publish, Receive, RequestInflight, RequestLatency};
 
 #[global_allocator]
 static GLOBAL: alloc::Counting = alloc::Counting;
@@ -101,6 +108,8 @@ enum Unit {
     Rate,
     /// Microseconds: lower is better.
     Micros,
+    /// Bytes of memory: lower is better.
+    Bytes,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -201,11 +210,27 @@ fn tokio_arm<'a, B: AsyncBody<Sample> + 'a>(
     Box::new(move || run_tokio(arm, flavor, &settings.url, body()))
 }
 
+/// Connections the idle-memory scenario opens (plus one per arm to warm up).
+const IDLE_CONNECTIONS: usize = 1000;
+
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--child") {
+        memory::child_main(&args[1..]);
+    }
     let settings = parse_args();
+    // Before the server starts, so it inherits the limit too.
+    let files = memory::raise_fd_limit();
+    if files < 2 * IDLE_CONNECTIONS as u64 + 100 {
+        eprintln!(
+            "compare: warning: the open-files limit is {files}; the idle-connection scenario \
+             needs about {}: raise the hard limit (`ulimit -Hn`)",
+            2 * IDLE_CONNECTIONS + 100
+        );
+    }
     let mut server = None;
     let url = if settings.url.is_empty() {
-        let s = nats_tests::NatsServer::start();
+        let s = nats_tests::NatsServer::builder().jetstream(true).start();
         let url = s.url();
         server = Some(s);
         url
@@ -222,9 +247,10 @@ fn main() {
     let rows = server_scenarios(&settings);
     let micro = micro_benches(&settings);
     let tables = report(&settings, &rows, &micro);
-    print!("{tables}");
+    let targets = targets::table(&settings, &rows);
+    print!("{tables}\n{targets}");
     if let Some(path) = &settings.write {
-        let document = document::render(&settings.args, &settings.url, &tables);
+        let document = document::render(&settings.args, &settings.url, &tables, &targets);
         std::fs::write(path, document).unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
         eprintln!("compare: wrote {path}");
     }
@@ -390,13 +416,21 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
         ));
     }
 
-    if s.wanted("request") {
+    const LATENCY: &str = "request latency p50 (µs)";
+    const LATENCY_SUBS: &str = "request latency p50, 10,000 subscriptions open (µs)";
+    const INFLIGHT: &str = "requests, 64 in flight";
+    if [LATENCY, LATENCY_SUBS, INFLIGHT]
+        .iter()
+        .any(|name| s.wanted(name))
+    {
         raw::spawn_responder(url, "bench.req");
-        let n = s.pick(5_000, 20_000);
-        let body = move || RequestLatency { n };
+    }
+    let n = s.pick(5_000, 20_000);
+    if s.wanted(LATENCY) {
+        let body = move || RequestLatency { n, subs: 0 };
         let row = compare(
             s,
-            "request latency p50 (µs)",
+            LATENCY,
             Unit::Micros,
             vec![
                 (Slot::Ours, tokio_arm(s, Ours, MultiThread, body)),
@@ -407,29 +441,29 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
                 ),
             ],
         );
-        let p99 = |v: &[Sample]| -> Vec<Sample> {
-            v.iter()
-                .map(|x| Sample {
-                    value: x.p99.unwrap_or(0.0),
-                    ..*x
-                })
-                .collect()
-        };
-        let p99_row = Row {
-            name: "request latency p99 (µs)".into(),
-            unit: Unit::Micros,
-            ours: p99(&row.ours),
-            theirs: p99(&row.theirs),
-            raw: p99(&row.raw),
-        };
-        rows.push(row);
-        rows.push(p99_row);
-
+        let p99 = p99_row(&row, "request latency p99 (µs)");
+        rows.extend([row, p99]);
+    }
+    if s.wanted(LATENCY_SUBS) {
+        let body = move || RequestLatency { n, subs: 10_000 };
+        let row = compare(
+            s,
+            LATENCY_SUBS,
+            Unit::Micros,
+            vec![
+                (Slot::Ours, tokio_arm(s, Ours, MultiThread, body)),
+                (Slot::Theirs, tokio_arm(s, Theirs, MultiThread, body)),
+            ],
+        );
+        let p99 = p99_row(&row, "request latency p99, 10,000 subscriptions open (µs)");
+        rows.extend([row, p99]);
+    }
+    if s.wanted(INFLIGHT) {
         let n = s.pick(100_000, 500_000);
         let body = move || RequestInflight { n, inflight: 64 };
         rows.push(compare(
             s,
-            "requests, 64 in flight",
+            INFLIGHT,
             Unit::Rate,
             vec![
                 (Slot::Ours, tokio_arm(s, Ours, MultiThread, body)),
@@ -439,6 +473,60 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
                     Box::new(move || raw::request_inflight(url, "bench.req", n, 64)),
                 ),
             ],
+        ));
+    }
+
+    for memory in [true, false] {
+        let name = format!(
+            "JetStream publish 128 B, {} stream, 256 acks in flight",
+            if memory { "memory" } else { "file" }
+        );
+        if !s.wanted(&name) {
+            continue;
+        }
+        let n = s.pick(10_000, 100_000);
+        let body = move || JsPublish {
+            size: 128,
+            n,
+            window: 256,
+            memory,
+        };
+        rows.push(compare(
+            s,
+            &name,
+            Unit::Rate,
+            vec![
+                (Slot::Ours, tokio_arm(s, Ours, MultiThread, body)),
+                (Slot::Theirs, tokio_arm(s, Theirs, MultiThread, body)),
+            ],
+        ));
+    }
+
+    let name = format!("memory per idle connection ({IDLE_CONNECTIONS} connections)");
+    if s.wanted(&name) {
+        let child = move |arm| {
+            Box::new(move || {
+                memory::in_child(ChildScenario::IdleConnections, arm, url, IDLE_CONNECTIONS)
+            }) as ArmFn<'_>
+        };
+        rows.push(compare(
+            s,
+            &name,
+            Unit::Bytes,
+            vec![(Slot::Ours, child(Ours)), (Slot::Theirs, child(Theirs))],
+        ));
+    }
+    let n = s.pick(100_000, 1_000_000);
+    let name = format!("peak memory, pub→sub {} × 1 KiB", count_name(n));
+    if s.wanted(&name) {
+        let child = move |arm| {
+            Box::new(move || memory::in_child(ChildScenario::PeakPubSub, arm, url, n)) as ArmFn<'_>
+        };
+        rows.push(compare(
+            s,
+            &name,
+            Unit::Bytes,
+            vec![(Slot::Ours, child(Ours)), (Slot::Theirs, child(Theirs))],
         ));
     }
 
@@ -460,6 +548,25 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
         ));
     }
     rows
+}
+
+/// The p99 of a latency row's samples, as a row of its own.
+fn p99_row(row: &Row, name: &str) -> Row {
+    let p99 = |v: &[Sample]| -> Vec<Sample> {
+        v.iter()
+            .map(|x| Sample {
+                value: x.p99.unwrap_or(0.0),
+                ..*x
+            })
+            .collect()
+    };
+    Row {
+        name: name.into(),
+        unit: row.unit,
+        ours: p99(&row.ours),
+        theirs: p99(&row.theirs),
+        raw: p99(&row.raw),
+    }
 }
 
 /// Micro bench rows: name, then one result per repetition.
@@ -501,6 +608,17 @@ fn size_name(size: usize) -> String {
     }
 }
 
+/// `100k`, `1M`: a message count for a row name.
+fn count_name(n: usize) -> String {
+    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
+        format!("{}M", n / 1_000_000)
+    } else if n >= 1000 && n.is_multiple_of(1000) {
+        format!("{}k", n / 1000)
+    } else {
+        n.to_string()
+    }
+}
+
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
@@ -511,8 +629,17 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
+fn fmt_bytes(v: f64) -> String {
+    if v >= 1048576.0 {
+        format!("{:.1} MiB", v / 1048576.0)
+    } else {
+        format!("{:.1} KiB", v / 1024.0)
+    }
+}
+
 fn fmt_value(v: f64, unit: Unit) -> String {
     match unit {
+        Unit::Bytes => fmt_bytes(v),
         Unit::Micros => format!("{v:.1} µs"),
         Unit::Rate if v >= 1e6 => format!("{:.2}M/s", v / 1e6),
         Unit::Rate => format!("{:.0}k/s", v / 1e3),
@@ -521,6 +648,7 @@ fn fmt_value(v: f64, unit: Unit) -> String {
 
 fn fmt_compact(v: f64, unit: Unit) -> String {
     match unit {
+        Unit::Bytes => fmt_bytes(v),
         Unit::Micros => format!("{v:.1}"),
         Unit::Rate if v >= 1e6 => format!("{:.2}M", v / 1e6),
         Unit::Rate => format!("{:.0}k", v / 1e3),

@@ -1,5 +1,6 @@
 //! The scenarios against a server, each written once over [`Nats`].
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -155,13 +156,20 @@ impl AsyncBody<Sample> for Receive {
     }
 }
 
-/// Sequential requests to the raw responder: latency of each.
+/// Sequential requests to the raw responder: latency of each, with `subs` other
+/// subscriptions open on the requesting connection.
 pub(crate) struct RequestLatency {
     pub(crate) n: usize,
+    pub(crate) subs: usize,
 }
 
 impl AsyncBody<Sample> for RequestLatency {
     async fn run<C: Nats>(self, client: C, _url: &str) -> Sample {
+        let mut open = Vec::with_capacity(self.subs);
+        for i in 0..self.subs {
+            open.push(client.subscribe(&format!("bench.idle.{i}")).await);
+        }
+        client.flush().await;
         let payload = payload(16);
         for _ in 0..self.n / 10 {
             client.request("bench.req", payload.clone()).await;
@@ -174,6 +182,7 @@ impl AsyncBody<Sample> for RequestLatency {
             times.push(started.elapsed());
         }
         let allocs = window.per(self.n as u64);
+        drop(open);
         Sample::latency(&mut times).allocs(allocs)
     }
 }
@@ -205,5 +214,121 @@ impl AsyncBody<Sample> for RequestInflight {
             handle.await.expect("requester task");
         }
         Sample::rate(total, started.elapsed()).allocs(window.per(total as u64))
+    }
+}
+
+/// JetStream publishes of `size` bytes to a fresh stream, keeping up to `window` acks in
+/// flight and awaiting them in publish order; the rate counts every ack received.
+pub(crate) struct JsPublish {
+    pub(crate) size: usize,
+    pub(crate) n: usize,
+    pub(crate) window: usize,
+    /// Memory storage (else file).
+    pub(crate) memory: bool,
+}
+
+impl JsPublish {
+    async fn batch<C: Nats>(&self, js: &C::Js, payload: &Bytes, n: usize) {
+        let mut acks = VecDeque::with_capacity(self.window);
+        for _ in 0..n {
+            if acks.len() == self.window {
+                if let Some(ack) = acks.pop_front() {
+                    C::ack(ack).await;
+                }
+            }
+            acks.push_back(C::js_publish(js, "bench.js", payload.clone()).await);
+        }
+        while let Some(ack) = acks.pop_front() {
+            C::ack(ack).await;
+        }
+    }
+}
+
+impl AsyncBody<Sample> for JsPublish {
+    async fn run<C: Nats>(self, client: C, _url: &str) -> Sample {
+        // The context's own limit is the window, so neither client waits inside `publish`
+        // before the loop awaits the oldest ack.
+        let js = client.jetstream(self.window);
+        C::recreate_stream(&js, "BENCH", "bench.js", self.memory).await;
+        let payload = payload(self.size);
+        self.batch::<C>(&js, &payload, (self.n / 10).max(self.window))
+            .await;
+        let window = Window::start();
+        let started = Instant::now();
+        self.batch::<C>(&js, &payload, self.n).await;
+        let sample = Sample::rate(self.n, started.elapsed()).allocs(window.per(self.n as u64));
+        C::delete_stream(&js, "BENCH").await;
+        sample
+    }
+}
+
+/// Opens `count` more connections (after the arm's first, which warms the process up) and
+/// leaves them idle: resident memory added per connection, in bytes.
+pub(crate) struct IdleConnections {
+    pub(crate) count: usize,
+}
+
+impl AsyncBody<Sample> for IdleConnections {
+    async fn run<C: Nats>(self, first: C, url: &str) -> Sample {
+        first.flush().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let before = crate::memory::rss_bytes();
+        let mut clients = Vec::with_capacity(self.count);
+        for _ in 0..self.count {
+            let client = C::connect(url).await;
+            client.flush().await;
+            clients.push(client);
+        }
+        // Let every connection's tasks settle into their idle state.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for client in &clients {
+            client.flush().await;
+        }
+        let after = crate::memory::rss_bytes();
+        let per = after.saturating_sub(before) as f64 / self.count.max(1) as f64;
+        eprintln!(
+            "    RSS {:.1} MiB before, {:.1} MiB with {} more connections",
+            before as f64 / 1048576.0,
+            after as f64 / 1048576.0,
+            self.count
+        );
+        drop(clients);
+        Sample {
+            value: per,
+            p99: None,
+            delivered: None,
+            allocs: None,
+        }
+    }
+}
+
+/// [`PubSub`] of `n` × `size` bytes, reporting the process's peak resident memory (VmHWM)
+/// as the value; run in a child process of its own so the peak is this arm's alone.
+pub(crate) struct PeakPubSub {
+    pub(crate) size: usize,
+    pub(crate) n: usize,
+    pub(crate) wait: Duration,
+}
+
+impl AsyncBody<Sample> for PeakPubSub {
+    async fn run<C: Nats>(self, publisher: C, url: &str) -> Sample {
+        let before = crate::memory::rss_bytes();
+        let body = PubSub {
+            size: self.size,
+            n: self.n,
+            wait: self.wait,
+        };
+        let sample = body.run(publisher, url).await;
+        let peak = crate::memory::peak_rss_bytes();
+        eprintln!(
+            "    RSS {:.1} MiB before, peak {:.1} MiB, {} msgs/s",
+            before as f64 / 1048576.0,
+            peak as f64 / 1048576.0,
+            crate::fmt_value(sample.value, crate::Unit::Rate)
+        );
+        Sample {
+            value: peak as f64,
+            ..sample
+        }
     }
 }

@@ -1,0 +1,251 @@
+//! The targets of the benchmark issue, each with our figure from this run and whether it
+//! was met. "Met" is read off the medians of this one run: on a loaded 2-core machine a
+//! target near its threshold can flip from run to run.
+
+use std::fmt::Write as _;
+
+use crate::{median_of, Row, Sample, Settings};
+
+/// Allocation figures at or below this count as zero (amortised buffer growth).
+const ZERO: f64 = 0.005;
+
+fn find<'a>(rows: &'a [Row], name: &str) -> Option<&'a Row> {
+    rows.iter().find(|r| r.name == name)
+}
+
+fn value(samples: &[Sample]) -> Option<f64> {
+    median_of(samples, |s| Some(s.value))
+}
+
+/// Ours over the other arm (raw when `raw`, else async-nats), with both medians.
+fn ratio(row: &Row, raw: bool) -> Option<(f64, f64, f64)> {
+    let ours = value(&row.ours)?;
+    let other = value(if raw { &row.raw } else { &row.theirs })?;
+    (other > 0.0).then_some((ours / other, ours, other))
+}
+
+fn allocs(row: &Row) -> Option<f64> {
+    median_of(&row.ours, |s| s.allocs)
+}
+
+struct Line {
+    target: String,
+    rows: String,
+    figure: String,
+    met: Option<bool>,
+}
+
+impl Line {
+    fn new(target: &str, rows: &str) -> Line {
+        Line {
+            target: target.into(),
+            rows: rows.into(),
+            figure: "not run".into(),
+            met: None,
+        }
+    }
+}
+
+/// A ratio target on one row: ours over raw (or async-nats) against `limit`.
+fn ratio_line(
+    rows: &[Row],
+    target: &str,
+    name: &str,
+    raw: bool,
+    at_least: bool,
+    limit: f64,
+) -> Line {
+    let other = if raw { "raw" } else { "async-nats" };
+    let mut line = Line::new(target, &format!("{name}, ours/{other}"));
+    if let Some(row) = find(rows, name) {
+        if let Some((r, ours, theirs)) = ratio(row, raw) {
+            line.figure = format!(
+                "{r:.2}× {other} ({} vs {})",
+                crate::fmt_value(ours, row.unit),
+                crate::fmt_value(theirs, row.unit)
+            );
+            line.met = Some(if at_least { r >= limit } else { r <= limit });
+        }
+    }
+    line
+}
+
+/// An allocation target over several rows: every row's median within `limit`.
+fn allocs_line(rows: &[Row], target: &str, names: &[&str], limit: f64) -> Line {
+    let mut line = Line::new(target, "allocs per op, ours");
+    let found: Vec<(&str, f64)> = names
+        .iter()
+        .filter_map(|n| Some((*n, allocs(find(rows, n)?)?)))
+        .collect();
+    if !found.is_empty() {
+        line.figure = found
+            .iter()
+            .map(|(n, a)| format!("{n}: {a:.2}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        line.met = Some(found.iter().all(|(_, a)| *a <= limit));
+    }
+    line
+}
+
+/// The targets table (Markdown).
+pub(crate) fn table(s: &Settings, rows: &[Row]) -> String {
+    let mut lines = vec![ratio_line(
+        rows,
+        "publish 16 B ≥ 0.85× raw",
+        "publish 16 B",
+        true,
+        true,
+        0.85,
+    )];
+
+    let mut pubsub = ratio_line(
+        rows,
+        "pub→sub 16 B ≥ 0.85× raw, 100% delivered",
+        "pub→sub 16 B",
+        true,
+        true,
+        0.85,
+    );
+    pubsub.rows.push_str(" and delivered");
+    if let Some(row) = find(rows, "pub→sub 16 B") {
+        let worst = row
+            .ours
+            .iter()
+            .filter_map(|x| x.delivered)
+            .fold(f64::INFINITY, f64::min);
+        if worst.is_finite() {
+            let _ = write!(
+                pubsub.figure,
+                ", {:.1}% delivered (worst repetition)",
+                worst * 100.0
+            );
+            pubsub.met = pubsub.met.map(|m| m && worst >= 1.0);
+        }
+    }
+    lines.push(pubsub);
+
+    lines.push(ratio_line(
+        rows,
+        "request p50 ≤ 1.15× raw round trip",
+        "request latency p50 (µs)",
+        true,
+        false,
+        1.15,
+    ));
+    lines.push(ratio_line(
+        rows,
+        "64 in flight ≥ 0.9× raw",
+        "requests, 64 in flight",
+        true,
+        true,
+        0.9,
+    ));
+    lines.push(ratio_line(
+        rows,
+        "16 tasks ≥ async-nats",
+        "contention: 16 task(s) publishing 16 B",
+        false,
+        true,
+        1.0,
+    ));
+    let js: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.name.starts_with("JetStream publish"))
+        .collect();
+    for row in &js {
+        lines.push(ratio_line(
+            rows,
+            "JetStream publish ≥ 1.5× async-nats",
+            &row.name,
+            false,
+            true,
+            1.5,
+        ));
+    }
+    if js.is_empty() {
+        lines.push(Line::new(
+            "JetStream publish ≥ 1.5× async-nats",
+            "JetStream publish …",
+        ));
+    }
+
+    let publishes: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.name.starts_with("publish ") || r.name.starts_with("contention"))
+        .map(|r| r.name.as_str())
+        .collect();
+    lines.push(allocs_line(
+        rows,
+        "0 allocations per publish",
+        &publishes,
+        ZERO,
+    ));
+    lines.push(allocs_line(
+        rows,
+        "≤ 1 allocation per received message",
+        &["receive 16 B from a raw publisher"],
+        1.0,
+    ));
+    lines.push(allocs_line(
+        rows,
+        "≤ 3 allocations per request",
+        &["request latency p50 (µs)", "requests, 64 in flight"],
+        3.0,
+    ));
+    let js_names: Vec<&str> = js.iter().map(|r| r.name.as_str()).collect();
+    lines.push(allocs_line(
+        rows,
+        "≤ 3 allocations per JetStream publish",
+        &js_names,
+        3.0,
+    ));
+
+    let peak = rows
+        .iter()
+        .find(|r| r.name.starts_with("peak memory"))
+        .map_or("peak memory, pub→sub …", |r| r.name.as_str());
+    let mut peak_line = ratio_line(
+        rows,
+        "peak memory, 1M × 1 KiB pub→sub ≤ ½ of async-nats",
+        peak,
+        false,
+        false,
+        0.5,
+    );
+    if s.quick {
+        peak_line.rows.push_str(" (quick mode: 100k messages)");
+    }
+    lines.push(peak_line);
+    let idle = rows
+        .iter()
+        .find(|r| r.name.starts_with("memory per idle connection"))
+        .map_or("memory per idle connection …", |r| r.name.as_str());
+    lines.push(ratio_line(
+        rows,
+        "memory per idle connection ≤ ½ of async-nats",
+        idle,
+        false,
+        false,
+        0.5,
+    ));
+
+    let mut out = String::from(
+        "Each target of the benchmark issue with our median from this run. *Met* compares \
+         medians of one run on a shared, noisy 2-core machine: a figure near its threshold \
+         can flip between runs.\n\n| target | row(s) | ours | met |\n|---|---|---|---|\n",
+    );
+    for line in lines {
+        let met = match line.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "—",
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {met} |",
+            line.target, line.rows, line.figure
+        );
+    }
+    out
+}
