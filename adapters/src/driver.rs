@@ -18,8 +18,11 @@ use crate::shared::{Shared, State};
 
 /// Passes per poll before yielding to the executor.
 const BUDGET: usize = 32;
-/// Bytes read per socket read.
-const READ_SIZE: usize = 64 * 1024;
+/// The read buffer starts this small (idle connections stay cheap) and doubles, up to
+/// `MAX_READ_SIZE`, each time a read fills it.
+const MIN_READ_SIZE: usize = 1024;
+/// The largest read buffer.
+const MAX_READ_SIZE: usize = 64 * 1024;
 /// Slices per vectored write.
 const MAX_SLICES: usize = 64;
 
@@ -29,7 +32,7 @@ pub(crate) struct Driver {
     stream: Option<Box<dyn AsyncStream>>,
     connecting: Option<BoxFuture<std::io::Result<Box<dyn AsyncStream>>>>,
     timer: DeadlineTimer,
-    read_buf: Box<[u8]>,
+    read_buf: Vec<u8>,
     /// Publishers wait for room below this many queued bytes.
     max_pending: usize,
 }
@@ -49,7 +52,7 @@ impl Driver {
             stream: None,
             connecting: None,
             timer,
-            read_buf: vec![0; READ_SIZE].into_boxed_slice(),
+            read_buf: vec![0; MIN_READ_SIZE],
             max_pending,
         }
     }
@@ -74,7 +77,16 @@ impl Driver {
             Some(stream) => match stream.poll_read(cx, &mut self.read_buf) {
                 Poll::Pending => Read::Nothing,
                 Poll::Ready(Ok(0)) => Read::Closed("connection closed by server".into()),
-                Poll::Ready(Ok(n)) => Read::Bytes(n),
+                Poll::Ready(Ok(n)) => {
+                    if n == self.read_buf.len() && n < MAX_READ_SIZE {
+                        // A full read: more is waiting; read more at a time from now on.
+                        let grown = (n * 2).min(MAX_READ_SIZE);
+                        let mut bigger = vec![0; grown];
+                        bigger[..n].copy_from_slice(&self.read_buf[..n]);
+                        self.read_buf = bigger;
+                    }
+                    Read::Bytes(n)
+                }
                 Poll::Ready(Err(e)) => Read::Closed(e.to_string()),
             },
         };

@@ -184,7 +184,8 @@ impl Decoder {
     /// A decoder with the given control-line cap and message size guard.
     pub fn with_limits(max_control_line: usize, max_payload: usize) -> Decoder {
         Decoder {
-            buf: BytesMut::with_capacity(64 * 1024),
+            // Grows with what arrives; an idle connection keeps it small.
+            buf: BytesMut::new(),
             state: State::Line { scanned: 0 },
             max_control_line,
             max_payload,
