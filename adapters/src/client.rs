@@ -267,12 +267,14 @@ impl Client {
     }
 
     /// Issues a JetStream publish once fewer than `max_in_flight` of the client's JetStream
-    /// publishes await their ack; the request is taken from `request` when issued.
+    /// publishes await their ack. The payload is borrowed: the caller keeps it for retries.
     pub(crate) fn poll_start_ack_request(
         &self,
         cx: &mut std::task::Context<'_>,
         subject: &str,
-        request: &mut Option<Request>,
+        headers: Option<&HeaderMap>,
+        payload: &Bytes,
+        timeout: Duration,
         max_in_flight: usize,
     ) -> Poll<Result<PendingReply, RequestError>> {
         let now = self.now();
@@ -281,18 +283,10 @@ impl Client {
             state.waiting_for_ack_room.push(cx.waker().clone());
             return Poll::Pending;
         }
-        let Some(Request {
-            payload,
-            headers,
-            timeout,
-        }) = request.take()
-        else {
-            return Poll::Ready(Err(RequestError::Closed));
-        };
         let before = state.work_mark();
         let id = state
             .conn
-            .request(now, subject, headers.as_ref(), payload, timeout)?;
+            .request_borrowed(now, subject, headers, payload, Some(timeout))?;
         state.requests.insert(id, Slot::Waiting(None));
         state.acks_in_flight.insert(id);
         state.wake_driver_for_new_work(before);

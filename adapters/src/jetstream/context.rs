@@ -26,6 +26,7 @@ use serde::Serialize;
 use super::stream::Stream;
 use super::JetStreamError;
 use crate::client::{PendingReply, Request};
+use crate::runtime::AsyncTimer;
 use crate::Client;
 
 /// How long API requests and publish acks wait by default.
@@ -42,7 +43,8 @@ const PUBLISH_RETRY_WAIT: Duration = Duration::from_millis(250);
 #[derive(Debug, Clone)]
 pub struct Context {
     client: Client,
-    prefix: ApiPrefix,
+    /// Shared: a context is cloned into every publish's ack future.
+    prefix: Arc<ApiPrefix>,
     timeout: Duration,
     max_acks_in_flight: usize,
 }
@@ -51,7 +53,7 @@ impl Context {
     pub(crate) fn new(client: Client, prefix: ApiPrefix) -> Context {
         Context {
             client,
-            prefix,
+            prefix: Arc::new(prefix),
             timeout: DEFAULT_TIMEOUT,
             max_acks_in_flight: DEFAULT_MAX_ACKS_IN_FLIGHT,
         }
@@ -237,44 +239,34 @@ impl Context {
         publish: Publish,
     ) -> Result<PublishAckFuture, JetStreamError> {
         let headers = (!publish.headers.is_empty()).then_some(publish.headers);
-        let mut request = Some(self.publish_request(headers.clone(), publish.payload.clone()));
-        let reply = poll_fn(|cx| {
-            self.client
-                .poll_start_ack_request(cx, subject, &mut request, self.max_acks_in_flight)
-        })
-        .await?;
+        let payload = publish.payload;
+        let reply = poll_fn(|cx| self.poll_issue(cx, subject, headers.as_ref(), &payload)).await?;
         Ok(PublishAckFuture {
-            inner: Box::pin(wait_for_ack(
-                self.clone(),
-                subject.to_owned(),
-                headers,
-                publish.payload,
-                reply,
-            )),
+            context: self.clone(),
+            subject: subject.to_owned(),
+            headers,
+            payload,
+            attempt: 1,
+            state: AckState::Waiting(reply),
         })
     }
 
-    fn publish_request(&self, headers: Option<HeaderMap>, payload: Bytes) -> Request {
-        let request = Request::new().payload(payload).timeout(self.timeout);
-        match headers {
-            Some(headers) => request.headers(headers),
-            None => request,
-        }
-    }
-
-    /// A retry: waits for room in the window like the first attempt.
-    async fn reissue(
+    /// Issues one attempt of a publish, waiting while the window of acks is full.
+    fn poll_issue(
         &self,
+        cx: &mut TaskContext<'_>,
         subject: &str,
-        headers: Option<HeaderMap>,
-        payload: Bytes,
-    ) -> Result<PendingReply, JetStreamError> {
-        let mut request = Some(self.publish_request(headers, payload));
-        Ok(poll_fn(|cx| {
-            self.client
-                .poll_start_ack_request(cx, subject, &mut request, self.max_acks_in_flight)
-        })
-        .await?)
+        headers: Option<&HeaderMap>,
+        payload: &Bytes,
+    ) -> Poll<Result<PendingReply, RequestError>> {
+        self.client.poll_start_ack_request(
+            cx,
+            subject,
+            headers,
+            payload,
+            self.timeout,
+            self.max_acks_in_flight,
+        )
     }
 }
 
@@ -288,42 +280,36 @@ fn success(ok: bool, what: &str) -> Result<(), JetStreamError> {
     }
 }
 
-/// Waits for a publish's ack, retrying a bounded number of times on `503` (no stream, or a
-/// leader election in progress).
-async fn wait_for_ack(
+/// The server's acknowledgement of a publish, to await. Retries a bounded number of times
+/// on `503` (no stream, or a leader election in progress), then fails.
+#[must_use = "the ack tells whether the stream stored the message"]
+pub struct PublishAckFuture {
     context: Context,
     subject: String,
     headers: Option<HeaderMap>,
     payload: Bytes,
-    mut reply: PendingReply,
-) -> Result<PubAck, JetStreamError> {
-    let mut attempt = 1;
-    loop {
-        match reply.await {
-            Ok(message) => return Ok(PubAck::parse(&message.payload)?),
-            Err(RequestError::NoResponders) if attempt < PUBLISH_ATTEMPTS => {
-                attempt += 1;
-                let runtime = Arc::clone(&context.client.shared_state().runtime);
-                let mut timer = runtime.new_timer(runtime.now() + PUBLISH_RETRY_WAIT);
-                poll_fn(|cx| timer.as_mut().poll(cx)).await;
-                reply = context
-                    .reissue(&subject, headers.clone(), payload.clone())
-                    .await?;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    attempt: u32,
+    state: AckState,
 }
 
-/// The server's acknowledgement of a publish, to await.
-#[must_use = "the ack tells whether the stream stored the message"]
-pub struct PublishAckFuture {
-    inner: Pin<Box<dyn Future<Output = Result<PubAck, JetStreamError>> + Send>>,
+/// Where an ack future is.
+enum AckState {
+    /// Waiting for the reply to this attempt.
+    Waiting(PendingReply),
+    /// Waiting before the next attempt.
+    Backoff(Pin<Box<dyn AsyncTimer>>),
+    /// Waiting for room in the window to issue the next attempt.
+    Issuing,
+    /// Done.
+    Finished,
 }
 
 impl std::fmt::Debug for PublishAckFuture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PublishAckFuture").finish_non_exhaustive()
+        f.debug_struct("PublishAckFuture")
+            .field("subject", &self.subject)
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
     }
 }
 
@@ -331,7 +317,59 @@ impl Future for PublishAckFuture {
     type Output = Result<PubAck, JetStreamError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
+        let this = &mut *self;
+        loop {
+            match &mut this.state {
+                AckState::Waiting(reply) => {
+                    let result = match Pin::new(reply).poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(result) => result,
+                    };
+                    match result {
+                        Err(RequestError::NoResponders) if this.attempt < PUBLISH_ATTEMPTS => {
+                            this.attempt += 1;
+                            let runtime = &this.context.client.shared_state().runtime;
+                            let timer = runtime.new_timer(runtime.now() + PUBLISH_RETRY_WAIT);
+                            this.state = AckState::Backoff(timer);
+                        }
+                        done => {
+                            this.state = AckState::Finished;
+                            return Poll::Ready(match done {
+                                Ok(message) => PubAck::parse(&message.payload).map_err(Into::into),
+                                Err(e) => Err(e.into()),
+                            });
+                        }
+                    }
+                }
+                AckState::Backoff(timer) => {
+                    if timer.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    this.state = AckState::Issuing;
+                }
+                AckState::Issuing => {
+                    let issued = this.context.poll_issue(
+                        cx,
+                        &this.subject,
+                        this.headers.as_ref(),
+                        &this.payload,
+                    );
+                    match issued {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Ok(reply)) => this.state = AckState::Waiting(reply),
+                        Poll::Ready(Err(e)) => {
+                            this.state = AckState::Finished;
+                            return Poll::Ready(Err(e.into()));
+                        }
+                    }
+                }
+                AckState::Finished => {
+                    return Poll::Ready(Err(JetStreamError::Malformed(
+                        "publish ack polled after it finished".into(),
+                    )))
+                }
+            }
+        }
     }
 }
 

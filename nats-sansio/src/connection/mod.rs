@@ -699,6 +699,19 @@ impl Connection {
         payload: Bytes,
         timeout: Option<Duration>,
     ) -> Result<RequestId, PublishError> {
+        self.request_borrowed(now, subject, headers, &payload, timeout)
+    }
+
+    /// [`request`](Self::request) with a borrowed payload, for callers that keep it (to
+    /// retry, say): a clone of a `Vec`-backed `Bytes` would allocate.
+    pub fn request_borrowed(
+        &mut self,
+        now: Instant,
+        subject: &str,
+        headers: Option<&HeaderMap>,
+        payload: &Bytes,
+        timeout: Option<Duration>,
+    ) -> Result<RequestId, PublishError> {
         self.advance_clock(now);
         validate_publish(subject).map_err(PublishError::InvalidSubject)?;
         match self.state {
@@ -712,7 +725,7 @@ impl Connection {
         let token = self.requests.start(self.state == State::Connected);
         // The reply subject is moved out and back so `self` can be borrowed for the publish.
         let reply = std::mem::take(&mut self.requests.reply);
-        let queued = self.queue_publish(subject, Some(&reply), headers, &payload);
+        let queued = self.queue_publish(subject, Some(&reply), headers, payload);
         self.requests.reply = reply;
         if let Err(e) = queued {
             self.requests.finish(token);

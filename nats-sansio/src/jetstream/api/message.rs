@@ -289,12 +289,19 @@ pub struct PubAck {
 }
 
 /// A PubAck as sent, possibly carrying an error (`{"stream":"S","error":{..}}` with 429).
-#[derive(Deserialize)]
+/// The fields are spelled out rather than flattened: `serde(flatten)` buffers every field
+/// into an intermediate map, which costs allocations on every publish.
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct PubAckWire {
-    #[serde(default)]
     error: Option<ApiError>,
-    #[serde(flatten)]
-    ack: PubAck,
+    stream: String,
+    seq: u64,
+    domain: String,
+    duplicate: bool,
+    val: Option<String>,
+    batch: Option<String>,
+    count: u64,
 }
 
 impl PubAck {
@@ -326,10 +333,19 @@ impl PubAck {
         if let Some(error) = wire.error {
             return Err(ResponseError::Api(error));
         }
-        if wire.ack.stream.is_empty() {
+        let ack = PubAck {
+            stream: wire.stream,
+            seq: wire.seq,
+            domain: wire.domain,
+            duplicate: wire.duplicate,
+            val: wire.val,
+            batch: wire.batch,
+            count: wire.count,
+        };
+        if ack.stream.is_empty() {
             return Err(ResponseError::Malformed("PubAck without a stream".into()));
         }
-        Ok(wire.ack)
+        Ok(ack)
     }
 }
 
