@@ -16,7 +16,7 @@ use crate::runtime::Runtime;
 use crate::Client;
 
 /// Bytes queued for the socket above which publishers wait for room.
-pub const DEFAULT_MAX_PENDING_BYTES: usize = 8 * 1024 * 1024;
+pub const DEFAULT_MAX_PENDING_BYTES: usize = 1024 * 1024;
 
 /// Connection options, built with chained calls and finished with
 /// a runtime module's `connect_with_options` (for example `nats_client::tokio`) or
