@@ -260,6 +260,7 @@ on_every_runtime!(
     push_exactly_once_across_a_server_restart,
     push_recreates_a_consumer_deleted_from_under_it,
     push_by_the_stream_method,
+    push_answers_flow_control,
 );
 
 /// `Stream::ordered_push_messages` reads with push consumers, and dropping deletes them.
@@ -287,4 +288,48 @@ async fn push_by_the_stream_method(rt: Rt) {
         }
     })
     .await;
+}
+
+/// Enough bytes in flight make the server ask for flow control; answered as the stream
+/// reaches each request, the consumer goes on to the end, in order.
+async fn push_answers_flow_control(rt: Rt) {
+    let server = js_server();
+    let js = jetstream::new(rt.connect(&server.url()).await);
+    let stream = js
+        .create_stream(stream_config("FLOW", "flow.>"))
+        .await
+        .unwrap();
+    let total = 300u64;
+    let payload = vec![b'x'; 128 * 1024];
+    for _ in 0..total {
+        within(WAIT, "a publish ack", async {
+            js.publish("flow.x", payload.clone()).await.unwrap().await
+        })
+        .await
+        .unwrap();
+    }
+    let mut messages = stream
+        .ordered_push_messages(OrderedConfig::new())
+        .await
+        .unwrap();
+    let mut next = 1;
+    within(WAIT, "ordered messages", async {
+        while next <= total {
+            let message = messages.next().await.unwrap().unwrap();
+            assert_eq!(message.metadata().unwrap().stream_sequence, next);
+            assert_eq!(message.payload.len(), payload.len());
+            next += 1;
+        }
+    })
+    .await;
+    nothing_more(&mut messages).await;
+    assert_eq!(messages.resets(), 0);
+    assert!(
+        messages.flow_control_answered() > 0,
+        "flow control was asked for"
+    );
+    println!(
+        "push: {total} messages of 128 KiB in order, {} flow-control answers",
+        messages.flow_control_answered()
+    );
 }
