@@ -678,6 +678,7 @@ fn simulate(seed: u64, total: u64) -> (Vec<u64>, usize) {
                     };
                     m.handle_consumer_created(now, result);
                 }
+                OrderedAction::Publish(_) => unreachable!("pull mode has no flow control"),
                 OrderedAction::DeleteConsumer(name) => {
                     if let Some(c) = server.remove(&name) {
                         if !c.reply.is_empty() {

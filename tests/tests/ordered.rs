@@ -1,12 +1,13 @@
 //! The ordered consumer against a real nats-server (JetStream enabled), on tokio, smol and
-//! async-std: every stream message exactly once and in order, plainly, across a server
-//! restart (the file store persists), and after its consumer is deleted from under it.
+//! async-std, in pull and in push mode: every stream message exactly once and in order,
+//! plainly, across a server restart (the file store persists), and after its consumer is
+//! deleted from under it.
 
 use std::time::Duration;
 
 use futures_lite::StreamExt;
 use nats_client::jetstream::api::StreamConfig;
-use nats_client::jetstream::ordered::OrderedConfig;
+use nats_client::jetstream::ordered::{OrderedConfig, OrderedMode};
 use nats_client::jetstream::pull::ConsumeOptions;
 use nats_client::jetstream::{self, Context, OrderedMessages};
 use nats_client::ClientEvent;
@@ -35,6 +36,15 @@ async fn publish_range(js: &Context, subject: &str, range: std::ops::Range<u64>)
         })
         .await
         .unwrap();
+    }
+}
+
+/// An ordered consumer's config: pulls of `batch` messages, or push consumers.
+fn ordered_config(mode: &OrderedMode, batch: usize) -> OrderedConfig {
+    OrderedConfig {
+        consume: ConsumeOptions::messages(batch),
+        mode: mode.clone(),
+        ..OrderedConfig::new()
     }
 }
 
@@ -68,6 +78,14 @@ async fn nothing_more(messages: &mut OrderedMessages) {
 }
 
 async fn reads_500_in_order(rt: Rt) {
+    reads_500(rt, OrderedMode::Pull).await
+}
+
+async fn push_reads_500_in_order(rt: Rt) {
+    reads_500(rt, OrderedMode::push()).await
+}
+
+async fn reads_500(rt: Rt, mode: OrderedMode) {
     let server = js_server();
     let js = jetstream::new(rt.connect(&server.url()).await);
     let stream = js
@@ -76,15 +94,18 @@ async fn reads_500_in_order(rt: Rt) {
         .unwrap();
     publish_range(&js, "ordered.x", 0..300).await;
     let mut messages = stream
-        .ordered_messages(OrderedConfig {
-            consume: ConsumeOptions::messages(100),
-            ..OrderedConfig::new()
-        })
+        .ordered_messages(ordered_config(&mode, 100))
         .await
         .unwrap();
     let consumer = messages.consumer_name().unwrap().to_owned();
     let info = stream.consumer_info(&consumer).await.unwrap();
     assert!(info.config.mem_storage && info.config.durable_name.is_empty());
+    if mode != OrderedMode::Pull {
+        let c = &info.config;
+        assert!(!c.deliver_subject.is_empty() && c.flow_control);
+        assert_eq!(c.idle_heartbeat, Duration::from_secs(5));
+        assert_eq!(c.max_deliver, 1);
+    }
     let mut seen = Vec::new();
     read_in_order(&mut messages, &mut seen, 150).await;
     // Published while reading.
@@ -93,10 +114,22 @@ async fn reads_500_in_order(rt: Rt) {
     nothing_more(&mut messages).await;
     assert_eq!(seen, (1..=500).collect::<Vec<u64>>());
     assert_eq!(messages.resets(), 0);
-    println!("checked {} messages in order", seen.len());
+    println!(
+        "{mode:?}: checked {} messages in order, {} flow-control answers",
+        seen.len(),
+        messages.flow_control_answered()
+    );
 }
 
 async fn exactly_once_across_a_server_restart(rt: Rt) {
+    across_a_restart(rt, OrderedMode::Pull).await
+}
+
+async fn push_exactly_once_across_a_server_restart(rt: Rt) {
+    across_a_restart(rt, OrderedMode::push()).await
+}
+
+async fn across_a_restart(rt: Rt, mode: OrderedMode) {
     let mut server = js_server();
     let client = rt.connect(&server.url()).await;
     let mut events = client.events();
@@ -107,10 +140,7 @@ async fn exactly_once_across_a_server_restart(rt: Rt) {
         .unwrap();
     publish_range(&js, "restart.x", 0..200).await;
     let mut messages = stream
-        .ordered_messages(OrderedConfig {
-            consume: ConsumeOptions::messages(25),
-            ..OrderedConfig::new()
-        })
+        .ordered_messages(ordered_config(&mode, 25))
         .await
         .unwrap();
     let first = messages.consumer_name().unwrap().to_owned();
@@ -136,13 +166,25 @@ async fn exactly_once_across_a_server_restart(rt: Rt) {
     );
     assert_ne!(messages.consumer_name(), Some(first.as_str()));
     println!(
-        "checked {} messages across a restart, {} consumer resets",
+        "{mode:?}: checked {} messages across a restart, {} consumer resets",
         seen.len(),
         messages.resets()
     );
 }
 
 async fn recreates_a_consumer_deleted_from_under_it(rt: Rt) {
+    consumer_deleted(rt, OrderedMode::Pull).await
+}
+
+/// Nothing tells a push consumer it was deleted: the silence does, after two heartbeats.
+async fn push_recreates_a_consumer_deleted_from_under_it(rt: Rt) {
+    let mode = OrderedMode::Push {
+        idle_heartbeat: Duration::from_secs(1),
+    };
+    consumer_deleted(rt, mode).await
+}
+
+async fn consumer_deleted(rt: Rt, mode: OrderedMode) {
     let server = js_server();
     let js = jetstream::new(rt.connect(&server.url()).await);
     let stream = js
@@ -151,10 +193,7 @@ async fn recreates_a_consumer_deleted_from_under_it(rt: Rt) {
         .unwrap();
     publish_range(&js, "deleted.x", 0..100).await;
     let mut messages = stream
-        .ordered_messages(OrderedConfig {
-            consume: ConsumeOptions::messages(10),
-            ..OrderedConfig::new()
-        })
+        .ordered_messages(ordered_config(&mode, 10))
         .await
         .unwrap();
     let first = messages.consumer_name().unwrap().to_owned();
@@ -177,7 +216,7 @@ async fn recreates_a_consumer_deleted_from_under_it(rt: Rt) {
         "the old consumer is gone, the new one exists"
     );
     println!(
-        "checked {} messages across a consumer deletion, {} resets",
+        "{mode:?}: checked {} messages across a consumer deletion, {} resets",
         seen.len(),
         messages.resets()
     );
@@ -217,4 +256,80 @@ on_every_runtime!(
     exactly_once_across_a_server_restart,
     recreates_a_consumer_deleted_from_under_it,
     dropping_deletes_the_consumer,
+    push_reads_500_in_order,
+    push_exactly_once_across_a_server_restart,
+    push_recreates_a_consumer_deleted_from_under_it,
+    push_by_the_stream_method,
+    push_answers_flow_control,
 );
+
+/// `Stream::ordered_push_messages` reads with push consumers, and dropping deletes them.
+async fn push_by_the_stream_method(rt: Rt) {
+    let server = js_server();
+    let js = jetstream::new(rt.connect(&server.url()).await);
+    let stream = js
+        .create_stream(stream_config("VIAPUSH", "viapush.>"))
+        .await
+        .unwrap();
+    publish_range(&js, "viapush.x", 0..20).await;
+    let mut messages = stream
+        .ordered_push_messages(OrderedConfig::new())
+        .await
+        .unwrap();
+    let consumer = messages.consumer_name().unwrap().to_owned();
+    let info = stream.consumer_info(&consumer).await.unwrap();
+    assert!(info.config.deliver_subject.ends_with(".1"));
+    let mut seen = Vec::new();
+    read_in_order(&mut messages, &mut seen, 20).await;
+    drop(messages);
+    within(WAIT, "the consumer deleted", async {
+        while !stream.consumer_names().await.unwrap().is_empty() {
+            async_io::Timer::after(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}
+
+/// Enough bytes in flight make the server ask for flow control; answered as the stream
+/// reaches each request, the consumer goes on to the end, in order.
+async fn push_answers_flow_control(rt: Rt) {
+    let server = js_server();
+    let js = jetstream::new(rt.connect(&server.url()).await);
+    let stream = js
+        .create_stream(stream_config("FLOW", "flow.>"))
+        .await
+        .unwrap();
+    let total = 300u64;
+    let payload = vec![b'x'; 128 * 1024];
+    for _ in 0..total {
+        within(WAIT, "a publish ack", async {
+            js.publish("flow.x", payload.clone()).await.unwrap().await
+        })
+        .await
+        .unwrap();
+    }
+    let mut messages = stream
+        .ordered_push_messages(OrderedConfig::new())
+        .await
+        .unwrap();
+    let mut next = 1;
+    within(WAIT, "ordered messages", async {
+        while next <= total {
+            let message = messages.next().await.unwrap().unwrap();
+            assert_eq!(message.metadata().unwrap().stream_sequence, next);
+            assert_eq!(message.payload.len(), payload.len());
+            next += 1;
+        }
+    })
+    .await;
+    nothing_more(&mut messages).await;
+    assert_eq!(messages.resets(), 0);
+    assert!(
+        messages.flow_control_answered() > 0,
+        "flow control was asked for"
+    );
+    println!(
+        "push: {total} messages of 128 KiB in order, {} flow-control answers",
+        messages.flow_control_answered()
+    );
+}

@@ -6,8 +6,9 @@
 //! and is yielded exactly when the machine says `Deliver`; its consumer creations are API
 //! requests whose outcome goes back to it (one at a time, as it asks), its deletions are
 //! fire-and-forget background requests, its pulls are published with the reply it names, its
-//! deadline is a runtime timer, and connection events are handed to it. No ordering logic
-//! lives here.
+//! deadline is a runtime timer, its flow-control answers are empty publishes made before the
+//! next message is yielded, and connection events are handed to it. No ordering logic lives
+//! here. Push mode shares all of this: its deliver subjects are under the same inbox.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -18,7 +19,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use nats_sansio::jetstream::api::{ConsumerInfo, CreateConsumerRequest, SuccessResponse};
 use nats_sansio::jetstream::ordered::{
-    OrderedAction, OrderedConfig, OrderedConsumer, OrderedEvent, OrderedReceived,
+    OrderedAction, OrderedConfig, OrderedConsumer, OrderedEvent, OrderedMode, OrderedReceived,
 };
 
 use super::message::JsMessage;
@@ -34,14 +35,18 @@ use crate::Subscriber;
 pub struct OrderedMessages {
     context: Context,
     machine: OrderedConsumer,
-    subscriber: Subscriber,
+    /// Pull mode: the `<inbox>.*` subscription. Push mode: the deliver subjects of the
+    /// previous and the current generation (the server needs an exact subscription).
+    subscribers: Vec<Subscriber>,
+    push: bool,
     events: Events,
     stream: String,
     inbox: String,
     timer: DeadlineTimer,
-    creating: Option<BoxFuture<Result<ConsumerInfo, JetStreamError>>>,
+    creating: Option<BoxFuture<Created>>,
     errors: VecDeque<JetStreamError>,
     resets: u64,
+    flow_control_answered: u64,
     finished: bool,
 }
 
@@ -67,17 +72,23 @@ impl OrderedMessages {
         let inbox = client.new_inbox();
         // The inbox's random token names the consumers: `<token>_<serial>`.
         let prefix = inbox.rsplit('.').next().unwrap_or("ordered").to_owned();
-        let subscriber = client
-            .subscribe(&format!("{inbox}.*"))
-            .await
-            .map_err(|e| JetStreamError::Malformed(e.to_string()))?;
+        let push = config.mode != OrderedMode::Pull;
+        let subscribers = if push {
+            Vec::new()
+        } else {
+            vec![client
+                .subscribe(&format!("{inbox}.*"))
+                .await
+                .map_err(|e| JetStreamError::Malformed(e.to_string()))?]
+        };
         let events = client.events();
         let runtime = Arc::clone(&client.shared_state().runtime);
         let machine = OrderedConsumer::new(runtime.now(), stream, &prefix, &inbox, config)?;
         let mut messages = OrderedMessages {
             context,
             machine,
-            subscriber,
+            subscribers,
+            push,
             events,
             stream: stream.to_owned(),
             inbox,
@@ -85,14 +96,14 @@ impl OrderedMessages {
             creating: None,
             errors: VecDeque::new(),
             resets: 0,
+            flow_control_answered: 0,
             finished: false,
         };
         // The first creation is awaited here, so a refusal is this call's error.
         messages.drive();
         if let Some(creating) = messages.creating.take() {
-            let result = creating.await.map_err(JetStreamError::into_create_error);
-            let now = messages.now();
-            messages.machine.handle_consumer_created(now, result);
+            let created = creating.await;
+            messages.on_created(created);
             messages.drive();
         }
         match messages.errors.pop_front() {
@@ -116,6 +127,25 @@ impl OrderedMessages {
         self.resets
     }
 
+    /// Flow-control requests (and stalls) answered so far (push mode).
+    pub fn flow_control_answered(&self) -> u64 {
+        self.flow_control_answered
+    }
+
+    /// A creation's outcome; a push generation's subscription becomes the current one.
+    fn on_created(&mut self, (subscriber, result): Created) {
+        if let Some(subscriber) = subscriber {
+            if self.subscribers.len() == 2 {
+                // Dropped: unsubscribed; its consumer is being deleted.
+                self.subscribers.remove(0);
+            }
+            self.subscribers.push(subscriber);
+        }
+        let now = self.now();
+        self.machine
+            .handle_consumer_created(now, result.map_err(JetStreamError::into_create_error));
+    }
+
     fn now(&self) -> Instant {
         self.context.client().shared_state().runtime.now()
     }
@@ -125,9 +155,19 @@ impl OrderedMessages {
         while let Some(action) = self.machine.poll_action() {
             match action {
                 OrderedAction::CreateConsumer(request) => {
-                    self.creating = Some(Box::pin(create(self.context.clone(), *request)));
+                    self.creating =
+                        Some(Box::pin(create(self.context.clone(), *request, self.push)));
                 }
                 OrderedAction::DeleteConsumer(name) => self.delete_in_background(&name),
+                OrderedAction::Publish(subject) => {
+                    // A flow-control answer: the machine queued it when the application
+                    // reached it. Lost with the connection, the reconnect replaces the
+                    // consumer anyway.
+                    let shared = self.context.client().shared_state();
+                    let _ = shared
+                        .command(|state| state.conn.publish(&subject, None, None, Bytes::new()));
+                    self.flow_control_answered += 1;
+                }
             }
         }
         while let Some(pull) = self.machine.poll_pull() {
@@ -174,8 +214,27 @@ impl OrderedMessages {
     }
 }
 
-/// One consumer creation request.
-async fn create(
+/// A creation's outcome, with the subscription to a push generation's deliver subject.
+type Created = (Option<Subscriber>, Result<ConsumerInfo, JetStreamError>);
+
+/// One consumer creation request; in push mode its deliver subject is subscribed first, so
+/// nothing it pushes is missed.
+async fn create(context: Context, request: CreateConsumerRequest, push: bool) -> Created {
+    let mut subscriber = None;
+    if push {
+        match context
+            .client()
+            .subscribe(&request.config.deliver_subject)
+            .await
+        {
+            Ok(sub) => subscriber = Some(sub),
+            Err(e) => return (None, Err(JetStreamError::Malformed(e.to_string()))),
+        }
+    }
+    (subscriber, create_consumer(context, request).await)
+}
+
+async fn create_consumer(
     context: Context,
     request: CreateConsumerRequest,
 ) -> Result<ConsumerInfo, JetStreamError> {
@@ -225,17 +284,21 @@ impl futures_lite::Stream for OrderedMessages {
                 continue;
             }
             if let Some(creating) = this.creating.as_mut() {
-                if let Poll::Ready(result) = creating.as_mut().poll(cx) {
+                if let Poll::Ready(created) = creating.as_mut().poll(cx) {
                     this.creating = None;
-                    let now = this.now();
-                    this.machine.handle_consumer_created(
-                        now,
-                        result.map_err(JetStreamError::into_create_error),
-                    );
+                    this.on_created(created);
                     continue;
                 }
             }
-            match Pin::new(&mut this.subscriber).poll_next(cx) {
+            // The previous generation's first: what it still delivers comes before.
+            let mut polled = Poll::Pending;
+            for subscriber in &mut this.subscribers {
+                polled = Pin::new(subscriber).poll_next(cx);
+                if polled.is_ready() {
+                    break;
+                }
+            }
+            match polled {
                 Poll::Ready(Some(message)) => {
                     let now = this.now();
                     if let OrderedReceived::Deliver(_) = this.machine.handle_message(now, &message)

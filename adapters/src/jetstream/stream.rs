@@ -14,7 +14,7 @@ use nats_sansio::jetstream::api::{
 };
 use nats_sansio::proto::{Message, StatusCode};
 
-use nats_sansio::jetstream::ordered::OrderedConfig;
+use nats_sansio::jetstream::ordered::{OrderedConfig, OrderedMode};
 
 use super::consumer::Consumer;
 use super::ordered_messages::OrderedMessages;
@@ -201,6 +201,20 @@ impl Stream {
         &self,
         config: OrderedConfig,
     ) -> Result<OrderedMessages, JetStreamError> {
+        OrderedMessages::start(self.context.clone(), self.name(), config).await
+    }
+
+    /// [`ordered_messages`](Self::ordered_messages) with push consumers (ADR-17 legacy
+    /// variant): each generation pushes to a fresh inbox subject with flow control (answered
+    /// as the stream reaches each request) and an idle heartbeat (5 s unless `config.mode`
+    /// sets another); twice that without a word replaces the consumer.
+    pub async fn ordered_push_messages(
+        &self,
+        mut config: OrderedConfig,
+    ) -> Result<OrderedMessages, JetStreamError> {
+        if config.mode == OrderedMode::Pull {
+            config.mode = OrderedMode::push();
+        }
         OrderedMessages::start(self.context.clone(), self.name(), config).await
     }
 

@@ -1,12 +1,20 @@
 //! The ordered consumer (ADR-17, spec §3.10) as a pure state machine layered on
-//! [`PullMachine`]: a client-managed chain of ephemeral pull consumers that together read a
-//! stream in order, without gaps and without duplicates.
+//! [`PullMachine`] or, in [`OrderedMode::Push`], on [`PushMachine`]: a client-managed chain
+//! of ephemeral consumers that together read a stream in order, without gaps and without
+//! duplicates.
 //!
 //! The machine asks its caller to create consumers ([`OrderedAction::CreateConsumer`]) and
 //! to delete the ones it gave up on ([`OrderedAction::DeleteConsumer`], best effort), hands
-//! out the pulls of the consumer it follows ([`OrderedConsumer::poll_pull`]), and decides for
+//! out the pulls of the consumer it follows ([`OrderedConsumer::poll_pull`]; pull mode) or
+//! the flow-control answers it owes ([`OrderedAction::Publish`]; push mode), and decides for
 //! every message arriving on its inbox whether the application gets it
 //! ([`OrderedReceived::Deliver`]).
+//!
+//! Both modes share everything but the reader: in push mode each consumer generation pushes
+//! to its own deliver subject `<inbox>.<serial>` with flow control and an idle heartbeat; a
+//! heartbeat whose `Nats-Last-Consumer` is past the last consumer sequence seen is a gap, and
+//! a push consumer's messages that arrive before its creation is confirmed are accepted under
+//! the same rule as any other.
 //!
 //! Invariant: a message is delivered only if its stream sequence is above the last one
 //! delivered (so nothing is delivered twice), and it is either the consumer-sequence
@@ -33,6 +41,7 @@ use super::pull::{
     ConsumeOptions, PullConfigError, PullError, PullEvent, PullMachine, PullRequest, PullStatus,
     PullWarning, Received, DEFAULT_EXPIRES,
 };
+use super::push::{PushEvent, PushMachine, Pushed};
 
 /// How long the server keeps an ordered consumer nobody pulls from.
 pub const INACTIVE_THRESHOLD: Duration = Duration::from_secs(5 * 60);
@@ -40,8 +49,37 @@ pub const INACTIVE_THRESHOLD: Duration = Duration::from_secs(5 * 60);
 pub const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest wait between creation attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
-/// The idle heartbeat of an ordered consume whose pulls expire after 10 s or more.
+/// The idle heartbeat of an ordered consume whose pulls expire after 10 s or more, and of a
+/// push-mode ordered consumer.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(5);
+/// The ack wait of a push-mode consumer (ADR-17; irrelevant with no acks, but set as the
+/// reference clients do).
+pub const PUSH_ACK_WAIT: Duration = Duration::from_secs(22 * 60 * 60);
+
+/// How the consumers are read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OrderedMode {
+    /// Pull consumers, pulled with [`OrderedConfig::consume`] (nats.go's ordered consumer).
+    #[default]
+    Pull,
+    /// Push consumers (ADR-17 legacy variant): each pushes to a fresh deliver subject with
+    /// flow control, this idle heartbeat, `max_deliver` 1 and [`PUSH_ACK_WAIT`].
+    /// [`OrderedConfig::consume`] is ignored.
+    Push {
+        /// The server's idle heartbeat; silence for twice this replaces the consumer.
+        idle_heartbeat: Duration,
+    },
+}
+
+impl OrderedMode {
+    /// Push mode with the default heartbeat of 5 s.
+    pub fn push() -> OrderedMode {
+        OrderedMode::Push {
+            idle_heartbeat: DEFAULT_HEARTBEAT,
+        }
+    }
+}
 
 /// What an ordered consumer reads, and how.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -58,6 +96,8 @@ pub struct OrderedConfig {
     pub inactive_threshold: Option<Duration>,
     /// Give up after this many consecutive failed re-creations (default: never).
     pub max_reset_attempts: Option<u32>,
+    /// Pull (default) or push consumers.
+    pub mode: OrderedMode,
     /// The pulls: message or byte budget, expiry, heartbeat (default [`DEFAULT_HEARTBEAT`],
     /// or `expires / 2` when `expires` is under 10 s). No priority group.
     pub consume: ConsumeOptions,
@@ -83,6 +123,9 @@ pub enum OrderedConfigError {
     /// Ordered consumers have no priority groups.
     #[error("an ordered consumer takes no priority group")]
     PriorityGroup,
+    /// A push-mode ordered consumer needs a non-zero idle heartbeat.
+    #[error("a push ordered consumer needs a non-zero idle heartbeat")]
+    ZeroHeartbeat,
 }
 
 /// Why a consumer creation failed, as the caller saw it.
@@ -152,6 +195,9 @@ pub enum OrderedAction {
     CreateConsumer(Box<CreateConsumerRequest>),
     /// Send to `CONSUMER.DELETE.<stream>.<name>`; the outcome does not matter.
     DeleteConsumer(String),
+    /// Publish an empty message to this subject before delivering anything fed later: a
+    /// flow-control answer or an unstall (push mode).
+    Publish(String),
 }
 
 /// A pull to publish to `CONSUMER.MSG.NEXT.<stream>.<consumer>` with `reply` as the reply.
@@ -204,6 +250,9 @@ pub enum OrderedEvent {
 pub enum Dropped {
     /// A heartbeat or a status of the followed consumer's pulls (acted on).
     Status(PullStatus),
+    /// A heartbeat, flow-control request or other status on the followed push consumer's
+    /// deliver subject (acted on; an answer owed is queued as [`OrderedAction::Publish`]).
+    Push(Pushed),
     /// Its stream sequence was already delivered.
     Duplicate,
     /// It comes after a consumer-sequence gap; the consumer is being replaced.
@@ -232,18 +281,48 @@ struct Follow {
     expected_cseq: u64,
 }
 
+/// What reads the consumer being followed.
+#[derive(Debug)]
+enum Reader {
+    Pull(PullMachine),
+    Push(PushMachine),
+}
+
+impl Reader {
+    fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            Reader::Pull(pull) => pull.poll_timeout(),
+            Reader::Push(push) => push.poll_timeout(),
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        match self {
+            Reader::Pull(pull) => pull.handle_timeout(now),
+            Reader::Push(push) => push.handle_timeout(now),
+        }
+    }
+}
+
 /// The consumer being read.
 #[derive(Debug)]
 struct Active {
     follow: Follow,
+    /// The pulls' reply subject, or the push consumer's deliver subject.
     reply: String,
-    pull: PullMachine,
+    reader: Reader,
 }
 
 #[derive(Debug)]
 enum Phase {
-    /// A create action is out; `stale` once the connection was replaced meanwhile.
-    Creating { name: String, stale: bool },
+    /// A create action is out; `stale` once the connection was replaced meanwhile. A push
+    /// consumer may deliver before the answer: `early` follows it (`gap` if it broke order).
+    Creating {
+        name: String,
+        stale: bool,
+        early: u64,
+        gap: Option<(u64, u64)>,
+    },
     /// Waiting to try creating again.
     BackingOff { at: Instant },
     /// Waiting for the connection to create the next consumer.
@@ -258,10 +337,14 @@ enum Phase {
 ///
 /// # The run loop
 ///
-/// Subscribe `<inbox>.*` and build the machine with that inbox. After creating it and after
+/// Subscribe `<inbox>.*` and build the machine with that inbox (push mode: instead subscribe
+/// each [`OrderedAction::CreateConsumer`]'s `deliver_subject` before sending it, and keep the
+/// previous generation's subscription until the next one; the server does not push to a
+/// wildcard subscription's interest). After creating it and after
 /// **every** `handle_*` call, drain [`poll_action`](Self::poll_action) (perform each API
 /// call; report a creation's outcome with
-/// [`handle_consumer_created`](Self::handle_consumer_created)),
+/// [`handle_consumer_created`](Self::handle_consumer_created); publish an empty message for
+/// each [`OrderedAction::Publish`] before delivering anything fed later),
 /// [`poll_pull`](Self::poll_pull) (publish each pull) and [`poll_event`](Self::poll_event),
 /// then sleep until [`poll_timeout`](Self::poll_timeout) and call
 /// [`handle_timeout`](Self::handle_timeout). Feed every message of the inbox subscription to
@@ -324,7 +407,11 @@ impl OrderedConsumer {
         if config.consume.priority.is_some() {
             return Err(OrderedConfigError::PriorityGroup);
         }
-        if config.consume.idle_heartbeat.is_none() {
+        if let OrderedMode::Push { idle_heartbeat } = config.mode {
+            if idle_heartbeat.is_zero() {
+                return Err(OrderedConfigError::ZeroHeartbeat);
+            }
+        } else if config.consume.idle_heartbeat.is_none() {
             let expires = config.consume.expires.unwrap_or(DEFAULT_EXPIRES);
             config.consume.idle_heartbeat = Some(if expires < Duration::from_secs(10) {
                 expires / 2
@@ -332,7 +419,9 @@ impl OrderedConsumer {
                 DEFAULT_HEARTBEAT
             });
         }
-        PullMachine::consume(now, config.consume.clone())?;
+        if config.mode == OrderedMode::Pull {
+            PullMachine::consume(now, config.consume.clone())?;
+        }
         let mut machine = OrderedConsumer {
             now,
             stream: stream.to_owned(),
@@ -397,7 +486,10 @@ impl OrderedConsumer {
         let Phase::Active(active) = &mut self.phase else {
             return None;
         };
-        let request = active.pull.poll_pull()?;
+        let Reader::Pull(pull) = &mut active.reader else {
+            return None;
+        };
+        let request = pull.poll_pull()?;
         Some(OrderedPull {
             consumer: active.follow.name.clone(),
             reply: active.reply.clone(),
@@ -413,7 +505,7 @@ impl OrderedConsumer {
     /// When [`handle_timeout`](Self::handle_timeout) must next be called, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match &self.phase {
-            Phase::Active(active) => active.pull.poll_timeout(),
+            Phase::Active(active) => active.reader.poll_timeout(),
             Phase::BackingOff { at } => Some(*at),
             _ => None,
         }
@@ -428,20 +520,31 @@ impl OrderedConsumer {
         result: Result<ConsumerInfo, CreateError>,
     ) {
         self.advance_clock(now);
-        let (name, stale) = match std::mem::replace(&mut self.phase, Phase::Disconnected) {
-            Phase::Creating { name, stale } => (name, stale),
-            other => {
-                // Not waiting for one (stopped meanwhile): clean it up.
-                self.phase = other;
-                if let Ok(info) = result {
-                    self.actions
-                        .push_back(OrderedAction::DeleteConsumer(info.name));
+        let (name, stale, early, gap) =
+            match std::mem::replace(&mut self.phase, Phase::Disconnected) {
+                Phase::Creating {
+                    name,
+                    stale,
+                    early,
+                    gap,
+                } => (name, stale, early, gap),
+                other => {
+                    // Not waiting for one (stopped meanwhile): clean it up.
+                    self.phase = other;
+                    if let Ok(info) = result {
+                        self.actions
+                            .push_back(OrderedAction::DeleteConsumer(info.name));
+                    }
+                    return;
                 }
-                return;
-            }
-        };
+            };
         match result {
-            Ok(info) => self.on_created(name, stale, &info),
+            Ok(info) => {
+                self.on_created(name, stale, early, &info);
+                if let Some((expected, received)) = gap {
+                    self.reset(ResetReason::Gap { expected, received });
+                }
+            }
             Err(error) => self.on_create_failed(name, error),
         }
     }
@@ -459,7 +562,7 @@ impl OrderedConsumer {
         self.advance_clock(now);
         let now = self.now;
         match &mut self.phase {
-            Phase::Active(active) => active.pull.handle_timeout(now),
+            Phase::Active(active) => active.reader.handle_timeout(now),
             Phase::BackingOff { at } if *at <= now => self.start_create(),
             _ => {}
         }
@@ -480,7 +583,11 @@ impl OrderedConsumer {
         self.advance_clock(now);
         self.connected = false;
         if let Phase::Active(active) = &mut self.phase {
-            active.pull.handle_disconnected(self.now);
+            // A push consumer's heartbeat alarm may fire meanwhile: the reconnect replaces
+            // that consumer anyway.
+            if let Reader::Pull(pull) = &mut active.reader {
+                pull.handle_disconnected(self.now);
+            }
         }
     }
 
@@ -507,7 +614,9 @@ impl OrderedConsumer {
 
     // ===================== reactions =====================
 
-    fn on_created(&mut self, name: String, stale: bool, info: &ConsumerInfo) {
+    /// `early`: the consumer sequence expected next from it (above 1 if a push consumer
+    /// delivered before its creation was confirmed).
+    fn on_created(&mut self, name: String, stale: bool, early: u64, info: &ConsumerInfo) {
         self.failures = 0;
         if !self.created_once {
             self.created_once = true;
@@ -528,28 +637,36 @@ impl OrderedConsumer {
             self.start_create();
             return;
         }
-        let mut pull = match PullMachine::consume(self.now, self.config.consume.clone()) {
-            Ok(pull) => pull,
-            Err(e) => {
-                // Validated in `new`; kept as an error rather than a panic.
-                self.actions.push_back(OrderedAction::DeleteConsumer(name));
-                return self.fail(OrderedError::Create(CreateError::Unavailable(
-                    e.to_string(),
-                )));
-            }
+        let reader = match self.config.mode {
+            OrderedMode::Push { idle_heartbeat } => Reader::Push(
+                PushMachine::new(self.now, Some(idle_heartbeat), false)
+                    .with_last_consumer_sequence(early - 1),
+            ),
+            _ => match PullMachine::consume(self.now, self.config.consume.clone()) {
+                Ok(mut pull) => {
+                    if !self.connected {
+                        pull.handle_disconnected(self.now);
+                    }
+                    Reader::Pull(pull)
+                }
+                Err(e) => {
+                    // Validated in `new`; kept as an error rather than a panic.
+                    self.actions.push_back(OrderedAction::DeleteConsumer(name));
+                    return self.fail(OrderedError::Create(CreateError::Unavailable(
+                        e.to_string(),
+                    )));
+                }
+            },
         };
-        if !self.connected {
-            pull.handle_disconnected(self.now);
-        }
         self.events
             .push_back(OrderedEvent::ConsumerCreated { name: name.clone() });
         self.phase = Phase::Active(Box::new(Active {
             reply: format!("{}.{}", self.inbox, self.serial),
             follow: Follow {
                 name,
-                expected_cseq: 1,
+                expected_cseq: early,
             },
-            pull,
+            reader,
         }));
     }
 
@@ -584,20 +701,11 @@ impl OrderedConsumer {
     fn on_message(&mut self, message: &Message) -> OrderedReceived {
         let now = self.now;
         let dropped = |why| OrderedReceived::Dropped(why);
-        let active = match &mut self.phase {
-            Phase::Finished => return dropped(Dropped::Finished),
-            Phase::Active(active) => Some(active),
-            _ => None,
-        };
+        if matches!(self.phase, Phase::Finished) {
+            return dropped(Dropped::Finished);
+        }
         if let Some(status) = PullStatus::from_message(message) {
-            // Statuses carry no consumer: only those on the current pull's reply count.
-            return match active {
-                Some(active) if message.subject.as_str() == active.reply => {
-                    active.pull.handle_message(now, message);
-                    dropped(Dropped::Status(status))
-                }
-                _ => dropped(Dropped::Stale),
-            };
+            return self.on_status(message, status);
         }
         let Some(meta) = message
             .reply
@@ -606,22 +714,45 @@ impl OrderedConsumer {
         else {
             return dropped(Dropped::NotJetStream);
         };
-        if let Some(active) = active.filter(|a| a.follow.name == meta.consumer) {
-            if active.pull.handle_message(now, message) != Received::Message {
-                return dropped(Dropped::Stale);
+        match &mut self.phase {
+            Phase::Active(active) if active.follow.name == meta.consumer => {
+                match &mut active.reader {
+                    Reader::Pull(pull) => {
+                        if pull.handle_message(now, message) != Received::Message {
+                            return dropped(Dropped::Stale);
+                        }
+                    }
+                    Reader::Push(push) => {
+                        push.handle_message(now, message);
+                    }
+                }
+                let expected = active.follow.expected_cseq;
+                if meta.consumer_sequence != expected {
+                    self.reset(ResetReason::Gap {
+                        expected,
+                        received: meta.consumer_sequence,
+                    });
+                    return dropped(Dropped::Gap);
+                }
+                active.follow.expected_cseq += 1;
+                // The replacement has taken over: the consumer it replaced is done.
+                self.previous = None;
+                return self.accept(meta);
             }
-            let expected = active.follow.expected_cseq;
-            if meta.consumer_sequence != expected {
-                self.reset(ResetReason::Gap {
-                    expected,
-                    received: meta.consumer_sequence,
-                });
-                return dropped(Dropped::Gap);
+            Phase::Creating {
+                name, early, gap, ..
+            } if *name == meta.consumer => {
+                // A push consumer delivering before its creation was confirmed.
+                if gap.is_some() || meta.consumer_sequence != *early {
+                    // Replaced as soon as it is confirmed.
+                    gap.get_or_insert((*early, meta.consumer_sequence));
+                    return dropped(Dropped::Gap);
+                }
+                *early += 1;
+                self.previous = None;
+                return self.accept(meta);
             }
-            active.follow.expected_cseq += 1;
-            // The replacement has taken over: the consumer it replaced is done.
-            self.previous = None;
-            return self.accept(meta);
+            _ => {}
         }
         match &mut self.previous {
             Some(previous) if previous.name == meta.consumer => {
@@ -634,6 +765,39 @@ impl OrderedConsumer {
             }
             _ => dropped(Dropped::Stale),
         }
+    }
+
+    /// A status: only those on the followed consumer's subject count (statuses carry no
+    /// consumer name).
+    fn on_status(&mut self, message: &Message, status: PullStatus) -> OrderedReceived {
+        let now = self.now;
+        let Phase::Active(active) = &mut self.phase else {
+            return OrderedReceived::Dropped(Dropped::Stale);
+        };
+        if message.subject.as_str() != active.reply {
+            return OrderedReceived::Dropped(Dropped::Stale);
+        }
+        let push = match &mut active.reader {
+            Reader::Pull(pull) => {
+                pull.handle_message(now, message);
+                return OrderedReceived::Dropped(Dropped::Status(status));
+            }
+            Reader::Push(push) => push,
+        };
+        let pushed = push.handle_message(now, message);
+        match &pushed {
+            // Everything fed before it was delivered: the application has reached it.
+            Pushed::FlowControl { reply } => self
+                .actions
+                .push_back(OrderedAction::Publish(reply.clone())),
+            Pushed::Heartbeat {
+                unstall: Some(subject),
+            } => self
+                .actions
+                .push_back(OrderedAction::Publish(subject.clone())),
+            _ => {}
+        }
+        OrderedReceived::Dropped(Dropped::Push(pushed))
     }
 
     /// A message in consumer order: delivered unless its stream sequence already was.
@@ -653,7 +817,23 @@ impl OrderedConsumer {
             let Phase::Active(active) = &mut self.phase else {
                 return;
             };
-            let Some(event) = active.pull.poll_event() else {
+            let event = match &mut active.reader {
+                Reader::Pull(pull) => pull.poll_event(),
+                Reader::Push(push) => {
+                    match push.poll_event() {
+                        Some(PushEvent::MissedHeartbeat) => {
+                            self.reset(ResetReason::MissedHeartbeat)
+                        }
+                        Some(PushEvent::Gap { expected, got }) => self.reset(ResetReason::Gap {
+                            expected,
+                            received: got,
+                        }),
+                        None => return,
+                    }
+                    continue;
+                }
+            };
+            let Some(event) = event else {
                 return;
             };
             match event {
@@ -710,7 +890,12 @@ impl OrderedConsumer {
                     ..CreateConsumerRequest::default()
                 },
             )));
-        self.phase = Phase::Creating { name, stale: false };
+        self.phase = Phase::Creating {
+            name,
+            stale: false,
+            early: 1,
+            gap: None,
+        };
     }
 
     fn consumer_config(&self, name: &str) -> ConsumerConfig {
@@ -724,7 +909,7 @@ impl OrderedConsumer {
         } else {
             (String::new(), filters)
         };
-        ConsumerConfig {
+        let mut config = ConsumerConfig {
             name: name.to_owned(),
             deliver_policy,
             ack_policy: AckPolicy::None,
@@ -736,7 +921,16 @@ impl OrderedConsumer {
             num_replicas: 1,
             mem_storage: true,
             ..ConsumerConfig::default()
+        };
+        if let OrderedMode::Push { idle_heartbeat } = self.config.mode {
+            // `name` is `<prefix>_<serial>`: its generation pushes to `<inbox>.<serial>`.
+            config.deliver_subject = format!("{}.{}", self.inbox, self.serial);
+            config.flow_control = true;
+            config.idle_heartbeat = idle_heartbeat;
+            config.max_deliver = 1;
+            config.ack_wait = PUSH_ACK_WAIT;
         }
+        config
     }
 
     fn fail(&mut self, error: OrderedError) {

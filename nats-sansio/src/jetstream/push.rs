@@ -4,7 +4,7 @@
 //! Invariant: a status message is never handed to the application as data; every flow-control
 //! request is answered exactly once, when the application reaches it in the stream (so the
 //! server only sends more when the application keeps up), and every distinct stalled subject
-//! named by a heartbeat is answered once; the heartbeat alarm fires once per silence of twice
+//! named by a heartbeat is answered once (not at all if it was a flow-control request's); the heartbeat alarm fires once per silence of twice
 //! the idle heartbeat; gaps in consumer sequences are reported (never for queue subscribers,
 //! whose sequences interleave with other members).
 
@@ -65,7 +65,8 @@ pub struct PushMachine {
     alarmed: bool,
     /// The last consumer sequence seen (0 = none).
     last_consumer_seq: u64,
-    answered_stalls: Vec<String>,
+    /// Flow-control and stalled subjects handed out for answering.
+    answered: Vec<String>,
     events: Vec<PushEvent>,
 }
 
@@ -79,9 +80,16 @@ impl PushMachine {
             last_activity: now,
             alarmed: false,
             last_consumer_seq: 0,
-            answered_stalls: Vec::new(),
+            answered: Vec::new(),
             events: Vec::new(),
         }
+    }
+
+    /// The same machine for a consumer whose messages up to consumer sequence `seq` were
+    /// already seen (so a heartbeat reporting `seq` is no gap).
+    pub fn with_last_consumer_sequence(mut self, seq: u64) -> PushMachine {
+        self.last_consumer_seq = seq;
+        self
     }
 
     /// Classifies a pushed message and updates the heartbeat and gap state.
@@ -102,6 +110,10 @@ impl PushMachine {
             || description.to_ascii_lowercase().contains("flow control");
         if is_flow_control {
             if let Some(reply) = &message.reply {
+                // A heartbeat naming it as stalled later is not answered a second time.
+                if !self.answered.iter().any(|s| s == reply.as_str()) {
+                    self.answered.push(reply.as_str().to_owned());
+                }
                 return Pushed::FlowControl {
                     reply: reply.as_str().to_owned(),
                 };
@@ -123,9 +135,9 @@ impl PushMachine {
         let unstall = headers
             .and_then(|h| h.get(CONSUMER_STALLED))
             .map(str::to_owned)
-            .filter(|s| !self.answered_stalls.contains(s));
+            .filter(|s| !self.answered.contains(s));
         if let Some(subject) = &unstall {
-            self.answered_stalls.push(subject.clone());
+            self.answered.push(subject.clone());
         }
         Pushed::Heartbeat { unstall }
     }
