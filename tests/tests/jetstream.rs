@@ -638,6 +638,38 @@ async fn pinned_client_priority_group(rt: Rt) {
     stream.unpin_consumer("pinned", "jobs").await.unwrap();
 }
 
+async fn ack_futures_resolve_when_the_server_goes_away(rt: Rt) {
+    let mut server = js_server();
+    let mut js = jetstream::new(rt.connect(&server.url()).await);
+    // Far longer than the wait below: a future that waited for its timeout would fail it.
+    js.set_timeout(Duration::from_secs(120));
+    js.create_stream(stream_config("GONE", &["gone.>"]))
+        .await
+        .unwrap();
+    let mut acks = Vec::new();
+    for i in 0..200 {
+        acks.push(js.publish("gone.x", format!("{i}")).await.unwrap());
+    }
+    server.kill9();
+    // Every future resolves, stored or failed, long before its ack timeout would.
+    let mut stored = 0;
+    let mut failed = 0;
+    within(WAIT, "every ack future to resolve", async {
+        for ack in acks {
+            match ack.await {
+                Ok(_) => stored += 1,
+                Err(e) => {
+                    assert_eq!(e.kind(), JetStreamErrorKind::Disconnected, "{e}");
+                    failed += 1;
+                }
+            }
+        }
+    })
+    .await;
+    assert_eq!(stored + failed, 200);
+    println!("{stored} acks arrived, {failed} failed at the disconnect");
+}
+
 on_every_runtime!(
     stream_management,
     publish_acks_dedup_and_expectations,
@@ -647,4 +679,5 @@ on_every_runtime!(
     consume_resumes_after_a_server_restart,
     push_consumers_with_flow_control_heartbeats_and_queues,
     pinned_client_priority_group,
+    ack_futures_resolve_when_the_server_goes_away,
 );
