@@ -89,7 +89,7 @@ impl Default for Options {
             retry_on_initial_connect: false,
             ignore_discovered_servers: false,
             retain_servers_order: false,
-            subscription_pending_messages: 65_536,
+            subscription_pending_messages: 500_000,
             subscription_pending_bytes: 64 * 1024 * 1024,
             inbox_prefix: "_INBOX".to_owned(),
             request_timeout: Some(Duration::from_secs(10)),
