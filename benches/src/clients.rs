@@ -42,7 +42,11 @@ pub(crate) trait Nats: Clone + Send + Sync + 'static {
 
 impl Nats for nats_client::Client {
     async fn connect(url: &str) -> Self {
-        nats_client::tokio::connect(url).await.expect("connect")
+        if crate::scenarios::ON_SMOL.load(std::sync::atomic::Ordering::Relaxed) {
+            nats_client::smol::connect(url).await.expect("connect")
+        } else {
+            nats_client::tokio::connect(url).await.expect("connect")
+        }
     }
 
     async fn publish(&self, subject: &'static str, payload: Bytes) {

@@ -210,6 +210,24 @@ fn tokio_arm<'a, B: AsyncBody<Sample> + 'a>(
     Box::new(move || run_tokio(arm, flavor, &settings.url, body()))
 }
 
+/// Our client on smol: its driver and the scenario's own tasks run on smol's executor.
+fn smol_arm<B, F>(settings: &Settings, body: F) -> Box<dyn Fn() -> Sample + '_>
+where
+    B: AsyncBody<Sample>,
+    F: Fn() -> B + 'static,
+{
+    let url = settings.url.clone();
+    Box::new(move || {
+        scenarios::ON_SMOL.store(true, std::sync::atomic::Ordering::Relaxed);
+        let sample = smol::block_on(async {
+            let client = nats_client::smol::connect(&url).await.expect("connect");
+            body().run(client, &url).await
+        });
+        scenarios::ON_SMOL.store(false, std::sync::atomic::Ordering::Relaxed);
+        sample
+    })
+}
+
 /// Connections the idle-memory scenario opens (plus one per arm to warm up).
 const IDLE_CONNECTIONS: usize = 1000;
 
@@ -347,15 +365,7 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
             name,
             Unit::Rate,
             vec![
-                (
-                    Slot::Ours,
-                    Box::new(move || {
-                        smol::block_on(async {
-                            let client = nats_client::smol::connect(url).await.expect("connect");
-                            body().run(client, url).await
-                        })
-                    }),
-                ),
+                (Slot::Ours, smol_arm(s, body)),
                 (Slot::Raw, Box::new(move || raw::publish(url, 16, n16))),
             ],
         ));
@@ -397,6 +407,23 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
             ],
         ));
     }
+    let name = "pub→sub 16 B, smol (ours only)";
+    if s.wanted(name) {
+        let body = move || PubSub {
+            size: 16,
+            n: n16,
+            wait,
+        };
+        rows.push(compare(
+            s,
+            name,
+            Unit::Rate,
+            vec![
+                (Slot::Ours, smol_arm(s, body)),
+                (Slot::Raw, Box::new(move || raw::pubsub(url, 16, n16, wait))),
+            ],
+        ));
+    }
     let name = "receive 16 B from a raw publisher";
     if s.wanted(name) {
         let body = move || Receive {
@@ -419,9 +446,21 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
     const LATENCY: &str = "request latency p50 (µs)";
     const LATENCY_SUBS: &str = "request latency p50, 10,000 subscriptions open (µs)";
     const INFLIGHT: &str = "requests, 64 in flight";
-    if [LATENCY, LATENCY_SUBS, INFLIGHT]
-        .iter()
-        .any(|name| s.wanted(name))
+    const LATENCY_CT: &str = "request latency p50, tokio current-thread (µs)";
+    const LATENCY_SMOL: &str = "request latency p50, smol, ours only (µs)";
+    const INFLIGHT_CT: &str = "requests, 64 in flight, tokio current-thread";
+    const INFLIGHT_SMOL: &str = "requests, 64 in flight, smol (ours only)";
+    if [
+        LATENCY,
+        LATENCY_SUBS,
+        INFLIGHT,
+        LATENCY_CT,
+        LATENCY_SMOL,
+        INFLIGHT_CT,
+        INFLIGHT_SMOL,
+    ]
+    .iter()
+    .any(|name| s.wanted(name))
     {
         raw::spawn_responder(url, "bench.req");
     }
@@ -471,6 +510,71 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
                 (
                     Slot::Raw,
                     Box::new(move || raw::request_inflight(url, "bench.req", n, 64)),
+                ),
+            ],
+        ));
+    }
+    if s.wanted(LATENCY_CT) {
+        let body = move || RequestLatency { n, subs: 0 };
+        rows.push(compare(
+            s,
+            LATENCY_CT,
+            Unit::Micros,
+            vec![
+                (Slot::Ours, tokio_arm(s, Ours, CurrentThread, body)),
+                (Slot::Theirs, tokio_arm(s, Theirs, CurrentThread, body)),
+                (
+                    Slot::Raw,
+                    Box::new(move || raw::request_latency(url, "bench.req", n)),
+                ),
+            ],
+        ));
+    }
+    if s.wanted(LATENCY_SMOL) {
+        let body = move || RequestLatency { n, subs: 0 };
+        rows.push(compare(
+            s,
+            LATENCY_SMOL,
+            Unit::Micros,
+            vec![
+                (Slot::Ours, smol_arm(s, body)),
+                (
+                    Slot::Raw,
+                    Box::new(move || raw::request_latency(url, "bench.req", n)),
+                ),
+            ],
+        ));
+    }
+    let n_inflight = s.pick(100_000, 500_000);
+    let inflight = move || RequestInflight {
+        n: n_inflight,
+        inflight: 64,
+    };
+    if s.wanted(INFLIGHT_CT) {
+        rows.push(compare(
+            s,
+            INFLIGHT_CT,
+            Unit::Rate,
+            vec![
+                (Slot::Ours, tokio_arm(s, Ours, CurrentThread, inflight)),
+                (Slot::Theirs, tokio_arm(s, Theirs, CurrentThread, inflight)),
+                (
+                    Slot::Raw,
+                    Box::new(move || raw::request_inflight(url, "bench.req", n_inflight, 64)),
+                ),
+            ],
+        ));
+    }
+    if s.wanted(INFLIGHT_SMOL) {
+        rows.push(compare(
+            s,
+            INFLIGHT_SMOL,
+            Unit::Rate,
+            vec![
+                (Slot::Ours, smol_arm(s, inflight)),
+                (
+                    Slot::Raw,
+                    Box::new(move || raw::request_inflight(url, "bench.req", n_inflight, 64)),
                 ),
             ],
         ));

@@ -1,7 +1,7 @@
 //! The scenarios against a server, each written once over [`Nats`].
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,7 +59,7 @@ impl AsyncBody<Sample> for Contention {
         let handles: Vec<_> = (0..self.tasks)
             .map(|_| {
                 let (client, payload) = (client.clone(), payload.clone());
-                tokio::spawn(async move {
+                spawn_task(async move {
                     for _ in 0..per_task {
                         client.publish("bench.pub", payload.clone()).await;
                     }
@@ -67,10 +67,34 @@ impl AsyncBody<Sample> for Contention {
             })
             .collect();
         for handle in handles {
-            handle.await.expect("publisher task");
+            handle.await;
         }
         client.flush().await;
         Sample::rate(total, started.elapsed()).allocs(window.per(total as u64))
+    }
+}
+
+/// Whether the scenario runs on smol (its client's driver and its own tasks) instead of tokio.
+pub(crate) static ON_SMOL: AtomicBool = AtomicBool::new(false);
+
+/// Spawns one of the scenario's tasks on its executor; the future completes with the task.
+fn spawn_task(
+    task: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    if ON_SMOL.load(Ordering::Relaxed) {
+        Box::pin(smol::spawn(task))
+    } else {
+        let handle = tokio::spawn(task);
+        Box::pin(async move { handle.await.expect("scenario task") })
+    }
+}
+
+/// Spawns a task that runs until the process ends.
+fn spawn_detached(task: impl std::future::Future<Output = ()> + Send + 'static) {
+    if ON_SMOL.load(Ordering::Relaxed) {
+        smol::spawn(task).detach();
+    } else {
+        tokio::spawn(task);
     }
 }
 
@@ -80,7 +104,7 @@ async fn counting_subscriber<C: Nats>(client: &C, subject: &'static str) -> Arc<
     client.flush().await;
     let count = Arc::new(AtomicU64::new(0));
     let counter = Arc::clone(&count);
-    tokio::spawn(async move {
+    spawn_detached(async move {
         while messages.next().await.is_some() {
             counter.fetch_add(1, Ordering::Relaxed);
         }
@@ -98,7 +122,7 @@ async fn wait_for_count(
 ) -> (u64, Duration) {
     let mut last = (count.load(Ordering::Relaxed), Instant::now());
     while last.0 < n && last.1.elapsed() < wait {
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        smol::Timer::after(Duration::from_millis(1)).await;
         let now = count.load(Ordering::Relaxed);
         if now != last.0 {
             last = (now, Instant::now());
@@ -203,7 +227,7 @@ impl AsyncBody<Sample> for RequestInflight {
         let handles: Vec<_> = (0..self.inflight)
             .map(|_| {
                 let (client, payload) = (client.clone(), payload.clone());
-                tokio::spawn(async move {
+                spawn_task(async move {
                     for _ in 0..per_task {
                         client.request("bench.req", payload.clone()).await;
                     }
@@ -211,7 +235,7 @@ impl AsyncBody<Sample> for RequestInflight {
             })
             .collect();
         for handle in handles {
-            handle.await.expect("requester task");
+            handle.await;
         }
         Sample::rate(total, started.elapsed()).allocs(window.per(total as u64))
     }
