@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use nats_sansio::jetstream::ack::{self, MessageMetadata, MetadataError};
 use nats_sansio::jetstream::pull::{
     ConsumeOptions, FetchOptions, FinishReason, PriorityOptions, PullConfigError, PullError,
     PullEvent, PullMachine, PullRequest, PullStatus, PullWarning, Received,
@@ -955,64 +954,6 @@ fn fetch_sends_a_pin_id_given_in_its_options() {
 }
 
 // ===================== ack metadata =====================
-
-#[test]
-fn metadata_parsing_table() {
-    let ok = |stream: &str, consumer: &str, domain: Option<&str>, n: [u64; 5]| {
-        Ok(MessageMetadata {
-            stream: stream.into(),
-            consumer: consumer.into(),
-            domain: domain.map(Into::into),
-            delivered: n[0],
-            stream_sequence: n[1],
-            consumer_sequence: n[2],
-            timestamp_nanos: n[3],
-            pending: n[4],
-        })
-    };
-    let ts = 1_700_000_000_000_000_001;
-    let rows: Vec<(&str, Result<MessageMetadata, MetadataError>)> = vec![
-        (
-            "$JS.ACK.ORDERS.worker.2.100.42.1700000000000000001.7",
-            ok("ORDERS", "worker", None, [2, 100, 42, ts, 7]),
-        ),
-        (
-            "$JS.ACK._.AHASH.ORDERS.worker.2.100.42.1700000000000000001.7",
-            ok("ORDERS", "worker", None, [2, 100, 42, ts, 7]),
-        ),
-        (
-            "$JS.ACK.leaf.AHASH.ORDERS.worker.2.100.42.1700000000000000001.7",
-            ok("ORDERS", "worker", Some("leaf"), [2, 100, 42, ts, 7]),
-        ),
-        (
-            "$JS.ACK.leaf.AHASH.ORDERS.worker.2.100.42.1700000000000000001.7.token",
-            ok("ORDERS", "worker", Some("leaf"), [2, 100, 42, ts, 7]),
-        ),
-        (
-            "$JS.ACK.AHASH.ORDERS.worker.2.100.42.1700000000000000001.7",
-            Err(MetadataError::TokenCount(10)),
-        ),
-        (
-            "$JS.ACK.ORDERS.worker.2.100.42.7",
-            Err(MetadataError::TokenCount(8)),
-        ),
-        (
-            "$JS.NOPE.ORDERS.worker.2.100.42.1700000000000000001.7",
-            Err(MetadataError::NotAckSubject),
-        ),
-        ("not an ack subject", Err(MetadataError::NotAckSubject)),
-        (
-            "$JS.ACK.ORDERS.worker.two.100.42.1700000000000000001.7",
-            Err(MetadataError::InvalidNumber {
-                field: "delivered",
-                value: "two".into(),
-            }),
-        ),
-    ];
-    for (subject, want) in rows {
-        assert_eq!(ack::parse(subject), want, "{subject}");
-    }
-}
 
 #[test]
 fn no_wait_fetch_sends_no_expiry() {

@@ -1194,7 +1194,9 @@ impl Connection {
         let Some(sub) = self.subs.get_mut(sid) else {
             return;
         };
-        match sub.push(message) {
+        let pushed = sub.push(message);
+        let reached_max = sub.max.is_some_and(|max| sub.delivered >= max);
+        match pushed {
             Pushed::Queued { first } => {
                 if first {
                     self.events.push_back(Event::MessagesReady { sid });
@@ -1208,10 +1210,7 @@ impl Connection {
             }
             Pushed::Ignored => {}
         }
-        let Some(sub) = self.subs.get_mut(sid) else {
-            return;
-        };
-        if sub.max.is_some_and(|max| sub.delivered >= max) {
+        if reached_max {
             self.end_subscription(sid, SubscriptionEnd::MaxMessages);
         }
     }

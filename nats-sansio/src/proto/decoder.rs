@@ -12,7 +12,7 @@ use std::ops::Range;
 use bytes::Bytes;
 use bytes::{Buf, BytesMut};
 
-use super::{HeaderError, HeaderMap, Message, ServerInfo, Subject, SubjectError};
+use super::{HeaderMap, Message, ServerInfo, Subject, SubjectError};
 
 /// An op sent by the server.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,9 +67,6 @@ pub enum DecodeError {
     /// The payload is not followed by a line end.
     #[error("payload not followed by CRLF")]
     MissingPayloadTerminator,
-    /// The header block is malformed.
-    #[error("invalid headers: {0}")]
-    InvalidHeaders(#[from] HeaderError),
     /// The INFO JSON does not parse.
     #[error("invalid INFO: {0}")]
     InvalidInfo(String),
