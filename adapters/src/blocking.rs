@@ -32,7 +32,8 @@ pub struct BlockingConnection {
 
 impl BlockingConnection {
     /// Connects and waits for the handshake to complete (or the connection to close).
-    pub fn connect(options: Options) -> Result<BlockingConnection, ConnectionError> {
+    pub fn connect(mut options: Options) -> Result<BlockingConnection, ConnectionError> {
+        crate::entropy::fill_seed(&mut options);
         let timeout = options.connect_timeout * 2 + Duration::from_secs(1);
         let conn = Connection::new(options, Instant::now())
             .map_err(|e| ConnectionError::Io(e.to_string()))?;

@@ -87,7 +87,9 @@ impl Client {
         runtime: Arc<dyn Runtime>,
     ) -> Result<Client, ConnectError> {
         let wait_for_connect = !options.options.retry_on_initial_connect;
-        let conn = Connection::new(options.options, runtime.now())?;
+        let mut machine_options = options.options;
+        crate::entropy::fill_seed(&mut machine_options);
+        let conn = Connection::new(machine_options, runtime.now())?;
         let shared = Shared::new(conn, Arc::clone(&runtime));
         runtime.spawn(Box::pin(Driver::new(
             Arc::clone(&shared),

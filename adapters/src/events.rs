@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use futures_lite::Stream;
 use nats_sansio::auth::ServerAddr;
 use nats_sansio::connection::{ConnectionError, PublishError, Sid};
+use nats_sansio::proto::SubjectError;
 use nats_sansio::Event;
 
 use crate::shared::Shared;
@@ -68,6 +69,14 @@ pub enum ClientEvent {
         /// The subscription.
         sid: Sid,
     },
+    /// A message whose subject or reply subject is not UTF-8 was dropped; the connection
+    /// and the messages after it are unaffected.
+    UnreadableMessage {
+        /// The subscription it was for.
+        sid: Sid,
+        /// What is wrong with it.
+        reason: SubjectError,
+    },
 }
 
 impl ClientEvent {
@@ -88,6 +97,9 @@ impl ClientEvent {
             Event::ServersDiscovered { servers } => ClientEvent::ServersDiscovered { servers },
             Event::ServerError { message } => ClientEvent::ServerError { message },
             Event::SlowConsumer { sid } => ClientEvent::SlowConsumer { sid },
+            Event::UnreadableMessage { sid, reason } => {
+                ClientEvent::UnreadableMessage { sid, reason }
+            }
             Event::PublishesDiscarded { messages, reason } => {
                 ClientEvent::PublishesDiscarded { messages, reason }
             }

@@ -23,6 +23,7 @@
 pub mod blocking;
 mod client;
 mod driver;
+mod entropy;
 pub mod error;
 mod events;
 pub mod jetstream;

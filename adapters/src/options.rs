@@ -262,9 +262,13 @@ impl ConnectOptions {
         self
     }
 
-    /// Seed of the machine's randomness (jitter, shuffling, inbox tokens).
+    /// Fixes the seed of the machine's randomness (inbox prefix, request tokens, server
+    /// shuffling, reconnect jitter), to replay a run. Unset (the default), every client
+    /// draws its own from the operating system's entropy. Two clients given the same seed
+    /// behave alike by design: they share an inbox prefix, so each may receive the other's
+    /// replies. Never give one seed to clients that run at the same time.
     pub fn seed(mut self, seed: u64) -> ConnectOptions {
-        self.options.seed = seed;
+        self.options.seed = Some(seed);
         self
     }
 

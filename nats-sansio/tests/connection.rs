@@ -19,7 +19,7 @@ fn t0() -> Instant {
 
 fn options(url: &str) -> Options {
     let mut o = Options::new(url).unwrap();
-    o.seed = 7;
+    o.seed = Some(7);
     o
 }
 

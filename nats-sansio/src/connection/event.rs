@@ -89,6 +89,16 @@ pub enum Event {
         /// The subscription.
         sid: Sid,
     },
+    /// The server relayed a message whose subject or reply subject is not UTF-8 (another
+    /// client published it; the server does not check). It was dropped; the connection and
+    /// every message after it are unaffected. Counted in
+    /// [`Statistics::unreadable_messages`](super::Statistics::unreadable_messages).
+    UnreadableMessage {
+        /// The subscription it was for.
+        sid: Sid,
+        /// What is wrong with it.
+        reason: SubjectError,
+    },
     /// A subscription stopped receiving. Messages already queued can still be fetched.
     SubscriptionClosed {
         /// The subscription.

@@ -77,6 +77,9 @@ pub struct Statistics {
     pub reconnects: u64,
     /// Messages dropped by subscriptions over their pending limits.
     pub dropped_messages: u64,
+    /// Messages dropped because their subject or reply subject is not UTF-8 (counted in
+    /// `in_messages` too); each raised [`Event::UnreadableMessage`].
+    pub unreadable_messages: u64,
 }
 
 /// Why the connection could not be created.
@@ -89,6 +92,12 @@ pub enum ConfigError {
     /// The inbox prefix is not a valid subject.
     #[error("invalid inbox prefix: {0}")]
     InvalidInboxPrefix(crate::proto::SubjectError),
+    /// [`Options::seed`] is unset. The machine reads no entropy itself: draw a seed from the
+    /// operating system (distinct per connection) and set it.
+    #[error(
+        "no seed: set Options::seed from the operating system's entropy (distinct per connection)"
+    )]
+    NoSeed,
     /// TLS was asked for in a build without the `tls` feature.
     #[error("TLS requested but the `tls` feature is disabled")]
     TlsDisabled,
@@ -150,7 +159,9 @@ enum PongFor {
 /// use bytes::Buf;
 ///
 /// let now = Instant::now();
-/// let mut conn = Connection::new(Options::new("nats://127.0.0.1:4222").unwrap(), now).unwrap();
+/// let mut options = Options::new("nats://127.0.0.1:4222").unwrap();
+/// options.seed = Some(0x5eed); // a real program draws it from the OS's entropy
+/// let mut conn = Connection::new(options, now).unwrap();
 ///
 /// // The machine asks for a TCP connection first.
 /// assert!(matches!(conn.poll_directive(), Some(Directive::Connect { .. })));
@@ -246,7 +257,7 @@ impl Connection {
         if options.servers.iter().any(ServerAddr::tls_required) {
             return Err(ConfigError::TlsDisabled);
         }
-        let mut rng = Rng::new(options.seed);
+        let mut rng = Rng::new(options.seed.ok_or(ConfigError::NoSeed)?);
         let pool = if options.retain_servers_order {
             ServerPool::new(&options.servers, None)
         } else {
@@ -965,6 +976,17 @@ impl Connection {
     fn on_op(&mut self, op: ServerOp) {
         match op {
             ServerOp::Msg { sid, message } => self.on_message(sid, message),
+            ServerOp::Unreadable {
+                sid,
+                length,
+                reason,
+            } => {
+                self.stats.in_messages += 1;
+                self.stats.in_bytes += length as u64;
+                self.stats.unreadable_messages += 1;
+                self.events
+                    .push_back(Event::UnreadableMessage { sid, reason });
+            }
             ServerOp::Ping => {
                 if self.state == State::Connected {
                     self.outbound.encoder.pong();

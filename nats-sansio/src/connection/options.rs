@@ -64,8 +64,16 @@ pub struct Options {
     pub drain_timeout: Duration,
     /// Longest control line accepted from the server.
     pub max_control_line: usize,
-    /// Seed of the machine's randomness (jitter, shuffles, inbox tokens).
-    pub seed: u64,
+    /// Seed of the machine's randomness: the inbox prefix, request tokens, server shuffles and
+    /// reconnect jitter all derive from it. It must differ between connections, or they share
+    /// reply inboxes and reconnect in lockstep, so it has no default: [`Connection::new`]
+    /// refuses `None` with [`ConfigError::NoSeed`]. Draw it from the operating system's entropy
+    /// (the `nats-client` adapters do when it is unset); fix it only to replay a run, knowing
+    /// that two connections given the same seed behave alike by design.
+    ///
+    /// [`Connection::new`]: super::Connection::new
+    /// [`ConfigError::NoSeed`]: super::ConfigError::NoSeed
+    pub seed: Option<u64>,
 }
 
 impl Default for Options {
@@ -95,7 +103,7 @@ impl Default for Options {
             request_timeout: Some(Duration::from_secs(10)),
             drain_timeout: Duration::from_secs(30),
             max_control_line: crate::proto::Decoder::DEFAULT_MAX_CONTROL_LINE,
-            seed: 0,
+            seed: None,
         }
     }
 }

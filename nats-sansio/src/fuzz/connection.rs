@@ -37,7 +37,7 @@ pub fn connection(start: Instant, data: &[u8]) {
     let seed = u64::from(next().unwrap_or(0));
     let mut options =
         Options::new("nats://127.0.0.1:4222,nats://127.0.0.2:4222").expect("static URLs parse");
-    options.seed = seed;
+    options.seed = Some(seed);
     options.ping_interval = Duration::from_millis(50);
     options.reconnect_buffer_size = 256;
     options.subscription_pending_messages = 4;

@@ -27,6 +27,17 @@ pub enum ServerOp {
         /// The message.
         message: Message,
     },
+    /// A well-framed `MSG` or `HMSG` whose subject or reply subject this client cannot
+    /// represent (not UTF-8). Its bytes are consumed and the decoder goes on with the next
+    /// frame: another client's odd publish costs that message, not the connection.
+    Unreadable {
+        /// The subscription id the client chose.
+        sid: u64,
+        /// Header and payload bytes of the dropped message.
+        length: usize,
+        /// What is wrong with the subject.
+        reason: SubjectError,
+    },
     /// `PING`.
     Ping,
     /// `PONG`.
@@ -70,9 +81,6 @@ pub enum DecodeError {
     /// The INFO JSON does not parse.
     #[error("invalid INFO: {0}")]
     InvalidInfo(String),
-    /// A subject is not UTF-8 or empty.
-    #[error("invalid subject: {0}")]
-    InvalidSubject(SubjectError),
     /// An earlier error poisoned the decoder.
     #[error("decoder poisoned by an earlier protocol error")]
     Poisoned,
@@ -391,13 +399,20 @@ impl Decoder {
         let payload = self.buf.split_to(head.total_len - head.header_len).freeze();
         self.buf.advance(terminator);
         self.state = State::Line { scanned: 0 };
-        let subject =
-            Subject::from_server(line.slice(head.subject)).map_err(DecodeError::InvalidSubject)?;
-        let reply = match head.reply {
-            Some(range) => {
-                Some(Subject::from_server(line.slice(range)).map_err(DecodeError::InvalidSubject)?)
+        let subject = Subject::from_server(line.slice(head.subject));
+        let reply = head
+            .reply
+            .map(|range| Subject::from_server(line.slice(range)))
+            .transpose();
+        let (subject, reply) = match (subject, reply) {
+            (Ok(subject), Ok(reply)) => (subject, reply),
+            (Err(reason), _) | (_, Err(reason)) => {
+                return Ok(Some(ServerOp::Unreadable {
+                    sid: head.sid,
+                    length: head.total_len,
+                    reason,
+                }))
             }
-            None => None,
         };
         Ok(Some(ServerOp::Msg {
             sid: head.sid,

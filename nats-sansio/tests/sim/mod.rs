@@ -135,7 +135,7 @@ impl World {
     /// Adds a client for `urls`, with the world's seed and a random network profile.
     pub(crate) fn add_client(&mut self, urls: &str, tweak: impl FnOnce(&mut Options)) -> usize {
         let mut opts = Options::new(urls).expect("server urls");
-        opts.seed = self.seed.wrapping_add(self.clients.len() as u64);
+        opts.seed = Some(self.seed.wrapping_add(self.clients.len() as u64));
         tweak(&mut opts);
         let conn = Connection::new(opts, self.clock.now()).expect("options");
         let profile = NetProfile::random(&mut self.rng);

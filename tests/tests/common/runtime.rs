@@ -15,6 +15,8 @@ pub(crate) enum Rt {
 }
 
 impl Rt {
+    /// Connects with `options`, and a reconnect back-off short enough for tests that restart
+    /// servers.
     pub(crate) async fn connect_with(
         self,
         url: &str,
@@ -29,10 +31,14 @@ impl Rt {
         }
     }
 
+    /// Connects exactly as a user who sets nothing does: the runtime module's `connect`.
     pub(crate) async fn connect(self, url: &str) -> Client {
-        self.connect_with(url, ConnectOptions::new())
-            .await
-            .expect("connects")
+        let client = match self {
+            Rt::Tokio => nats_client::tokio::connect(url).await,
+            Rt::Smol => nats_client::smol::connect(url).await,
+            Rt::AsyncStd => nats_client::async_std::connect(url).await,
+        };
+        client.expect("connects")
     }
 }
 

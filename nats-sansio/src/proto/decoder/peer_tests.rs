@@ -282,17 +282,42 @@ fn poisoning() {
             matches!(e, DecodeError::InvalidInfo(_))
         }),
         (b"INFO\r\n", |e| matches!(e, DecodeError::InvalidInfo(_))),
-        (b"MSG \xff\xfe 1 0\r\n\r\n", |e| {
-            matches!(e, DecodeError::InvalidSubject(SubjectError::InvalidUtf8))
-        }),
-        (b"MSG a 1 \xc3 0\r\n\r\n", |e| {
-            matches!(e, DecodeError::InvalidSubject(SubjectError::InvalidUtf8))
-        }),
     ];
     for (input, check) in cases {
         let e = first_error(input);
         assert!(check(&e), "{:?} gave {e:?}", String::from_utf8_lossy(input));
         assert!(!e.to_string().is_empty());
+    }
+}
+
+/// A sound frame whose subject or reply is not UTF-8 (the server relays such publishes)
+/// costs that message only: the frames after it decode, in any chunking.
+#[test]
+fn unreadable_subject_costs_one_message() {
+    let wire: &[u8] = b"MSG a.\xff\xfe 1 2\r\nno\r\nHMSG a 2 \xc3 12 14\r\nNATS/1.0\r\n\r\nno\r\nMSG b.c 3 2\r\nok\r\n";
+    for chunk in [1, 2, 5, 7, usize::MAX] {
+        let (ops, err) = feed_chunked(wire, || chunk);
+        assert_eq!(err, None, "chunk {chunk}");
+        assert_eq!(ops.len(), 3, "chunk {chunk}: {ops:?}");
+        assert!(matches!(
+            ops[0],
+            ServerOp::Unreadable {
+                sid: 1,
+                length: 2,
+                reason: SubjectError::InvalidUtf8
+            }
+        ));
+        assert!(matches!(
+            ops[1],
+            ServerOp::Unreadable {
+                sid: 2,
+                length: 14,
+                reason: SubjectError::InvalidUtf8
+            }
+        ));
+        let (sid, message) = msg(ops[2].clone());
+        assert_eq!((sid, message.subject.as_str()), (3, "b.c"));
+        assert_eq!(&message.payload[..], b"ok");
     }
 }
 
