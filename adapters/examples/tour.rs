@@ -188,7 +188,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let answered = worker.await?;
     println!("   the responder answered {answered} requests, then its stream ended");
     while let Some(event) = events.next().await {
-        if let ClientEvent::Closed { reason } = event {
+        if let ClientEvent::Closed { reason, .. } = event {
             println!("   closed (reason: {reason:?})");
             break;
         }

@@ -45,7 +45,7 @@ impl BlockingConnection {
         };
         let outcome = this.wait_event(timeout, |e| match e {
             Event::Connected { .. } => Some(Ok(())),
-            Event::Closed { reason } => {
+            Event::Closed { reason, .. } => {
                 Some(Err(reason.clone().unwrap_or(ConnectionError::Closed)))
             }
             _ => None,
@@ -237,11 +237,14 @@ impl BlockingConnection {
                 }
             }
             Directive::Close => {
-                // Best effort: what is still queued (the last publishes before a close).
-                let _ = self.write_all();
+                // The last publishes before a close; what the socket refuses is counted by
+                // the machine in `Event::Closed`.
+                if let Err(e) = self.write_all() {
+                    self.conn
+                        .handle_disconnected(Instant::now(), &e.to_string());
+                }
                 self.socket = None;
             }
-            _ => {}
         }
     }
 

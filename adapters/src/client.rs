@@ -323,7 +323,8 @@ impl Client {
     }
 
     /// Unsubscribes everything, lets messages in flight arrive, then closes. Subscribers
-    /// still yield what they had queued.
+    /// still yield what they had queued. Accepted publishes are written before the close;
+    /// those that never can be are reported as for [`close`](Self::close).
     pub async fn drain(&self) -> Result<(), CloseError> {
         let now = self.now();
         self.shared().command(|state| {
@@ -333,7 +334,14 @@ impl Client {
         self.closed().await
     }
 
-    /// Closes now, after writing what is queued.
+    /// Closes the connection and waits until it is closed.
+    ///
+    /// While connected, publishes already accepted are written first (for up to the drain
+    /// timeout). While disconnected, the publishes kept in the reconnect buffer cannot be
+    /// sent: they are discarded, and `close` returns [`CloseError::Unsent`] with their count
+    /// (also in [`ClientEvent::Closed`](crate::ClientEvent::Closed)) instead of `Ok`. After
+    /// the connection closed by itself (reconnects exhausted, for example), `close` returns
+    /// why, with the count of publishes that closing cost.
     pub async fn close(&self) -> Result<(), CloseError> {
         let now = self.now();
         self.shared().command(|state| {
@@ -348,8 +356,7 @@ impl Client {
         poll_fn(|cx| {
             let state = &mut *self.shared().lock();
             match &state.closed {
-                Some(None) => Poll::Ready(Ok(())),
-                Some(Some(e)) => Poll::Ready(Err(CloseError::Connection(e.clone()))),
+                Some(closed) => Poll::Ready(closed.outcome()),
                 None => {
                     state.waiting_for_close.push(cx.waker().clone());
                     Poll::Pending
@@ -392,7 +399,11 @@ impl Client {
 
     /// The reason the connection closed, if it did.
     pub fn close_reason(&self) -> Option<Option<ConnectionError>> {
-        self.shared().lock().closed.clone()
+        self.shared()
+            .lock()
+            .closed
+            .as_ref()
+            .map(|closed| closed.reason.clone())
     }
 }
 

@@ -35,6 +35,8 @@ pub(crate) struct Driver {
     read_buf: Vec<u8>,
     /// Publishers wait for room below this many queued bytes.
     max_pending: usize,
+    /// Closed by the application: the socket is kept only to write the last publishes.
+    lingering: bool,
 }
 
 /// What a read without the lock found.
@@ -54,6 +56,7 @@ impl Driver {
             timer,
             read_buf: vec![0; MIN_READ_SIZE],
             max_pending,
+            lingering: false,
         }
     }
 
@@ -131,6 +134,15 @@ impl Driver {
             progressed = true;
             state.dispatch(event);
         }
+        if self.lingering && (self.stream.is_none() || state.conn.poll_transmit().is_none()) {
+            self.lingering = false;
+            self.stream = None;
+            // Asking for output again may have finished the close.
+            while let Some(event) = state.conn.poll_event() {
+                progressed = true;
+                state.dispatch(event);
+            }
+        }
         state.release_room(self.max_pending);
         progressed
     }
@@ -146,13 +158,15 @@ impl Driver {
                         Some(self.shared.runtime.connect(server.host(), server.port()));
                 }
                 Directive::Close => {
-                    // Best effort: what the socket takes now of the last bytes queued
-                    // before a close.
                     self.write(state, cx);
-                    self.stream = None;
                     self.connecting = None;
+                    // A close by the application: the socket stays until the machine's last
+                    // publishes are written (or it gives up on them and counts them).
+                    self.lingering = state.conn.is_closed() && self.stream.is_some();
+                    if !self.lingering {
+                        self.stream = None;
+                    }
                 }
-                _ => {}
             }
         }
         any

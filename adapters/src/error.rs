@@ -40,4 +40,14 @@ pub enum CloseError {
     /// The connection had already closed with this error.
     #[error("connection closed with an error: {0}")]
     Connection(ConnectionError),
+    /// Publishes the client had accepted were never written and are lost: the reconnect
+    /// buffer at a close while disconnected or when reconnecting gave up, or what the socket
+    /// did not take within the drain timeout after a close.
+    #[error("{messages} accepted publishes were never sent{}", reason.as_ref().map(|r| format!(" (connection closed: {r})")).unwrap_or_default())]
+    Unsent {
+        /// How many publishes were lost.
+        messages: u64,
+        /// Why the connection closed, if not by `close` or `drain`.
+        reason: Option<ConnectionError>,
+    },
 }

@@ -40,6 +40,9 @@ pub enum ClientEvent {
     Closed {
         /// Why, or `None` after `close` or `drain`.
         reason: Option<ConnectionError>,
+        /// Accepted publishes that were never written, now lost (see
+        /// [`CloseError::Unsent`](crate::CloseError::Unsent)).
+        unsent_messages: u64,
     },
     /// The server is in lame-duck mode and will shut down soon.
     LameDuck {
@@ -92,7 +95,13 @@ impl ClientEvent {
                 reason,
                 unsent_messages,
             },
-            Event::Closed { reason } => ClientEvent::Closed { reason },
+            Event::Closed {
+                reason,
+                unsent_messages,
+            } => ClientEvent::Closed {
+                reason,
+                unsent_messages,
+            },
             Event::LameDuck { server } => ClientEvent::LameDuck { server },
             Event::ServersDiscovered { servers } => ClientEvent::ServersDiscovered { servers },
             Event::ServerError { message } => ClientEvent::ServerError { message },

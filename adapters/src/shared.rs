@@ -34,6 +34,27 @@ impl<T> Slot<T> {
     }
 }
 
+/// How the connection ended.
+#[derive(Debug, Clone)]
+pub(crate) struct Closed {
+    pub(crate) reason: Option<ConnectionError>,
+    pub(crate) unsent_messages: u64,
+}
+
+impl Closed {
+    /// What `close` and `drain` return: `Ok` only for a clean close that lost nothing.
+    pub(crate) fn outcome(&self) -> Result<(), crate::CloseError> {
+        match (&self.reason, self.unsent_messages) {
+            (None, 0) => Ok(()),
+            (Some(e), 0) => Err(crate::CloseError::Connection(e.clone())),
+            (reason, messages) => Err(crate::CloseError::Unsent {
+                messages,
+                reason: reason.clone(),
+            }),
+        }
+    }
+}
+
 /// What the machine, the driver and the handles share.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -59,8 +80,8 @@ pub(crate) struct State {
     /// Event listeners, each with its queue.
     listeners: HashMap<u64, Listener>,
     next_listener: u64,
-    /// Set once `Event::Closed` arrived.
-    pub(crate) closed: Option<Option<ConnectionError>>,
+    /// Set once `Event::Closed` arrived: why, and how many accepted publishes were lost.
+    pub(crate) closed: Option<Closed>,
     /// JetStream publishes whose ack has not arrived yet, and publishers waiting for one to.
     pub(crate) acks_in_flight: HashSet<RequestId>,
     pub(crate) waiting_for_ack_room: Vec<Waker>,
@@ -182,12 +203,18 @@ impl State {
                 self.first_connect.fill(Ok(()));
                 self.broadcast(ClientEvent::Connected { server });
             }
-            Event::Closed { reason } => {
+            Event::Closed {
+                reason,
+                unsent_messages,
+            } => {
                 if matches!(self.first_connect, Slot::Waiting(_)) {
                     self.first_connect
                         .fill(Err(reason.clone().unwrap_or(ConnectionError::Closed)));
                 }
-                self.closed = Some(reason.clone());
+                self.closed = Some(Closed {
+                    reason: reason.clone(),
+                    unsent_messages,
+                });
                 for (_, waker) in self.subscribers.drain() {
                     waker.wake();
                 }
@@ -200,7 +227,10 @@ impl State {
                 for waker in self.waiting_for_ack_room.drain(..) {
                     waker.wake();
                 }
-                self.broadcast(ClientEvent::Closed { reason });
+                self.broadcast(ClientEvent::Closed {
+                    reason,
+                    unsent_messages,
+                });
             }
             other => {
                 if let Some(event) = ClientEvent::from_machine(other) {

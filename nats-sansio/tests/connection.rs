@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 use nats_sansio::connection::{
-    ConnectionError, ConnectionState, Delivery, Directive, Event, FlushError, Options,
+    ConfigError, ConnectionError, ConnectionState, Delivery, Directive, Event, FlushError, Options,
     PublishError, RequestError, SubscribeError,
 };
 use nats_sansio::proto::HeaderMap;
@@ -338,7 +338,8 @@ fn refused_credentials_close_the_first_connect() {
     assert!(matches!(
         events(&mut conn).as_slice(),
         [Event::Closed {
-            reason: Some(ConnectionError::AuthorizationViolation(_))
+            reason: Some(ConnectionError::AuthorizationViolation(_)),
+            unsent_messages: 0
         }]
     ));
     assert!(conn.is_closed());
@@ -357,7 +358,8 @@ fn tls_url_against_a_plain_server_sends_nothing() {
     assert!(matches!(
         events(&mut conn).as_slice(),
         [Event::Closed {
-            reason: Some(ConnectionError::TlsNotAvailable)
+            reason: Some(ConnectionError::TlsNotAvailable),
+            unsent_messages: 0
         }]
     ));
 }
@@ -444,7 +446,10 @@ fn close_lets_the_driver_write_what_was_queued_first() {
     );
     assert!(matches!(
         events(&mut conn).as_slice(),
-        [Event::Closed { reason: None }]
+        [Event::Closed {
+            reason: None,
+            unsent_messages: 0
+        }]
     ));
 }
 
@@ -510,7 +515,8 @@ fn a_server_that_refuses_the_credentials_twice_leaves_the_pool() {
         evs.iter().any(|e| matches!(
             e,
             Event::Closed {
-                reason: Some(ConnectionError::AuthorizationViolation(_))
+                reason: Some(ConnectionError::AuthorizationViolation(_)),
+                ..
             }
         )),
         "the only server left the pool, so the connection closed: {evs:?}"
@@ -593,4 +599,128 @@ fn requests_sent_on_a_dead_socket_fail_at_once_buffered_ones_wait() {
         e,
         Event::Response { id, result: Ok(_) } if *id == buffered
     )));
+}
+
+/// Until the WebSocket layer exists, `ws://` and `wss://` are a configuration error instead
+/// of plain NATS spoken to port 80 or 443; a pool that mentions one is refused whole.
+#[test]
+fn websocket_urls_are_refused_until_supported() {
+    for urls in [
+        "ws://127.0.0.1:8080",
+        "wss://example.com",
+        "nats://127.0.0.1:4222,ws://127.0.0.1:8080",
+    ] {
+        match Connection::new(options(urls), t0()) {
+            Err(ConfigError::WebSocketUnsupported(addr)) => {
+                assert!(addr.to_string().starts_with("ws"), "{addr}");
+            }
+            other => panic!("{urls}: {other:?}"),
+        }
+    }
+}
+
+/// The machine reads no entropy: without a seed it refuses to start rather than run with
+/// one every other unseeded connection would share.
+#[test]
+fn a_seed_is_required() {
+    let o = Options::new("nats://127.0.0.1:4222").unwrap();
+    assert!(matches!(Connection::new(o, t0()), Err(ConfigError::NoSeed)));
+}
+
+/// The `unsent_messages` of the one `Closed` among `events`, and its reason.
+fn closed(events: &[Event]) -> (Option<ConnectionError>, u64) {
+    let found: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Closed {
+                reason,
+                unsent_messages,
+            } => Some((reason.clone(), *unsent_messages)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "one Closed in {events:?}");
+    found[0].clone()
+}
+
+/// A close while disconnected cannot send the reconnect buffer: `Closed` counts it.
+#[test]
+fn close_while_disconnected_counts_the_discarded_buffer() {
+    let now = t0();
+    let mut conn = connected(now);
+    conn.handle_disconnected(now, "server died");
+    for _ in 0..3 {
+        conn.publish("kept", None, None, "x".into()).unwrap();
+    }
+    conn.close(now);
+    assert_eq!(closed(&events(&mut conn)), (None, 3));
+    assert!(sent(&mut conn).is_empty());
+}
+
+/// Reconnects exhausted: the connection closes itself, and `Closed` counts the buffer.
+#[test]
+fn exhausted_reconnects_count_the_discarded_buffer() {
+    let now = t0();
+    let mut o = options("nats://127.0.0.1:4222");
+    o.max_reconnects = Some(1);
+    let mut conn = Connection::new(o, now).unwrap();
+    conn.poll_directive();
+    conn.handle_connected(now);
+    conn.handle_received(now, INFO);
+    sent(&mut conn);
+    conn.handle_received(now, b"PONG\r\n");
+    events(&mut conn);
+    conn.handle_disconnected(now, "server died");
+    conn.publish("kept", None, None, "x".into()).unwrap();
+    conn.publish("kept", None, None, "y".into()).unwrap();
+    let mut t = now;
+    while !conn.is_closed() {
+        t += Duration::from_secs(5);
+        conn.handle_timeout(t);
+        while let Some(directive) = conn.poll_directive() {
+            if let Directive::Connect { .. } = directive {
+                conn.handle_connect_failed(t, "refused");
+            }
+        }
+        assert!(t < now + Duration::from_secs(600), "never gave up");
+    }
+    let (reason, unsent) = closed(&events(&mut conn));
+    assert!(reason.is_some(), "closed by the machine, with a reason");
+    assert_eq!(unsent, 2);
+}
+
+/// A close while connected waits for its last publishes to be written before `Closed`.
+#[test]
+fn close_while_connected_is_closed_once_written() {
+    let now = t0();
+    let mut conn = connected(now);
+    conn.publish("last", None, None, "words".into()).unwrap();
+    conn.close(now);
+    assert!(events(&mut conn).is_empty(), "not closed before the write");
+    assert_eq!(conn.poll_directive(), Some(Directive::Close));
+    assert_eq!(text(&sent(&mut conn)), "PUB last 5\r\nwords\r\n");
+    assert_eq!(closed(&events(&mut conn)), (None, 0));
+}
+
+/// The socket fails, or the linger ends, before the last publishes are written: `Closed`
+/// counts what was lost.
+#[test]
+fn close_counts_what_the_socket_never_took() {
+    let now = t0();
+    let mut conn = connected(now);
+    conn.publish("a", None, None, "1".into()).unwrap();
+    conn.publish("b", None, None, "2".into()).unwrap();
+    conn.close(now);
+    conn.handle_disconnected(now, "broken pipe");
+    assert_eq!(closed(&events(&mut conn)), (None, 2));
+
+    let mut conn = connected(now);
+    conn.publish("a", None, None, "1".into()).unwrap();
+    conn.close(now);
+    let linger = conn.poll_timeout().expect("the close lingers, bounded");
+    assert!(linger <= now + Options::default().drain_timeout);
+    assert!(events(&mut conn).is_empty());
+    conn.handle_timeout(linger);
+    assert_eq!(closed(&events(&mut conn)), (None, 1));
+    assert!(sent(&mut conn).is_empty(), "nothing left to write");
 }

@@ -205,7 +205,7 @@ fn auth_wrong_password_closes() {
             .events
             .iter()
             .filter_map(|(_, e)| match e {
-                Event::Closed { reason } => Some(reason.clone()),
+                Event::Closed { reason, .. } => Some(reason.clone()),
                 _ => None,
             })
             .collect();
@@ -740,7 +740,7 @@ fn drain_delivers_in_flight_then_closes() {
         );
         assert!(matches!(
             c.events.last(),
-            Some((_, Event::Closed { reason: None }))
+            Some((_, Event::Closed { reason: None, .. }))
         ));
         w.assert_no_violations();
     });
@@ -896,7 +896,13 @@ fn max_reconnects_exhausted_closes() {
         assert!(
             matches!(
                 c.events.last(),
-                Some((_, Event::Closed { reason: Some(_) }))
+                Some((
+                    _,
+                    Event::Closed {
+                        reason: Some(_),
+                        ..
+                    }
+                ))
             ),
             "{}",
             w.event_log()

@@ -491,7 +491,7 @@ fn dropping_the_last_client_outside_a_runtime_flushes_and_closes() {
     drop(client);
     runtime.block_on(async {
         wait_event(&mut events, "close", |e| {
-            matches!(e, ClientEvent::Closed { reason: None }).then_some(())
+            matches!(e, ClientEvent::Closed { reason: None, .. }).then_some(())
         })
         .await;
         for i in 0..100 {

@@ -2,7 +2,8 @@
 //! error types of both.
 //!
 //! Invariant: events are facts that already happened inside the machine; directives are the
-//! only requests the machine makes of the IO around it, and there are just two of them.
+//! only requests the machine makes of the IO around it, there are just two of them, and the
+//! enum is exhaustive so that every driver handles each one.
 
 use thiserror::Error;
 
@@ -48,6 +49,10 @@ pub enum Event {
     Closed {
         /// Why, or `None` after [`close`](super::Connection::close) or a finished drain.
         reason: Option<ConnectionError>,
+        /// Publishes the machine accepted that were never written and now never will be:
+        /// the reconnect buffer at a close while disconnected or when reconnecting gave up,
+        /// or what the transport did not take after a close.
+        unsent_messages: u64,
     },
     /// The server announced lame-duck mode: it will shut down soon.
     LameDuck {
@@ -125,8 +130,23 @@ pub enum Event {
 }
 
 /// What the driver must do with its transport.
+///
+/// Deliberately exhaustive: a driver matches every directive without a wildcard arm, so a
+/// directive added in a later version is a compile error in every driver instead of a request
+/// silently ignored. A driver (in its own crate, as this doctest is) matches like this:
+///
+/// ```
+/// use nats_sansio::Directive;
+///
+/// fn carry_out(directive: Directive) -> &'static str {
+///     match directive {
+///         Directive::Connect { .. } => "open a socket",
+///         Directive::Close => "write what is queued, then close",
+///     }
+/// }
+/// # let _ = carry_out(Directive::Close);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub enum Directive {
     /// Open a TCP connection to this server, then call
     /// [`handle_connected`](super::Connection::handle_connected) or
@@ -135,10 +155,12 @@ pub enum Directive {
         /// Where to connect.
         server: ServerAddr,
     },
-    /// Close the current socket. First write what
-    /// [`poll_transmit`](super::Connection::poll_transmit) still holds, if you can: after
-    /// [`close`](super::Connection::close) or a drain it holds the last publishes. Do not call
-    /// `handle_disconnected` for it.
+    /// Close the current socket, after writing what
+    /// [`poll_transmit`](super::Connection::poll_transmit) still holds: after
+    /// [`close`](super::Connection::close) or a drain it holds the last publishes. Keep
+    /// writing (and calling `handle_timeout` at `poll_timeout`) until `poll_transmit` returns
+    /// `None`, then drop the socket; if a write fails first, call `handle_disconnected`. Do
+    /// not call `handle_disconnected` for the close itself.
     Close,
 }
 

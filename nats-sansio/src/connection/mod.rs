@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::auth::{self, ServerAddr};
+use crate::auth::{self, Scheme, ServerAddr};
 use crate::proto::{
     validate_publish, validate_queue_group, validate_subscribe, ConnectInfo, Decoder, Encoder,
     HeaderMap, Message, QueueGroup, ServerInfo, ServerOp, StatusCode, Subject,
@@ -98,6 +98,9 @@ pub enum ConfigError {
         "no seed: set Options::seed from the operating system's entropy (distinct per connection)"
     )]
     NoSeed,
+    /// A `ws://` or `wss://` server: this client does not speak WebSocket yet.
+    #[error("{0}: WebSocket (ws://, wss://) is not supported yet; use a nats:// or tls:// URL")]
+    WebSocketUnsupported(ServerAddr),
     /// TLS was asked for in a build without the `tls` feature.
     #[error("TLS requested but the `tls` feature is disabled")]
     TlsDisabled,
@@ -219,8 +222,11 @@ pub struct Connection {
     directives: VecDeque<Directive>,
     stats: Statistics,
     ever_connected: bool,
-    /// Closed by the application while connected: what is queued may still be written.
+    /// Closed by the application while connected: what is queued is still being written,
+    /// and `Event::Closed` waits for it.
     flush_on_close: bool,
+    /// Why the connection closed, kept until `Event::Closed` is raised.
+    close_reason: Option<ConnectionError>,
     /// Connect attempts since the last successful handshake.
     attempt: u32,
     draining: bool,
@@ -253,6 +259,13 @@ impl Connection {
             return Err(ConfigError::NoServers);
         }
         validate_subscribe(&options.inbox_prefix).map_err(ConfigError::InvalidInboxPrefix)?;
+        if let Some(ws) = options
+            .servers
+            .iter()
+            .find(|s| matches!(s.scheme(), Scheme::Ws | Scheme::Wss))
+        {
+            return Err(ConfigError::WebSocketUnsupported(ws.clone()));
+        }
         #[cfg(not(feature = "tls"))]
         if options.servers.iter().any(ServerAddr::tls_required) {
             return Err(ConfigError::TlsDisabled);
@@ -290,6 +303,7 @@ impl Connection {
             stats: Statistics::default(),
             ever_connected: false,
             flush_on_close: false,
+            close_reason: None,
             attempt: 0,
             draining: false,
         };
@@ -364,6 +378,11 @@ impl Connection {
     /// Bytes to write to the transport, or `None` when there are none. Write what you can,
     /// then `advance` the buffer by that many bytes; call again until `None`.
     pub fn poll_transmit(&mut self) -> Option<&mut dyn Buf> {
+        if self.flush_on_close && !self.has_transmit() {
+            // A close's last publishes are all written: now it is closed.
+            self.finish_close(0);
+            return None;
+        }
         let writable = matches!(
             self.state,
             State::AwaitInfo | State::AwaitPong | State::Connected
@@ -383,6 +402,15 @@ impl Connection {
         } else {
             None
         }
+    }
+
+    /// Whether anything is left to hand to the transport.
+    fn has_transmit(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if self.tls.as_ref().is_some_and(|t| !t.outgoing.is_empty()) {
+            return true;
+        }
+        self.control.has_remaining() || self.outbound.has_remaining()
     }
 
     #[cfg(feature = "tls")]
@@ -456,6 +484,12 @@ impl Connection {
     /// The transport failed or the peer closed it.
     pub fn handle_disconnected(&mut self, now: Instant, reason: &str) {
         self.advance_clock(now);
+        if self.flush_on_close {
+            // The socket failed while the close's last publishes were being written.
+            let unsent = self.discard_queued();
+            self.finish_close(unsent);
+            return;
+        }
         if matches!(
             self.state,
             State::Connecting | State::AwaitInfo | State::AwaitPong | State::Connected
@@ -824,8 +858,14 @@ impl Connection {
             .set(Timer::DrainTimeout, self.now + self.opts.drain_timeout);
     }
 
-    /// Closes the connection now. Pending requests and flushes fail; queued messages can
-    /// still be fetched.
+    /// Closes the connection. Pending requests and flushes fail at once, subscriptions end
+    /// (queued messages can still be fetched), and later commands are refused.
+    ///
+    /// Publishes already accepted: while connected, they stay queued for the driver to
+    /// write ([`Directive::Close`]), and [`Event::Closed`] comes once they are written, or
+    /// when the socket fails or [`Options::drain_timeout`] passes first. While disconnected
+    /// (the reconnect buffer), they cannot be sent. Either way, [`Event::Closed`] counts the
+    /// accepted publishes that were never written in `unsent_messages`.
     pub fn close(&mut self, now: Instant) {
         self.advance_clock(now);
         self.shut_down(None);
@@ -907,6 +947,12 @@ impl Connection {
             Timer::DrainTimeout => {
                 if self.draining {
                     self.finish_drain();
+                }
+            }
+            Timer::CloseLinger => {
+                if self.flush_on_close {
+                    let unsent = self.discard_queued();
+                    self.finish_close(unsent);
                 }
             }
         }
@@ -1444,20 +1490,20 @@ impl Connection {
         ) {
             self.directives.push_back(Directive::Close);
         }
-        // A close the application asked for still lets the driver write what is queued.
+        // A close the application asked for still lets the driver write what is queued:
+        // `Closed` waits until it is written, the socket fails, or the linger ends.
         self.flush_on_close = reason.is_none() && self.state == State::Connected;
         self.state = State::Closed;
         self.draining = false;
         self.timers = TimerTable::default();
         self.deadlines = DeadlineQueue::default();
-        if !self.flush_on_close {
-            self.control.clear();
-            self.outbound.discard();
-            #[cfg(feature = "tls")]
-            {
-                self.tls = None;
-            }
-        }
+        let unsent = if self.flush_on_close {
+            self.timers
+                .set(Timer::CloseLinger, self.now + self.opts.drain_timeout);
+            0
+        } else {
+            self.discard_queued()
+        };
         self.fail_flushes(FlushError::Closed);
         self.pongs.clear();
         for token in self.requests.drain_all() {
@@ -1469,7 +1515,30 @@ impl Connection {
         for sid in self.subs.receiving() {
             self.end_subscription(sid, SubscriptionEnd::ConnectionClosed);
         }
-        self.events.push_back(Event::Closed { reason });
+        self.close_reason = reason;
+        if !self.flush_on_close {
+            self.finish_close(unsent);
+        }
+    }
+
+    /// Drops what is queued for the transport; returns how many publishes were in it.
+    fn discard_queued(&mut self) -> u64 {
+        self.control.clear();
+        #[cfg(feature = "tls")]
+        {
+            self.tls = None;
+        }
+        self.outbound.discard()
+    }
+
+    /// The last step of a close: `unsent_messages` accepted publishes were never written.
+    fn finish_close(&mut self, unsent_messages: u64) {
+        self.flush_on_close = false;
+        self.timers.stop(Timer::CloseLinger);
+        self.events.push_back(Event::Closed {
+            reason: self.close_reason.take(),
+            unsent_messages,
+        });
     }
 
     /// Keeps the deadline heap from filling with entries of finished requests.

@@ -60,7 +60,9 @@ pub struct Options {
     pub inbox_prefix: String,
     /// Default request timeout; `None` waits forever.
     pub request_timeout: Option<Duration>,
-    /// A client drain that has not finished within this closes anyway.
+    /// A client drain that has not finished within this closes anyway; and a close (or the
+    /// end of a drain) gives the transport this long to take the last queued publishes
+    /// before it discards and counts them.
     pub drain_timeout: Duration,
     /// Longest control line accepted from the server.
     pub max_control_line: usize,

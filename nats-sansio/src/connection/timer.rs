@@ -20,21 +20,25 @@ pub(crate) enum Timer {
     ReconnectBackoff,
     /// A client drain that has not finished by then closes anyway.
     DrainTimeout,
+    /// Publishes queued at a close that the transport has not taken by then are discarded
+    /// (and counted).
+    CloseLinger,
 }
 
 impl Timer {
-    pub(crate) const VALUES: [Timer; 4] = [
+    pub(crate) const VALUES: [Timer; 5] = [
         Timer::PingInterval,
         Timer::ConnectTimeout,
         Timer::ReconnectBackoff,
         Timer::DrainTimeout,
+        Timer::CloseLinger,
     ];
 }
 
 /// One optional deadline per [`Timer`].
 #[derive(Debug, Default, Clone)]
 pub(crate) struct TimerTable {
-    data: [Option<Instant>; 4],
+    data: [Option<Instant>; Timer::VALUES.len()],
 }
 
 impl TimerTable {

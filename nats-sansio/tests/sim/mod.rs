@@ -461,7 +461,6 @@ impl World {
                     link.c2s.close(now, &profile, &mut self.rng);
                 }
             }
-            other => panic!("SEED={}: unknown directive {other:?}", self.seed),
         }
     }
 

@@ -1,0 +1,132 @@
+//! Nothing accepted is lost in silence: publishes the client took and then could never send
+//! (a close while the server is gone, reconnects exhausted) are counted in the result of
+//! `close` and in the `Closed` event, against a real nats-server killed with -9.
+
+use std::time::Duration;
+
+use futures_lite::StreamExt;
+use nats_client::{ClientEvent, CloseError, ConnectOptions, Events};
+use nats_tests::NatsServer;
+
+#[macro_use]
+mod common;
+use common::runtime::{within, Rt};
+
+const WAIT: Duration = Duration::from_secs(20);
+/// Publishes made while the server is gone.
+const BUFFERED: u64 = 40;
+
+/// Waits for the first event `pick` accepts.
+async fn wait_for<T>(
+    events: &mut Events,
+    what: &str,
+    mut pick: impl FnMut(&ClientEvent) -> Option<T>,
+) -> T {
+    within(WAIT, what, async {
+        while let Some(event) = events.next().await {
+            if let Some(value) = pick(&event) {
+                return value;
+            }
+        }
+        panic!("event stream ended while waiting for {what}");
+    })
+    .await
+}
+
+async fn close_after_the_server_died_reports_the_buffer(rt: Rt) {
+    let mut server = NatsServer::start();
+    let client = rt.connect(&server.url()).await;
+    let mut events = client.events();
+    client.publish("before", "sent").await.unwrap();
+    client.flush().await.unwrap();
+    server.kill9();
+    wait_for(&mut events, "the disconnect", |e| {
+        matches!(e, ClientEvent::Disconnected { .. }).then_some(())
+    })
+    .await;
+    for i in 0..BUFFERED {
+        client.publish("during", format!("{i}")).await.unwrap();
+    }
+    let outcome = within(WAIT, "close", client.close()).await;
+    assert_eq!(
+        outcome,
+        Err(CloseError::Unsent {
+            messages: BUFFERED,
+            reason: None
+        }),
+        "close reports the buffered publishes it discards"
+    );
+    let unsent = wait_for(&mut events, "the Closed event", |e| match e {
+        ClientEvent::Closed {
+            unsent_messages, ..
+        } => Some(*unsent_messages),
+        _ => None,
+    })
+    .await;
+    assert_eq!(unsent, BUFFERED);
+}
+
+async fn exhausted_reconnects_report_the_buffer(rt: Rt) {
+    let mut server = NatsServer::start();
+    let client = rt
+        .connect_with(&server.url(), ConnectOptions::new().max_reconnects(2))
+        .await
+        .unwrap();
+    let mut events = client.events();
+    server.kill9();
+    wait_for(&mut events, "the disconnect", |e| {
+        matches!(e, ClientEvent::Disconnected { .. }).then_some(())
+    })
+    .await;
+    // Some of these may be refused once reconnecting has given up; every accepted one is
+    // accounted for.
+    let mut accepted = 0;
+    for i in 0..BUFFERED {
+        if client.publish("during", format!("{i}")).await.is_ok() {
+            accepted += 1;
+        }
+    }
+    let (reason, unsent) = wait_for(&mut events, "the connection to give up", |e| match e {
+        ClientEvent::Closed {
+            reason,
+            unsent_messages,
+        } => Some((reason.clone(), *unsent_messages)),
+        _ => None,
+    })
+    .await;
+    assert!(reason.is_some(), "closed by the client, with a reason");
+    assert!(accepted > 0, "the buffer took publishes while reconnecting");
+    assert_eq!(unsent, accepted, "every accepted publish is counted");
+    assert_eq!(
+        client.close().await,
+        Err(CloseError::Unsent {
+            messages: accepted,
+            reason
+        })
+    );
+}
+
+async fn close_while_connected_writes_everything_first(rt: Rt) {
+    let server = NatsServer::start();
+    let client = rt.connect(&server.url()).await;
+    let receiver = rt.connect(&server.url()).await;
+    let mut sub = receiver.subscribe("last").await.unwrap();
+    receiver.flush().await.unwrap();
+    let payload = vec![7u8; 1024];
+    for _ in 0..500 {
+        client.publish("last", payload.clone()).await.unwrap();
+    }
+    assert_eq!(within(WAIT, "close", client.close()).await, Ok(()));
+    within(WAIT, "every publish made before the close", async {
+        for _ in 0..500 {
+            sub.next().await.expect("subscription open");
+        }
+    })
+    .await;
+}
+
+on_every_runtime!(
+    close_after_the_server_died_reports_the_buffer,
+    exhausted_reconnects_report_the_buffer,
+    close_while_connected_writes_everything_first,
+);
