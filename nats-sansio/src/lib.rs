@@ -20,6 +20,7 @@
 //! - [`proto`]: the wire format (decoder, encoder, subjects, headers, INFO/CONNECT).
 //! - [`connection`]: the connection state machine.
 //! - [`auth`]: credentials and nonce signing.
+//! - [`rng`]: the seeded generator every machine, simulation and test draws from.
 //! - `tls` (feature `tls`): rustls driven in memory.
 #![deny(missing_docs)]
 
@@ -27,6 +28,8 @@ pub mod auth;
 pub mod connection;
 pub mod jetstream;
 pub mod proto;
+pub mod rng;
+mod timer;
 #[cfg(feature = "tls")]
 pub mod tls;
 

@@ -18,6 +18,7 @@ use nats_sansio::jetstream::ordered::{
 };
 use nats_sansio::jetstream::pull::{ConsumeOptions, PriorityOptions, PullStatus};
 use nats_sansio::proto::{HeaderMap, Message, StatusCode, Subject};
+use nats_sansio::rng::Rng;
 
 const STREAM: &str = "ORDERS";
 const PREFIX: &str = "oc";
@@ -610,24 +611,6 @@ fn stop_deletes_the_consumer_and_drops_later_messages() {
 
 // ===================== simulation =====================
 
-/// A tiny deterministic generator (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// True with probability `percent` / 100.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
-
 /// A consumer on the fake server.
 struct SimConsumer {
     next_sseq: u64,
@@ -639,7 +622,7 @@ struct SimConsumer {
 /// Stream sequences 1..=`total` (every third one filtered out, so stream sequences have
 /// holes), a fake server, and faults; returns what the application received.
 fn simulate(seed: u64, total: u64) -> (Vec<u64>, usize) {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let config = OrderedConfig {
         consume: ConsumeOptions::messages(7),
         ..OrderedConfig::new()
@@ -703,7 +686,7 @@ fn simulate(seed: u64, total: u64) -> (Vec<u64>, usize) {
         }
         // The server delivers a little from every consumer with credit.
         for (name, c) in server.iter_mut() {
-            for _ in 0..rng.next() % 3 {
+            for _ in 0..rng.next_u64() % 3 {
                 while c.next_sseq <= total && !matches(c.next_sseq) {
                     c.next_sseq += 1;
                 }
@@ -742,7 +725,7 @@ fn simulate(seed: u64, total: u64) -> (Vec<u64>, usize) {
             }
         }
         // The client reads some of what is on the wire.
-        for _ in 0..rng.next() % 4 {
+        for _ in 0..rng.next_u64() % 4 {
             let Some(message) = wire.pop_front() else {
                 break;
             };

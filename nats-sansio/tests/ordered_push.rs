@@ -16,6 +16,7 @@ use nats_sansio::jetstream::ordered::{
 };
 use nats_sansio::jetstream::push::{Pushed, CONSUMER_STALLED, LAST_CONSUMER};
 use nats_sansio::proto::{HeaderMap, Message, StatusCode, Subject};
+use nats_sansio::rng::Rng;
 
 const STREAM: &str = "ORDERS";
 const PREFIX: &str = "op";
@@ -403,23 +404,6 @@ fn no_stream_sequence_is_delivered_twice_across_generations() {
 
 // ===================== simulation =====================
 
-/// A tiny deterministic generator (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
-
 /// A push consumer on the fake server: it stops after each flow-control request until the
 /// request is answered.
 struct SimConsumer {
@@ -440,7 +424,7 @@ struct Run {
 /// Stream sequences 1..=`total` (every third filtered out), a fake pushing server with flow
 /// control every 5 messages, and faults.
 fn simulate(seed: u64, total: u64) -> Run {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut now = Instant::now();
     let mut m = OrderedConsumer::new(now, STREAM, PREFIX, INBOX, push_config()).unwrap();
     let mut server: BTreeMap<String, SimConsumer> = BTreeMap::new();
@@ -505,7 +489,7 @@ fn simulate(seed: u64, total: u64) -> Run {
         }
         // Every consumer not stalled pushes a little.
         for (name, c) in server.iter_mut() {
-            for _ in 0..rng.next() % 3 {
+            for _ in 0..rng.next_u64() % 3 {
                 while c.next_sseq <= total && !matches(c.next_sseq) {
                     c.next_sseq += 1;
                 }
@@ -548,7 +532,7 @@ fn simulate(seed: u64, total: u64) -> Run {
                 server.remove(&name);
             }
         }
-        for _ in 0..rng.next() % 4 {
+        for _ in 0..rng.next_u64() % 4 {
             let Some(message) = wire.pop_front() else {
                 break;
             };

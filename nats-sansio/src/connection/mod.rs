@@ -11,7 +11,6 @@ mod options;
 mod outbound;
 mod pool;
 mod requests;
-mod rng;
 mod subscriptions;
 mod timer;
 
@@ -35,10 +34,11 @@ pub use event::{
 pub use options::Options;
 pub use subscriptions::{Delivery, SubscriptionStats};
 
+use crate::rng::Rng;
+use crate::timer::TimerName;
 use outbound::Outbound;
 use pool::ServerPool;
 use requests::Requests;
-use rng::Rng;
 use subscriptions::{DetMap, Phase, Pushed, Subscription, Subscriptions};
 use timer::{Deadline, DeadlineQueue, Timer, TimerTable};
 
@@ -535,7 +535,7 @@ impl Connection {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance_clock(now);
         let now = self.now;
-        for timer in Timer::VALUES {
+        for &timer in Timer::ALL {
             if self.timers.take_expired(timer, now) {
                 self.on_timer(timer);
             }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::auth::ServerAddr;
 
-use super::rng::Rng;
+use crate::rng::Rng;
 
 /// One server in the pool.
 #[derive(Debug, Clone)]

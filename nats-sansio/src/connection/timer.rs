@@ -9,6 +9,8 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
+use crate::timer::TimerName;
+
 /// The connection's own timers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Timer {
@@ -25,46 +27,22 @@ pub(crate) enum Timer {
     CloseLinger,
 }
 
-impl Timer {
-    pub(crate) const VALUES: [Timer; 5] = [
+impl TimerName for Timer {
+    const ALL: &'static [Timer] = &[
         Timer::PingInterval,
         Timer::ConnectTimeout,
         Timer::ReconnectBackoff,
         Timer::DrainTimeout,
         Timer::CloseLinger,
     ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
 }
 
 /// One optional deadline per [`Timer`].
-#[derive(Debug, Default, Clone)]
-pub(crate) struct TimerTable {
-    data: [Option<Instant>; Timer::VALUES.len()],
-}
-
-impl TimerTable {
-    pub(crate) fn set(&mut self, timer: Timer, at: Instant) {
-        self.data[timer as usize] = Some(at);
-    }
-
-    pub(crate) fn stop(&mut self, timer: Timer) {
-        self.data[timer as usize] = None;
-    }
-
-    /// True, and the timer is stopped, when it was set to fire at or before `now`.
-    pub(crate) fn take_expired(&mut self, timer: Timer, now: Instant) -> bool {
-        match self.data[timer as usize] {
-            Some(at) if at <= now => {
-                self.data[timer as usize] = None;
-                true
-            }
-            _ => false,
-        }
-    }
-
-    pub(crate) fn next(&self) -> Option<Instant> {
-        self.data.iter().flatten().min().copied()
-    }
-}
+pub(crate) type TimerTable = crate::timer::TimerTable<Timer, 5>;
 
 /// What a queued deadline belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

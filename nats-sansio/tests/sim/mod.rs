@@ -115,7 +115,8 @@ impl World {
         World {
             seed,
             clock: Clock::new(),
-            rng: Rng::new(seed),
+            // Apart from the clients' own seeds, which derive from the same test seed.
+            rng: Rng::new(seed ^ 0x5EED_5EED),
             cluster: Cluster::new(servers, seed),
             clients: Vec::new(),
             links: BTreeMap::new(),

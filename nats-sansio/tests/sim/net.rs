@@ -10,49 +10,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// SplitMix64, written for the simulation (independent of the crate's own generator).
-#[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x5EED_5EED)
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (0 when `n` is 0).
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next_u64() % n
-        }
-    }
-
-    /// Uniform in `lo..=hi`.
-    pub(crate) fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-
-    /// True with probability `percent`/100.
-    pub(crate) fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    /// A duration in `lo..=hi`, at microsecond resolution.
-    pub(crate) fn duration(&mut self, lo: Duration, hi: Duration) -> Duration {
-        let lo_us = lo.as_micros() as u64;
-        let hi_us = hi.as_micros() as u64;
-        Duration::from_micros(self.range(lo_us, hi_us))
-    }
-}
+pub(crate) use nats_sansio::rng::Rng;
 
 /// The virtual clock: one real `Instant` taken at start plus a virtual offset.
 #[derive(Debug, Clone, Copy)]

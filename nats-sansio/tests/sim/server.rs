@@ -271,7 +271,7 @@ impl Cluster {
                 .enumerate()
                 .map(|(i, c)| SimServer::new(i, c))
                 .collect(),
-            rng: Rng::new(seed.wrapping_mul(31).wrapping_add(7)),
+            rng: Rng::new(seed.wrapping_mul(31).wrapping_add(7) ^ 0x5EED_5EED),
             owner: BTreeMap::new(),
         }
     }

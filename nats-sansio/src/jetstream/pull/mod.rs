@@ -34,6 +34,7 @@ pub use options::{
 pub use request::PullRequest;
 pub use status::{pending_counts, PullStatus, PENDING_BYTES, PENDING_MESSAGES, PIN_ID};
 
+use crate::timer::TimerName;
 use options::Budget;
 use timer::{Timer, Timers};
 
@@ -349,7 +350,7 @@ impl PullMachine {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance_clock(now);
         let now = self.now;
-        for timer in Timer::VALUES {
+        for &timer in Timer::ALL {
             if !self.finished && self.timers.take_expired(timer, now) {
                 match timer {
                     Timer::HeartbeatAlarm => self.on_missed_heartbeat(),
