@@ -416,6 +416,38 @@ async fn tls_verified_mutual_and_first(rt: Rt) {
     }
 }
 
+/// A CA PEM that cannot be parsed (given as text, or in a file) is an error of the options,
+/// reported by `connect` before any socket is opened, not a TLS failure at the first connect.
+async fn bad_ca_pem_is_a_config_error_before_any_socket(rt: Rt) {
+    use nats_client::error::ConfigError;
+    use nats_client::nats_sansio::tls::TlsError;
+
+    // Something listening where the client would connect, to see whether it tried.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("tls://{}", listener.local_addr().unwrap());
+    let bad_pem = "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n";
+    let dir = nats_tests::TempDir::new("bad-ca");
+    let bad_file = dir.path().join("ca.pem");
+    std::fs::write(&bad_file, bad_pem).unwrap();
+    let by_text = ConnectOptions::new().add_root_certificates_pem(bad_pem);
+    let by_file = ConnectOptions::new().add_root_certificates(bad_file.to_str().unwrap());
+    for options in [by_text, by_file] {
+        let options = options.connection_timeout(Duration::from_millis(500));
+        match within(WAIT, "connect", rt.connect_with(&url, options)).await {
+            Err(ConnectError::Config(ConfigError::Tls(TlsError::InvalidCaPem(message)))) => {
+                assert!(!message.is_empty())
+            }
+            Err(other) => panic!("expected an invalid CA PEM configuration error, got {other}"),
+            Ok(_) => panic!("a bad CA PEM must not connect"),
+        }
+    }
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("no connection may be made with bad TLS options, got {other:?}"),
+    }
+}
+
 async fn token_url_and_nkey_auth(rt: Rt) {
     let server = NatsServer::builder()
         .config("authorization { token: \"t0ken\" }\n")
@@ -460,6 +492,7 @@ on_every_runtime!(
     lame_duck_and_slow_consumer_events,
     cluster_failover_to_a_discovered_server,
     tls_verified_mutual_and_first,
+    bad_ca_pem_is_a_config_error_before_any_socket,
     token_url_and_nkey_auth,
     retry_on_initial_connect_buffers_until_the_server_is_up,
 );
