@@ -4,10 +4,16 @@
 //! carry out directives, write what `poll_transmit` holds, read what the socket has into the
 //! machine, fire `handle_timeout` when `poll_timeout` passes, and keep the events it sees in
 //! arrival order for the caller.
+//!
+//! Invariant: the event queue stays bounded for a caller that only reads messages. A
+//! [`Event::MessagesReady`] is kept at most once per subscription, and is dropped once
+//! [`next_message`](BlockingConnection::next_message) finds that subscription's queue empty
+//! (the notice is then stale). A connect attempt tries every address the host resolves to,
+//! in order, all within the options' `connect_timeout`.
 
 use std::collections::VecDeque;
 use std::io::{self, ErrorKind, IoSlice, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
@@ -28,13 +34,16 @@ pub struct BlockingConnection {
     socket: Option<TcpStream>,
     events: VecDeque<Event>,
     scratch: Vec<u8>,
+    /// The options' `connect_timeout`: the budget of the TCP connect, every address included.
+    connect_timeout: Duration,
 }
 
 impl BlockingConnection {
     /// Connects and waits for the handshake to complete (or the connection to close).
     pub fn connect(mut options: Options) -> Result<BlockingConnection, ConnectionError> {
         crate::entropy::fill_seed(&mut options);
-        let timeout = options.connect_timeout * 2 + Duration::from_secs(1);
+        let connect_timeout = options.connect_timeout;
+        let timeout = connect_timeout * 2 + Duration::from_secs(1);
         let conn = Connection::new(options, Instant::now())
             .map_err(|e| ConnectionError::Io(e.to_string()))?;
         let mut this = BlockingConnection {
@@ -42,6 +51,7 @@ impl BlockingConnection {
             socket: None,
             events: VecDeque::new(),
             scratch: vec![0; 64 * 1024],
+            connect_timeout,
         };
         let outcome = this.wait_event(timeout, |e| match e {
             Event::Connected { .. } => Some(Ok(())),
@@ -111,6 +121,12 @@ impl BlockingConnection {
         self.events.drain(..).collect()
     }
 
+    /// How many events are queued, seen and not yet taken. It stays small for a caller that
+    /// only reads messages: see the module's invariant.
+    pub fn queued_events(&self) -> usize {
+        self.events.len()
+    }
+
     /// Publishes and runs one turn so the bytes leave.
     pub fn publish(
         &mut self,
@@ -140,8 +156,11 @@ impl BlockingConnection {
         loop {
             match self.conn.next_message(sid) {
                 Delivery::Message(m) => return Some(m),
-                Delivery::Ended => return None,
-                _ => {}
+                Delivery::Ended => {
+                    self.forget_ready(sid);
+                    return None;
+                }
+                _ => self.forget_ready(sid),
             }
             let now = Instant::now();
             if now >= deadline {
@@ -205,6 +224,11 @@ impl BlockingConnection {
             }
             while let Some(event) = self.conn.poll_event() {
                 progressed = true;
+                if let Event::MessagesReady { sid } = event {
+                    if self.events.iter().any(|e| is_ready(e, sid)) {
+                        continue;
+                    }
+                }
                 self.events.push_back(event);
             }
             if !progressed {
@@ -213,18 +237,20 @@ impl BlockingConnection {
         }
     }
 
+    /// Drops the queued [`Event::MessagesReady`] of `sid`: its queue was found empty, so
+    /// the notice is stale (the machine raises a new one when messages arrive).
+    fn forget_ready(&mut self, sid: Sid) {
+        if let Some(i) = self.events.iter().position(|e| is_ready(e, sid)) {
+            self.events.remove(i);
+        }
+    }
+
     fn on_directive(&mut self, directive: Directive) {
         match directive {
             Directive::Connect { server } => {
-                let timeout = Duration::from_secs(5);
                 let connected = (server.host(), server.port())
                     .to_socket_addrs()
-                    .and_then(|mut addrs| {
-                        addrs.next().ok_or_else(|| {
-                            io::Error::new(ErrorKind::NotFound, "no address for host")
-                        })
-                    })
-                    .and_then(|addr| TcpStream::connect_timeout(&addr, timeout));
+                    .and_then(|addrs| connect_any(addrs, self.connect_timeout));
                 match connected {
                     Ok(socket) => {
                         let _ = socket.set_nodelay(true);
@@ -290,5 +316,70 @@ impl BlockingConnection {
                     .handle_disconnected(Instant::now(), &e.to_string());
             }
         }
+    }
+}
+
+fn is_ready(event: &Event, sid: Sid) -> bool {
+    matches!(event, Event::MessagesReady { sid: s } if *s == sid)
+}
+
+/// Connects to the first of `addrs` that accepts, trying them in order, all within
+/// `timeout`. The error is the last address's (or `TimedOut` when the budget ran out
+/// before an address could be tried).
+fn connect_any(
+    addrs: impl IntoIterator<Item = SocketAddr>,
+    timeout: Duration,
+) -> io::Result<TcpStream> {
+    let deadline = Instant::now() + timeout;
+    let mut last = io::Error::new(ErrorKind::NotFound, "no address for host");
+    for addr in addrs {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                ErrorKind::TimedOut,
+                format!("connect timed out before trying {addr}"),
+            ));
+        }
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(socket) => return Ok(socket),
+            Err(e) => last = io::Error::new(e.kind(), format!("{addr}: {e}")),
+        }
+    }
+    Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, TcpListener};
+
+    use super::*;
+
+    /// A local port with nothing listening on it.
+    fn closed_port() -> SocketAddr {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        addr
+    }
+
+    #[test]
+    fn connect_any_skips_addresses_that_refuse() {
+        let live = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let live_addr = live.local_addr().unwrap();
+        let socket = connect_any([closed_port(), live_addr], Duration::from_secs(5))
+            .expect("the second address accepts");
+        assert_eq!(socket.peer_addr().unwrap(), live_addr);
+        let (accepted, _) = live.accept().unwrap();
+        assert_eq!(accepted.peer_addr().unwrap(), socket.local_addr().unwrap());
+    }
+
+    #[test]
+    fn connect_any_reports_the_last_failure() {
+        let closed = closed_port();
+        let e = connect_any([closed_port(), closed], Duration::from_secs(5)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
+        assert!(e.to_string().starts_with(&closed.to_string()), "{e}");
+        let e = connect_any([], Duration::from_secs(5)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
     }
 }

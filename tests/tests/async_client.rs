@@ -67,18 +67,26 @@ async fn publish_subscribe_and_headers(rt: Rt) {
     assert!(client.statistics().in_messages >= 2);
 }
 
+/// Two workers, each its own client as users run them, share a queue group: every job goes to
+/// exactly one of them, and both get some (the server picks a member at random per message,
+/// so one member taking all 50 has probability 2^-49).
 async fn queue_group_splits_work(rt: Rt) {
     let server = NatsServer::start();
+    let worker_a = rt.connect(&server.url()).await;
+    let worker_b = rt.connect(&server.url()).await;
+    let mut a = worker_a.queue_subscribe("work", "pool").await.unwrap();
+    let mut b = worker_b.queue_subscribe("work", "pool").await.unwrap();
+    worker_a.flush().await.unwrap();
+    worker_b.flush().await.unwrap();
     let client = rt.connect(&server.url()).await;
-    let mut a = client.queue_subscribe("work", "pool").await.unwrap();
-    let mut b = client.queue_subscribe("work", "pool").await.unwrap();
-    client.flush().await.unwrap();
     for i in 0..50u32 {
         client.publish("work", i.to_string()).await.unwrap();
     }
     client.flush().await.unwrap();
     let mut seen = Vec::new();
+    let mut per_member = Vec::new();
     for sub in [&mut a, &mut b] {
+        let before = seen.len();
         while let Some(m) = next_within(sub, Duration::from_millis(300)).await {
             seen.push(
                 String::from_utf8(m.payload.to_vec())
@@ -87,7 +95,12 @@ async fn queue_group_splits_work(rt: Rt) {
                     .unwrap(),
             );
         }
+        per_member.push(seen.len() - before);
     }
+    assert!(
+        per_member.iter().all(|&n| n > 0),
+        "both members got work: {per_member:?}"
+    );
     seen.sort_unstable();
     assert_eq!(
         seen,
@@ -193,7 +206,38 @@ async fn flush_rtt_and_local_errors(rt: Rt) {
     let server = NatsServer::builder().config("max_payload: 2048\n").start();
     let client = rt.connect(&server.url()).await;
     let rtt = within(WAIT, "rtt", client.rtt()).await.unwrap();
-    assert!(rtt < WAIT);
+    assert!(rtt > Duration::ZERO && rtt < WAIT, "{rtt:?}");
+
+    // A flush round-trips: once it returns, the server has processed every publish before
+    // it. The server sends a subscriber its messages in order with the PONGs, so the
+    // publisher's own subscription holds all of them the moment its flush returns, and
+    // another client's subscription holds them once that client's flush returns.
+    const COUNT: usize = 1000;
+    let watcher = rt.connect(&server.url()).await;
+    let mut theirs = watcher.subscribe("flushed").await.unwrap();
+    watcher.flush().await.unwrap();
+    let mut own = client.subscribe("flushed").await.unwrap();
+    client.flush().await.unwrap();
+    for i in 0..COUNT {
+        client
+            .publish("flushed", vec![b'x'; 1000 + i])
+            .await
+            .unwrap();
+    }
+    within(WAIT, "the flush", client.flush()).await.unwrap();
+    for (who, sub) in [("the publisher", &mut own), ("another client", &mut theirs)] {
+        if who == "another client" {
+            within(WAIT, "the watcher's flush", watcher.flush())
+                .await
+                .unwrap();
+        }
+        for i in 0..COUNT {
+            match futures_lite::future::poll_once(sub.next()).await {
+                Some(Some(m)) => assert_eq!(m.payload.len(), 1000 + i),
+                other => panic!("{who} lacks message {i} when the flush returned: {other:?}"),
+            }
+        }
+    }
     assert_eq!(client.max_payload(), 2048);
     assert_eq!(
         client.publish("big", vec![0u8; 2049]).await,
@@ -396,10 +440,11 @@ async fn tls_verified_mutual_and_first(rt: Rt) {
         trusted().add_client_certificate_pem(pki.client_cert.clone(), pki.client_key.clone());
     let client = rt.connect_with(&mtls.url(), with_cert).await.expect("mTLS");
     client.flush().await.unwrap();
-    assert!(
-        rt.connect_with(&mtls.url(), trusted()).await.is_err(),
-        "no client certificate"
-    );
+    match rt.connect_with(&mtls.url(), trusted()).await {
+        Err(ConnectError::Connection(error)) => common::assert_refused_for_no_client_cert(&error),
+        other => panic!("no client certificate must be refused, got {other:?}"),
+    }
+    common::assert_server_refused_a_client_without_certificate(&mtls);
 
     let first = common::tls_server(&pki, "handshake_first: true");
     let client = rt
@@ -413,6 +458,38 @@ async fn tls_verified_mutual_and_first(rt: Rt) {
     match rt.connect_with(&url, trusted()).await {
         Err(ConnectError::Connection(ConnectionError::TlsNotAvailable)) => {}
         other => panic!("tls:// to a plaintext server must fail, got {other:?}"),
+    }
+}
+
+/// A CA PEM that cannot be parsed (given as text, or in a file) is an error of the options,
+/// reported by `connect` before any socket is opened, not a TLS failure at the first connect.
+async fn bad_ca_pem_is_a_config_error_before_any_socket(rt: Rt) {
+    use nats_client::error::ConfigError;
+    use nats_client::nats_sansio::tls::TlsError;
+
+    // Something listening where the client would connect, to see whether it tried.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("tls://{}", listener.local_addr().unwrap());
+    let bad_pem = "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n";
+    let dir = nats_tests::TempDir::new("bad-ca");
+    let bad_file = dir.path().join("ca.pem");
+    std::fs::write(&bad_file, bad_pem).unwrap();
+    let by_text = ConnectOptions::new().add_root_certificates_pem(bad_pem);
+    let by_file = ConnectOptions::new().add_root_certificates(bad_file.to_str().unwrap());
+    for options in [by_text, by_file] {
+        let options = options.connection_timeout(Duration::from_millis(500));
+        match within(WAIT, "connect", rt.connect_with(&url, options)).await {
+            Err(ConnectError::Config(ConfigError::Tls(TlsError::InvalidCaPem(message)))) => {
+                assert!(!message.is_empty())
+            }
+            Err(other) => panic!("expected an invalid CA PEM configuration error, got {other}"),
+            Ok(_) => panic!("a bad CA PEM must not connect"),
+        }
+    }
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("no connection may be made with bad TLS options, got {other:?}"),
     }
 }
 
@@ -460,6 +537,7 @@ on_every_runtime!(
     lame_duck_and_slow_consumer_events,
     cluster_failover_to_a_discovered_server,
     tls_verified_mutual_and_first,
+    bad_ca_pem_is_a_config_error_before_any_socket,
     token_url_and_nkey_auth,
     retry_on_initial_connect_buffers_until_the_server_is_up,
 );

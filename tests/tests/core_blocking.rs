@@ -253,3 +253,87 @@ fn reconnects_after_restart_restores_subscriptions_and_replays_the_buffer() {
     assert_eq!(&msg.payload[..], b"after");
     assert_eq!(client.connection().statistics().reconnects, 1);
 }
+
+#[test]
+fn a_long_running_subscriber_keeps_the_event_queue_bounded() {
+    const COUNT: usize = 100_000;
+    let server = NatsServer::start();
+    let mut subscriber = connect(&server.url());
+    let sid = subscriber.subscribe("firehose", None).unwrap();
+    subscriber.flush(WAIT).unwrap();
+    let url = server.url();
+    let publisher = std::thread::spawn(move || {
+        let mut publisher = connect(&url);
+        for i in 0..COUNT {
+            publisher.publish("firehose", format!("{i}")).unwrap();
+        }
+        publisher.flush(WAIT).unwrap();
+    });
+    let mut most_queued = 0;
+    for i in 0..COUNT {
+        let msg = subscriber
+            .next_message(sid, WAIT)
+            .unwrap_or_else(|| panic!("message {i} of {COUNT}"));
+        assert_eq!(msg.payload, i.to_string().as_bytes());
+        most_queued = most_queued.max(subscriber.queued_events());
+    }
+    publisher.join().unwrap();
+    // Only readiness notices are raised here, at most one per subscription.
+    assert!(
+        most_queued <= 1,
+        "the blocking client's event queue grew to {most_queued} events"
+    );
+    assert!(subscriber
+        .next_message(sid, Duration::from_millis(100))
+        .is_none());
+    assert_eq!(subscriber.queued_events(), 0, "no stale notice is kept");
+}
+
+/// A listener whose accept queue is full: the kernel drops further SYNs, so a connect to it
+/// hangs until the connecting side gives up (std's listeners have a backlog of 128).
+fn listener_that_never_answers_syn() -> (std::net::TcpListener, Vec<std::net::TcpStream>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    loop {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(stream) => queued.push(stream),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return (listener, queued),
+            Err(e) => panic!("filling the accept queue: {e}"),
+        }
+        assert!(queued.len() < 10_000, "the accept queue never filled");
+    }
+}
+
+#[test]
+fn connect_timeout_is_honoured() {
+    let limit = Duration::from_secs(4);
+    let short = |url: &str| {
+        let mut o = options(url);
+        o.connect_timeout = Duration::from_millis(300);
+        o
+    };
+
+    // The TCP connect itself does not complete (the fixed 5 s of old would show here).
+    let (silent, _queued) = listener_that_never_answers_syn();
+    let url = format!("nats://{}", silent.local_addr().unwrap());
+    let started = std::time::Instant::now();
+    match BlockingConnection::connect(short(&url)) {
+        Err(ConnectionError::Io(message)) => {
+            assert!(message.contains("timed out"), "{message}")
+        }
+        other => panic!("expected a TCP connect timeout, got {other:?}"),
+    }
+    assert!(started.elapsed() < limit, "took {:?}", started.elapsed());
+
+    // The socket connects but the server never sends INFO.
+    let mute = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("nats://{}", mute.local_addr().unwrap());
+    let started = std::time::Instant::now();
+    match BlockingConnection::connect(short(&url)) {
+        Err(ConnectionError::ConnectTimeout) => {}
+        other => panic!("expected a connect timeout, got {other:?}"),
+    }
+    assert!(started.elapsed() < limit, "took {:?}", started.elapsed());
+    let _ = mute.accept().expect("the client did open a socket");
+}

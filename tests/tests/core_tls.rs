@@ -81,11 +81,13 @@ fn mutual_tls() {
     let mut client = BlockingConnection::connect(o).expect("mTLS with a client certificate");
     round_trip(&mut client);
 
-    // Without the client certificate the server refuses the handshake.
+    // Without the client certificate the server refuses the handshake: the client gets the
+    // server's alert, and the server logged why it refused.
     match BlockingConnection::connect(options(&server.url(), &pki)) {
-        Err(ConnectionError::Tls(_) | ConnectionError::Io(_)) => {}
-        other => panic!("no client certificate must be refused, got {other:?}"),
+        Err(error) => common::assert_refused_for_no_client_cert(&error),
+        Ok(_) => panic!("no client certificate must be refused"),
     }
+    common::assert_server_refused_a_client_without_certificate(&server);
 }
 
 #[test]

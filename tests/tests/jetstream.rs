@@ -458,6 +458,9 @@ async fn consume_resumes_after_a_server_restart(rt: Rt) {
         .await
         .unwrap();
     }
+    // The restart is over (reconnected) before anything below runs, so it is expected to
+    // cause no error at all: every ack goes over the new connection, and a consume's errors
+    // are terminal (the consume would end). Any error fails the test, with its message.
     within(
         Duration::from_secs(60),
         "every message after the restart",
@@ -466,11 +469,12 @@ async fn consume_resumes_after_a_server_restart(rt: Rt) {
                 match messages.next().await {
                     Some(Ok(mut message)) => {
                         let seq = message.metadata().unwrap().stream_sequence;
-                        if message.double_ack().await.is_ok() {
-                            acked.insert(seq);
+                        if let Err(e) = message.double_ack().await {
+                            panic!("double ack of stream sequence {seq} after the restart: {e}");
                         }
+                        acked.insert(seq);
                     }
-                    Some(Err(_)) => {}
+                    Some(Err(e)) => panic!("the consume failed after the restart: {e}"),
                     None => panic!("the consume ended"),
                 }
             }
@@ -664,7 +668,48 @@ async fn pinned_client_priority_group(rt: Rt) {
         members.iter().all(|m| *m == members[0]),
         "every job went to the pinned member: {members:?}"
     );
+    let first_pin = pins.pop_first().unwrap();
+
+    // After the unpin the server pins afresh: the next jobs carry a new pin id (whichever
+    // member wins the new pin), and again all go to one member.
     stream.unpin_consumer("pinned", "jobs").await.unwrap();
+    for i in 20..30 {
+        js.publish("pinned.job", format!("{i}"))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let mut after = Vec::new();
+    within(WAIT, "10 jobs after the unpin", async {
+        while after.len() < 10 {
+            let next = futures_lite::future::or(async { (0, a.next().await) }, async {
+                (1, b.next().await)
+            })
+            .await;
+            if let (member, Some(Ok(mut message))) = next {
+                let pin = message
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get("Nats-Pin-Id"))
+                    .map(str::to_owned)
+                    .expect("every message to a pinned client carries Nats-Pin-Id");
+                after.push((member, pin));
+                message.ack().await.unwrap();
+            }
+        }
+    })
+    .await;
+    let new_pins: BTreeSet<&str> = after.iter().map(|(_, pin)| pin.as_str()).collect();
+    assert_eq!(new_pins.len(), 1, "one new pin id: {after:?}");
+    assert!(
+        !new_pins.contains(first_pin.as_str()),
+        "the unpin ended the first pin {first_pin}: {after:?}"
+    );
+    assert!(
+        after.iter().all(|(m, _)| *m == after[0].0),
+        "every job after the unpin went to the newly pinned member: {after:?}"
+    );
 }
 
 async fn ack_futures_resolve_when_the_server_goes_away(rt: Rt) {
@@ -672,31 +717,35 @@ async fn ack_futures_resolve_when_the_server_goes_away(rt: Rt) {
     let mut js = jetstream::new(rt.connect(&server.url()).await);
     // Far longer than the wait below: a future that waited for its timeout would fail it.
     js.set_timeout(Duration::from_secs(120));
-    js.create_stream(stream_config("GONE", &["gone.>"]))
-        .await
-        .unwrap();
+    // The stream stores what is published but never acknowledges it (`no_ack`): no ack can
+    // arrive, so only the disconnect can resolve the futures.
+    let mut config = stream_config("GONE", &["gone.>"]);
+    config.no_ack = true;
+    let mut stream = js.create_stream(config).await.unwrap();
     let mut acks = Vec::new();
     for i in 0..200 {
         acks.push(js.publish("gone.x", format!("{i}")).await.unwrap());
     }
-    server.kill9();
-    // Every future resolves, stored or failed, long before its ack timeout would.
-    let mut stored = 0;
-    let mut failed = 0;
-    within(WAIT, "every ack future to resolve", async {
-        for ack in acks {
-            match ack.await {
-                Ok(_) => stored += 1,
-                Err(e) => {
-                    assert_eq!(e.kind(), JetStreamErrorKind::Disconnected, "{e}");
-                    failed += 1;
-                }
-            }
-        }
+    // The publishes reached the server, which stored them, before it goes away.
+    within(WAIT, "the 200 messages to be stored", async {
+        while stream.info().await.unwrap().state.messages < 200 {}
     })
     .await;
-    assert_eq!(stored + failed, 200);
-    println!("{stored} acks arrived, {failed} failed at the disconnect");
+    server.kill9();
+    // Every future resolves with `Disconnected`, long before its ack timeout would.
+    let results = within(WAIT, "every ack future to resolve", async {
+        let mut results = Vec::new();
+        for ack in acks {
+            results.push(ack.await.map(|_| ()).map_err(|e| e.kind()));
+        }
+        results
+    })
+    .await;
+    assert_eq!(
+        results,
+        vec![Err(JetStreamErrorKind::Disconnected); 200],
+        "no ack can arrive from a no_ack stream: each one failed at the disconnect"
+    );
 }
 
 on_every_runtime!(

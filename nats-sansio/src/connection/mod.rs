@@ -104,6 +104,11 @@ pub enum ConfigError {
     /// TLS was asked for in a build without the `tls` feature.
     #[error("TLS requested but the `tls` feature is disabled")]
     TlsDisabled,
+    /// The TLS options cannot make a client configuration (a CA or client certificate PEM
+    /// that cannot be parsed or used).
+    #[cfg(feature = "tls")]
+    #[error("invalid TLS configuration: {0}")]
+    Tls(crate::tls::TlsError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,6 +275,13 @@ impl Connection {
         if options.servers.iter().any(ServerAddr::tls_required) {
             return Err(ConfigError::TlsDisabled);
         }
+        // Built once: every TLS session shares it, and with it rustls' session cache.
+        #[cfg(feature = "tls")]
+        let options = {
+            let mut options = options;
+            options.tls.prepare().map_err(ConfigError::Tls)?;
+            options
+        };
         let mut rng = Rng::new(options.seed.ok_or(ConfigError::NoSeed)?);
         let pool = if options.retain_servers_order {
             ServerPool::new(&options.servers, None)
@@ -1154,8 +1166,17 @@ impl Connection {
         false
     }
 
+    /// The TLS session of the current connection, if it uses TLS: to inspect the negotiated
+    /// protocol version, cipher suite and peer certificates, or whether the handshake resumed
+    /// an earlier session (`rustls().handshake_kind()`).
+    #[cfg(feature = "tls")]
+    pub fn tls_session(&self) -> Option<&TlsSession> {
+        self.tls.as_ref().map(|tls| &tls.session)
+    }
+
     #[cfg(feature = "tls")]
     fn start_tls(&mut self) -> Result<(), ConnectionError> {
+        // The configuration `new` prepared: the same `Arc` for every session (resumption).
         let config = self
             .opts
             .tls

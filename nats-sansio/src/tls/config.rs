@@ -3,6 +3,10 @@
 //! Invariant: a configuration built here always verifies the server certificate and its
 //! host name against a non-empty root store (the given CA PEMs, or the `webpki-roots` set
 //! when none are given); a CA PEM without a certificate is an error, never an empty store.
+//! A connection builds its configuration once, when it is created ([`TlsOptions::prepare`]),
+//! and hands the same `Arc<ClientConfig>` to every TLS session it starts: PEM is parsed
+//! once, a bad PEM is a configuration error before any socket opens, and rustls' session
+//! cache (which lives in the `ClientConfig`) resumes sessions across reconnects.
 
 use std::fmt;
 use std::sync::Arc;
@@ -61,7 +65,8 @@ impl fmt::Debug for TlsOptions {
 impl TlsOptions {
     /// Builds the rustls client configuration: [`TlsOptions::config`] if set, otherwise one
     /// with the ring crypto provider, TLS 1.2 and 1.3, the configured roots and, if given,
-    /// the client certificate.
+    /// the client certificate. Each call without `config` parses the PEM again and makes a
+    /// new configuration with an empty session cache; see [`prepare`](Self::prepare).
     pub fn client_config(&self) -> Result<Arc<ClientConfig>, TlsError> {
         if let Some(config) = &self.config {
             return Ok(Arc::clone(config));
@@ -86,6 +91,20 @@ impl TlsOptions {
             }
         };
         Ok(Arc::new(config))
+    }
+
+    /// Builds the client configuration once and keeps it in [`config`](Self::config), so
+    /// every later [`client_config`](Self::client_config) returns the same `Arc`: PEM is
+    /// parsed only here, and sessions started from it share rustls' session cache, so a
+    /// reconnect to a server seen before resumes its TLS session instead of a full
+    /// handshake. Does nothing but return it when `config` is already set.
+    ///
+    /// The errors are those of [`client_config`](Self::client_config): a CA or client
+    /// certificate PEM that cannot be used.
+    pub fn prepare(&mut self) -> Result<Arc<ClientConfig>, TlsError> {
+        let config = self.client_config()?;
+        self.config = Some(Arc::clone(&config));
+        Ok(config)
     }
 
     fn root_store(&self) -> Result<RootCertStore, TlsError> {

@@ -475,3 +475,153 @@ fn options_debug_hides_the_key() {
     assert!(!dbg.contains(key_body), "{dbg}");
     assert!(dbg.contains("redacted"));
 }
+
+/// A TLS NATS server in memory for [`Connection`](crate::Connection) tests: the plaintext
+/// INFO, then the TLS handshake, then PONG for every PING.
+struct NatsTlsServer {
+    config: Arc<ServerConfig>,
+}
+
+impl NatsTlsServer {
+    fn new(pki: &Pki) -> NatsTlsServer {
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(pki.server_cert_pem.as_bytes())
+                .collect::<Result<_, _>>()
+                .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem.as_bytes()).unwrap();
+        let config = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        NatsTlsServer {
+            config: Arc::new(config),
+        }
+    }
+
+    /// Runs one connection of `conn` (which just asked to connect) to the end of the NATS
+    /// handshake, with a fresh server session from the same server configuration.
+    fn serve(&self, conn: &mut crate::Connection, now: std::time::Instant) {
+        use crate::connection::ConnectionState;
+        let mut tls = ServerConnection::new(Arc::clone(&self.config)).unwrap();
+        conn.handle_connected(now);
+        conn.handle_received(
+            now,
+            b"INFO {\"server_id\":\"S\",\"proto\":1,\"max_payload\":1024,\"tls_required\":true}\r\n",
+        );
+        let mut plain = Vec::new();
+        for _ in 0..1000 {
+            let mut moved = false;
+            while let Some(buf) = conn.poll_transmit() {
+                let bytes = buf.copy_to_bytes(buf.remaining());
+                let mut input = &bytes[..];
+                while !input.is_empty() {
+                    tls.read_tls(&mut input).unwrap();
+                    tls.process_new_packets().unwrap();
+                }
+                moved = true;
+            }
+            let mut buf = [0u8; 4096];
+            loop {
+                match tls.reader().read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => plain.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("server read: {e}"),
+                }
+            }
+            while let Some(at) = plain.windows(6).position(|w| w == b"PING\r\n") {
+                plain.drain(..at + 6);
+                tls.writer().write_all(b"PONG\r\n").unwrap();
+            }
+            let mut out = Vec::new();
+            while tls.wants_write() {
+                tls.write_tls(&mut out).unwrap();
+            }
+            if !out.is_empty() {
+                conn.handle_received(now, &out);
+                moved = true;
+            }
+            if !moved {
+                break;
+            }
+        }
+        assert_eq!(conn.state(), ConnectionState::Connected);
+    }
+}
+
+#[test]
+fn a_reconnect_resumes_the_tls_session() {
+    use crate::connection::{Directive, Event, Options};
+    use rustls::HandshakeKind;
+
+    let pki = pki();
+    let server = NatsTlsServer::new(&pki);
+    let mut opts = Options::new("tls://localhost:4222").unwrap();
+    opts.seed = Some(1);
+    opts.tls = options(&pki.ca_pem);
+    let mut now = std::time::Instant::now();
+    let mut conn = crate::Connection::new(opts, now).unwrap();
+    assert!(matches!(
+        conn.poll_directive(),
+        Some(Directive::Connect { .. })
+    ));
+    server.serve(&mut conn, now);
+    let kind = |conn: &crate::Connection| conn.tls_session().unwrap().rustls().handshake_kind();
+    assert_eq!(kind(&conn), Some(HandshakeKind::Full));
+
+    conn.handle_disconnected(now, "connection reset");
+    assert!(conn.tls_session().is_none());
+    let reconnect = loop {
+        if let Some(directive) = conn.poll_directive() {
+            break directive;
+        }
+        now = conn.poll_timeout().expect("a reconnect back-off");
+        conn.handle_timeout(now);
+    };
+    assert!(matches!(reconnect, Directive::Connect { .. }));
+    server.serve(&mut conn, now);
+    assert_eq!(
+        kind(&conn),
+        Some(HandshakeKind::Resumed),
+        "the second handshake of the same Connection resumes the first session"
+    );
+    assert!(
+        std::iter::from_fn(|| conn.poll_event()).any(|e| matches!(e, Event::Reconnected { .. }))
+    );
+}
+
+#[test]
+fn a_bad_pem_is_a_config_error_of_connection_new() {
+    use crate::connection::{ConfigError, Options};
+
+    let pki = pki();
+    let now = std::time::Instant::now();
+    let with_tls = |tls: TlsOptions| {
+        let mut opts = Options::new("tls://localhost:4222").unwrap();
+        opts.seed = Some(1);
+        opts.tls = tls;
+        crate::Connection::new(opts, now)
+    };
+    let bad_ca = "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n";
+    match with_tls(options(bad_ca)) {
+        Err(ConfigError::Tls(TlsError::InvalidCaPem(_))) => {}
+        other => panic!("expected an invalid CA PEM, got {other:?}"),
+    }
+    let err = with_tls(options("no pem here")).unwrap_err();
+    assert_eq!(err, ConfigError::Tls(TlsError::NoCertificateInCaPem));
+    assert_eq!(
+        err.to_string(),
+        "invalid TLS configuration: no certificate found in CA PEM"
+    );
+    let mut opts = options(&pki.ca_pem);
+    opts.client_certificate_pem = Some((pki.client_cert_pem.into_bytes(), b"no key".to_vec()));
+    assert_eq!(
+        with_tls(opts).unwrap_err(),
+        ConfigError::Tls(TlsError::InvalidClientKey)
+    );
+    // Good options: the connection asks for a socket only now.
+    let mut conn = with_tls(options(&pki.ca_pem)).unwrap();
+    assert!(conn.poll_directive().is_some());
+}

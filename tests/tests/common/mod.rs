@@ -85,3 +85,28 @@ macro_rules! on_every_runtime {
         }
     };
 }
+
+/// The client's side of an mTLS handshake the server refused for want of a client
+/// certificate: the server's TLS 1.3 `certificate_required` alert, reported as a TLS error.
+pub(crate) fn assert_refused_for_no_client_cert(
+    error: &nats_client::nats_sansio::connection::ConnectionError,
+) {
+    use nats_client::nats_sansio::connection::ConnectionError;
+    match error {
+        ConnectionError::Tls(message) if message.contains("CertificateRequired") => {}
+        other => panic!("expected the server's certificate_required alert, got {other:?}"),
+    }
+}
+
+/// The server's side: it logged the failed handshake and why, so the connection was refused
+/// by the server's certificate check (not lost or refused for another reason).
+pub(crate) fn assert_server_refused_a_client_without_certificate(server: &NatsServer) {
+    assert!(
+        server.wait_for_log(
+            "TLS handshake error: tls: client didn't provide a certificate",
+            std::time::Duration::from_secs(10)
+        ),
+        "the server logged no refused handshake:\n{}",
+        server.logs()
+    );
+}
