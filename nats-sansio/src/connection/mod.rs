@@ -7,109 +7,51 @@
 //! the user's queue is the bounded reconnect buffer.
 
 mod event;
+mod handshake;
+mod keepalive;
+mod lifecycle;
 mod options;
 mod outbound;
 mod pool;
+mod publish;
+mod request;
 mod requests;
+mod server_error;
+mod statistics;
+mod subscribe;
 mod subscriptions;
 mod timer;
+mod transport;
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 
-use crate::auth::{self, Scheme, ServerAddr};
-use crate::proto::{
-    validate_publish, validate_queue_group, validate_subscribe, ConnectInfo, Decoder, Encoder,
-    HeaderMap, Message, QueueGroup, ServerInfo, ServerOp, StatusCode, Subject,
-};
-#[cfg(feature = "tls")]
-use crate::tls::TlsSession;
+use crate::auth::{Scheme, ServerAddr};
+use crate::proto::{validate_subscribe, Decoder, Encoder, HeaderMap, ServerInfo, ServerOp};
 
 pub use event::{
     ConnectionError, Directive, Event, FlushError, FlushId, PublishError, RequestError, RequestId,
     Sid, SubscribeError, SubscriptionEnd,
 };
-pub use options::Options;
+pub use lifecycle::ConnectionState;
+pub use options::{ConfigError, Options};
+pub use statistics::Statistics;
 pub use subscriptions::{Delivery, SubscriptionStats};
 
 use crate::rng::Rng;
 use crate::timer::TimerName;
+use keepalive::PongFor;
 use outbound::Outbound;
 use pool::ServerPool;
 use requests::Requests;
-use subscriptions::{DetMap, Phase, Pushed, Subscription, Subscriptions};
+use subscriptions::{DetMap, Subscriptions};
 use timer::{Deadline, DeadlineQueue, Timer, TimerTable};
+use transport::Transport;
 
 /// The `max_payload` assumed before the server's INFO says otherwise.
 const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
-
-/// Where the connection is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConnectionState {
-    /// Connecting for the first time, or waiting to.
-    Connecting,
-    /// Connected and handshake complete.
-    Connected,
-    /// Lost an established connection; reconnecting.
-    Reconnecting,
-    /// Closed for good.
-    Closed,
-}
-
-/// Counters kept across reconnects.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Statistics {
-    /// Messages received.
-    pub in_messages: u64,
-    /// Header and payload bytes received.
-    pub in_bytes: u64,
-    /// Publishes written to the transport.
-    pub out_messages: u64,
-    /// Header and payload bytes of the publishes written.
-    pub out_bytes: u64,
-    /// Successful connects, the first one included.
-    pub connects: u64,
-    /// Successful reconnects.
-    pub reconnects: u64,
-    /// Messages dropped by subscriptions over their pending limits.
-    pub dropped_messages: u64,
-    /// Messages dropped because their subject or reply subject is not UTF-8 (counted in
-    /// `in_messages` too); each raised [`Event::UnreadableMessage`].
-    pub unreadable_messages: u64,
-}
-
-/// Why the connection could not be created.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// No server was given.
-    #[error("no server to connect to")]
-    NoServers,
-    /// The inbox prefix is not a valid subject.
-    #[error("invalid inbox prefix: {0}")]
-    InvalidInboxPrefix(crate::proto::SubjectError),
-    /// [`Options::seed`] is unset. The machine reads no entropy itself: draw a seed from the
-    /// operating system (distinct per connection) and set it.
-    #[error(
-        "no seed: set Options::seed from the operating system's entropy (distinct per connection)"
-    )]
-    NoSeed,
-    /// A `ws://` or `wss://` server: this client does not speak WebSocket yet.
-    #[error("{0}: WebSocket (ws://, wss://) is not supported yet; use a nats:// or tls:// URL")]
-    WebSocketUnsupported(ServerAddr),
-    /// TLS was asked for in a build without the `tls` feature.
-    #[error("TLS requested but the `tls` feature is disabled")]
-    TlsDisabled,
-    /// The TLS options cannot make a client configuration (a CA or client certificate PEM
-    /// that cannot be parsed or used).
-    #[cfg(feature = "tls")]
-    #[error("invalid TLS configuration: {0}")]
-    Tls(crate::tls::TlsError),
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -125,16 +67,6 @@ enum State {
     Connected,
     /// Closed for good.
     Closed,
-}
-
-/// What a PONG answers; PONGs come back in the order the PINGs were sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PongFor {
-    Handshake,
-    Keepalive,
-    Flush(u64),
-    DrainSubscription(Sid),
-    Drain,
 }
 
 /// A NATS client connection as a pure state machine.
@@ -213,8 +145,8 @@ pub struct Connection {
     control: Encoder,
     /// User ops; the reconnect buffer while not connected.
     outbound: Outbound,
-    #[cfg(feature = "tls")]
-    tls: Option<Tls>,
+    /// The byte layers (TLS) between the socket and the codec.
+    transport: Transport,
     info: Option<ServerInfo>,
     max_payload: usize,
     subs: Subscriptions,
@@ -235,14 +167,6 @@ pub struct Connection {
     /// Connect attempts since the last successful handshake.
     attempt: u32,
     draining: bool,
-}
-
-/// TLS state while a session is active: ciphertext in, the session, ciphertext out.
-#[cfg(feature = "tls")]
-struct Tls {
-    session: TlsSession,
-    incoming: BytesMut,
-    outgoing: BytesMut,
 }
 
 impl std::fmt::Debug for Connection {
@@ -300,8 +224,7 @@ impl Connection {
             decoder,
             control: Encoder::new(),
             outbound: Outbound::default(),
-            #[cfg(feature = "tls")]
-            tls: None,
+            transport: Transport::default(),
             info: None,
             max_payload: DEFAULT_MAX_PAYLOAD,
             subs: Subscriptions::default(),
@@ -350,19 +273,6 @@ impl Connection {
         self.pool.addrs().cloned().collect()
     }
 
-    /// Counters kept across reconnects.
-    pub fn statistics(&self) -> Statistics {
-        let mut stats = self.stats;
-        stats.out_messages += self.outbound.msgs_written;
-        stats.out_bytes += self.outbound.msg_bytes_written;
-        stats
-    }
-
-    /// Counters of one subscription.
-    pub fn subscription_stats(&self, sid: Sid) -> Option<SubscriptionStats> {
-        self.subs.by_sid.get(&sid).map(Subscription::stats)
-    }
-
     /// The largest message (headers plus payload) the server accepts.
     pub fn max_payload(&self) -> usize {
         self.max_payload
@@ -403,52 +313,20 @@ impl Connection {
             return None;
         }
         let user_ops = self.state == State::Connected || self.flush_on_close;
-        #[cfg(feature = "tls")]
-        if self.tls.is_some() {
-            return self.poll_transmit_tls(user_ops);
+        let outbound = user_ops.then_some(&mut self.outbound);
+        if let Err(e) = self.transport.prepare(&mut self.control, outbound) {
+            self.drop_connection(e);
+            return None;
         }
-        if self.control.has_remaining() {
-            Some(&mut self.control)
-        } else if user_ops && self.outbound.has_remaining() {
-            Some(&mut self.outbound)
-        } else {
-            None
-        }
+        let outbound = user_ops.then_some(&mut self.outbound);
+        self.transport.next(&mut self.control, outbound)
     }
 
     /// Whether anything is left to hand to the transport.
     fn has_transmit(&self) -> bool {
-        #[cfg(feature = "tls")]
-        if self.tls.as_ref().is_some_and(|t| !t.outgoing.is_empty()) {
-            return true;
-        }
-        self.control.has_remaining() || self.outbound.has_remaining()
-    }
-
-    #[cfg(feature = "tls")]
-    fn poll_transmit_tls(&mut self, user_ops: bool) -> Option<&mut dyn Buf> {
-        let tls = self.tls.as_mut()?;
-        if tls.outgoing.is_empty() {
-            let mut result = Ok(());
-            if self.control.has_remaining() {
-                result = tls.session.send_plaintext(&mut self.control);
-            }
-            if result.is_ok() && user_ops && self.outbound.has_remaining() {
-                result = tls.session.send_plaintext(&mut self.outbound);
-            }
-            tls.session.poll_ciphertext(&mut tls.outgoing);
-            if let Err(e) = result {
-                let reason = ConnectionError::Tls(e.to_string());
-                self.drop_connection(reason);
-                return None;
-            }
-        }
-        let tls = self.tls.as_mut()?;
-        if tls.outgoing.is_empty() {
-            None
-        } else {
-            Some(&mut tls.outgoing)
-        }
+        self.transport.has_pending()
+            || self.control.has_remaining()
+            || self.outbound.has_remaining()
     }
 
     /// The next event for the application.
@@ -519,11 +397,7 @@ impl Connection {
     /// The buffer a driver may read transport bytes straight into; call
     /// [`handle_recv_buf`](Self::handle_recv_buf) after filling it.
     pub fn recv_buf(&mut self) -> &mut BytesMut {
-        #[cfg(feature = "tls")]
-        if let Some(tls) = self.tls.as_mut() {
-            return &mut tls.incoming;
-        }
-        self.decoder.buffer_mut()
+        self.transport.recv_buf(&mut self.decoder)
     }
 
     /// Processes what the driver put into [`recv_buf`](Self::recv_buf).
@@ -536,7 +410,7 @@ impl Connection {
             self.recv_buf().clear();
             return;
         }
-        if let Err(e) = self.decrypt_incoming() {
+        if let Err(e) = self.transport.receive(&mut self.decoder) {
             self.drop_connection(e);
             return;
         }
@@ -576,368 +450,12 @@ impl Connection {
 
     // ===================== commands =====================
 
-    /// Publishes a message. `reply` is where responders should answer; `headers` makes it an
-    /// HPUB. Fails at once, queuing nothing, on an invalid subject or header, a message over
-    /// the server's `max_payload`, or (while disconnected) a full reconnect buffer.
-    pub fn publish(
-        &mut self,
-        subject: &str,
-        reply: Option<&str>,
-        headers: Option<&HeaderMap>,
-        payload: Bytes,
-    ) -> Result<(), PublishError> {
-        validate_publish(subject).map_err(PublishError::InvalidSubject)?;
-        if let Some(reply) = reply {
-            validate_publish(reply).map_err(PublishError::InvalidReply)?;
-        }
-        self.queue_publish(subject, reply, headers, &payload)
-    }
-
-    /// Checks state and limits, then queues an already validated publish.
-    fn queue_publish(
-        &mut self,
-        subject: &str,
-        reply: Option<&str>,
-        headers: Option<&HeaderMap>,
-        payload: &Bytes,
-    ) -> Result<(), PublishError> {
-        match self.state {
-            State::Closed => return Err(PublishError::Closed),
-            _ if self.draining => return Err(PublishError::Draining),
-            _ => {}
-        }
-        let header_len = match headers {
-            Some(h) => {
-                h.validate().map_err(PublishError::InvalidHeaders)?;
-                if self.info.as_ref().is_some_and(|i| !i.headers) {
-                    return Err(PublishError::HeadersNotSupported);
-                }
-                h.encoded_len()
-            }
-            None => 0,
-        };
-        let size = header_len + payload.len();
-        if size > self.max_payload {
-            return Err(PublishError::MaxPayloadExceeded {
-                size,
-                max: self.max_payload,
-            });
-        }
-        if self.state != State::Connected {
-            let limit = self.opts.reconnect_buffer_size;
-            let frame = Encoder::publish_len(subject, reply, headers, payload.len());
-            if self.outbound.len() + frame > limit {
-                return Err(PublishError::ReconnectBufferFull { limit });
-            }
-        }
-        self.outbound
-            .publish(subject, reply, headers, payload, size);
-        Ok(())
-    }
-
-    /// Subscribes to a subject (wildcards allowed), optionally in a queue group. Messages
-    /// are fetched with [`next_message`](Self::next_message).
-    pub fn subscribe(
-        &mut self,
-        subject: &str,
-        queue_group: Option<&str>,
-    ) -> Result<Sid, SubscribeError> {
-        match self.state {
-            State::Closed => return Err(SubscribeError::Closed),
-            _ if self.draining => return Err(SubscribeError::Draining),
-            _ => {}
-        }
-        let subject = Subject::new(subject).map_err(SubscribeError::InvalidSubject)?;
-        let queue_group = match queue_group {
-            Some(q) => {
-                validate_queue_group(q).map_err(SubscribeError::InvalidQueueGroup)?;
-                Some(QueueGroup::new(q).map_err(SubscribeError::InvalidQueueGroup)?)
-            }
-            None => None,
-        };
-        let sub = Subscription::new(
-            subject,
-            queue_group,
-            self.opts.subscription_pending_messages,
-            self.opts.subscription_pending_bytes,
-        );
-        let sid = self.subs.insert(sub);
-        if self.state == State::Connected {
-            if let Some(sub) = self.subs.by_sid.get(&sid) {
-                self.outbound.encoder.subscribe(
-                    sid,
-                    sub.subject.as_str(),
-                    sub.queue_group.as_ref().map(QueueGroup::as_str),
-                );
-            }
-        }
-        Ok(sid)
-    }
-
-    /// Stops a subscription now; messages already queued are discarded. Unknown sids are
-    /// ignored.
-    pub fn unsubscribe(&mut self, sid: Sid) {
-        if self.subs.by_sid.remove(&sid).is_none() {
-            return;
-        }
-        if self.state == State::Connected {
-            self.outbound.encoder.unsubscribe(sid, None);
-        }
-    }
-
-    /// Ends a subscription after it has received `max` messages in total (counted from the
-    /// subscribe, across reconnects). If it already has, it ends now.
-    pub fn unsubscribe_after(&mut self, sid: Sid, max: u64) {
-        let Some(sub) = self.subs.get_mut(sid) else {
-            return;
-        };
-        if matches!(sub.phase, Phase::Ended(_)) {
-            return;
-        }
-        sub.max = Some(max);
-        if sub.delivered >= max {
-            self.end_subscription(sid, SubscriptionEnd::MaxMessages);
-            if self.state == State::Connected {
-                self.outbound.encoder.unsubscribe(sid, None);
-            }
-        } else if self.state == State::Connected {
-            self.outbound.encoder.unsubscribe(sid, Some(max));
-        }
-    }
-
-    /// Drains one subscription: unsubscribes, lets messages already in flight arrive, then
-    /// ends it. Queued messages can still be fetched.
-    pub fn drain_subscription(&mut self, now: Instant, sid: Sid) {
-        self.advance_clock(now);
-        let Some(sub) = self.subs.get_mut(sid) else {
-            return;
-        };
-        if sub.phase != Phase::Active {
-            return;
-        }
-        if self.state == State::Connected {
-            sub.phase = Phase::Draining;
-            self.outbound.encoder.unsubscribe(sid, None);
-            self.outbound.encoder.ping();
-            self.pongs.push_back(PongFor::DrainSubscription(sid));
-        } else {
-            self.end_subscription(sid, SubscriptionEnd::Drained);
-        }
-    }
-
-    /// The next queued message of a subscription.
-    pub fn next_message(&mut self, sid: Sid) -> Delivery {
-        let Some(sub) = self.subs.by_sid.get_mut(&sid) else {
-            return Delivery::Ended;
-        };
-        if let Some(message) = sub.pop() {
-            return Delivery::Message(message);
-        }
-        if matches!(sub.phase, Phase::Ended(_)) {
-            self.subs.by_sid.remove(&sid);
-            return Delivery::Ended;
-        }
-        Delivery::Empty
-    }
-
-    /// A new unique inbox subject (`<inbox prefix>.<random token>`).
-    pub fn new_inbox(&mut self) -> String {
-        format!("{}.{}", self.opts.inbox_prefix, self.rng.token(22))
-    }
-
-    /// Sends a request and waits for one reply, delivered as [`Event::Response`]. `timeout`
-    /// of `None` uses the options' request timeout. A `503` status reply is
-    /// [`RequestError::NoResponders`].
-    pub fn request(
-        &mut self,
-        now: Instant,
-        subject: &str,
-        headers: Option<&HeaderMap>,
-        payload: Bytes,
-        timeout: Option<Duration>,
-    ) -> Result<RequestId, PublishError> {
-        self.request_borrowed(now, subject, headers, &payload, timeout)
-    }
-
-    /// [`request`](Self::request) with a borrowed payload, for callers that keep it (to
-    /// retry, say): a clone of a `Vec`-backed `Bytes` would allocate.
-    pub fn request_borrowed(
-        &mut self,
-        now: Instant,
-        subject: &str,
-        headers: Option<&HeaderMap>,
-        payload: &Bytes,
-        timeout: Option<Duration>,
-    ) -> Result<RequestId, PublishError> {
-        self.advance_clock(now);
-        validate_publish(subject).map_err(PublishError::InvalidSubject)?;
-        match self.state {
-            State::Closed => return Err(PublishError::Closed),
-            _ if self.draining => return Err(PublishError::Draining),
-            _ => {}
-        }
-        if self.requests.sid.is_none() {
-            self.start_mux_subscription();
-        }
-        let token = self.requests.start(self.state == State::Connected);
-        // The reply subject is moved out and back so `self` can be borrowed for the publish.
-        let reply = std::mem::take(&mut self.requests.reply);
-        let queued = self.queue_publish(subject, Some(&reply), headers, payload);
-        self.requests.reply = reply;
-        if let Err(e) = queued {
-            self.requests.finish(token);
-            return Err(e);
-        }
-        if let Some(timeout) = timeout.or(self.opts.request_timeout) {
-            self.deadlines
-                .push(self.now + timeout, Deadline::Request(token));
-            self.compact_deadlines();
-        }
-        Ok(RequestId(token))
-    }
-
-    /// Forgets a pending request; a late reply is ignored.
-    pub fn cancel_request(&mut self, id: RequestId) {
-        self.requests.finish(id.0);
-    }
-
-    fn start_mux_subscription(&mut self) {
-        let prefix = format!("{}.{}.", self.opts.inbox_prefix, self.rng.token(22));
-        let subject = format!("{prefix}*");
-        // The prefix was validated in `new`, and the token is alphanumeric.
-        let Ok(subject) = Subject::new(subject) else {
-            return;
-        };
-        let sub = Subscription::new(subject, None, usize::MAX, usize::MAX);
-        let sid = self.subs.insert(sub);
-        if self.state == State::Connected {
-            self.outbound
-                .encoder
-                .subscribe(sid, &format!("{prefix}*"), None);
-        }
-        self.requests.prefix = Some(prefix);
-        self.requests.sid = Some(sid);
-    }
-
-    /// Sends a PING; [`Event::Flushed`] reports when its PONG arrives, which proves that
-    /// every command issued before reached the server.
-    pub fn flush(
-        &mut self,
-        now: Instant,
-        timeout: Option<Duration>,
-    ) -> Result<FlushId, FlushError> {
-        self.advance_clock(now);
-        match self.state {
-            State::Closed => return Err(FlushError::Closed),
-            State::Connected => {}
-            _ => return Err(FlushError::Disconnected),
-        }
-        self.next_flush += 1;
-        let id = self.next_flush;
-        self.outbound.encoder.ping();
-        self.pongs.push_back(PongFor::Flush(id));
-        self.flushes.insert(id, ());
-        if let Some(timeout) = timeout {
-            self.deadlines.push(self.now + timeout, Deadline::Flush(id));
-        }
-        Ok(FlushId(id))
-    }
-
-    /// Drains the client: unsubscribes everything, lets messages in flight arrive, then
-    /// closes ([`Event::Closed`] with no reason). Queued messages can still be fetched.
-    pub fn drain(&mut self, now: Instant) {
-        self.advance_clock(now);
-        if self.state == State::Closed || self.draining {
-            return;
-        }
-        if self.state != State::Connected {
-            self.close(now);
-            return;
-        }
-        self.draining = true;
-        for sid in self.subs.receiving() {
-            if Some(sid) == self.requests.sid {
-                continue;
-            }
-            if let Some(sub) = self.subs.get_mut(sid) {
-                sub.phase = Phase::Draining;
-            }
-            self.outbound.encoder.unsubscribe(sid, None);
-        }
-        self.outbound.encoder.ping();
-        self.pongs.push_back(PongFor::Drain);
-        self.timers
-            .set(Timer::DrainTimeout, self.now + self.opts.drain_timeout);
-    }
-
-    /// Closes the connection. Pending requests and flushes fail at once, subscriptions end
-    /// (queued messages can still be fetched), and later commands are refused.
-    ///
-    /// Publishes already accepted: while connected, they stay queued for the driver to
-    /// write ([`Directive::Close`]), and [`Event::Closed`] comes once they are written, or
-    /// when the socket fails or [`Options::drain_timeout`] passes first. While disconnected
-    /// (the reconnect buffer), they cannot be sent. Either way, [`Event::Closed`] counts the
-    /// accepted publishes that were never written in `unsent_messages`.
-    pub fn close(&mut self, now: Instant) {
-        self.advance_clock(now);
-        self.shut_down(None);
-    }
-
     // ===================== reactions =====================
 
     fn advance_clock(&mut self, now: Instant) {
         if now > self.now {
             self.now = now;
         }
-    }
-
-    /// Picks the next server and asks the driver to connect, now or after the back-off.
-    fn start_attempt(&mut self) {
-        if self.state == State::Closed {
-            return;
-        }
-        let jitter = if self.uses_tls() {
-            self.opts.reconnect_jitter_tls
-        } else {
-            self.opts.reconnect_jitter
-        };
-        let delay = pool::backoff(
-            self.attempt,
-            self.opts.reconnect_delay,
-            self.opts.max_reconnect_delay,
-            jitter,
-            &mut self.rng,
-        );
-        self.state = State::Idle;
-        if delay.is_zero() {
-            self.on_reconnect_backoff();
-        } else {
-            self.timers.set(Timer::ReconnectBackoff, self.now + delay);
-        }
-    }
-
-    fn on_reconnect_backoff(&mut self) {
-        let Some(server) = self.pool.advance() else {
-            self.shut_down(Some(ConnectionError::NoServers));
-            return;
-        };
-        let server = server.addr.clone();
-        self.attempt = self.attempt.saturating_add(1);
-        self.state = State::Connecting;
-        self.timers
-            .set(Timer::ConnectTimeout, self.now + self.opts.connect_timeout);
-        self.directives.push_back(Directive::Connect { server });
-    }
-
-    fn uses_tls(&self) -> bool {
-        #[cfg(feature = "tls")]
-        {
-            self.opts.tls.required
-                || self.opts.tls.tls_first
-                || self.pool.current().is_some_and(|s| s.addr.tls_required())
-        }
-        #[cfg(not(feature = "tls"))]
-        false
     }
 
     fn on_timer(&mut self, timer: Timer) {
@@ -970,22 +488,6 @@ impl Connection {
         }
     }
 
-    fn on_ping_interval(&mut self) {
-        if self.state != State::Connected {
-            return;
-        }
-        if self.pings_out >= self.opts.max_pings_out {
-            let n = self.pings_out;
-            self.drop_connection(ConnectionError::StaleConnection(n));
-            return;
-        }
-        self.pings_out += 1;
-        self.outbound.encoder.ping();
-        self.pongs.push_back(PongFor::Keepalive);
-        self.timers
-            .set(Timer::PingInterval, self.now + self.opts.ping_interval);
-    }
-
     fn decode_all(&mut self) {
         loop {
             match self.decoder.decode() {
@@ -999,7 +501,7 @@ impl Connection {
                     }
                 }
                 // A TLS upgrade after INFO may have left ciphertext to decrypt.
-                Ok(None) => match self.decrypt_incoming() {
+                Ok(None) => match self.transport.receive(&mut self.decoder) {
                     Ok(true) => {}
                     Ok(false) => return,
                     Err(e) => {
@@ -1013,22 +515,6 @@ impl Connection {
                 }
             }
         }
-    }
-
-    /// Moves decrypted bytes into the decoder; true when there were any.
-    fn decrypt_incoming(&mut self) -> Result<bool, ConnectionError> {
-        #[cfg(feature = "tls")]
-        if let Some(tls) = self.tls.as_mut() {
-            if tls.incoming.is_empty() {
-                return Ok(false);
-            }
-            let before = self.decoder.buffered();
-            tls.session
-                .receive_ciphertext(&mut tls.incoming, self.decoder.buffer_mut())
-                .map_err(|e| ConnectionError::Tls(e.to_string()))?;
-            return Ok(self.decoder.buffered() > before);
-        }
-        Ok(false)
     }
 
     fn on_op(&mut self, op: ServerOp) {
@@ -1057,509 +543,6 @@ impl Connection {
             ServerOp::Ok => {}
             ServerOp::Err(text) => self.on_server_error(text),
         }
-    }
-
-    fn on_info(&mut self, info: ServerInfo) {
-        if info.max_payload > 0 {
-            self.max_payload = info.max_payload;
-        }
-        if !self.opts.ignore_discovered_servers {
-            let rng = if self.opts.retain_servers_order {
-                None
-            } else {
-                Some(&mut self.rng)
-            };
-            let new = self.pool.discover(&info.connect_urls, rng);
-            if !new.is_empty() {
-                self.events
-                    .push_back(Event::ServersDiscovered { servers: new });
-            }
-        }
-        if info.ldm {
-            if let Some(server) = self.current_server().cloned() {
-                self.events.push_back(Event::LameDuck { server });
-            }
-        }
-        let first = self.state == State::AwaitInfo;
-        self.info = Some(info);
-        if first {
-            if let Err(e) = self.on_first_info() {
-                self.drop_connection(e);
-            }
-        }
-    }
-
-    /// INFO arrived on a new socket: upgrade to TLS if needed, then CONNECT and PING.
-    fn on_first_info(&mut self) -> Result<(), ConnectionError> {
-        let info = self.info.as_ref().cloned().unwrap_or_default();
-        let Some(server) = self.pool.current().map(|s| s.addr.clone()) else {
-            return Err(ConnectionError::NoServers);
-        };
-        #[cfg(feature = "tls")]
-        {
-            let want_tls =
-                self.opts.tls.required || self.opts.tls.tls_first || server.tls_required();
-            if self.tls.is_none() && (want_tls || info.tls_required) {
-                if want_tls && !(info.tls_required || info.tls_available) {
-                    return Err(ConnectionError::TlsNotAvailable);
-                }
-                self.start_tls()?;
-            }
-        }
-        #[cfg(not(feature = "tls"))]
-        if info.tls_required || server.tls_required() {
-            return Err(ConnectionError::TlsNotAvailable);
-        }
-        // A discovered server has no credentials of its own: use those of the URLs given.
-        let credentials = if server.has_credentials() {
-            &server
-        } else {
-            self.opts
-                .servers
-                .iter()
-                .find(|s| s.has_credentials())
-                .unwrap_or(&server)
-        };
-        let fields = auth::resolve(&self.opts.auth, credentials, info.nonce.as_deref())?;
-        let connect = ConnectInfo {
-            verbose: false,
-            pedantic: false,
-            tls_required: self.tls_active(),
-            auth_token: fields.auth_token,
-            user: fields.user,
-            pass: fields.pass,
-            name: self.opts.name.clone(),
-            lang: "rust".to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            protocol: 1,
-            echo: self.opts.echo,
-            sig: fields.sig,
-            jwt: fields.jwt,
-            nkey: fields.nkey,
-            headers: info.headers,
-            no_responders: info.headers,
-        };
-        // Publishes buffered before this server said its limits must fit them.
-        let max_payload = if info.max_payload > 0 {
-            info.max_payload
-        } else {
-            self.max_payload
-        };
-        if let Some(reason) = self.outbound.first_unfit(max_payload, info.headers) {
-            let messages = self.outbound.discard();
-            self.events
-                .push_back(Event::PublishesDiscarded { messages, reason });
-        }
-        self.control.connect(&connect);
-        self.control.ping();
-        self.pongs.push_back(PongFor::Handshake);
-        self.state = State::AwaitPong;
-        Ok(())
-    }
-
-    fn tls_active(&self) -> bool {
-        #[cfg(feature = "tls")]
-        {
-            self.tls.is_some()
-        }
-        #[cfg(not(feature = "tls"))]
-        false
-    }
-
-    /// The TLS session of the current connection, if it uses TLS: to inspect the negotiated
-    /// protocol version, cipher suite and peer certificates, or whether the handshake resumed
-    /// an earlier session (`rustls().handshake_kind()`).
-    #[cfg(feature = "tls")]
-    pub fn tls_session(&self) -> Option<&TlsSession> {
-        self.tls.as_ref().map(|tls| &tls.session)
-    }
-
-    #[cfg(feature = "tls")]
-    fn start_tls(&mut self) -> Result<(), ConnectionError> {
-        // The configuration `new` prepared: the same `Arc` for every session (resumption).
-        let config = self
-            .opts
-            .tls
-            .client_config()
-            .map_err(|e| ConnectionError::Tls(e.to_string()))?;
-        let Some(server) = self.pool.current() else {
-            return Err(ConnectionError::NoServers);
-        };
-        let name = self.tls_server_name(&server.addr, server.discovered);
-        let session =
-            TlsSession::new(config, &name).map_err(|e| ConnectionError::Tls(e.to_string()))?;
-        // Bytes already buffered after INFO belong to the TLS stream.
-        let incoming = self.decoder.buffer_mut().split();
-        self.tls = Some(Tls {
-            session,
-            incoming,
-            outgoing: BytesMut::new(),
-        });
-        Ok(())
-    }
-
-    /// The name to verify the certificate against: a discovered server advertised by IP
-    /// keeps the host name of the user's first server.
-    #[cfg(feature = "tls")]
-    fn tls_server_name(&self, addr: &ServerAddr, discovered: bool) -> String {
-        let is_ip = addr.host().parse::<std::net::IpAddr>().is_ok();
-        if discovered && is_ip {
-            if let Some(named) = self
-                .opts
-                .servers
-                .iter()
-                .find(|s| s.host().parse::<std::net::IpAddr>().is_err())
-            {
-                return named.host().to_owned();
-            }
-        }
-        addr.host().to_owned()
-    }
-
-    fn on_pong(&mut self) {
-        self.pings_out = 0;
-        match self.pongs.pop_front() {
-            Some(PongFor::Handshake) => self.on_handshake_complete(),
-            Some(PongFor::Keepalive) | None => {}
-            Some(PongFor::Flush(id)) => {
-                if self.flushes.remove(&id).is_some() {
-                    self.events.push_back(Event::Flushed {
-                        id: FlushId(id),
-                        result: Ok(()),
-                    });
-                }
-            }
-            Some(PongFor::DrainSubscription(sid)) => {
-                self.end_subscription(sid, SubscriptionEnd::Drained);
-            }
-            Some(PongFor::Drain) => self.finish_drain(),
-        }
-    }
-
-    fn on_handshake_complete(&mut self) {
-        if self.state != State::AwaitPong {
-            return;
-        }
-        self.state = State::Connected;
-        self.timers.stop(Timer::ConnectTimeout);
-        self.timers
-            .set(Timer::PingInterval, self.now + self.opts.ping_interval);
-        self.attempt = 0;
-        if let Some(server) = self.pool.current_mut() {
-            server.failed_attempts = 0;
-            server.auth_failures = 0;
-        }
-        self.requests.mark_all_sent();
-        // Restore subscriptions before replaying the reconnect buffer.
-        for sid in self.subs.receiving() {
-            let Some(sub) = self.subs.by_sid.get(&sid) else {
-                continue;
-            };
-            let queue = sub.queue_group.as_ref().map(QueueGroup::as_str);
-            self.control.subscribe(sid, sub.subject.as_str(), queue);
-            if let Some(remaining) = sub.remaining() {
-                self.control.unsubscribe(sid, Some(remaining));
-            }
-        }
-        self.stats.connects += 1;
-        let server = self.current_server().cloned();
-        let Some(server) = server else { return };
-        if self.ever_connected {
-            self.stats.reconnects += 1;
-            self.events.push_back(Event::Reconnected { server });
-        } else {
-            self.ever_connected = true;
-            self.events.push_back(Event::Connected { server });
-        }
-    }
-
-    fn on_message(&mut self, sid: Sid, message: Message) {
-        self.stats.in_messages += 1;
-        self.stats.in_bytes += message.length as u64;
-        if Some(sid) == self.requests.sid {
-            self.on_response(message);
-            return;
-        }
-        let Some(sub) = self.subs.get_mut(sid) else {
-            return;
-        };
-        let pushed = sub.push(message);
-        let reached_max = sub.max.is_some_and(|max| sub.delivered >= max);
-        match pushed {
-            Pushed::Queued { first } => {
-                if first {
-                    self.events.push_back(Event::MessagesReady { sid });
-                }
-            }
-            Pushed::Dropped { episode_start } => {
-                self.stats.dropped_messages += 1;
-                if episode_start {
-                    self.events.push_back(Event::SlowConsumer { sid });
-                }
-            }
-            Pushed::Ignored => {}
-        }
-        if reached_max {
-            self.end_subscription(sid, SubscriptionEnd::MaxMessages);
-        }
-    }
-
-    fn on_response(&mut self, message: Message) {
-        let Some(token) = self.requests.token_of(message.subject.as_str()) else {
-            return;
-        };
-        if !self.requests.finish(token) {
-            return;
-        }
-        let no_responders =
-            message.status() == Some(StatusCode::NO_RESPONDERS) && message.payload.is_empty();
-        let result = if no_responders {
-            Err(RequestError::NoResponders)
-        } else {
-            Ok(message)
-        };
-        self.events.push_back(Event::Response {
-            id: RequestId(token),
-            result,
-        });
-    }
-
-    fn on_server_error(&mut self, text: String) {
-        let lower = text.to_ascii_lowercase();
-        if lower.starts_with("permissions violation") {
-            self.on_permissions_violation(&text, &lower);
-            self.events.push_back(Event::ServerError { message: text });
-            return;
-        }
-        let non_fatal = lower.starts_with("invalid subject")
-            || lower.starts_with("invalid publish subject")
-            || lower.starts_with("maximum subscriptions exceeded");
-        if non_fatal {
-            self.events.push_back(Event::ServerError { message: text });
-            return;
-        }
-        let reason = if lower.starts_with("authorization violation")
-            || lower.starts_with("authentication")
-            || lower.starts_with("user authentication")
-            || lower.starts_with("account authentication")
-        {
-            if let Some(server) = self.pool.current_mut() {
-                server.auth_failures += 1;
-            }
-            ConnectionError::AuthorizationViolation(text)
-        } else {
-            ConnectionError::Server(text)
-        };
-        self.drop_connection(reason);
-    }
-
-    /// `Permissions Violation for Subscription to "<subject>"[ using queue "<queue>"]` ends
-    /// the matching subscription.
-    fn on_permissions_violation(&mut self, text: &str, lower: &str) {
-        if !lower.starts_with("permissions violation for subscription to ") {
-            return;
-        }
-        let mut quoted = text.split('"').skip(1).step_by(2);
-        let Some(subject) = quoted.next() else { return };
-        let queue = if lower.contains(" using queue ") {
-            quoted.next()
-        } else {
-            None
-        };
-        let sid = self.subs.receiving().into_iter().find(|sid| {
-            self.subs.by_sid.get(sid).is_some_and(|s| {
-                s.subject.as_str() == subject
-                    && s.queue_group.as_ref().map(QueueGroup::as_str) == queue
-            })
-        });
-        if let Some(sid) = sid {
-            self.end_subscription(sid, SubscriptionEnd::PermissionDenied(text.to_owned()));
-        }
-    }
-
-    fn end_subscription(&mut self, sid: Sid, reason: SubscriptionEnd) {
-        let Some(sub) = self.subs.get_mut(sid) else {
-            return;
-        };
-        if matches!(sub.phase, Phase::Ended(_)) {
-            return;
-        }
-        sub.phase = Phase::Ended(reason.clone());
-        let empty = sub.is_empty();
-        self.events
-            .push_back(Event::SubscriptionClosed { sid, reason });
-        if empty {
-            // Let a waiting reader see the end.
-            self.events.push_back(Event::MessagesReady { sid });
-        }
-    }
-
-    fn finish_drain(&mut self) {
-        self.timers.stop(Timer::DrainTimeout);
-        for sid in self.subs.receiving() {
-            if Some(sid) != self.requests.sid {
-                self.end_subscription(sid, SubscriptionEnd::Drained);
-            }
-        }
-        self.shut_down(None);
-    }
-
-    /// The machine itself gives up on the current socket.
-    fn drop_connection(&mut self, reason: ConnectionError) {
-        if matches!(
-            self.state,
-            State::Connecting | State::AwaitInfo | State::AwaitPong | State::Connected
-        ) {
-            self.directives.push_back(Directive::Close);
-        }
-        self.on_connection_lost(reason);
-    }
-
-    fn on_connection_lost(&mut self, reason: ConnectionError) {
-        let was_connected = self.state == State::Connected;
-        // The socket is gone (closed by the driver or asked to be): nothing below may ask
-        // for another Close.
-        self.state = State::Idle;
-        self.timers.stop(Timer::PingInterval);
-        self.timers.stop(Timer::ConnectTimeout);
-        self.decoder.reset();
-        self.control.clear();
-        #[cfg(feature = "tls")]
-        {
-            self.tls = None;
-        }
-        self.pings_out = 0;
-        self.fail_flushes(FlushError::Disconnected);
-        self.pongs.clear();
-        // Their UNSUB went out; a new connection must not bring them back.
-        for sid in self.subs.receiving() {
-            if self
-                .subs
-                .by_sid
-                .get(&sid)
-                .is_some_and(|s| s.phase == Phase::Draining)
-            {
-                self.end_subscription(sid, SubscriptionEnd::Drained);
-            }
-        }
-        if self.draining {
-            self.finish_drain();
-            return;
-        }
-        let auth_failed = matches!(reason, ConnectionError::AuthorizationViolation(_));
-        if was_connected {
-            // Their replies would come on the dead socket: they fail now, not at their timeout.
-            for token in self.requests.take_sent() {
-                self.events.push_back(Event::Response {
-                    id: RequestId(token),
-                    result: Err(RequestError::Disconnected),
-                });
-            }
-            let unsent_messages = self.outbound.discard();
-            self.events.push_back(Event::Disconnected {
-                reason: reason.clone(),
-                unsent_messages,
-            });
-        } else if let Some(server) = self.pool.current_mut() {
-            server.failed_attempts += 1;
-        }
-        // The very first connect: without retry, give up after one pass over the pool, or at
-        // once when the credentials were refused.
-        if !self.ever_connected && !self.opts.retry_on_initial_connect {
-            let tried_all = self.attempt as usize >= self.pool.len();
-            if auth_failed || tried_all {
-                self.shut_down(Some(reason));
-                return;
-            }
-        }
-        let exhausted = self.pool.current().is_some_and(|s| {
-            s.auth_failures >= 2
-                || self
-                    .opts
-                    .max_reconnects
-                    .is_some_and(|max| s.failed_attempts > max)
-        });
-        if exhausted {
-            self.pool.remove_current();
-            if self.pool.is_empty() {
-                self.shut_down(Some(reason));
-                return;
-            }
-        }
-        self.start_attempt();
-    }
-
-    fn fail_flushes(&mut self, error: FlushError) {
-        let mut ids: Vec<u64> = self.flushes.drain().map(|(id, _)| id).collect();
-        ids.sort_unstable();
-        for id in ids {
-            self.events.push_back(Event::Flushed {
-                id: FlushId(id),
-                result: Err(error.clone()),
-            });
-        }
-    }
-
-    /// Closes for good: fails what is pending and tells the driver and the application.
-    fn shut_down(&mut self, reason: Option<ConnectionError>) {
-        if self.state == State::Closed {
-            return;
-        }
-        if matches!(
-            self.state,
-            State::AwaitInfo | State::AwaitPong | State::Connected | State::Connecting
-        ) {
-            self.directives.push_back(Directive::Close);
-        }
-        // A close the application asked for still lets the driver write what is queued:
-        // `Closed` waits until it is written, the socket fails, or the linger ends.
-        self.flush_on_close = reason.is_none() && self.state == State::Connected;
-        self.state = State::Closed;
-        self.draining = false;
-        self.timers = TimerTable::default();
-        self.deadlines = DeadlineQueue::default();
-        let unsent = if self.flush_on_close {
-            self.timers
-                .set(Timer::CloseLinger, self.now + self.opts.drain_timeout);
-            0
-        } else {
-            self.discard_queued()
-        };
-        self.fail_flushes(FlushError::Closed);
-        self.pongs.clear();
-        for token in self.requests.drain_all() {
-            self.events.push_back(Event::Response {
-                id: RequestId(token),
-                result: Err(RequestError::Closed),
-            });
-        }
-        for sid in self.subs.receiving() {
-            self.end_subscription(sid, SubscriptionEnd::ConnectionClosed);
-        }
-        self.close_reason = reason;
-        if !self.flush_on_close {
-            self.finish_close(unsent);
-        }
-    }
-
-    /// Drops what is queued for the transport; returns how many publishes were in it.
-    fn discard_queued(&mut self) -> u64 {
-        self.control.clear();
-        #[cfg(feature = "tls")]
-        {
-            self.tls = None;
-        }
-        self.outbound.discard()
-    }
-
-    /// The last step of a close: `unsent_messages` accepted publishes were never written.
-    fn finish_close(&mut self, unsent_messages: u64) {
-        self.flush_on_close = false;
-        self.timers.stop(Timer::CloseLinger);
-        self.events.push_back(Event::Closed {
-            reason: self.close_reason.take(),
-            unsent_messages,
-        });
     }
 
     /// Keeps the deadline heap from filling with entries of finished requests.

@@ -126,3 +126,32 @@ impl Options {
         })
     }
 }
+
+/// Why the connection could not be created.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No server was given.
+    #[error("no server to connect to")]
+    NoServers,
+    /// The inbox prefix is not a valid subject.
+    #[error("invalid inbox prefix: {0}")]
+    InvalidInboxPrefix(crate::proto::SubjectError),
+    /// [`Options::seed`] is unset. The machine reads no entropy itself: draw a seed from the
+    /// operating system (distinct per connection) and set it.
+    #[error(
+        "no seed: set Options::seed from the operating system's entropy (distinct per connection)"
+    )]
+    NoSeed,
+    /// A `ws://` or `wss://` server: this client does not speak WebSocket yet.
+    #[error("{0}: WebSocket (ws://, wss://) is not supported yet; use a nats:// or tls:// URL")]
+    WebSocketUnsupported(ServerAddr),
+    /// TLS was asked for in a build without the `tls` feature.
+    #[error("TLS requested but the `tls` feature is disabled")]
+    TlsDisabled,
+    /// The TLS options cannot make a client configuration (a CA or client certificate PEM
+    /// that cannot be parsed or used).
+    #[cfg(feature = "tls")]
+    #[error("invalid TLS configuration: {0}")]
+    Tls(crate::tls::TlsError),
+}

@@ -1,0 +1,149 @@
+//! The handshake on each new socket: INFO, the TLS upgrade, CONNECT and PING, then the PONG
+//! that completes it and restores subscriptions.
+//!
+//! Invariant: nothing but handshake ops (and TLS records) is written before the handshake's
+//! PONG: they go to the control queue, and the user's queue (the reconnect buffer) follows
+//! only once subscriptions are restored, so a replayed publish never reaches a server that
+//! has not yet seen the subscriptions it may depend on.
+
+use super::keepalive::PongFor;
+use super::{Connection, ConnectionError, Event, State, Timer};
+use crate::auth;
+use crate::proto::{ConnectInfo, QueueGroup, ServerInfo};
+
+impl Connection {
+    pub(super) fn on_info(&mut self, info: ServerInfo) {
+        if info.max_payload > 0 {
+            self.max_payload = info.max_payload;
+        }
+        if !self.opts.ignore_discovered_servers {
+            let rng = if self.opts.retain_servers_order {
+                None
+            } else {
+                Some(&mut self.rng)
+            };
+            let new = self.pool.discover(&info.connect_urls, rng);
+            if !new.is_empty() {
+                self.events
+                    .push_back(Event::ServersDiscovered { servers: new });
+            }
+        }
+        if info.ldm {
+            if let Some(server) = self.current_server().cloned() {
+                self.events.push_back(Event::LameDuck { server });
+            }
+        }
+        let first = self.state == State::AwaitInfo;
+        self.info = Some(info);
+        if first {
+            if let Err(e) = self.on_first_info() {
+                self.drop_connection(e);
+            }
+        }
+    }
+
+    /// INFO arrived on a new socket: upgrade to TLS if needed, then CONNECT and PING.
+    pub(super) fn on_first_info(&mut self) -> Result<(), ConnectionError> {
+        let info = self.info.as_ref().cloned().unwrap_or_default();
+        let Some(server) = self.pool.current().map(|s| s.addr.clone()) else {
+            return Err(ConnectionError::NoServers);
+        };
+        #[cfg(feature = "tls")]
+        {
+            let want_tls =
+                self.opts.tls.required || self.opts.tls.tls_first || server.tls_required();
+            if !self.transport.is_encrypted() && (want_tls || info.tls_required) {
+                if want_tls && !(info.tls_required || info.tls_available) {
+                    return Err(ConnectionError::TlsNotAvailable);
+                }
+                self.start_tls()?;
+            }
+        }
+        #[cfg(not(feature = "tls"))]
+        if info.tls_required || server.tls_required() {
+            return Err(ConnectionError::TlsNotAvailable);
+        }
+        // A discovered server has no credentials of its own: use those of the URLs given.
+        let credentials = if server.has_credentials() {
+            &server
+        } else {
+            self.opts
+                .servers
+                .iter()
+                .find(|s| s.has_credentials())
+                .unwrap_or(&server)
+        };
+        let fields = auth::resolve(&self.opts.auth, credentials, info.nonce.as_deref())?;
+        let connect = ConnectInfo {
+            verbose: false,
+            pedantic: false,
+            tls_required: self.transport.is_encrypted(),
+            auth_token: fields.auth_token,
+            user: fields.user,
+            pass: fields.pass,
+            name: self.opts.name.clone(),
+            lang: "rust".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            protocol: 1,
+            echo: self.opts.echo,
+            sig: fields.sig,
+            jwt: fields.jwt,
+            nkey: fields.nkey,
+            headers: info.headers,
+            no_responders: info.headers,
+        };
+        // Publishes buffered before this server said its limits must fit them.
+        let max_payload = if info.max_payload > 0 {
+            info.max_payload
+        } else {
+            self.max_payload
+        };
+        if let Some(reason) = self.outbound.first_unfit(max_payload, info.headers) {
+            let messages = self.outbound.discard();
+            self.events
+                .push_back(Event::PublishesDiscarded { messages, reason });
+        }
+        self.control.connect(&connect);
+        self.control.ping();
+        self.pongs.push_back(PongFor::Handshake);
+        self.state = State::AwaitPong;
+        Ok(())
+    }
+
+    pub(super) fn on_handshake_complete(&mut self) {
+        if self.state != State::AwaitPong {
+            return;
+        }
+        self.state = State::Connected;
+        self.timers.stop(Timer::ConnectTimeout);
+        self.timers
+            .set(Timer::PingInterval, self.now + self.opts.ping_interval);
+        self.attempt = 0;
+        if let Some(server) = self.pool.current_mut() {
+            server.failed_attempts = 0;
+            server.auth_failures = 0;
+        }
+        self.requests.mark_all_sent();
+        // Restore subscriptions before replaying the reconnect buffer.
+        for sid in self.subs.receiving() {
+            let Some(sub) = self.subs.by_sid.get(&sid) else {
+                continue;
+            };
+            let queue = sub.queue_group.as_ref().map(QueueGroup::as_str);
+            self.control.subscribe(sid, sub.subject.as_str(), queue);
+            if let Some(remaining) = sub.remaining() {
+                self.control.unsubscribe(sid, Some(remaining));
+            }
+        }
+        self.stats.connects += 1;
+        let server = self.current_server().cloned();
+        let Some(server) = server else { return };
+        if self.ever_connected {
+            self.stats.reconnects += 1;
+            self.events.push_back(Event::Reconnected { server });
+        } else {
+            self.ever_connected = true;
+            self.events.push_back(Event::Connected { server });
+        }
+    }
+}

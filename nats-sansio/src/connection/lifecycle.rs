@@ -1,0 +1,274 @@
+//! The connection's life: attempts and back-off, losing a socket, reconnecting, draining
+//! and closing for good.
+//!
+//! Invariant: a socket is given up in exactly one place ([`Connection::on_connection_lost`]),
+//! which decides between another attempt and the end; the end happens in exactly one place
+//! ([`Connection::shut_down`]), and `Event::Closed` is raised exactly once, by
+//! `finish_close`, with the count of accepted publishes that were never written.
+
+use std::time::Instant;
+
+use super::keepalive::PongFor;
+use super::pool;
+use super::subscriptions::Phase;
+use super::timer::{DeadlineQueue, TimerTable};
+use super::{
+    Connection, ConnectionError, Directive, Event, FlushError, FlushId, RequestError, RequestId,
+    State, SubscriptionEnd, Timer,
+};
+
+/// Where the connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectionState {
+    /// Connecting for the first time, or waiting to.
+    Connecting,
+    /// Connected and handshake complete.
+    Connected,
+    /// Lost an established connection; reconnecting.
+    Reconnecting,
+    /// Closed for good.
+    Closed,
+}
+
+impl Connection {
+    /// Drains the client: unsubscribes everything, lets messages in flight arrive, then
+    /// closes ([`Event::Closed`] with no reason). Queued messages can still be fetched.
+    pub fn drain(&mut self, now: Instant) {
+        self.advance_clock(now);
+        if self.state == State::Closed || self.draining {
+            return;
+        }
+        if self.state != State::Connected {
+            self.close(now);
+            return;
+        }
+        self.draining = true;
+        for sid in self.subs.receiving() {
+            if Some(sid) == self.requests.sid {
+                continue;
+            }
+            if let Some(sub) = self.subs.get_mut(sid) {
+                sub.phase = Phase::Draining;
+            }
+            self.outbound.encoder.unsubscribe(sid, None);
+        }
+        self.outbound.encoder.ping();
+        self.pongs.push_back(PongFor::Drain);
+        self.timers
+            .set(Timer::DrainTimeout, self.now + self.opts.drain_timeout);
+    }
+
+    /// Closes the connection. Pending requests and flushes fail at once, subscriptions end
+    /// (queued messages can still be fetched), and later commands are refused.
+    ///
+    /// Publishes already accepted: while connected, they stay queued for the driver to
+    /// write ([`Directive::Close`]), and [`Event::Closed`] comes once they are written, or
+    /// when the socket fails or [`Options::drain_timeout`](super::Options::drain_timeout) passes first. While disconnected
+    /// (the reconnect buffer), they cannot be sent. Either way, [`Event::Closed`] counts the
+    /// accepted publishes that were never written in `unsent_messages`.
+    pub fn close(&mut self, now: Instant) {
+        self.advance_clock(now);
+        self.shut_down(None);
+    }
+
+    /// Picks the next server and asks the driver to connect, now or after the back-off.
+    pub(super) fn start_attempt(&mut self) {
+        if self.state == State::Closed {
+            return;
+        }
+        let jitter = if self.uses_tls() {
+            self.opts.reconnect_jitter_tls
+        } else {
+            self.opts.reconnect_jitter
+        };
+        let delay = pool::backoff(
+            self.attempt,
+            self.opts.reconnect_delay,
+            self.opts.max_reconnect_delay,
+            jitter,
+            &mut self.rng,
+        );
+        self.state = State::Idle;
+        if delay.is_zero() {
+            self.on_reconnect_backoff();
+        } else {
+            self.timers.set(Timer::ReconnectBackoff, self.now + delay);
+        }
+    }
+
+    pub(super) fn on_reconnect_backoff(&mut self) {
+        let Some(server) = self.pool.advance() else {
+            self.shut_down(Some(ConnectionError::NoServers));
+            return;
+        };
+        let server = server.addr.clone();
+        self.attempt = self.attempt.saturating_add(1);
+        self.state = State::Connecting;
+        self.timers
+            .set(Timer::ConnectTimeout, self.now + self.opts.connect_timeout);
+        self.directives.push_back(Directive::Connect { server });
+    }
+
+    pub(super) fn finish_drain(&mut self) {
+        self.timers.stop(Timer::DrainTimeout);
+        for sid in self.subs.receiving() {
+            if Some(sid) != self.requests.sid {
+                self.end_subscription(sid, SubscriptionEnd::Drained);
+            }
+        }
+        self.shut_down(None);
+    }
+
+    /// The machine itself gives up on the current socket.
+    pub(super) fn drop_connection(&mut self, reason: ConnectionError) {
+        if matches!(
+            self.state,
+            State::Connecting | State::AwaitInfo | State::AwaitPong | State::Connected
+        ) {
+            self.directives.push_back(Directive::Close);
+        }
+        self.on_connection_lost(reason);
+    }
+
+    pub(super) fn on_connection_lost(&mut self, reason: ConnectionError) {
+        let was_connected = self.state == State::Connected;
+        // The socket is gone (closed by the driver or asked to be): nothing below may ask
+        // for another Close.
+        self.state = State::Idle;
+        self.timers.stop(Timer::PingInterval);
+        self.timers.stop(Timer::ConnectTimeout);
+        self.decoder.reset();
+        self.control.clear();
+        self.transport.reset();
+        self.pings_out = 0;
+        self.fail_flushes(FlushError::Disconnected);
+        self.pongs.clear();
+        // Their UNSUB went out; a new connection must not bring them back.
+        for sid in self.subs.receiving() {
+            if self
+                .subs
+                .by_sid
+                .get(&sid)
+                .is_some_and(|s| s.phase == Phase::Draining)
+            {
+                self.end_subscription(sid, SubscriptionEnd::Drained);
+            }
+        }
+        if self.draining {
+            self.finish_drain();
+            return;
+        }
+        let auth_failed = matches!(reason, ConnectionError::AuthorizationViolation(_));
+        if was_connected {
+            // Their replies would come on the dead socket: they fail now, not at their timeout.
+            for token in self.requests.take_sent() {
+                self.events.push_back(Event::Response {
+                    id: RequestId(token),
+                    result: Err(RequestError::Disconnected),
+                });
+            }
+            let unsent_messages = self.outbound.discard();
+            self.events.push_back(Event::Disconnected {
+                reason: reason.clone(),
+                unsent_messages,
+            });
+        } else if let Some(server) = self.pool.current_mut() {
+            server.failed_attempts += 1;
+        }
+        // The very first connect: without retry, give up after one pass over the pool, or at
+        // once when the credentials were refused.
+        if !self.ever_connected && !self.opts.retry_on_initial_connect {
+            let tried_all = self.attempt as usize >= self.pool.len();
+            if auth_failed || tried_all {
+                self.shut_down(Some(reason));
+                return;
+            }
+        }
+        let exhausted = self.pool.current().is_some_and(|s| {
+            s.auth_failures >= 2
+                || self
+                    .opts
+                    .max_reconnects
+                    .is_some_and(|max| s.failed_attempts > max)
+        });
+        if exhausted {
+            self.pool.remove_current();
+            if self.pool.is_empty() {
+                self.shut_down(Some(reason));
+                return;
+            }
+        }
+        self.start_attempt();
+    }
+
+    pub(super) fn fail_flushes(&mut self, error: FlushError) {
+        let mut ids: Vec<u64> = self.flushes.drain().map(|(id, _)| id).collect();
+        ids.sort_unstable();
+        for id in ids {
+            self.events.push_back(Event::Flushed {
+                id: FlushId(id),
+                result: Err(error.clone()),
+            });
+        }
+    }
+
+    /// Closes for good: fails what is pending and tells the driver and the application.
+    pub(super) fn shut_down(&mut self, reason: Option<ConnectionError>) {
+        if self.state == State::Closed {
+            return;
+        }
+        if matches!(
+            self.state,
+            State::AwaitInfo | State::AwaitPong | State::Connected | State::Connecting
+        ) {
+            self.directives.push_back(Directive::Close);
+        }
+        // A close the application asked for still lets the driver write what is queued:
+        // `Closed` waits until it is written, the socket fails, or the linger ends.
+        self.flush_on_close = reason.is_none() && self.state == State::Connected;
+        self.state = State::Closed;
+        self.draining = false;
+        self.timers = TimerTable::default();
+        self.deadlines = DeadlineQueue::default();
+        let unsent = if self.flush_on_close {
+            self.timers
+                .set(Timer::CloseLinger, self.now + self.opts.drain_timeout);
+            0
+        } else {
+            self.discard_queued()
+        };
+        self.fail_flushes(FlushError::Closed);
+        self.pongs.clear();
+        for token in self.requests.drain_all() {
+            self.events.push_back(Event::Response {
+                id: RequestId(token),
+                result: Err(RequestError::Closed),
+            });
+        }
+        for sid in self.subs.receiving() {
+            self.end_subscription(sid, SubscriptionEnd::ConnectionClosed);
+        }
+        self.close_reason = reason;
+        if !self.flush_on_close {
+            self.finish_close(unsent);
+        }
+    }
+
+    /// Drops what is queued for the transport; returns how many publishes were in it.
+    pub(super) fn discard_queued(&mut self) -> u64 {
+        self.control.clear();
+        self.transport.reset();
+        self.outbound.discard()
+    }
+
+    /// The last step of a close: `unsent_messages` accepted publishes were never written.
+    pub(super) fn finish_close(&mut self, unsent_messages: u64) {
+        self.flush_on_close = false;
+        self.timers.stop(Timer::CloseLinger);
+        self.events.push_back(Event::Closed {
+            reason: self.close_reason.take(),
+            unsent_messages,
+        });
+    }
+}
