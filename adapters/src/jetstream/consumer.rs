@@ -82,7 +82,7 @@ impl Consumer {
         let subscriber = client
             .subscribe(&inbox)
             .await
-            .map_err(|e| JetStreamError::Malformed(e.to_string()))?;
+            .map_err(JetStreamError::Subscribe)?;
         let next = self
             .context
             .prefix()

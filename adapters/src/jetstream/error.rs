@@ -3,7 +3,7 @@
 //! Invariant: a caller decides on [`JetStreamError::kind`], which comes from the server's
 //! `err_code` (never its description) or from the transport, never from parsing text.
 
-use nats_sansio::connection::{PublishError, RequestError};
+use nats_sansio::connection::{PublishError, RequestError, SubscribeError};
 use nats_sansio::jetstream::api::{ApiError, ApiErrorKind, NameError, ResponseError};
 use nats_sansio::jetstream::ordered::{CreateError, OrderedConfigError, OrderedError};
 use nats_sansio::jetstream::pull::{PullConfigError, PullError};
@@ -42,6 +42,9 @@ pub enum JetStreamError {
     /// The request failed.
     #[error(transparent)]
     Request(RequestError),
+    /// Subscribing to a consumer's inbox or deliver subject failed.
+    #[error("subscribe failed: {0}")]
+    Subscribe(#[from] SubscribeError),
     /// A stream or consumer name is not valid.
     #[error("invalid name: {0}")]
     InvalidName(#[from] NameError),
@@ -76,7 +79,11 @@ impl JetStreamError {
             JetStreamError::Request(RequestError::Disconnected | RequestError::Closed) => {
                 JetStreamErrorKind::Disconnected
             }
+            JetStreamError::Subscribe(SubscribeError::Closed | SubscribeError::Draining) => {
+                JetStreamErrorKind::Disconnected
+            }
             JetStreamError::Request(_)
+            | JetStreamError::Subscribe(_)
             | JetStreamError::InvalidName(_)
             | JetStreamError::PullConfig(_)
             | JetStreamError::OrderedConfig(_)

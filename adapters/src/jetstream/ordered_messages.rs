@@ -79,7 +79,7 @@ impl OrderedMessages {
             vec![client
                 .subscribe(&format!("{inbox}.*"))
                 .await
-                .map_err(|e| JetStreamError::Malformed(e.to_string()))?]
+                .map_err(JetStreamError::Subscribe)?]
         };
         let events = client.events();
         let runtime = Arc::clone(&client.shared_state().runtime);
@@ -228,7 +228,7 @@ async fn create(context: Context, request: CreateConsumerRequest, push: bool) ->
             .await
         {
             Ok(sub) => subscriber = Some(sub),
-            Err(e) => return (None, Err(JetStreamError::Malformed(e.to_string()))),
+            Err(e) => return (None, Err(JetStreamError::Subscribe(e))),
         }
     }
     (subscriber, create_consumer(context, request).await)
