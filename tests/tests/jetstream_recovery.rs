@@ -5,11 +5,13 @@
 //! Each scenario asserts what a user sees: acks that arrive, stored headers, messages
 //! delivered after a restart, error kinds to match on.
 
+use std::future::Future;
 use std::time::Duration;
 
-use nats_client::jetstream::api::{AckPolicy, ConsumerConfig, StreamConfig};
+use nats_client::jetstream::api::{AckPolicy, ApiErrorKind, ConsumerConfig, StreamConfig};
+use nats_client::jetstream::publish::PublishRetry;
 use nats_client::jetstream::pull::FetchOptions;
-use nats_client::jetstream::{self, JetStreamError, JetStreamErrorKind};
+use nats_client::jetstream::{self, JetStreamError, JetStreamErrorKind, Publish};
 use nats_client::nats_sansio::connection::SubscribeError;
 use nats_tests::NatsServer;
 
@@ -57,4 +59,115 @@ async fn consumer_on_a_closed_client_is_a_subscribe_error(rt: Rt) {
     assert_eq!(error, JetStreamError::Subscribe(SubscribeError::Closed));
 }
 
-on_every_runtime!(consumer_on_a_closed_client_is_a_subscribe_error,);
+/// A server whose streams take at most a handful of messages into their ingest queue: a
+/// burst of publishes gets `429 Too Many Requests` (10167) for what does not fit.
+fn back_pressure_server() -> NatsServer {
+    NatsServer::builder()
+        .jetstream(true)
+        .config("jetstream {\n  max_buffered_msgs: 4\n}\n")
+        .start()
+}
+
+/// Publishes `count` messages at once and waits for every ack (all at once, as a pipelined
+/// publisher does): how many were stored and how many were refused with back-pressure.
+async fn burst(js: &jetstream::Context, count: usize) -> (usize, usize) {
+    let mut acks = Vec::new();
+    for i in 0..count {
+        acks.push(Some(Box::pin(
+            js.publish("busy.x", format!("{i}")).await.unwrap(),
+        )));
+    }
+    let mut results = Vec::new();
+    within(
+        WAIT,
+        "every ack",
+        futures_lite::future::poll_fn(|cx| {
+            for slot in acks.iter_mut() {
+                if let Some(ack) = slot {
+                    if let std::task::Poll::Ready(result) = ack.as_mut().poll(cx) {
+                        results.push(result);
+                        *slot = None;
+                    }
+                }
+            }
+            if acks.iter().all(Option::is_none) {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        }),
+    )
+    .await;
+    let (mut stored, mut refused) = (0, 0);
+    for result in results {
+        match result {
+            Ok(_) => stored += 1,
+            Err(e) => {
+                assert_eq!(e.api_kind(), Some(ApiErrorKind::TooManyRequests), "{e}");
+                refused += 1;
+            }
+        }
+    }
+    (stored, refused)
+}
+
+/// The stream's ingest queue overflows under a burst: without retries some publishes are
+/// refused with 10167 (so the burst does provoke back-pressure); with the default policy
+/// every publish is retried after a back-off until stored, and the stream has them all.
+async fn publish_back_pressure_is_retried(rt: Rt) {
+    let server = back_pressure_server();
+    let js = jetstream::new(rt.connect(&server.url()).await);
+    js.create_stream(stream_config("BUSY", &["busy.>"]))
+        .await
+        .unwrap();
+
+    let impatient = js.clone().with_publish_retry(PublishRetry::never());
+    let mut refused = 0;
+    for _ in 0..20 {
+        refused += burst(&impatient, 500).await.1;
+        if refused > 0 {
+            break;
+        }
+    }
+    assert!(refused > 0, "the burst provokes 429 back-pressure");
+    let before = js.stream_info("BUSY").await.unwrap().state.messages;
+
+    let (stored, refused) = burst(&js, 500).await;
+    assert_eq!(
+        (stored, refused),
+        (500, 0),
+        "every publish retried until stored"
+    );
+    let after = js.stream_info("BUSY").await.unwrap().state.messages;
+    assert_eq!(after - before, 500, "the stream stored each message once");
+}
+
+/// `ttl(1.9 s)` reaches the server as `1900ms`, not truncated to `1` second: the stored
+/// message carries the TTL as published.
+async fn publish_ttl_keeps_milliseconds(rt: Rt) {
+    let server = js_server();
+    let js = jetstream::new(rt.connect(&server.url()).await);
+    let mut config = stream_config("TTL", &["ttl.>"]);
+    config.allow_msg_ttl = true;
+    let stream = js.create_stream(config).await.unwrap();
+    let ack = js
+        .send_publish(
+            "ttl.x",
+            Publish::new()
+                .payload("soon gone")
+                .ttl(Duration::from_millis(1900)),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let stored = stream.get_message(ack.seq).await.unwrap();
+    let headers = stored.headers().unwrap().unwrap();
+    assert_eq!(headers.get("Nats-TTL"), Some("1900ms"));
+}
+
+on_every_runtime!(
+    consumer_on_a_closed_client_is_a_subscribe_error,
+    publish_back_pressure_is_retried,
+    publish_ttl_keeps_milliseconds,
+);

@@ -44,7 +44,7 @@ pub use context::{
 };
 pub use error::{JetStreamError, JetStreamErrorKind};
 pub use message::JsMessage;
-pub use nats_sansio::jetstream::{ack, api, ordered, pull, push};
+pub use nats_sansio::jetstream::{ack, api, ordered, publish, pull, push};
 pub use ordered_messages::OrderedMessages;
 pub use push_consumer::{PushItem, PushMessages};
 pub use stream::Stream;

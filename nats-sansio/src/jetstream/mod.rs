@@ -8,11 +8,13 @@
 //!   configuration and info types, and typed errors.
 //! - [`ack`]: message metadata from ack reply subjects, and the ack payloads.
 //! - [`pull`]: the pull consumer machine (fetch, batch, continuous consume).
+//! - [`publish`]: the publish retry policy and the `Nats-TTL` value.
 //! - [`push`]: the push consumer's heartbeats, flow control and gap detection.
 //! - [`ordered`]: the ordered consumer, a chain of ephemeral pull consumers read in order.
 
 pub mod ack;
 pub mod api;
 pub mod ordered;
+pub mod publish;
 pub mod pull;
 pub mod push;
