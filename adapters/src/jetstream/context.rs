@@ -16,9 +16,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use nats_sansio::connection::RequestError;
 use nats_sansio::jetstream::api::{
-    parse_response, AccountInfo, ApiErrorKind, ApiPrefix, PubAck, StreamConfig,
-    StreamConfigRequest, StreamCreateResponse, StreamInfo, StreamInfoRequest, StreamInfoResponse,
-    StreamListResponse, StreamNamesRequest, StreamNamesResponse, SuccessResponse,
+    parse_response, AccountInfo, ApiErrorKind, ApiPrefix, Paged, Pager, PubAck, StreamConfig,
+    StreamConfigRequest, StreamCreateResponse, StreamInfo, StreamInfoPages, StreamInfoRequest,
+    StreamInfoResponse, StreamListResponse, StreamNamesRequest, StreamNamesResponse,
+    SuccessResponse,
 };
 use nats_sansio::jetstream::publish::{
     ttl_header_value, PublishFailure, PublishRetry, PublishStep, NATS_TTL,
@@ -169,8 +170,19 @@ impl Context {
         request: &StreamInfoRequest,
     ) -> Result<StreamInfo, JetStreamError> {
         let subject = self.prefix.stream_info(name)?;
-        let info: StreamInfoResponse = self.request(subject, Some(request)).await?;
-        Ok(info.info)
+        // With a subjects filter the subjects come in pages: fetch them all.
+        let mut pages = StreamInfoPages::new();
+        while let Some(offset) = pages.next_offset() {
+            let request = StreamInfoRequest {
+                offset,
+                ..request.clone()
+            };
+            let page: StreamInfoResponse = self.request(subject.clone(), Some(&request)).await?;
+            pages.handle_page(page);
+        }
+        pages
+            .into_info()
+            .ok_or_else(|| JetStreamError::Malformed("stream info without a reply".into()))
     }
 
     /// Deletes a stream and its messages.
@@ -182,40 +194,45 @@ impl Context {
 
     /// Names of every stream (all pages), optionally only those listening on `subject`.
     pub async fn stream_names(&self, subject: Option<&str>) -> Result<Vec<String>, JetStreamError> {
-        let mut names = Vec::new();
-        loop {
-            let request = StreamNamesRequest {
-                offset: names.len(),
-                subject: subject.unwrap_or_default().to_owned(),
-            };
-            let page: StreamNamesResponse = self
-                .request(self.prefix.stream_names(), Some(&request))
-                .await?;
-            let got = page.streams.len();
-            names.extend(page.streams);
-            if got == 0 || names.len() >= page.total {
-                return Ok(names);
+        let subject = subject.unwrap_or_default();
+        self.paged::<StreamNamesResponse, _>(self.prefix.stream_names(), |offset| {
+            StreamNamesRequest {
+                offset,
+                subject: subject.to_owned(),
             }
-        }
+        })
+        .await
     }
 
     /// Info of every stream (all pages).
     pub async fn streams(&self) -> Result<Vec<StreamInfo>, JetStreamError> {
-        let mut streams = Vec::new();
-        loop {
-            let request = StreamNamesRequest {
-                offset: streams.len(),
+        self.paged::<StreamListResponse, _>(self.prefix.stream_list(), |offset| {
+            StreamNamesRequest {
+                offset,
                 subject: String::new(),
-            };
-            let page: StreamListResponse = self
-                .request(self.prefix.stream_list(), Some(&request))
-                .await?;
-            let got = page.streams.len();
-            streams.extend(page.streams);
-            if got == 0 || streams.len() >= page.total {
-                return Ok(streams);
             }
+        })
+        .await
+    }
+
+    /// Every item of a paged API, page by page as the core's [`Pager`] says.
+    pub(crate) async fn paged<R: Paged + DeserializeOwned, B: Serialize>(
+        &self,
+        subject: String,
+        request: impl Fn(usize) -> B,
+    ) -> Result<Vec<R::Item>, JetStreamError> {
+        let mut pager = Pager::new();
+        let mut items = Vec::new();
+        while let Some(offset) = pager.next_offset() {
+            let page: R = self
+                .request(subject.clone(), Some(&request(offset)))
+                .await?;
+            let total = page.total();
+            let page = page.into_items();
+            pager.handle_page(page.len(), total);
+            items.extend(page);
         }
+        Ok(items)
     }
 
     /// An ordered consumer of the named stream (see

@@ -240,41 +240,17 @@ impl Stream {
     /// Names of every consumer (all pages).
     pub async fn consumer_names(&self) -> Result<Vec<String>, JetStreamError> {
         let subject = self.context.prefix().consumer_names(self.name())?;
-        let mut names = Vec::new();
-        loop {
-            let request = ConsumerNamesRequest {
-                offset: names.len(),
-            };
-            let page: ConsumerNamesResponse = self
-                .context
-                .request(subject.clone(), Some(&request))
-                .await?;
-            let got = page.consumers.len();
-            names.extend(page.consumers);
-            if got == 0 || names.len() >= page.total {
-                return Ok(names);
-            }
-        }
+        self.context
+            .paged::<ConsumerNamesResponse, _>(subject, |offset| ConsumerNamesRequest { offset })
+            .await
     }
 
     /// Info of every consumer (all pages).
     pub async fn consumers(&self) -> Result<Vec<ConsumerInfo>, JetStreamError> {
         let subject = self.context.prefix().consumer_list(self.name())?;
-        let mut consumers = Vec::new();
-        loop {
-            let request = ConsumerNamesRequest {
-                offset: consumers.len(),
-            };
-            let page: ConsumerListResponse = self
-                .context
-                .request(subject.clone(), Some(&request))
-                .await?;
-            let got = page.consumers.len();
-            consumers.extend(page.consumers);
-            if got == 0 || consumers.len() >= page.total {
-                return Ok(consumers);
-            }
-        }
+        self.context
+            .paged::<ConsumerListResponse, _>(subject, |offset| ConsumerNamesRequest { offset })
+            .await
     }
 
     /// Pauses a consumer until the given time.
