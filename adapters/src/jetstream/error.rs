@@ -5,6 +5,7 @@
 
 use nats_sansio::connection::{PublishError, RequestError, SubscribeError};
 use nats_sansio::jetstream::api::{ApiError, ApiErrorKind, NameError, ResponseError};
+use nats_sansio::jetstream::direct::DirectGetError;
 use nats_sansio::jetstream::ordered::{CreateError, OrderedConfigError, OrderedError};
 use nats_sansio::jetstream::pull::{PullConfigError, PullError};
 
@@ -42,6 +43,10 @@ pub enum JetStreamError {
     /// The request failed.
     #[error(transparent)]
     Request(RequestError),
+    /// A Direct Get failed (a missing message has kind
+    /// `Api(ApiErrorKind::NoMessageFound)`, like a `STREAM.MSG.GET` miss).
+    #[error("direct get: {0}")]
+    DirectGet(#[from] DirectGetError),
     /// Subscribing to a consumer's inbox or deliver subject failed.
     #[error("subscribe failed: {0}")]
     Subscribe(#[from] SubscribeError),
@@ -79,6 +84,20 @@ impl JetStreamError {
             JetStreamError::Request(RequestError::Disconnected | RequestError::Closed) => {
                 JetStreamErrorKind::Disconnected
             }
+            JetStreamError::DirectGet(e) => match e {
+                DirectGetError::NotFound(_) => {
+                    JetStreamErrorKind::Api(ApiErrorKind::NoMessageFound)
+                }
+                DirectGetError::RequiredApiLevel(_) => {
+                    JetStreamErrorKind::Api(ApiErrorKind::RequiredApiLevel)
+                }
+                DirectGetError::NoResponders => JetStreamErrorKind::NoResponders,
+                DirectGetError::TimedOut => JetStreamErrorKind::TimedOut,
+                DirectGetError::BadRequest(_) | DirectGetError::TooManyResults => {
+                    JetStreamErrorKind::InvalidRequest
+                }
+                _ => JetStreamErrorKind::Api(ApiErrorKind::Other),
+            },
             JetStreamError::Subscribe(SubscribeError::Closed | SubscribeError::Draining) => {
                 JetStreamErrorKind::Disconnected
             }
@@ -95,8 +114,8 @@ impl JetStreamError {
 
     /// The server's API error kind, if this is one.
     pub fn api_kind(&self) -> Option<ApiErrorKind> {
-        match self {
-            JetStreamError::Api(e) => Some(e.kind()),
+        match self.kind() {
+            JetStreamErrorKind::Api(kind) => Some(kind),
             _ => None,
         }
     }
