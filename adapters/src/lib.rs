@@ -26,6 +26,7 @@ mod driver;
 pub mod error;
 mod events;
 pub mod jetstream;
+mod link;
 mod options;
 pub mod runtime;
 mod shared;

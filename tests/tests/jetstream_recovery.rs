@@ -8,11 +8,13 @@
 use std::future::Future;
 use std::time::Duration;
 
+use futures_lite::StreamExt;
 use nats_client::jetstream::api::{AckPolicy, ApiErrorKind, ConsumerConfig, StreamConfig};
 use nats_client::jetstream::publish::PublishRetry;
-use nats_client::jetstream::pull::FetchOptions;
+use nats_client::jetstream::pull::{ConsumeOptions, FetchOptions};
 use nats_client::jetstream::{self, JetStreamError, JetStreamErrorKind, Publish};
 use nats_client::nats_sansio::connection::SubscribeError;
+use nats_client::ClientEvent;
 use nats_tests::NatsServer;
 
 #[macro_use]
@@ -166,8 +168,114 @@ async fn publish_ttl_keeps_milliseconds(rt: Rt) {
     assert_eq!(headers.get("Nats-TTL"), Some("1900ms"));
 }
 
+/// More events than an event listener keeps (1,024): permission violations the server reports
+/// one by one.
+const EVENT_FLOOD: usize = 1_500;
+
+/// A consume that is not polled while the server restarts and then more than 1,024 other
+/// connection events happen (so an event listener would have dropped the disconnect and the
+/// reconnect) still resumes: it learns of the reconnect from the link epoch and pulls again,
+/// long before its heartbeat alarm (30 s) would have told it.
+async fn consume_resumes_after_a_reconnect_it_was_not_polled_for(rt: Rt) {
+    let mut server = NatsServer::builder()
+        .jetstream(true)
+        .config(
+            "authorization {\n  users = [\n    { user: \"app\", password: \"secret\", \
+             permissions: { publish: { deny: [\"forbidden.>\"] } } }\n  ]\n}\n",
+        )
+        .start();
+    let client = rt.connect(&server.client_url_with("app:secret")).await;
+    let mut events = client.events();
+    let js = jetstream::new(client.clone());
+    let stream = js
+        .create_stream(stream_config("IDLE", &["idle.>"]))
+        .await
+        .unwrap();
+    let consumer = stream.create_consumer(durable("sleeper")).await.unwrap();
+    for i in 0..5 {
+        js.publish("idle.x", format!("{i}"))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let mut messages = consumer
+        .messages(ConsumeOptions::messages(5))
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        let mut message = within(WAIT, "before the restart", messages.next())
+            .await
+            .unwrap()
+            .unwrap();
+        message.double_ack().await.unwrap();
+    }
+
+    // The consume is not polled from here until the end. A killed server sends no
+    // `409 Server Shutdown` that would make the consume pull again by itself.
+    server.kill9();
+    server.restart();
+    within(WAIT, "the reconnect", async {
+        while let Some(event) = events.next().await {
+            if matches!(event, ClientEvent::Reconnected { .. }) {
+                return;
+            }
+        }
+    })
+    .await;
+    for _ in 0..EVENT_FLOOD {
+        client.publish("forbidden.x", "no").await.unwrap();
+    }
+    // The server reports each violation before it answers the flush's PING.
+    within(WAIT, "the flush", client.flush()).await.unwrap();
+    let mut violations = 0;
+    while let Ok(Some(event)) = futures_lite::future::poll_once(events.next())
+        .await
+        .ok_or(())
+    {
+        if matches!(event, ClientEvent::ServerError { .. }) {
+            violations += 1;
+        }
+    }
+    // A listener keeps the newest 1,024: this one (like the old consume's) lost the rest,
+    // and with them the disconnect and the reconnect.
+    assert!(
+        (1_024..EVENT_FLOOD).contains(&violations),
+        "the flood overflowed a listener: {violations} of {EVENT_FLOOD} kept"
+    );
+
+    for i in 5..10 {
+        js.publish("idle.x", format!("{i}"))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    // Anything whose ack the killed server did not persist may come again; what matters
+    // is that the new messages come at all.
+    let mut after = std::collections::BTreeSet::new();
+    within(
+        Duration::from_secs(10),
+        "the messages published after the reconnect",
+        async {
+            while !(6..=10).all(|seq| after.contains(&seq)) {
+                match messages.next().await {
+                    Some(Ok(mut message)) => {
+                        after.insert(message.metadata().unwrap().stream_sequence);
+                        message.double_ack().await.unwrap();
+                    }
+                    Some(Err(_)) => {}
+                    None => panic!("the consume ended"),
+                }
+            }
+        },
+    )
+    .await;
+}
+
 on_every_runtime!(
     consumer_on_a_closed_client_is_a_subscribe_error,
+    consume_resumes_after_a_reconnect_it_was_not_polled_for,
     publish_back_pressure_is_retried,
     publish_ttl_keeps_milliseconds,
 );
