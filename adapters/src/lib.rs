@@ -27,6 +27,7 @@ mod entropy;
 pub mod error;
 mod events;
 pub mod jetstream;
+mod link;
 mod options;
 pub mod runtime;
 mod shared;

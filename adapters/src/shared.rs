@@ -85,6 +85,8 @@ pub(crate) struct State {
     /// JetStream publishes whose ack has not arrived yet, and publishers waiting for one to.
     pub(crate) acks_in_flight: HashSet<RequestId>,
     pub(crate) waiting_for_ack_room: Vec<Waker>,
+    /// Link watchers (consumer streams), woken whenever the link goes down or comes up.
+    pub(crate) link_watchers: HashMap<u64, Waker>,
 }
 
 #[derive(Debug, Default)]
@@ -113,6 +115,7 @@ impl Shared {
                 closed: None,
                 acks_in_flight: HashSet::new(),
                 waiting_for_ack_room: Vec::new(),
+                link_watchers: HashMap::new(),
             }),
             runtime,
         })
@@ -182,6 +185,17 @@ impl State {
 
     /// Hands one machine event to whoever waits for it.
     pub(crate) fn dispatch(&mut self, event: Event) {
+        if matches!(
+            event,
+            Event::Connected { .. }
+                | Event::Reconnected { .. }
+                | Event::Disconnected { .. }
+                | Event::Closed { .. }
+        ) {
+            for (_, waker) in self.link_watchers.drain() {
+                waker.wake();
+            }
+        }
         match event {
             Event::MessagesReady { sid } => {
                 if let Some(waker) = self.subscribers.remove(&sid) {
@@ -269,6 +283,12 @@ impl State {
                 waker.wake();
             }
         }
+    }
+
+    /// A fresh id for a listener or a link watcher.
+    pub(crate) fn next_id(&mut self) -> u64 {
+        self.next_listener += 1;
+        self.next_listener
     }
 
     pub(crate) fn add_listener(&mut self) -> u64 {

@@ -724,3 +724,32 @@ fn close_counts_what_the_socket_never_took() {
     assert_eq!(closed(&events(&mut conn)), (None, 1));
     assert!(sent(&mut conn).is_empty(), "nothing left to write");
 }
+
+#[test]
+fn link_epoch_counts_completed_handshakes_not_attempts() {
+    let now = t0();
+    let fresh = Connection::new(options("nats://127.0.0.1:4222"), now).unwrap();
+    assert_eq!(fresh.link_epoch(), 0, "nothing completed yet");
+    let mut conn = connected(now);
+    assert_eq!(conn.link_epoch(), 1);
+    conn.handle_disconnected(now, "reset");
+    assert_eq!(conn.link_epoch(), 1, "a lost link is no new epoch");
+    assert!(matches!(
+        conn.poll_directive(),
+        Some(Directive::Connect { .. })
+    ));
+    conn.handle_connected(now);
+    conn.handle_received(now, INFO);
+    sent(&mut conn);
+    assert_eq!(
+        conn.link_epoch(),
+        1,
+        "a handshake in progress is not complete"
+    );
+    conn.handle_received(now, b"PONG\r\n");
+    assert_eq!(conn.link_epoch(), 2, "the reconnect completed");
+    // However many events pile up unread, the epoch says the link was replaced.
+    assert!(events(&mut conn)
+        .iter()
+        .any(|e| matches!(e, Event::Reconnected { .. })));
+}

@@ -143,3 +143,31 @@ fn unknown_statuses_are_never_data() {
         Pushed::UnknownStatus(StatusCode::CONFLICT)
     );
 }
+
+#[test]
+fn answered_subjects_are_bounded_and_a_recent_one_is_not_answered_twice() {
+    let now = Instant::now();
+    let mut m = PushMachine::new(now, Some(Duration::from_secs(1)), false);
+    for i in 0..10_000 {
+        let reply = format!("$JS.FC.S.x.{i}");
+        assert_eq!(
+            m.handle_message(now, &status("FlowControl Request", Some(&reply), &[])),
+            Pushed::FlowControl { reply }
+        );
+    }
+    assert!(
+        m.remembered_subjects() <= nats_sansio::jetstream::push::REMEMBERED_SUBJECTS,
+        "a long-running consumer keeps {} subjects",
+        m.remembered_subjects()
+    );
+    // The heartbeat naming the latest request as stalled: it was answered already.
+    let stalled = status(
+        "Idle Heartbeat",
+        None,
+        &[("Nats-Consumer-Stalled", "$JS.FC.S.x.9999")],
+    );
+    assert_eq!(
+        m.handle_message(now, &stalled),
+        Pushed::Heartbeat { unstall: None }
+    );
+}

@@ -4,7 +4,7 @@
 //! Invariant: this file only wires the machine to IO. Messages arriving on the inbox go to
 //! the machine, which says whether each is user data; the pull requests it emits are
 //! published with the inbox as the reply; its deadline is a runtime timer; connection events
-//! (disconnected, reconnected) are handed to it. No pull logic lives here.
+//! (disconnected, reconnected, from the link epoch) are handed to it. No pull logic lives here.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -20,7 +20,7 @@ use nats_sansio::jetstream::pull::{
 
 use super::message::JsMessage;
 use super::{Context, JetStreamError};
-use crate::events::{ClientEvent, Events};
+use crate::link::LinkWatch;
 use crate::runtime::DeadlineTimer;
 use crate::Subscriber;
 
@@ -82,7 +82,7 @@ impl Consumer {
         let subscriber = client
             .subscribe(&inbox)
             .await
-            .map_err(|e| JetStreamError::Malformed(e.to_string()))?;
+            .map_err(JetStreamError::Subscribe)?;
         let next = self
             .context
             .prefix()
@@ -93,7 +93,7 @@ impl Consumer {
             context: self.context.clone(),
             machine,
             subscriber,
-            events: client.events(),
+            link: LinkWatch::new(Arc::clone(client.shared_state())),
             inbox,
             next,
             timer,
@@ -109,7 +109,7 @@ pub struct Messages {
     context: Context,
     machine: PullMachine,
     subscriber: Subscriber,
-    events: Events,
+    link: LinkWatch,
     inbox: String,
     next: String,
     timer: DeadlineTimer,
@@ -174,14 +174,18 @@ impl futures_lite::Stream for Messages {
             if this.finished {
                 return Poll::Ready(None);
             }
-            // Connection changes pause and resume the pulls.
-            while let Poll::Ready(Some(event)) = Pin::new(&mut this.events).poll_next(cx) {
+            // Connection changes pause and resume the pulls (read from the link epoch, so
+            // none is missed however long this stream was not polled).
+            let change = this.link.poll(cx);
+            if change.any() {
                 let now = this.now();
-                match event {
-                    ClientEvent::Disconnected { .. } => this.machine.handle_disconnected(now),
-                    ClientEvent::Reconnected { .. } => this.machine.handle_reconnected(now),
-                    _ => {}
+                if change.down {
+                    this.machine.handle_disconnected(now);
                 }
+                if change.up {
+                    this.machine.handle_reconnected(now);
+                }
+                continue;
             }
             match Pin::new(&mut this.subscriber).poll_next(cx) {
                 Poll::Ready(Some(message)) => {

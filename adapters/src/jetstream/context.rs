@@ -8,6 +8,7 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
@@ -15,9 +16,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use nats_sansio::connection::RequestError;
 use nats_sansio::jetstream::api::{
-    parse_response, AccountInfo, ApiErrorKind, ApiPrefix, PubAck, StreamConfig,
-    StreamConfigRequest, StreamCreateResponse, StreamInfo, StreamInfoRequest, StreamInfoResponse,
-    StreamListResponse, StreamNamesRequest, StreamNamesResponse, SuccessResponse,
+    parse_response, AccountInfo, ApiErrorKind, ApiPrefix, Paged, Pager, PubAck, StreamConfig,
+    StreamConfigRequest, StreamCreateResponse, StreamInfo, StreamInfoPages, StreamInfoRequest,
+    StreamInfoResponse, StreamListResponse, StreamNamesRequest, StreamNamesResponse,
+    SuccessResponse,
+};
+use nats_sansio::jetstream::publish::{
+    ttl_header_value, PublishFailure, PublishRetry, PublishStep, NATS_TTL,
 };
 use nats_sansio::proto::HeaderMap;
 use serde::de::DeserializeOwned;
@@ -33,11 +38,6 @@ use crate::Client;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Publish acks in flight before `publish` waits.
 pub const DEFAULT_MAX_ACKS_IN_FLIGHT: usize = 4000;
-/// Attempts of a publish that gets `503 no responders` (a stream leader may be being
-/// elected) before it fails.
-const PUBLISH_ATTEMPTS: u32 = 3;
-/// Wait between those attempts.
-const PUBLISH_RETRY_WAIT: Duration = Duration::from_millis(250);
 
 /// A JetStream context over a client.
 #[derive(Debug, Clone)]
@@ -47,6 +47,7 @@ pub struct Context {
     prefix: Arc<ApiPrefix>,
     timeout: Duration,
     max_acks_in_flight: usize,
+    retry: PublishRetry,
 }
 
 impl Context {
@@ -56,6 +57,7 @@ impl Context {
             prefix: Arc::new(prefix),
             timeout: DEFAULT_TIMEOUT,
             max_acks_in_flight: DEFAULT_MAX_ACKS_IN_FLIGHT,
+            retry: PublishRetry::default(),
         }
     }
 
@@ -78,6 +80,13 @@ impl Context {
     /// flight from the publish until it arrives, fails, or its future is dropped.
     pub fn with_max_acks_in_flight(mut self, max: usize) -> Context {
         self.max_acks_in_flight = max.max(1);
+        self
+    }
+
+    /// How publishes are retried when the server did not take them (no responders,
+    /// back-pressure); see [`PublishRetry`] for what is retried and the default schedule.
+    pub fn with_publish_retry(mut self, retry: PublishRetry) -> Context {
+        self.retry = retry;
         self
     }
 
@@ -161,8 +170,19 @@ impl Context {
         request: &StreamInfoRequest,
     ) -> Result<StreamInfo, JetStreamError> {
         let subject = self.prefix.stream_info(name)?;
-        let info: StreamInfoResponse = self.request(subject, Some(request)).await?;
-        Ok(info.info)
+        // With a subjects filter the subjects come in pages: fetch them all.
+        let mut pages = StreamInfoPages::new();
+        while let Some(offset) = pages.next_offset() {
+            let request = StreamInfoRequest {
+                offset,
+                ..request.clone()
+            };
+            let page: StreamInfoResponse = self.request(subject.clone(), Some(&request)).await?;
+            pages.handle_page(page);
+        }
+        pages
+            .into_info()
+            .ok_or_else(|| JetStreamError::Malformed("stream info without a reply".into()))
     }
 
     /// Deletes a stream and its messages.
@@ -174,40 +194,45 @@ impl Context {
 
     /// Names of every stream (all pages), optionally only those listening on `subject`.
     pub async fn stream_names(&self, subject: Option<&str>) -> Result<Vec<String>, JetStreamError> {
-        let mut names = Vec::new();
-        loop {
-            let request = StreamNamesRequest {
-                offset: names.len(),
-                subject: subject.unwrap_or_default().to_owned(),
-            };
-            let page: StreamNamesResponse = self
-                .request(self.prefix.stream_names(), Some(&request))
-                .await?;
-            let got = page.streams.len();
-            names.extend(page.streams);
-            if got == 0 || names.len() >= page.total {
-                return Ok(names);
+        let subject = subject.unwrap_or_default();
+        self.paged::<StreamNamesResponse, _>(self.prefix.stream_names(), |offset| {
+            StreamNamesRequest {
+                offset,
+                subject: subject.to_owned(),
             }
-        }
+        })
+        .await
     }
 
     /// Info of every stream (all pages).
     pub async fn streams(&self) -> Result<Vec<StreamInfo>, JetStreamError> {
-        let mut streams = Vec::new();
-        loop {
-            let request = StreamNamesRequest {
-                offset: streams.len(),
+        self.paged::<StreamListResponse, _>(self.prefix.stream_list(), |offset| {
+            StreamNamesRequest {
+                offset,
                 subject: String::new(),
-            };
-            let page: StreamListResponse = self
-                .request(self.prefix.stream_list(), Some(&request))
-                .await?;
-            let got = page.streams.len();
-            streams.extend(page.streams);
-            if got == 0 || streams.len() >= page.total {
-                return Ok(streams);
             }
+        })
+        .await
+    }
+
+    /// Every item of a paged API, page by page as the core's [`Pager`] says.
+    pub(crate) async fn paged<R: Paged + DeserializeOwned, B: Serialize>(
+        &self,
+        subject: String,
+        request: impl Fn(usize) -> B,
+    ) -> Result<Vec<R::Item>, JetStreamError> {
+        let mut pager = Pager::new();
+        let mut items = Vec::new();
+        while let Some(offset) = pager.next_offset() {
+            let page: R = self
+                .request(subject.clone(), Some(&request(offset)))
+                .await?;
+            let total = page.total();
+            let page = page.into_items();
+            pager.handle_page(page.len(), total);
+            items.extend(page);
         }
+        Ok(items)
     }
 
     /// An ordered consumer of the named stream (see
@@ -247,6 +272,7 @@ impl Context {
             headers,
             payload,
             attempt: 1,
+            salt: PUBLISHES.fetch_add(1, Ordering::Relaxed),
             state: AckState::Waiting(reply),
         })
     }
@@ -280,8 +306,9 @@ fn success(ok: bool, what: &str) -> Result<(), JetStreamError> {
     }
 }
 
-/// The server's acknowledgement of a publish, to await. Retries a bounded number of times
-/// on `503` (no stream, or a leader election in progress), then fails.
+/// The server's acknowledgement of a publish, to await. Retries as the context's
+/// [`PublishRetry`] says (no responders, back-pressure), a bounded number of times, then
+/// fails with the last answer.
 #[must_use = "the ack tells whether the stream stored the message"]
 pub struct PublishAckFuture {
     context: Context,
@@ -289,8 +316,13 @@ pub struct PublishAckFuture {
     headers: Option<HeaderMap>,
     payload: Bytes,
     attempt: u32,
+    /// Tells this publish's retry waits apart from those of publishes refused with it.
+    salt: u64,
     state: AckState,
 }
+
+/// Publishes made by this process, numbering each for its retry jitter.
+static PUBLISHES: AtomicU64 = AtomicU64::new(0);
 
 /// Where an ack future is.
 enum AckState {
@@ -325,19 +357,35 @@ impl Future for PublishAckFuture {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(result) => result,
                     };
-                    match result {
-                        Err(RequestError::NoResponders) if this.attempt < PUBLISH_ATTEMPTS => {
+                    // The core's policy decides: ack, retry after a wait, or fail.
+                    match this
+                        .context
+                        .retry
+                        .handle_reply(this.attempt, this.salt, result)
+                    {
+                        PublishStep::RetryAfter(wait) => {
                             this.attempt += 1;
                             let runtime = &this.context.client.shared_state().runtime;
-                            let timer = runtime.new_timer(runtime.now() + PUBLISH_RETRY_WAIT);
+                            let timer = runtime.new_timer(runtime.now() + wait);
                             this.state = AckState::Backoff(timer);
                         }
-                        done => {
+                        PublishStep::Acked(ack) => {
                             this.state = AckState::Finished;
-                            return Poll::Ready(match done {
-                                Ok(message) => PubAck::parse(&message.payload).map_err(Into::into),
-                                Err(e) => Err(e.into()),
-                            });
+                            return Poll::Ready(Ok(ack));
+                        }
+                        PublishStep::Failed(failure) => {
+                            this.state = AckState::Finished;
+                            return Poll::Ready(Err(match failure {
+                                PublishFailure::Request(e) => e.into(),
+                                PublishFailure::Response(e) => e.into(),
+                                _ => JetStreamError::Malformed("publish failed".into()),
+                            }));
+                        }
+                        _ => {
+                            this.state = AckState::Finished;
+                            return Poll::Ready(Err(JetStreamError::Malformed(
+                                "unknown publish step".into(),
+                            )));
                         }
                     }
                 }
@@ -425,10 +473,10 @@ impl Publish {
         self.set("Nats-Expected-Last-Msg-Id", id.into())
     }
 
-    /// `Nats-TTL`: the message expires after this long (whole seconds, at least 1; the
-    /// stream must allow per-message TTLs).
+    /// `Nats-TTL`: the message expires after this long (at least 1 s; the stream must allow
+    /// per-message TTLs). Sent exactly, as a Go duration (`1900ms`), not rounded.
     pub fn ttl(self, ttl: Duration) -> Publish {
-        self.set("Nats-TTL", ttl.as_secs().max(1).to_string())
+        self.set(NATS_TTL, ttl_header_value(ttl))
     }
 
     fn set(mut self, name: &str, value: String) -> Publish {

@@ -3,8 +3,9 @@
 //! Invariant: a caller decides on [`JetStreamError::kind`], which comes from the server's
 //! `err_code` (never its description) or from the transport, never from parsing text.
 
-use nats_sansio::connection::{PublishError, RequestError};
+use nats_sansio::connection::{PublishError, RequestError, SubscribeError};
 use nats_sansio::jetstream::api::{ApiError, ApiErrorKind, NameError, ResponseError};
+use nats_sansio::jetstream::direct::DirectGetError;
 use nats_sansio::jetstream::ordered::{CreateError, OrderedConfigError, OrderedError};
 use nats_sansio::jetstream::pull::{PullConfigError, PullError};
 
@@ -42,6 +43,13 @@ pub enum JetStreamError {
     /// The request failed.
     #[error(transparent)]
     Request(RequestError),
+    /// A Direct Get failed (a missing message has kind
+    /// `Api(ApiErrorKind::NoMessageFound)`, like a `STREAM.MSG.GET` miss).
+    #[error("direct get: {0}")]
+    DirectGet(#[from] DirectGetError),
+    /// Subscribing to a consumer's inbox or deliver subject failed.
+    #[error("subscribe failed: {0}")]
+    Subscribe(#[from] SubscribeError),
     /// A stream or consumer name is not valid.
     #[error("invalid name: {0}")]
     InvalidName(#[from] NameError),
@@ -76,7 +84,25 @@ impl JetStreamError {
             JetStreamError::Request(RequestError::Disconnected | RequestError::Closed) => {
                 JetStreamErrorKind::Disconnected
             }
+            JetStreamError::DirectGet(e) => match e {
+                DirectGetError::NotFound(_) => {
+                    JetStreamErrorKind::Api(ApiErrorKind::NoMessageFound)
+                }
+                DirectGetError::RequiredApiLevel(_) => {
+                    JetStreamErrorKind::Api(ApiErrorKind::RequiredApiLevel)
+                }
+                DirectGetError::NoResponders => JetStreamErrorKind::NoResponders,
+                DirectGetError::TimedOut => JetStreamErrorKind::TimedOut,
+                DirectGetError::BadRequest(_) | DirectGetError::TooManyResults => {
+                    JetStreamErrorKind::InvalidRequest
+                }
+                _ => JetStreamErrorKind::Api(ApiErrorKind::Other),
+            },
+            JetStreamError::Subscribe(SubscribeError::Closed | SubscribeError::Draining) => {
+                JetStreamErrorKind::Disconnected
+            }
             JetStreamError::Request(_)
+            | JetStreamError::Subscribe(_)
             | JetStreamError::InvalidName(_)
             | JetStreamError::PullConfig(_)
             | JetStreamError::OrderedConfig(_)
@@ -88,8 +114,8 @@ impl JetStreamError {
 
     /// The server's API error kind, if this is one.
     pub fn api_kind(&self) -> Option<ApiErrorKind> {
-        match self {
-            JetStreamError::Api(e) => Some(e.kind()),
+        match self.kind() {
+            JetStreamErrorKind::Api(kind) => Some(kind),
             _ => None,
         }
     }

@@ -32,6 +32,7 @@
 
 mod consumer;
 mod context;
+mod direct_get;
 mod error;
 mod message;
 mod ordered_messages;
@@ -42,9 +43,10 @@ pub use consumer::{Consumer, Messages};
 pub use context::{
     Context, Publish, PublishAckFuture, DEFAULT_MAX_ACKS_IN_FLIGHT, DEFAULT_TIMEOUT,
 };
+pub use direct_get::DirectGetBatch;
 pub use error::{JetStreamError, JetStreamErrorKind};
 pub use message::JsMessage;
-pub use nats_sansio::jetstream::{ack, api, ordered, pull, push};
+pub use nats_sansio::jetstream::{ack, api, direct, ordered, publish, pull, push};
 pub use ordered_messages::OrderedMessages;
 pub use push_consumer::{PushItem, PushMessages};
 pub use stream::Stream;

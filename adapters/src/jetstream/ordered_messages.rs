@@ -7,7 +7,7 @@
 //! requests whose outcome goes back to it (one at a time, as it asks), its deletions are
 //! fire-and-forget background requests, its pulls are published with the reply it names, its
 //! deadline is a runtime timer, its flow-control answers are empty publishes made before the
-//! next message is yielded, and connection events are handed to it. No ordering logic lives
+//! next message is yielded, and link changes (from the core's link epoch) are handed to it. No ordering logic lives
 //! here. Push mode shares all of this: its deliver subjects are under the same inbox.
 
 use std::collections::VecDeque;
@@ -24,7 +24,7 @@ use nats_sansio::jetstream::ordered::{
 
 use super::message::JsMessage;
 use super::{Context, JetStreamError};
-use crate::events::{ClientEvent, Events};
+use crate::link::LinkWatch;
 use crate::runtime::{BoxFuture, DeadlineTimer};
 use crate::Subscriber;
 
@@ -39,7 +39,7 @@ pub struct OrderedMessages {
     /// previous and the current generation (the server needs an exact subscription).
     subscribers: Vec<Subscriber>,
     push: bool,
-    events: Events,
+    link: LinkWatch,
     stream: String,
     inbox: String,
     timer: DeadlineTimer,
@@ -79,9 +79,9 @@ impl OrderedMessages {
             vec![client
                 .subscribe(&format!("{inbox}.*"))
                 .await
-                .map_err(|e| JetStreamError::Malformed(e.to_string()))?]
+                .map_err(JetStreamError::Subscribe)?]
         };
-        let events = client.events();
+        let link = LinkWatch::new(Arc::clone(client.shared_state()));
         let runtime = Arc::clone(&client.shared_state().runtime);
         let machine = OrderedConsumer::new(runtime.now(), stream, &prefix, &inbox, config)?;
         let mut messages = OrderedMessages {
@@ -89,7 +89,7 @@ impl OrderedMessages {
             machine,
             subscribers,
             push,
-            events,
+            link,
             stream: stream.to_owned(),
             inbox,
             timer: DeadlineTimer::new(runtime.as_ref()),
@@ -228,7 +228,7 @@ async fn create(context: Context, request: CreateConsumerRequest, push: bool) ->
             .await
         {
             Ok(sub) => subscriber = Some(sub),
-            Err(e) => return (None, Err(JetStreamError::Malformed(e.to_string()))),
+            Err(e) => return (None, Err(JetStreamError::Subscribe(e))),
         }
     }
     (subscriber, create_consumer(context, request).await)
@@ -270,17 +270,17 @@ impl futures_lite::Stream for OrderedMessages {
             if this.finished {
                 return Poll::Ready(None);
             }
-            let mut progressed = false;
-            while let Poll::Ready(Some(event)) = Pin::new(&mut this.events).poll_next(cx) {
+            // Connection changes, from the link epoch: none is missed however long this
+            // stream was not polled.
+            let change = this.link.poll(cx);
+            if change.any() {
                 let now = this.now();
-                match event {
-                    ClientEvent::Disconnected { .. } => this.machine.handle_disconnected(now),
-                    ClientEvent::Reconnected { .. } => this.machine.handle_reconnected(now),
-                    _ => continue,
+                if change.down {
+                    this.machine.handle_disconnected(now);
                 }
-                progressed = true;
-            }
-            if progressed {
+                if change.up {
+                    this.machine.handle_reconnected(now);
+                }
                 continue;
             }
             if let Some(creating) = this.creating.as_mut() {

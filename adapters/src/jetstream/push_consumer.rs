@@ -48,7 +48,7 @@ impl Consumer {
         } else {
             client.subscribe(&config.deliver_subject).await
         }
-        .map_err(|e| JetStreamError::Malformed(e.to_string()))?;
+        .map_err(JetStreamError::Subscribe)?;
         let runtime = std::sync::Arc::clone(&client.shared_state().runtime);
         let now = runtime.now();
         Ok(PushMessages {

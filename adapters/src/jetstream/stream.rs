@@ -6,17 +6,19 @@
 
 use bytes::Bytes;
 use nats_sansio::jetstream::api::{
-    ApiError, ApiErrorKind, ConsumerAction, ConsumerConfig, ConsumerInfo, ConsumerListResponse,
+    ApiErrorKind, ConsumerAction, ConsumerConfig, ConsumerInfo, ConsumerListResponse,
     ConsumerNamesRequest, ConsumerNamesResponse, ConsumerPauseRequest, ConsumerPauseResponse,
     ConsumerResetRequest, ConsumerResetResponse, ConsumerUnpinRequest, CreateConsumerRequest,
-    DateTime, DirectGetRequest, ErrorCode, MsgDeleteRequest, MsgGetRequest, MsgGetResponse,
-    PurgeRequest, PurgeResponse, StoredMessage, StreamInfo, SuccessResponse,
+    DateTime, DirectGetRequest, MsgDeleteRequest, MsgGetRequest, MsgGetResponse, PurgeRequest,
+    PurgeResponse, StoredMessage, StreamInfo, SuccessResponse,
 };
-use nats_sansio::proto::{Message, StatusCode};
+use nats_sansio::jetstream::direct::{self, DirectGetError, DirectReply};
+use nats_sansio::proto::Message;
 
 use nats_sansio::jetstream::ordered::{OrderedConfig, OrderedMode};
 
 use super::consumer::Consumer;
+use super::direct_get::DirectGetBatch;
 use super::ordered_messages::OrderedMessages;
 use super::{Context, JetStreamError};
 use crate::client::Request;
@@ -82,10 +84,17 @@ impl Stream {
         Ok(reply.message)
     }
 
-    /// Direct get (any replica answers; the stream must allow direct access): the stored
-    /// message as the server sends it, with `Nats-Sequence`, `Nats-Subject` and friends in its
-    /// headers. A missing message is [`ApiErrorKind::NoMessageFound`].
+    /// Direct get (any replica answers; the stream must allow direct access) of one message:
+    /// the stored message as the server sends it, with `Nats-Sequence`, `Nats-Subject` and
+    /// friends in its headers. A missing message has kind
+    /// `Api(ApiErrorKind::NoMessageFound)`. A `batch` or `multi_last` request is refused:
+    /// use [`direct_get_batch`](Self::direct_get_batch).
     pub async fn direct_get(&self, request: &DirectGetRequest) -> Result<Message, JetStreamError> {
+        if direct::is_batched(request) {
+            return Err(JetStreamError::DirectGet(DirectGetError::BadRequest(
+                "a batch or multi_last request has many replies: use direct_get_batch".into(),
+            )));
+        }
         let subject = self.context.prefix().direct_get(self.name())?;
         let body =
             serde_json::to_vec(request).map_err(|e| JetStreamError::Malformed(e.to_string()))?;
@@ -101,6 +110,21 @@ impl Stream {
         self.direct(api, Bytes::new()).await
     }
 
+    /// Batched direct get (ADR-31): every message of a `batch` (from `seq`, `start_time` or
+    /// `next_by_subj`, up to `max_bytes`) or of a `multi_last` (the last message of each
+    /// matching subject), in stream order, as a stream that ends at the server's end of
+    /// batch; [`DirectGetBatch::end_of_batch`] then says where a next page would start. An
+    /// error is the stream's last item (no match at all has kind
+    /// `Api(ApiErrorKind::NoMessageFound)`). A request that is neither `batch` nor
+    /// `multi_last` yields its single message.
+    pub async fn direct_get_batch(
+        &self,
+        request: &DirectGetRequest,
+    ) -> Result<DirectGetBatch, JetStreamError> {
+        let subject = self.context.prefix().direct_get(self.name())?;
+        DirectGetBatch::start(self.context.clone(), subject, request).await
+    }
+
     async fn direct(&self, subject: String, body: Bytes) -> Result<Message, JetStreamError> {
         let request = Request::new().payload(body).timeout(self.context.timeout());
         let message = self
@@ -108,12 +132,13 @@ impl Stream {
             .client()
             .send_request(&subject, request)
             .await?;
-        match message.status() {
-            None => Ok(message),
-            Some(StatusCode::NOT_FOUND) => Err(JetStreamError::Api(not_found(&message))),
-            Some(code) => Err(JetStreamError::Malformed(format!(
-                "direct get answered {code} {}",
-                message.description().unwrap_or("")
+        // The core says what the reply is.
+        match direct::classify(message.clone()) {
+            DirectReply::Message(_) => Ok(message),
+            DirectReply::Error(e) => Err(e.into()),
+            _ => Err(JetStreamError::Malformed(format!(
+                "direct get answered {}",
+                message.status().map(|s| s.as_u16()).unwrap_or(0)
             ))),
         }
     }
@@ -240,41 +265,17 @@ impl Stream {
     /// Names of every consumer (all pages).
     pub async fn consumer_names(&self) -> Result<Vec<String>, JetStreamError> {
         let subject = self.context.prefix().consumer_names(self.name())?;
-        let mut names = Vec::new();
-        loop {
-            let request = ConsumerNamesRequest {
-                offset: names.len(),
-            };
-            let page: ConsumerNamesResponse = self
-                .context
-                .request(subject.clone(), Some(&request))
-                .await?;
-            let got = page.consumers.len();
-            names.extend(page.consumers);
-            if got == 0 || names.len() >= page.total {
-                return Ok(names);
-            }
-        }
+        self.context
+            .paged::<ConsumerNamesResponse, _>(subject, |offset| ConsumerNamesRequest { offset })
+            .await
     }
 
     /// Info of every consumer (all pages).
     pub async fn consumers(&self) -> Result<Vec<ConsumerInfo>, JetStreamError> {
         let subject = self.context.prefix().consumer_list(self.name())?;
-        let mut consumers = Vec::new();
-        loop {
-            let request = ConsumerNamesRequest {
-                offset: consumers.len(),
-            };
-            let page: ConsumerListResponse = self
-                .context
-                .request(subject.clone(), Some(&request))
-                .await?;
-            let got = page.consumers.len();
-            consumers.extend(page.consumers);
-            if got == 0 || consumers.len() >= page.total {
-                return Ok(consumers);
-            }
-        }
+        self.context
+            .paged::<ConsumerListResponse, _>(subject, |offset| ConsumerNamesRequest { offset })
+            .await
     }
 
     /// Pauses a consumer until the given time.
@@ -342,17 +343,5 @@ fn success(ok: bool) -> Result<(), JetStreamError> {
         Err(JetStreamError::Malformed(
             "the server answered success: false".into(),
         ))
-    }
-}
-
-/// A direct get's `404` as the API error a `STREAM.MSG.GET` miss would be.
-fn not_found(message: &Message) -> ApiError {
-    ApiError {
-        code: 404,
-        err_code: ErrorCode::NO_MESSAGE_FOUND,
-        description: message
-            .description()
-            .unwrap_or("no message found")
-            .to_owned(),
     }
 }

@@ -115,6 +115,7 @@ impl Connection {
             return;
         }
         self.state = State::Connected;
+        self.link_epoch += 1;
         self.timers.stop(Timer::ConnectTimeout);
         self.timers
             .set(Timer::PingInterval, self.now + self.opts.ping_interval);

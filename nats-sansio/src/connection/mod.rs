@@ -167,6 +167,8 @@ pub struct Connection {
     /// Connect attempts since the last successful handshake.
     attempt: u32,
     draining: bool,
+    /// Completed handshakes (see [`Connection::link_epoch`]).
+    link_epoch: u64,
 }
 
 impl std::fmt::Debug for Connection {
@@ -241,12 +243,21 @@ impl Connection {
             close_reason: None,
             attempt: 0,
             draining: false,
+            link_epoch: 0,
         };
         conn.start_attempt();
         Ok(conn)
     }
 
     // ===================== getters =====================
+
+    /// How many handshakes completed: 0 before the first, then one more per (re)connect.
+    /// A machine above the connection that remembers the epoch it last saw knows, on its
+    /// next look, that the link was replaced meanwhile (its subscriptions restored, its
+    /// in-flight requests to the old server gone), however many events it did not read.
+    pub fn link_epoch(&self) -> u64 {
+        self.link_epoch
+    }
 
     /// Where the connection is in its life.
     pub fn state(&self) -> ConnectionState {

@@ -7,12 +7,16 @@
 //! - [`api`]: the `$JS.API` envelope, subjects with domain and prefix, stream and consumer
 //!   configuration and info types, and typed errors.
 //! - [`ack`]: message metadata from ack reply subjects, and the ack payloads.
+//! - [`direct`]: Direct Get replies (messages, the `204 EOB` of a batch, error statuses).
 //! - [`pull`]: the pull consumer machine (fetch, batch, continuous consume).
+//! - [`publish`]: the publish retry policy and the `Nats-TTL` value.
 //! - [`push`]: the push consumer's heartbeats, flow control and gap detection.
 //! - [`ordered`]: the ordered consumer, a chain of ephemeral pull consumers read in order.
 
 pub mod ack;
 pub mod api;
+pub mod direct;
 pub mod ordered;
+pub mod publish;
 pub mod pull;
 pub mod push;

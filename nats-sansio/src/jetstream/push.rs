@@ -3,11 +3,14 @@
 //!
 //! Invariant: a status message is never handed to the application as data; every flow-control
 //! request is answered exactly once, when the application reaches it in the stream (so the
-//! server only sends more when the application keeps up), and every distinct stalled subject
-//! named by a heartbeat is answered once (not at all if it was a flow-control request's); the heartbeat alarm fires once per silence of twice
-//! the idle heartbeat; gaps in consumer sequences are reported (never for queue subscribers,
+//! server only sends more when the application keeps up), and a stalled subject named by a
+//! heartbeat is answered once (not at all if it was a recent flow-control request's): the
+//! machine remembers only the last [`REMEMBERED_SUBJECTS`] subjects it handed out, so its
+//! memory stays bounded however long the consumer runs; the heartbeat alarm fires once per
+//! silence of twice the idle heartbeat; gaps in consumer sequences are reported (never for queue subscribers,
 //! whose sequences interleave with other members).
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::proto::{Message, StatusCode};
@@ -18,6 +21,10 @@ use super::ack;
 pub const CONSUMER_STALLED: &str = "Nats-Consumer-Stalled";
 /// Header with the last consumer sequence delivered (on a heartbeat).
 pub const LAST_CONSUMER: &str = "Nats-Last-Consumer";
+/// How many answered flow-control and stalled subjects the machine remembers. The server has
+/// one flow-control request outstanding at a time and a stalled heartbeat names the latest,
+/// so a few suffice to never answer one twice.
+pub const REMEMBERED_SUBJECTS: usize = 8;
 
 /// What a pushed message is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,8 +72,9 @@ pub struct PushMachine {
     alarmed: bool,
     /// The last consumer sequence seen (0 = none).
     last_consumer_seq: u64,
-    /// Flow-control and stalled subjects handed out for answering.
-    answered: Vec<String>,
+    /// The last flow-control and stalled subjects handed out for answering, oldest first
+    /// (at most [`REMEMBERED_SUBJECTS`]).
+    answered: VecDeque<String>,
     events: Vec<PushEvent>,
 }
 
@@ -80,7 +88,7 @@ impl PushMachine {
             last_activity: now,
             alarmed: false,
             last_consumer_seq: 0,
-            answered: Vec::new(),
+            answered: VecDeque::new(),
             events: Vec::new(),
         }
     }
@@ -111,9 +119,7 @@ impl PushMachine {
         if is_flow_control {
             if let Some(reply) = &message.reply {
                 // A heartbeat naming it as stalled later is not answered a second time.
-                if !self.answered.iter().any(|s| s == reply.as_str()) {
-                    self.answered.push(reply.as_str().to_owned());
-                }
+                self.remember(reply.as_str());
                 return Pushed::FlowControl {
                     reply: reply.as_str().to_owned(),
                 };
@@ -137,9 +143,25 @@ impl PushMachine {
             .map(str::to_owned)
             .filter(|s| !self.answered.contains(s));
         if let Some(subject) = &unstall {
-            self.answered.push(subject.clone());
+            self.remember(subject);
         }
         Pushed::Heartbeat { unstall }
+    }
+
+    /// Notes a subject as answered, forgetting the oldest past [`REMEMBERED_SUBJECTS`].
+    fn remember(&mut self, subject: &str) {
+        if self.answered.iter().any(|s| s == subject) {
+            return;
+        }
+        if self.answered.len() == REMEMBERED_SUBJECTS {
+            self.answered.pop_front();
+        }
+        self.answered.push_back(subject.to_owned());
+    }
+
+    /// How many answered subjects are remembered (never more than [`REMEMBERED_SUBJECTS`]).
+    pub fn remembered_subjects(&self) -> usize {
+        self.answered.len()
     }
 
     fn on_data(&mut self, message: &Message) {

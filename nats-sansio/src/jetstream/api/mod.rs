@@ -14,6 +14,7 @@
 //! - Streams: [`StreamConfig`], [`StreamInfo`] and the stream requests and responses.
 //! - Consumers: [`ConsumerConfig`], [`ConsumerInfo`], [`CreateConsumerRequest`] and friends.
 //! - Messages: [`StoredMessage`] for `STREAM.MSG.GET`, [`DirectGetRequest`], [`PubAck`].
+//! - Paging: [`Pager`] for every paged API ([`Paged`] replies), [`StreamInfoPages`].
 //! - Account: [`AccountInfo`].
 //! - Time: [`DateTime`] (RFC 3339 kept verbatim) and [`nanos`] (durations as nanoseconds).
 
@@ -21,6 +22,7 @@ mod account;
 mod consumer;
 mod error;
 mod message;
+mod paging;
 mod stream;
 mod subjects;
 mod time;
@@ -36,6 +38,7 @@ pub use error::{parse_response, ApiError, ApiErrorKind, ErrorCode, ResponseError
 pub use message::{
     DirectGetRequest, MsgDeleteRequest, MsgGetRequest, MsgGetResponse, PubAck, StoredMessage,
 };
+pub use paging::{Paged, Pager, StreamInfoPages};
 pub use stream::{
     ClusterInfo, Compression, ConsumerLimits, DiscardPolicy, External, LostStreamData, PeerInfo,
     PersistMode, Placement, PurgeRequest, PurgeResponse, Republish, RetentionPolicy, StorageType,
