@@ -9,7 +9,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures_lite::StreamExt;
-use nats_client::jetstream::api::{AckPolicy, ApiErrorKind, ConsumerConfig, StreamConfig};
+use nats_client::jetstream::api::{
+    AckPolicy, ApiErrorKind, ConsumerConfig, ErrorCode, StreamConfig,
+};
 use nats_client::jetstream::publish::PublishRetry;
 use nats_client::jetstream::pull::{ConsumeOptions, FetchOptions};
 use nats_client::jetstream::{self, JetStreamError, JetStreamErrorKind, Publish};
@@ -166,6 +168,23 @@ async fn publish_ttl_keeps_milliseconds(rt: Rt) {
     let stored = stream.get_message(ack.seq).await.unwrap();
     let headers = stored.headers().unwrap().unwrap();
     assert_eq!(headers.get("Nats-TTL"), Some("1900ms"));
+
+    // Under the server's one-second minimum: refused, not silently lengthened.
+    let refused = js
+        .send_publish(
+            "ttl.y",
+            Publish::new()
+                .payload("too short")
+                .ttl(Duration::from_millis(500)),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap_err();
+    match refused {
+        JetStreamError::Api(e) => assert_eq!(e.err_code, ErrorCode::MESSAGE_TTL_INVALID),
+        other => panic!("expected the server's 10165, got {other:?}"),
+    }
 }
 
 /// More events than an event listener keeps (1,024): permission violations the server reports

@@ -473,8 +473,9 @@ impl Publish {
         self.set("Nats-Expected-Last-Msg-Id", id.into())
     }
 
-    /// `Nats-TTL`: the message expires after this long (at least 1 s; the stream must allow
-    /// per-message TTLs). Sent exactly, as a Go duration (`1900ms`), not rounded.
+    /// `Nats-TTL`: the message expires after this long (the stream must allow per-message
+    /// TTLs). Sent exactly, as a Go duration (`1900ms`), not rounded; the server refuses a TTL
+    /// under one second with err_code 10165.
     pub fn ttl(self, ttl: Duration) -> Publish {
         self.set(NATS_TTL, ttl_header_value(ttl))
     }

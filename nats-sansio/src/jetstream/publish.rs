@@ -20,8 +20,12 @@ pub const NATS_TTL: &str = "Nats-TTL";
 pub const MIN_TTL: Duration = Duration::from_secs(1);
 
 /// The `Nats-TTL` value for a TTL: a Go duration string the server parses exactly
-/// (`"90s"`, `"1900ms"`, `"1500us"`, `"7ns"`), never rounded to whole seconds, so what the
-/// message carries is what was asked for. A TTL below [`MIN_TTL`] is raised to it.
+/// (`"90s"`, `"1900ms"`, `"1500us"`, `"7ns"`), never rounded or raised, so what the message
+/// carries is what was asked for. A TTL below [`MIN_TTL`] is sent as it is and the server
+/// refuses the publish with 10165 ([`ErrorCode::MESSAGE_TTL_INVALID`]): a clear error rather
+/// than a message that silently lives longer than asked.
+///
+/// [`ErrorCode::MESSAGE_TTL_INVALID`]: super::api::ErrorCode::MESSAGE_TTL_INVALID
 ///
 /// ```
 /// use std::time::Duration;
@@ -29,10 +33,9 @@ pub const MIN_TTL: Duration = Duration::from_secs(1);
 ///
 /// assert_eq!(ttl_header_value(Duration::from_secs(60)), "60s");
 /// assert_eq!(ttl_header_value(Duration::from_millis(1900)), "1900ms");
-/// assert_eq!(ttl_header_value(Duration::from_millis(10)), "1s");
+/// assert_eq!(ttl_header_value(Duration::from_millis(10)), "10ms");
 /// ```
 pub fn ttl_header_value(ttl: Duration) -> String {
-    let ttl = ttl.max(MIN_TTL);
     let nanos = ttl.as_nanos();
     if nanos % 1_000_000_000 == 0 {
         format!("{}s", ttl.as_secs())
@@ -323,6 +326,6 @@ mod tests {
         );
         assert_eq!(ttl_header_value(Duration::new(2, 5)), "2000000005ns");
         assert_eq!(ttl_header_value(Duration::from_secs(3600)), "3600s");
-        assert_eq!(ttl_header_value(Duration::ZERO), "1s");
+        assert_eq!(ttl_header_value(Duration::ZERO), "0s");
     }
 }
