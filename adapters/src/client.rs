@@ -207,7 +207,7 @@ impl Client {
         self.subscribe_inner(subject, Some(queue_group))
     }
 
-    fn subscribe_inner(
+    pub(crate) fn subscribe_inner(
         &self,
         subject: &str,
         queue_group: Option<&str>,

@@ -28,6 +28,7 @@ pub mod error;
 mod events;
 pub mod jetstream;
 mod link;
+mod machine_stream;
 mod options;
 pub mod runtime;
 mod shared;

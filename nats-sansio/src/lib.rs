@@ -20,6 +20,7 @@
 //! - [`proto`]: the wire format (decoder, encoder, subjects, headers, INFO/CONNECT).
 //! - [`connection`]: the connection state machine.
 //! - [`auth`]: credentials and nonce signing.
+//! - [`machine`]: the one shape of every machine above the connection.
 //! - [`rng`]: the seeded generator every machine, simulation and test draws from.
 //! - `tls` (feature `tls`): rustls driven in memory.
 #![deny(missing_docs)]
@@ -27,6 +28,7 @@
 pub mod auth;
 pub mod connection;
 pub mod jetstream;
+pub mod machine;
 pub mod proto;
 pub mod rng;
 mod timer;

@@ -1,29 +1,19 @@
 //! Pull consumers: `fetch` (one pull) and `messages` (pulls kept in flight), both a stream of
-//! messages driven by the core's `PullMachine`.
+//! messages: the core's `PullConsume` machine on the generic driver.
 //!
-//! Invariant: this file only wires the machine to IO. Messages arriving on the inbox go to
-//! the machine, which says whether each is user data; the pull requests it emits are
-//! published with the inbox as the reply; its deadline is a runtime timer; connection events
-//! (disconnected, reconnected, from the link epoch) are handed to it. No pull logic lives here.
+//! Invariant: nothing here decides anything about pulls; this file names the consumer and a
+//! fresh inbox, and turns delivered messages into acknowledgeable ones.
 
-use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
-use std::time::Instant;
 
-use bytes::Bytes;
 use nats_sansio::jetstream::api::ConsumerInfo;
-use nats_sansio::jetstream::pull::{
-    ConsumeOptions, FetchOptions, FinishReason, PullEvent, PullMachine, Received,
-};
+use nats_sansio::jetstream::consume::PullConsume;
+use nats_sansio::jetstream::pull::{ConsumeOptions, FetchOptions, PullMachine};
 
 use super::message::JsMessage;
 use super::{Context, JetStreamError};
-use crate::link::LinkWatch;
-use crate::runtime::DeadlineTimer;
-use crate::Subscriber;
-
+use crate::machine_stream::MachineStream;
 /// A pull consumer.
 #[derive(Debug, Clone)]
 pub struct Consumer {
@@ -77,87 +67,34 @@ impl Consumer {
     }
 
     async fn messages_with(&self, machine: PullMachine) -> Result<Messages, JetStreamError> {
-        let client = self.context.client();
-        let inbox = client.new_inbox();
-        let subscriber = client
-            .subscribe(&inbox)
-            .await
-            .map_err(JetStreamError::Subscribe)?;
-        let next = self
-            .context
-            .prefix()
-            .consumer_msg_next(&self.info.stream_name, &self.info.name)?;
-        let runtime = Arc::clone(&client.shared_state().runtime);
-        let timer = DeadlineTimer::new(runtime.as_ref());
-        Ok(Messages {
-            context: self.context.clone(),
+        let client = self.context.client().clone();
+        let machine = PullConsume::new(
+            self.context.prefix(),
+            &self.info.stream_name,
+            &self.info.name,
+            client.new_inbox(),
             machine,
-            subscriber,
-            link: LinkWatch::new(Arc::clone(client.shared_state())),
-            inbox,
-            next,
-            timer,
-            errors: VecDeque::new(),
-            finished: false,
-        })
+        )?;
+        let mut inner = MachineStream::new(client, machine, self.context.timeout());
+        // The inbox is subscribed now: a refusal is this call's error.
+        inner.settle().await?;
+        Ok(Messages { inner })
     }
 }
 
 /// Messages of a fetch or a continuous consume. Ends after a fetch completes; a consume
 /// ends only on a terminal error (yielded first) or when dropped.
 pub struct Messages {
-    context: Context,
-    machine: PullMachine,
-    subscriber: Subscriber,
-    link: LinkWatch,
-    inbox: String,
-    next: String,
-    timer: DeadlineTimer,
-    errors: VecDeque<JetStreamError>,
-    finished: bool,
+    inner: MachineStream<PullConsume, JetStreamError>,
 }
 
 impl std::fmt::Debug for Messages {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let machine = self.inner.machine();
         f.debug_struct("Messages")
-            .field("inbox", &self.inbox)
-            .field("pending_messages", &self.machine.pending_messages())
+            .field("inbox", &machine.inbox())
+            .field("pending_messages", &machine.pull().pending_messages())
             .finish_non_exhaustive()
-    }
-}
-
-impl Messages {
-    fn now(&self) -> Instant {
-        self.context.client().shared_state().runtime.now()
-    }
-
-    /// Publishes what the machine asks for and collects its events.
-    fn drain_machine(&mut self) {
-        while let Some(pull) = self.machine.poll_pull() {
-            let body = Bytes::from(pull.to_json());
-            let shared = self.context.client().shared_state();
-            let result = shared.command(|state| {
-                state
-                    .conn
-                    .publish(&self.next, Some(&self.inbox), None, body)
-            });
-            if let Err(e) = result {
-                self.errors.push_back(e.into());
-            }
-        }
-        while let Some(event) = self.machine.poll_event() {
-            match event {
-                PullEvent::Error(e) => self.errors.push_back(e.into()),
-                PullEvent::Finished(reason) => {
-                    self.finished = true;
-                    if reason == FinishReason::Failed && self.errors.is_empty() {
-                        self.errors
-                            .push_back(JetStreamError::Malformed("pull consumer failed".into()));
-                    }
-                }
-                _ => {}
-            }
-        }
     }
 }
 
@@ -165,53 +102,9 @@ impl futures_lite::Stream for Messages {
     type Item = Result<JsMessage, JetStreamError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        loop {
-            this.drain_machine();
-            if let Some(error) = this.errors.pop_front() {
-                return Poll::Ready(Some(Err(error)));
-            }
-            if this.finished {
-                return Poll::Ready(None);
-            }
-            // Connection changes pause and resume the pulls (read from the link epoch, so
-            // none is missed however long this stream was not polled).
-            let change = this.link.poll(cx);
-            if change.any() {
-                let now = this.now();
-                if change.down {
-                    this.machine.handle_disconnected(now);
-                }
-                if change.up {
-                    this.machine.handle_reconnected(now);
-                }
-                continue;
-            }
-            match Pin::new(&mut this.subscriber).poll_next(cx) {
-                Poll::Ready(Some(message)) => {
-                    let now = this.now();
-                    if this.machine.handle_message(now, &message) == Received::Message {
-                        this.drain_machine();
-                        return Poll::Ready(Some(Ok(JsMessage::new(
-                            this.context.client().clone(),
-                            message,
-                        ))));
-                    }
-                    continue;
-                }
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => {}
-            }
-            let now = this.now();
-            if this
-                .timer
-                .poll(cx, this.machine.poll_timeout(), now)
-                .is_ready()
-            {
-                this.machine.handle_timeout(this.now());
-                continue;
-            }
-            return Poll::Pending;
-        }
+        let inner = &mut self.inner;
+        inner.poll_item(cx).map(|item| {
+            item.map(|result| result.map(|message| JsMessage::new(inner.client().clone(), message)))
+        })
     }
 }

@@ -121,6 +121,12 @@ impl JetStreamError {
     }
 }
 
+impl From<std::convert::Infallible> for JetStreamError {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
 impl From<RequestError> for JetStreamError {
     fn from(e: RequestError) -> Self {
         JetStreamError::Request(e)
@@ -152,17 +158,6 @@ impl From<OrderedError> for JetStreamError {
                 JetStreamError::Request(RequestError::NoResponders)
             }
             other => JetStreamError::Ordered(other),
-        }
-    }
-}
-
-impl JetStreamError {
-    /// How the ordered consumer machine sees a failed creation request.
-    pub(crate) fn into_create_error(self) -> CreateError {
-        match self {
-            JetStreamError::Api(api) => CreateError::Api(api),
-            JetStreamError::Request(RequestError::NoResponders) => CreateError::NoResponders,
-            other => CreateError::Unavailable(other.to_string()),
         }
     }
 }

@@ -1,22 +1,19 @@
 //! Push consumers: the messages the server pushes to a deliver subject, with heartbeats,
-//! flow control and gap reports handled by the core's `PushMachine`.
+//! flow control and gap reports handled by the core's `PushConsume` machine on the generic
+//! driver.
 //!
-//! Invariant: this file only wires the machine to IO: pushed messages go to the machine, data
-//! is yielded, flow-control requests and stalled subjects are answered with the empty
-//! publishes the machine asks for, and its alarm runs on a runtime timer.
+//! Invariant: nothing here decides anything about push delivery; this file checks that the
+//! consumer is a push consumer and turns delivered messages into acknowledgeable ones.
 
-use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
-use std::time::Instant;
 
-use bytes::Bytes;
-use nats_sansio::jetstream::push::{PushEvent, PushMachine, Pushed};
+use nats_sansio::jetstream::consume::{PushConsume, PushDelivery};
+use nats_sansio::jetstream::push::{PushEvent, PushMachine};
 
 use super::message::JsMessage;
 use super::{Consumer, JetStreamError};
-use crate::runtime::DeadlineTimer;
-use crate::{Client, Subscriber};
+use crate::machine_stream::MachineStream;
 
 /// An item of a push consumer's stream.
 #[derive(Debug)]
@@ -40,36 +37,23 @@ impl Consumer {
             ));
         }
         let client = self.context().client().clone();
+        let now = client.shared_state().runtime.now();
         let queue = !config.deliver_group.is_empty();
-        let subscriber = if queue {
-            client
-                .queue_subscribe(&config.deliver_subject, &config.deliver_group)
-                .await
-        } else {
-            client.subscribe(&config.deliver_subject).await
-        }
-        .map_err(JetStreamError::Subscribe)?;
-        let runtime = std::sync::Arc::clone(&client.shared_state().runtime);
-        let now = runtime.now();
-        Ok(PushMessages {
-            machine: PushMachine::new(now, Some(config.idle_heartbeat), queue),
-            timer: DeadlineTimer::new(runtime.as_ref()),
-            client,
-            subscriber,
-            events: VecDeque::new(),
-            flow_control_answered: 0,
-        })
+        let machine = PushConsume::new(
+            &config.deliver_subject,
+            &config.deliver_group,
+            PushMachine::new(now, Some(config.idle_heartbeat), queue),
+        );
+        let mut inner = MachineStream::new(client, machine, self.context().timeout());
+        // The deliver subject is subscribed now: a refusal is this call's error.
+        inner.settle().await?;
+        Ok(PushMessages { inner })
     }
 }
 
 /// The stream of a push consumer.
 pub struct PushMessages {
-    client: Client,
-    subscriber: Subscriber,
-    machine: PushMachine,
-    timer: DeadlineTimer,
-    events: VecDeque<PushEvent>,
-    flow_control_answered: u64,
+    inner: MachineStream<PushConsume, JetStreamError>,
 }
 
 impl std::fmt::Debug for PushMessages {
@@ -77,7 +61,7 @@ impl std::fmt::Debug for PushMessages {
         f.debug_struct("PushMessages")
             .field(
                 "last_consumer_sequence",
-                &self.machine.last_consumer_sequence(),
+                &self.inner.machine().push().last_consumer_sequence(),
             )
             .finish_non_exhaustive()
     }
@@ -86,19 +70,7 @@ impl std::fmt::Debug for PushMessages {
 impl PushMessages {
     /// Flow-control requests answered so far.
     pub fn flow_control_answered(&self) -> u64 {
-        self.flow_control_answered
-    }
-
-    fn now(&self) -> Instant {
-        self.client.shared_state().runtime.now()
-    }
-
-    /// An empty publish (flow-control answer or unstall), without waiting for room.
-    fn answer(&self, subject: &str) {
-        let _ = self
-            .client
-            .shared_state()
-            .command(|state| state.conn.publish(subject, None, None, Bytes::new()));
+        self.inner.machine().flow_control_answered()
     }
 }
 
@@ -106,49 +78,16 @@ impl futures_lite::Stream for PushMessages {
     type Item = Result<PushItem, JetStreamError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        loop {
-            while let Some(event) = this.machine.poll_event() {
-                this.events.push_back(event);
-            }
-            if let Some(event) = this.events.pop_front() {
-                return Poll::Ready(Some(Ok(PushItem::Event(event))));
-            }
-            match Pin::new(&mut this.subscriber).poll_next(cx) {
-                Poll::Ready(Some(message)) => {
-                    let now = this.now();
-                    match this.machine.handle_message(now, &message) {
-                        Pushed::Message => {
-                            return Poll::Ready(Some(Ok(PushItem::Message(JsMessage::new(
-                                this.client.clone(),
-                                message,
-                            )))))
-                        }
-                        // Everything before it was yielded: the application keeps up.
-                        Pushed::FlowControl { reply } => {
-                            this.answer(&reply);
-                            this.flow_control_answered += 1;
-                        }
-                        Pushed::Heartbeat {
-                            unstall: Some(subject),
-                        } => this.answer(&subject),
-                        _ => {}
+        let inner = &mut self.inner;
+        inner.poll_item(cx).map(|item| {
+            item.map(|result| {
+                result.map(|delivery| match delivery {
+                    PushDelivery::Message(message) => {
+                        PushItem::Message(JsMessage::new(inner.client().clone(), message))
                     }
-                    continue;
-                }
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => {}
-            }
-            let now = this.now();
-            if this
-                .timer
-                .poll(cx, this.machine.poll_timeout(), now)
-                .is_ready()
-            {
-                this.machine.handle_timeout(this.now());
-                continue;
-            }
-            return Poll::Pending;
-        }
+                    PushDelivery::Event(event) => PushItem::Event(event),
+                })
+            })
+        })
     }
 }

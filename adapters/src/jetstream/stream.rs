@@ -195,26 +195,13 @@ impl Stream {
         config: ConsumerConfig,
         action: ConsumerAction,
     ) -> Result<Consumer, JetStreamError> {
-        let name = if config.name.is_empty() {
-            config.durable_name.clone()
-        } else {
-            config.name.clone()
-        };
-        // The filter goes into the subject only when there is exactly one.
-        let filter = (!config.filter_subject.is_empty()).then_some(config.filter_subject.as_str());
-        let subject = if name.is_empty() {
-            self.context.prefix().consumer_create_legacy(self.name())?
-        } else {
-            self.context
-                .prefix()
-                .consumer_create(self.name(), &name, filter)?
-        };
         let body = CreateConsumerRequest {
             stream_name: self.name().to_owned(),
             config,
             action,
             ..CreateConsumerRequest::default()
         };
+        let subject = self.context.prefix().consumer_create_for(&body)?;
         let info: ConsumerInfo = self.context.request(subject, Some(&body)).await?;
         Ok(Consumer::new(self.context.clone(), info))
     }

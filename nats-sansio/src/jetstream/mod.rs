@@ -15,6 +15,7 @@
 
 pub mod ack;
 pub mod api;
+pub mod consume;
 pub mod direct;
 pub mod ordered;
 pub mod publish;

@@ -956,6 +956,11 @@ impl OrderedConsumer {
         self.events.push_back(OrderedEvent::Finished);
     }
 
+    /// The newest time the machine has seen.
+    pub(crate) fn now(&self) -> Instant {
+        self.now
+    }
+
     fn advance_clock(&mut self, now: Instant) {
         if now > self.now {
             self.now = now;

@@ -348,6 +348,32 @@ impl ApiPrefix {
         }
     }
 
+    /// The subject that creates (or updates) the consumer `request` describes: the rule
+    /// every caller shares. A named consumer (`name`, else `durable_name`) goes to
+    /// [`consumer_create`](Self::consumer_create), with the filter in the subject only when
+    /// there is exactly one; an unnamed one to
+    /// [`consumer_create_legacy`](Self::consumer_create_legacy).
+    ///
+    /// # Errors
+    ///
+    /// If a name or the filter is invalid.
+    pub fn consumer_create_for(
+        &self,
+        request: &super::CreateConsumerRequest,
+    ) -> Result<String, NameError> {
+        let config = &request.config;
+        let name = if config.name.is_empty() {
+            &config.durable_name
+        } else {
+            &config.name
+        };
+        if name.is_empty() {
+            return self.consumer_create_legacy(&request.stream_name);
+        }
+        let filter = (!config.filter_subject.is_empty()).then_some(config.filter_subject.as_str());
+        self.consumer_create(&request.stream_name, name, filter)
+    }
+
     /// `CONSUMER.CREATE.<stream>`: legacy create of an unnamed ephemeral consumer (servers
     /// before 2.9).
     ///
