@@ -75,7 +75,7 @@ pub struct PushMachine {
     /// The last flow-control and stalled subjects handed out for answering, oldest first
     /// (at most [`REMEMBERED_SUBJECTS`]).
     answered: VecDeque<String>,
-    events: Vec<PushEvent>,
+    events: VecDeque<PushEvent>,
 }
 
 impl PushMachine {
@@ -89,7 +89,7 @@ impl PushMachine {
             alarmed: false,
             last_consumer_seq: 0,
             answered: VecDeque::new(),
-            events: Vec::new(),
+            events: VecDeque::new(),
         }
     }
 
@@ -131,7 +131,7 @@ impl PushMachine {
             .and_then(|v| v.trim().parse::<u64>().ok())
         {
             if self.check_gaps && last > self.last_consumer_seq {
-                self.events.push(PushEvent::Gap {
+                self.events.push_back(PushEvent::Gap {
                     expected: self.last_consumer_seq + 1,
                     got: last,
                 });
@@ -174,7 +174,7 @@ impl PushMachine {
         };
         let got = meta.consumer_sequence;
         if self.check_gaps && self.last_consumer_seq > 0 && got > self.last_consumer_seq + 1 {
-            self.events.push(PushEvent::Gap {
+            self.events.push_back(PushEvent::Gap {
                 expected: self.last_consumer_seq + 1,
                 got,
             });
@@ -195,18 +195,14 @@ impl PushMachine {
         if let Some(at) = self.poll_timeout() {
             if now >= at {
                 self.alarmed = true;
-                self.events.push(PushEvent::MissedHeartbeat);
+                self.events.push_back(PushEvent::MissedHeartbeat);
             }
         }
     }
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<PushEvent> {
-        if self.events.is_empty() {
-            None
-        } else {
-            Some(self.events.remove(0))
-        }
+        self.events.pop_front()
     }
 
     /// The last consumer sequence seen.
