@@ -121,8 +121,7 @@ impl Stream {
         &self,
         request: &DirectGetRequest,
     ) -> Result<DirectGetBatch, JetStreamError> {
-        let subject = self.context.prefix().direct_get(self.name())?;
-        DirectGetBatch::start(self.context.clone(), subject, request).await
+        DirectGetBatch::start(self.context.clone(), self.name(), request).await
     }
 
     async fn direct(&self, subject: String, body: Bytes) -> Result<Message, JetStreamError> {

@@ -1,6 +1,6 @@
-//! The JetStream consumers in the one machine shape ([`crate::machine::Machine`]): a pull
-//! fetch or consume, a push consumer, and the ordered consumer, each with its subjects and
-//! API calls decided here, so that one generic driver serves them all.
+//! The JetStream readers in the one machine shape ([`crate::machine::Machine`]): a pull
+//! fetch or consume, a push consumer, the ordered consumer and a batched Direct Get, each
+//! with its subjects and API calls decided here, so that one generic driver serves them all.
 //!
 //! Invariant: each machine wraps the pure consumer machine of its kind and adds only what a
 //! driver would otherwise have to know: which subject to subscribe, where to publish pulls,
@@ -9,10 +9,12 @@
 //! budget full, a flow-control answer) are queued before that message's `Deliver`; what
 //! ends the machine is queued after it.
 
+mod direct;
 mod ordered;
 mod pull;
 mod push;
 
+pub use direct::DirectBatch;
 pub use ordered::OrderedConsume;
 pub use pull::PullConsume;
 pub use push::{PushConsume, PushDelivery};

@@ -140,8 +140,9 @@ impl OrderedConsume {
             // A pull that cannot be sent is caught by the missed-heartbeat alarm.
             if let Ok(next) = self.prefix.consumer_msg_next(&self.stream, &pull.consumer) {
                 let body = Bytes::from(pull.request.to_json());
-                self.outputs
-                    .push(Output::Publish(Publish::new(next, body).with_reply(pull.reply)));
+                self.outputs.push(Output::Publish(
+                    Publish::new(next, body).with_reply(pull.reply),
+                ));
             }
         }
     }

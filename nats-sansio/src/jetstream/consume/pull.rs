@@ -68,8 +68,9 @@ impl PullConsume {
     fn collect_pulls(&mut self) {
         while let Some(pull) = self.machine.poll_pull() {
             let body = Bytes::from(pull.to_json());
-            self.outputs
-                .push(Output::Publish(Publish::new(&self.next, body).with_reply(&self.inbox)));
+            self.outputs.push(Output::Publish(
+                Publish::new(&self.next, body).with_reply(&self.inbox),
+            ));
         }
     }
 
