@@ -19,6 +19,8 @@
 pub(crate) mod app;
 pub(crate) mod jetstream;
 pub(crate) mod net;
+pub(crate) mod ordered_app;
+pub(crate) mod pull_app;
 pub(crate) mod server;
 
 use std::collections::{BTreeMap, BTreeSet};
