@@ -247,11 +247,18 @@ fn pull_consume_across_disconnects_and_stalls() {
 
 // ===================== ordered consume =====================
 
-const ORDERED_FAULTS: &[Fault] = &[Fault::Cut, Fault::Stall, Fault::Stall, Fault::LoseConsumer];
+const ORDERED_FAULTS: &[Fault] = &[
+    Fault::Cut,
+    Fault::Stall,
+    Fault::Stall,
+    Fault::LoseDeliveries,
+    Fault::LoseConsumer,
+];
 
-/// An ordered consumer (pull form) read while its link is cut and stalled and the server
-/// loses its consumer (with or without telling): the application gets every stored message
-/// exactly once, in stream order, and nothing else, and the consumer never gives up.
+/// An ordered consumer (pull form) read while its link is cut and stalled, the server loses
+/// deliveries, and the server loses its consumer (with or without telling): the application
+/// gets every stored message exactly once, in stream order, and nothing else, and the
+/// consumer never gives up.
 #[test]
 fn ordered_consume_across_faults_and_lost_consumers() {
     for_seeds(
