@@ -1,7 +1,8 @@
 //! Deterministic simulation of the JetStream consumer machines riding on `Connection`s over
 //! the faulty virtual network, against the simulated server's JetStream subset: a pull
-//! consume with acks and an ordered consume, across disconnects, stalls, chunking, latency and
-//! a server that loses the consumer.
+//! consume with acks and an ordered consume, across disconnects, stalls, chunking, latency,
+//! lost deliveries (server side, and a client-side slow consumer in one seed in four) and a
+//! server that loses the consumer.
 //!
 //! Every scenario runs over many seeds. A failure prints `SEED=<n>`; replay just that seed with
 //! `SIM_SEED=<n> cargo test -p nats-sansio --test simulation_js <scenario>`.
@@ -57,10 +58,17 @@ fn api<T: DeserializeOwned>(w: &mut World, c: usize, subject: &str, body: Vec<u8
     parse_response(&reply.payload).unwrap_or_else(|e| panic!("SEED={}: {subject}: {e}", w.seed))
 }
 
-/// Two connected clients and the stream `ORDERS` on `orders.>`.
-fn js_world(seed: u64) -> World {
+/// Two connected clients and the stream `ORDERS` on `orders.>`. One seed in four, the
+/// consumer's client holds only a few messages per subscription, so a burst read at once
+/// overflows it and the connection drops some (a client-side slow consumer).
+fn js_world(seed: u64, rng: &mut Rng) -> World {
     let mut w = World::new(seed, vec![ServerConfig::new("s0")]);
-    w.add_client("nats://s0:4222", |_| {});
+    let slow = rng.chance(25).then(|| rng.range(2, 6) as usize);
+    w.add_client("nats://s0:4222", |o| {
+        if let Some(limit) = slow {
+            o.subscription_pending_messages = limit;
+        }
+    });
     w.add_client("nats://s0:4222", |_| {});
     w.run_until("connected", secs(5), |w| {
         w.is_connected(CONSUMER) && w.is_connected(PRODUCER)
@@ -175,8 +183,8 @@ const PULL_FAULTS: &[Fault] = &[
 #[test]
 fn pull_consume_across_disconnects_and_stalls() {
     for_seeds("pull_consume_across_disconnects_and_stalls", 200, |seed| {
-        let mut w = js_world(seed);
         let mut rng = Rng::new(seed ^ 0x00C0_FFEE);
+        let mut w = js_world(seed, &mut rng);
         let ack_wait = secs(2);
         let request = CreateConsumerRequest {
             stream_name: STREAM.into(),
@@ -265,8 +273,8 @@ fn ordered_consume_across_faults_and_lost_consumers() {
         "ordered_consume_across_faults_and_lost_consumers",
         200,
         |seed| {
-            let mut w = js_world(seed);
             let mut rng = Rng::new(seed ^ 0x0DE2_ED00);
+            let mut w = js_world(seed, &mut rng);
             let config = OrderedConfig {
                 consume: ConsumeOptions {
                     max_messages: Some(rng.range(1, 10) as usize),
