@@ -314,6 +314,53 @@ fn in_order_messages_are_delivered() {
 
 // ===================== reset triggers =====================
 
+/// An idle heartbeat of a pull, saying which consumer sequence the server delivered last.
+fn heartbeat(reply: &str, last_consumer: u64) -> Message {
+    let mut message = status(reply, 100, "Idle Heartbeat");
+    let headers = message.headers.as_mut().unwrap();
+    headers.insert("Nats-Last-Consumer", last_consumer.to_string());
+    headers.insert("Nats-Last-Stream", "0");
+    message.length = headers.encoded_len();
+    message
+}
+
+/// Found by the simulation (`simulation_js`, `ordered_consume_across_faults_and_lost_consumers`,
+/// seed 51 once lost deliveries were among its faults): the last deliveries of a consumer
+/// were lost while its pull stayed alive on heartbeats, so no later message ever revealed
+/// the gap and the tail of the stream was never delivered.
+#[test]
+fn a_heartbeat_past_the_last_consumer_sequence_seen_is_a_gap() {
+    let mut h = Harness::started();
+    assert_eq!(h.feed_all("oc_1", &[(1, 1), (2, 2)]), [1, 2]);
+    assert_eq!(
+        h.feed(&heartbeat("_INBOX.oc.1", 2)),
+        OrderedReceived::Dropped(Dropped::Status(PullStatus::IdleHeartbeat))
+    );
+    assert!(h.resets().is_empty(), "nothing is missing yet");
+
+    // The server delivered consumer sequences 3 and 4; neither arrived.
+    h.feed(&heartbeat("_INBOX.oc.1", 4));
+    assert_eq!(
+        h.resets(),
+        [ResetReason::Gap {
+            expected: 3,
+            received: 4
+        }]
+    );
+    assert_eq!(start_seq(&h.last_create()), Some(3));
+    assert_eq!(h.deletes(), ["oc_1"]);
+
+    // The replacement is not judged by what the old consumer's pulls still hear.
+    h.create_ok(2);
+    h.take();
+    assert_eq!(
+        h.feed(&heartbeat("_INBOX.oc.1", 9)),
+        OrderedReceived::Dropped(Dropped::Stale)
+    );
+    assert!(h.resets().is_empty());
+    assert_eq!(h.feed_all("oc_2", &[(3, 1), (4, 2)]), [3, 4]);
+}
+
 #[test]
 fn a_consumer_sequence_gap_recreates_from_the_last_stream_sequence_plus_one() {
     let mut h = Harness::started();

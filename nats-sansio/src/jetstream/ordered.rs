@@ -21,7 +21,8 @@
 //! successor of the previous message from the same consumer, or a message of a consumer that
 //! was created to start at or before the last delivered stream sequence plus one and whose
 //! earlier messages were all seen (so nothing is skipped). Any break of that chain (a
-//! consumer-sequence gap, a missed heartbeat, the consumer deleted or not found, no
+//! consumer-sequence gap, seen on a message or on a heartbeat's `Nats-Last-Consumer`, in
+//! either mode; a missed heartbeat, the consumer deleted or not found, no
 //! responders, a reconnect) replaces the consumer by one starting right after the last
 //! delivered stream sequence. Messages of the replaced consumer that still arrive in order
 //! are delivered until the replacement delivers its first message, so a false alarm drops
@@ -41,7 +42,7 @@ use super::pull::{
     ConsumeOptions, PullConfigError, PullError, PullEvent, PullMachine, PullRequest, PullStatus,
     PullWarning, Received, DEFAULT_EXPIRES,
 };
-use super::push::{PushEvent, PushMachine, Pushed};
+use super::push::{PushEvent, PushMachine, Pushed, LAST_CONSUMER};
 
 /// How long the server keeps an ordered consumer nobody pulls from.
 pub const INACTIVE_THRESHOLD: Duration = Duration::from_secs(5 * 60);
@@ -780,6 +781,19 @@ impl OrderedConsumer {
         let push = match &mut active.reader {
             Reader::Pull(pull) => {
                 pull.handle_message(now, message);
+                // A heartbeat names the last consumer sequence the server delivered: one
+                // not seen yet was lost on its way, and no later message will reveal it
+                // while the consumer has nothing more to send.
+                let expected = active.follow.expected_cseq;
+                let last = (status == PullStatus::IdleHeartbeat)
+                    .then(|| last_consumer_sequence(message))
+                    .flatten();
+                if let Some(last) = last.filter(|&last| last >= expected) {
+                    self.reset(ResetReason::Gap {
+                        expected,
+                        received: last,
+                    });
+                }
                 return OrderedReceived::Dropped(Dropped::Status(status));
             }
             Reader::Push(push) => push,
@@ -966,6 +980,12 @@ impl OrderedConsumer {
             self.now = now;
         }
     }
+}
+
+/// The `Nats-Last-Consumer` of a heartbeat: the last consumer sequence delivered.
+fn last_consumer_sequence(message: &Message) -> Option<u64> {
+    let value = message.headers.as_ref()?.get(LAST_CONSUMER)?;
+    value.trim().parse().ok()
 }
 
 /// The wait after `failures` consecutive failed creations: 1 s, doubling, at most 10 s.

@@ -7,13 +7,20 @@
 //!   `poll_timeout` is due; it never calls `handle_disconnected` for a socket the machine
 //!   closed, and it panics if the machine asks to connect while a socket is still open.
 //! - Time advances only in [`World::step`], to the earliest of every client's `poll_timeout`,
-//!   every pending connect and every pipe's next delivery, so nothing ever fires late.
+//!   every app's `poll_timeout`, the cluster's (JetStream) `poll_timeout`, every pending
+//!   connect and every pipe's next delivery, so nothing ever fires late.
+//! - A client may run an [`App`] (`app.rs`); the world hands it every event and the messages
+//!   of its subscriptions, and drains the connection after every call into it.
 //! - Everything random comes from the seed; the same seed yields the same event log.
 //! - A run that makes no progress, or too many steps at one instant, panics with `SEED=<n>`.
 
 #![allow(dead_code)]
 
+pub(crate) mod app;
+pub(crate) mod jetstream;
 pub(crate) mod net;
+pub(crate) mod ordered_app;
+pub(crate) mod pull_app;
 pub(crate) mod server;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,6 +33,7 @@ use nats_sansio::connection::{Delivery, Options, Sid};
 use nats_sansio::proto::Message;
 use nats_sansio::{Connection, Directive, Event};
 
+use app::{App, AppCx};
 use net::{Clock, NetProfile, Pipe, Rng, Segment};
 use server::{Cluster, ConnId, ServerConfig};
 
@@ -42,7 +50,8 @@ pub(crate) fn for_seeds(name: &str, count: u64, scenario: impl Fn(u64)) {
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| scenario(seed))) {
             eprintln!(
                 "SEED={seed} failed; replay with: \
-                 SIM_SEED={seed} cargo test -p nats-sansio --test simulation {name}"
+                 SIM_SEED={seed} cargo test -p nats-sansio --test {} {name}",
+                env!("CARGO_CRATE_NAME")
             );
             resume_unwind(panic);
         }
@@ -60,6 +69,10 @@ pub(crate) struct Client {
     pub(crate) inbox: BTreeMap<Sid, Vec<Message>>,
     /// Subscriptions that answer every request with `re:<payload>`.
     pub(crate) responders: BTreeSet<Sid>,
+    /// The application riding on `conn`, if any.
+    pub(crate) app: Option<Box<dyn App>>,
+    /// The app's subscriptions: their messages go to it.
+    pub(crate) app_subs: BTreeSet<Sid>,
     /// `Directive::Close` received with no socket open or opening (reported, not fatal).
     pub(crate) spurious_closes: u32,
     /// The socket's send buffer is full: the driver writes nothing while set.
@@ -146,6 +159,8 @@ impl World {
             consume: BTreeSet::new(),
             inbox: BTreeMap::new(),
             responders: BTreeSet::new(),
+            app: None,
+            app_subs: BTreeSet::new(),
             write_blocked: false,
             spurious_closes: 0,
             link: None,
@@ -155,6 +170,28 @@ impl World {
         let c = self.clients.len() - 1;
         self.drain(c);
         c
+    }
+
+    /// Installs an application on client `c` and starts it.
+    pub(crate) fn set_app(&mut self, c: usize, app: impl App + 'static) {
+        let now = self.clock.now();
+        let client = &mut self.clients[c];
+        let app = client.app.insert(Box::new(app));
+        app.start(&mut AppCx {
+            conn: &mut client.conn,
+            now,
+            subs: &mut client.app_subs,
+        });
+        self.drain(c);
+    }
+
+    /// The app of client `c`, as the type it was installed with.
+    pub(crate) fn app<A: App + 'static>(&self, c: usize) -> &A {
+        self.clients[c]
+            .app
+            .as_ref()
+            .and_then(|a| a.as_any().downcast_ref())
+            .expect("an app of that type")
     }
 
     pub(crate) fn client(&mut self, c: usize) -> &mut Connection {
@@ -242,6 +279,14 @@ impl World {
         self.drain(c);
     }
 
+    /// The server loses a JetStream consumer under its client (`notify`: with `409 Consumer
+    /// Deleted` to its waiting pulls).
+    pub(crate) fn lose_consumer(&mut self, stream: &str, name: &str, notify: bool) -> bool {
+        let lost = self.cluster.lose_consumer(stream, name, notify);
+        self.flush_servers();
+        lost
+    }
+
     /// Sends what the cluster queued, then lets the world run (for server-side faults).
     pub(crate) fn server_raw(&mut self, server: usize, bytes: &[u8]) {
         self.cluster.send_raw(server, bytes);
@@ -299,7 +344,13 @@ impl World {
             self.describe()
         );
         let now = self.clock.elapsed();
+        self.cluster.now = now;
         let mut progressed = false;
+        if self.cluster.poll_timeout().is_some_and(|t| t <= now) {
+            self.cluster.handle_timeout(now);
+            self.flush_servers();
+            progressed = true;
+        }
         for c in 0..self.clients.len() {
             if let Some((due, _)) = &self.clients[c].connecting {
                 if *due <= now {
@@ -314,6 +365,20 @@ impl World {
                 self.drain(c);
                 progressed = true;
             }
+            let app_due = self.clients[c].app.as_ref().and_then(|a| a.poll_timeout());
+            if app_due.is_some_and(|t| self.clock.offset(t) <= now) {
+                let now = self.clock.now();
+                let client = &mut self.clients[c];
+                if let Some(app) = client.app.as_mut() {
+                    app.on_timeout(&mut AppCx {
+                        conn: &mut client.conn,
+                        now,
+                        subs: &mut client.app_subs,
+                    });
+                }
+                self.drain(c);
+                progressed = true;
+            }
         }
         progressed |= self.deliver_due();
         progressed
@@ -322,8 +387,14 @@ impl World {
     fn next_wakeup(&self) -> Option<Duration> {
         let clients = self.clients.iter().flat_map(|c| {
             let timeout = c.conn.poll_timeout().map(|t| self.clock.offset(t));
-            [timeout, c.connecting.as_ref().map(|(d, _)| *d)]
+            let app = c.app.as_ref().and_then(|a| a.poll_timeout());
+            [
+                timeout,
+                app.map(|t| self.clock.offset(t)),
+                c.connecting.as_ref().map(|(d, _)| *d),
+            ]
         });
+        let clients = clients.chain([self.cluster.poll_timeout()]);
         let pipes = self
             .links
             .values()
@@ -538,8 +609,26 @@ impl World {
             .write(self.clock.elapsed(), &wire, &profile, &mut self.rng);
     }
 
-    /// Records an event; reads consumed subscriptions and answers requests as an app would.
+    /// Records an event; reads consumed subscriptions and answers requests as an app would;
+    /// hands the event, and the messages of its subscriptions, to the client's app.
     fn on_event(&mut self, c: usize, event: Event) {
+        let now = self.clock.now();
+        let client = &mut self.clients[c];
+        if let Some(app) = client.app.as_mut() {
+            let mut cx = AppCx {
+                conn: &mut client.conn,
+                now,
+                subs: &mut client.app_subs,
+            };
+            if let Event::MessagesReady { sid } = event {
+                if cx.subs.contains(&sid) {
+                    while let Delivery::Message(m) = cx.conn.next_message(sid) {
+                        app.on_message(&mut cx, sid, m);
+                    }
+                }
+            }
+            app.on_event(&mut cx, &event);
+        }
         if let Event::MessagesReady { sid } = event {
             let client = &mut self.clients[c];
             if client.consume.contains(&sid) {
@@ -583,6 +672,9 @@ impl World {
                 "client {i}: {:?} profile {:?} link {:?}",
                 c.conn, c.profile, c.link
             );
+            if let Some(app) = &c.app {
+                let _ = writeln!(s, "client {i} app: {app:?}");
+            }
         }
         let log = self.event_log();
         let tail: Vec<&str> = log.lines().rev().take(30).collect();
@@ -598,6 +690,12 @@ impl World {
                 srv.violations
             );
         }
+        for (name, stream) in &self.cluster.js.streams {
+            let _ = writeln!(s, "stream {name}: last_seq {}", stream.last_seq);
+            for c in stream.consumers.values() {
+                let _ = writeln!(s, "  consumer {c:?}");
+            }
+        }
         s
     }
 
@@ -611,6 +709,12 @@ impl World {
                 s.violations
             );
         }
+        assert!(
+            self.cluster.js.violations.is_empty(),
+            "SEED={}: JetStream saw protocol violations: {:?}",
+            self.seed,
+            self.cluster.js.violations
+        );
     }
 }
 

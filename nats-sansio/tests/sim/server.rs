@@ -3,7 +3,8 @@
 //! It is written from the protocol text, independently of the crate's `proto` module, so a
 //! bug there cannot hide itself here. It parses client ops (CONNECT, PUB, HPUB, SUB, UNSUB,
 //! PING, PONG), checks credentials, routes messages (wildcards, queue groups, echo, UNSUB max,
-//! 503 no responders) and records everything it received.
+//! 503 no responders) and records everything it received. Every publish goes past the
+//! cluster's JetStream (`jetstream.rs`) first, which may store it, answer it, or consume it.
 //!
 //! Invariants:
 //! - Every op a connection sends is appended to its server's `log`, in arrival order.
@@ -20,6 +21,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use serde_json::{json, Value};
 
+use super::jetstream::{JetStream, Routing};
 use super::net::Rng;
 
 /// A connection's id: the world's link id.
@@ -254,6 +256,10 @@ pub(crate) struct Cluster {
     rng: Rng,
     /// Which server each connection is on.
     owner: BTreeMap<ConnId, usize>,
+    /// The cluster's JetStream (shared by all its servers, as a meta group would be).
+    pub(crate) js: JetStream,
+    /// Virtual time, as the world last told it.
+    pub(crate) now: Duration,
 }
 
 /// One delivery decided by routing.
@@ -273,6 +279,8 @@ impl Cluster {
                 .collect(),
             rng: Rng::new(seed.wrapping_mul(31).wrapping_add(7) ^ 0x5EED_5EED),
             owner: BTreeMap::new(),
+            js: JetStream::default(),
+            now: Duration::ZERO,
         }
     }
 
@@ -492,7 +500,7 @@ impl Cluster {
                     violation = Some("HPUB to a server without headers".to_owned());
                 } else {
                     s.violations.extend(violation);
-                    self.route(server, conn, &subject, reply.as_deref(), headers, &payload);
+                    self.publish(server, conn, &subject, reply.as_deref(), headers, &payload);
                     return;
                 }
             }
@@ -500,7 +508,77 @@ impl Cluster {
         s.violations.extend(violation);
     }
 
-    /// Delivers a publish to every matching subscription in the cluster.
+    /// A publish from a client: JetStream sees it first, then it is routed.
+    fn publish(
+        &mut self,
+        server: usize,
+        conn: ConnId,
+        subject: &str,
+        reply: Option<&str>,
+        headers: Option<Vec<u8>>,
+        payload: &[u8],
+    ) {
+        let servers = &self.servers;
+        let routing = self.js.handle_publish(
+            self.now,
+            subject,
+            reply,
+            headers.as_deref(),
+            payload,
+            &|s| has_interest(servers, s),
+        );
+        self.send_js();
+        match routing {
+            Routing::Consumed => {}
+            Routing::NoResponders => {
+                let c = &self.servers[server].conns[&conn];
+                if let (Some(reply), true) = (reply, c.flag("no_responders") && c.flag("headers")) {
+                    self.send_no_responders(server, conn, reply);
+                }
+            }
+            Routing::Normal => self.route(server, conn, subject, reply, headers, payload, false),
+            Routing::Stored => self.route(server, conn, subject, reply, headers, payload, true),
+        }
+    }
+
+    /// Sends what JetStream queued, as the server's own publishes.
+    fn send_js(&mut self) {
+        for out in self.js.take_out() {
+            let targets = self.targets(&out.to, None);
+            self.write_to(
+                targets,
+                &out.subject,
+                out.reply.as_deref(),
+                out.headers.as_deref(),
+                &out.payload,
+            );
+        }
+    }
+
+    /// When JetStream's next timer is due.
+    pub(crate) fn poll_timeout(&self) -> Option<Duration> {
+        self.js.poll_timeout()
+    }
+
+    /// Fires JetStream's timers due at `now` (pull expiry, heartbeats, redeliveries).
+    pub(crate) fn handle_timeout(&mut self, now: Duration) {
+        self.now = self.now.max(now);
+        let servers = &self.servers;
+        self.js
+            .handle_timeout(self.now, &|s| has_interest(servers, s));
+        self.send_js();
+    }
+
+    /// The server loses a consumer under its clients (see [`JetStream::lose_consumer`]).
+    pub(crate) fn lose_consumer(&mut self, stream: &str, name: &str, notify: bool) -> bool {
+        let lost = self.js.lose_consumer(stream, name, notify);
+        self.send_js();
+        lost
+    }
+
+    /// Delivers a publish to every matching subscription in the cluster; `answered` when
+    /// a stream stored it (so it had a responder).
+    #[allow(clippy::too_many_arguments)]
     fn route(
         &mut self,
         origin_server: usize,
@@ -509,6 +587,7 @@ impl Cluster {
         reply: Option<&str>,
         headers: Option<Vec<u8>>,
         payload: &[u8],
+        answered: bool,
     ) {
         let origin_conn = &self.servers[origin_server].conns[&origin];
         let echo = origin_conn
@@ -518,11 +597,23 @@ impl Cluster {
             .and_then(Value::as_bool)
             .unwrap_or(true);
         let no_responders = origin_conn.flag("no_responders") && origin_conn.flag("headers");
+        let targets = self.targets(subject, (!echo).then_some(origin));
+        if targets.is_empty() {
+            if let (Some(reply), true, false) = (reply, no_responders, answered) {
+                self.send_no_responders(origin_server, origin, reply);
+            }
+            return;
+        }
+        self.write_to(targets, subject, reply, headers.as_deref(), payload);
+    }
+
+    /// Who receives a message on `subject` (one member per queue group), except `skip`.
+    fn targets(&mut self, subject: &str, skip: Option<ConnId>) -> Vec<Delivery> {
         let mut plain = Vec::new();
         let mut groups: BTreeMap<String, Vec<Delivery>> = BTreeMap::new();
         for (si, s) in self.servers.iter().enumerate() {
             for (&id, c) in &s.conns {
-                if c.closing || c.connect.is_none() || (id == origin && !echo) {
+                if c.closing || c.connect.is_none() || Some(id) == skip {
                     continue;
                 }
                 for (sid, sub) in &c.subs {
@@ -545,13 +636,19 @@ impl Cluster {
             let pick = self.rng.below(members.len() as u64) as usize;
             plain.push(members.swap_remove(pick));
         }
-        if plain.is_empty() {
-            if let (Some(reply), true) = (reply, no_responders) {
-                self.send_no_responders(origin_server, origin, reply);
-            }
-            return;
-        }
-        for d in plain {
+        plain
+    }
+
+    /// Writes one message, shown on `subject`, to each target.
+    fn write_to(
+        &mut self,
+        targets: Vec<Delivery>,
+        subject: &str,
+        reply: Option<&str>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) {
+        for d in targets {
             let Some(c) = self.servers[d.server].conns.get_mut(&d.conn) else {
                 continue;
             };
@@ -560,14 +657,7 @@ impl Cluster {
             };
             sub.delivered += 1;
             let finished = sub.max.is_some_and(|m| sub.delivered >= m);
-            write_msg(
-                &mut c.out,
-                subject,
-                &d.sid,
-                reply,
-                headers.as_deref(),
-                payload,
-            );
+            write_msg(&mut c.out, subject, &d.sid, reply, headers, payload);
             if finished {
                 c.subs.remove(&d.sid);
             }
@@ -622,6 +712,19 @@ fn write_msg(
     }
     out.extend_from_slice(payload);
     out.extend_from_slice(b"\r\n");
+}
+
+/// Does any connection of the cluster subscribe to `subject`?
+fn has_interest(servers: &[SimServer], subject: &str) -> bool {
+    servers.iter().any(|s| {
+        s.conns.values().any(|c| {
+            !c.closing
+                && c.connect.is_some()
+                && c.subs
+                    .values()
+                    .any(|sub| subject_matches(&sub.subject, subject))
+        })
+    })
 }
 
 /// NATS subject matching: `*` is one token, `>` one or more trailing tokens.
