@@ -17,18 +17,24 @@ use nats_sansio::jetstream::api::{
     parse_response, AckPolicy, ApiPrefix, ConsumerConfig, ConsumerInfo, CreateConsumerRequest,
     PubAck, StreamConfig, StreamConfigRequest, StreamCreateResponse,
 };
-use nats_sansio::jetstream::ordered::{OrderedConfig, OrderedEvent};
-use nats_sansio::jetstream::pull::{ConsumeOptions, PullEvent};
+use nats_sansio::jetstream::consume::{OrderedConsume, PullConsume};
+use nats_sansio::jetstream::ordered::OrderedConfig;
+use nats_sansio::jetstream::pull::{ConsumeOptions, PullMachine};
 use nats_sansio::proto::Message;
 use nats_sansio::rng::Rng;
 use nats_sansio::Event;
 use serde::de::DeserializeOwned;
-use sim::ordered_app::OrderedApp;
-use sim::pull_app::PullApp;
+use sim::acker::{Acker, Delivered};
+use sim::machine_app::{JustRead, MachineApp};
 use sim::server::ServerConfig;
 use sim::{for_seeds, ms, secs, World};
 
 const STREAM: &str = "ORDERS";
+
+/// A pull consume on the generic driver, its messages settled by an [`Acker`].
+type PullApp = MachineApp<PullConsume, Acker>;
+/// An ordered consume on the generic driver, its messages only read.
+type OrderedApp = MachineApp<OrderedConsume, JustRead>;
 /// The consumer's client.
 const CONSUMER: usize = 0;
 /// The publishing client (its link is never faulted: the stream is the ground truth anyway).
@@ -213,7 +219,15 @@ fn pull_consume_across_disconnects_and_stalls() {
         };
         w.set_app(
             CONSUMER,
-            PullApp::new(STREAM, "worker", ack_wait, options, seed),
+            MachineApp::new(
+                move |cx| {
+                    let pull = PullMachine::consume(cx.now, options).expect("options");
+                    let inbox = cx.conn.new_inbox();
+                    PullConsume::new(&ApiPrefix::default(), STREAM, "worker", inbox, pull)
+                        .expect("valid names")
+                },
+                Acker::new(ack_wait, seed),
+            ),
         );
         let mut sent = Vec::new();
         for _ in 0..rng.range(4, 10) {
@@ -225,13 +239,13 @@ fn pull_consume_across_disconnects_and_stalls() {
         }
         produce(&mut w, &mut sent, 1);
         w.run_until("everything acked", secs(120), |w| {
-            let app = w.app::<PullApp>(CONSUMER);
+            let app = &w.app::<PullApp>(CONSUMER).handler;
             let stream = w.cluster.js.stream(STREAM).unwrap();
             app.settled.len() == sent.len() && stream.consumers["worker"].settled(stream.last_seq)
         });
         let sent = assert_all_stored(&mut w, &sent);
         let app = w.app::<PullApp>(CONSUMER);
-        for d in &app.received {
+        for d in &app.handler.received {
             let (subject, payload) = stored(&w, d.stream_sequence)
                 .unwrap_or_else(|| panic!("SEED={seed}: delivered {d:?}, never stored"));
             assert_eq!(
@@ -240,14 +254,12 @@ fn pull_consume_across_disconnects_and_stalls() {
                 "SEED={seed}"
             );
         }
-        let settled: Vec<u64> = app.settled.iter().copied().collect();
+        let settled: Vec<u64> = app.handler.settled.iter().copied().collect();
         assert_eq!(settled, (1..=sent).collect::<Vec<_>>(), "SEED={seed}");
         assert!(
-            !app.events
-                .iter()
-                .any(|e| matches!(e, PullEvent::Error(_) | PullEvent::Finished(_))),
+            app.errors.is_empty() && !app.finished,
             "SEED={seed}: the consume ended: {:?}",
-            app.events
+            app.errors
         );
         w.assert_no_violations();
     });
@@ -285,13 +297,23 @@ fn ordered_consume_across_faults_and_lost_consumers() {
             };
             let mut sent = Vec::new();
             produce(&mut w, &mut sent, rng.range(0, 4));
-            w.set_app(CONSUMER, OrderedApp::new(STREAM, config));
+            w.set_app(
+                CONSUMER,
+                MachineApp::new(
+                    move |cx| {
+                        let inbox = cx.conn.new_inbox();
+                        OrderedConsume::new(cx.now, &ApiPrefix::default(), STREAM, &inbox, config)
+                            .expect("valid ordered config")
+                    },
+                    JustRead,
+                ),
+            );
             // As the adapter, which returns the consumer once the first creation succeeded.
             w.run_until("first consumer", secs(15), |w| {
                 w.app::<OrderedApp>(CONSUMER)
-                    .events
-                    .iter()
-                    .any(|e| matches!(e, OrderedEvent::ConsumerCreated { .. }))
+                    .machine()
+                    .consumer_name()
+                    .is_some()
             });
             for _ in 0..rng.range(4, 10) {
                 let n = rng.range(0, 6);
@@ -308,9 +330,10 @@ fn ordered_consume_across_faults_and_lost_consumers() {
             w.run_for(secs(5));
             let sent = assert_all_stored(&mut w, &sent);
             let app = w.app::<OrderedApp>(CONSUMER);
-            let seqs: Vec<u64> = app.delivered.iter().map(|d| d.stream_sequence).collect();
+            let delivered: Vec<Delivered> = app.delivered.iter().map(Delivered::of).collect();
+            let seqs: Vec<u64> = delivered.iter().map(|d| d.stream_sequence).collect();
             assert_eq!(seqs, (1..=sent).collect::<Vec<_>>(), "SEED={seed}");
-            for d in &app.delivered {
+            for d in &delivered {
                 let stored = stored(&w, d.stream_sequence);
                 assert_eq!(
                     Some((d.subject.clone(), d.payload.clone())),
@@ -319,11 +342,9 @@ fn ordered_consume_across_faults_and_lost_consumers() {
                 );
             }
             assert!(
-                !app.events
-                    .iter()
-                    .any(|e| matches!(e, OrderedEvent::Error(_) | OrderedEvent::Finished)),
+                app.errors.is_empty() && !app.finished,
                 "SEED={seed}: the ordered consumer ended: {:?}",
-                app.events
+                app.errors
             );
             assert_eq!(app.machine().last_stream_sequence(), sent);
             w.assert_no_violations();

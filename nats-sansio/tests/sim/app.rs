@@ -29,9 +29,23 @@ pub(crate) struct AppCx<'a> {
 impl AppCx<'_> {
     /// Subscribes; the messages go to [`App::on_message`].
     pub(crate) fn subscribe(&mut self, subject: &str) -> Sid {
-        let sid = self.conn.subscribe(subject, None).expect("app subscribe");
+        self.subscribe_in(subject, None)
+    }
+
+    /// Subscribes, in a queue group if one is given; the messages go to [`App::on_message`].
+    pub(crate) fn subscribe_in(&mut self, subject: &str, queue_group: Option<&str>) -> Sid {
+        let sid = self
+            .conn
+            .subscribe(subject, queue_group)
+            .expect("app subscribe");
         self.subs.insert(sid);
         sid
+    }
+
+    /// Drops a subscription made with [`subscribe`](Self::subscribe).
+    pub(crate) fn unsubscribe(&mut self, sid: Sid) {
+        self.conn.unsubscribe(sid);
+        self.subs.remove(&sid);
     }
 
     pub(crate) fn is_connected(&self) -> bool {

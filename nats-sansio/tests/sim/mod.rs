@@ -16,11 +16,11 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod acker;
 pub(crate) mod app;
 pub(crate) mod jetstream;
+pub(crate) mod machine_app;
 pub(crate) mod net;
-pub(crate) mod ordered_app;
-pub(crate) mod pull_app;
 pub(crate) mod server;
 
 use std::collections::{BTreeMap, BTreeSet};
