@@ -281,7 +281,7 @@ impl Client {
     ) -> Poll<Result<PendingReply, RequestError>> {
         let now = self.now();
         let state = &mut *self.shared().lock();
-        if state.acks_in_flight.len() >= max_in_flight && state.closed.is_none() {
+        if !state.acks_in_flight.has_room(max_in_flight) && state.closed.is_none() {
             state.waiting_for_ack_room.push(cx.waker().clone());
             return Poll::Pending;
         }
@@ -290,7 +290,7 @@ impl Client {
             .conn
             .request_borrowed(now, subject, headers, payload, Some(timeout))?;
         state.requests.insert(id, Slot::Waiting(None));
-        state.acks_in_flight.insert(id);
+        state.acks_in_flight.enter(id);
         state.wake_driver_for_new_work(before);
         Poll::Ready(Ok(PendingReply {
             shared: Arc::clone(self.shared()),

@@ -6,13 +6,14 @@
 //! to non-empty; the driver turns every event into a result in a slot or a wake-up, so no
 //! waiting future misses its event.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use nats_sansio::connection::{
     ConnectionError, ConnectionState, FlushError, FlushId, RequestError, RequestId, Sid,
 };
+use nats_sansio::jetstream::publish::AckWindow;
 use nats_sansio::proto::Message;
 use nats_sansio::{Connection, Event};
 
@@ -83,7 +84,7 @@ pub(crate) struct State {
     /// Set once `Event::Closed` arrived: why, and how many accepted publishes were lost.
     pub(crate) closed: Option<Closed>,
     /// JetStream publishes whose ack has not arrived yet, and publishers waiting for one to.
-    pub(crate) acks_in_flight: HashSet<RequestId>,
+    pub(crate) acks_in_flight: AckWindow,
     pub(crate) waiting_for_ack_room: Vec<Waker>,
     /// Link watchers (consumer streams), woken whenever the link goes down or comes up.
     pub(crate) link_watchers: HashMap<u64, Waker>,
@@ -113,7 +114,7 @@ impl Shared {
                 listeners: HashMap::new(),
                 next_listener: 0,
                 closed: None,
-                acks_in_flight: HashSet::new(),
+                acks_in_flight: AckWindow::default(),
                 waiting_for_ack_room: Vec::new(),
                 link_watchers: HashMap::new(),
             }),
@@ -257,7 +258,7 @@ impl State {
     /// A JetStream publish's ack (or its failure) arrived, or its future was dropped: its
     /// slot in the window is free.
     pub(crate) fn ack_arrived(&mut self, id: RequestId) {
-        if self.acks_in_flight.remove(&id) {
+        if self.acks_in_flight.leave(id) {
             for waker in self.waiting_for_ack_room.drain(..) {
                 waker.wake();
             }

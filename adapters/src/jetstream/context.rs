@@ -21,8 +21,11 @@ use nats_sansio::jetstream::api::{
     StreamInfoResponse, StreamListResponse, StreamNamesRequest, StreamNamesResponse,
     SuccessResponse,
 };
+pub use nats_sansio::jetstream::publish::DEFAULT_MAX_ACKS_IN_FLIGHT;
 use nats_sansio::jetstream::publish::{
-    ttl_header_value, PublishFailure, PublishRetry, PublishStep, NATS_TTL,
+    ttl_header_value, PublishFailure, PublishRetry, PublishStep, NATS_EXPECTED_LAST_MSG_ID,
+    NATS_EXPECTED_LAST_SEQUENCE, NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, NATS_EXPECTED_STREAM,
+    NATS_MSG_ID, NATS_TTL,
 };
 use nats_sansio::proto::HeaderMap;
 use serde::de::DeserializeOwned;
@@ -36,8 +39,6 @@ use crate::Client;
 
 /// How long API requests and publish acks wait by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Publish acks in flight before `publish` waits.
-pub const DEFAULT_MAX_ACKS_IN_FLIGHT: usize = 4000;
 
 /// A JetStream context over a client.
 #[derive(Debug, Clone)]
@@ -449,28 +450,28 @@ impl Publish {
     /// `Nats-Msg-Id`: the stream stores a message id once within its duplicate window; a
     /// repeat is acknowledged with `duplicate: true`.
     pub fn message_id(self, id: impl Into<String>) -> Publish {
-        self.set("Nats-Msg-Id", id.into())
+        self.set(NATS_MSG_ID, id.into())
     }
 
     /// `Nats-Expected-Stream`: fail unless the subject belongs to this stream.
     pub fn expected_stream(self, stream: impl Into<String>) -> Publish {
-        self.set("Nats-Expected-Stream", stream.into())
+        self.set(NATS_EXPECTED_STREAM, stream.into())
     }
 
     /// `Nats-Expected-Last-Sequence`: fail unless the stream's last sequence is this.
     pub fn expected_last_sequence(self, seq: u64) -> Publish {
-        self.set("Nats-Expected-Last-Sequence", seq.to_string())
+        self.set(NATS_EXPECTED_LAST_SEQUENCE, seq.to_string())
     }
 
     /// `Nats-Expected-Last-Subject-Sequence`: fail unless the last sequence on this subject
     /// is this (`0`: the subject must have no message).
     pub fn expected_last_subject_sequence(self, seq: u64) -> Publish {
-        self.set("Nats-Expected-Last-Subject-Sequence", seq.to_string())
+        self.set(NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, seq.to_string())
     }
 
     /// `Nats-Expected-Last-Msg-Id`: fail unless the last message id is this.
     pub fn expected_last_message_id(self, id: impl Into<String>) -> Publish {
-        self.set("Nats-Expected-Last-Msg-Id", id.into())
+        self.set(NATS_EXPECTED_LAST_MSG_ID, id.into())
     }
 
     /// `Nats-TTL`: the message expires after this long (the stream must allow per-message

@@ -1,20 +1,71 @@
-//! JetStream publish rules that do not depend on IO: how a publish reply maps to an ack, a
-//! failure or a retry (with its back-off), and how a message TTL is written.
+//! JetStream publish rules that do not depend on IO: the window of acks in flight, how a
+//! publish reply maps to an ack, a failure or a retry (with its back-off), the headers a
+//! publish sets, and how a message TTL is written.
 //!
 //! Invariant: a publish is retried only when the server certainly did not store it (no
 //! responders, or the stream's ingest queue refused it with `429`/10167 and friends), never
 //! after a timeout or a disconnect (the message may be stored); attempts are bounded by the
-//! policy and each wait is a pure function of the attempt number, capped by the policy.
+//! policy and each wait is a pure function of the attempt number, capped by the policy. A
+//! publish enters the ack window only while it has room, and leaves it exactly once.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
-use crate::connection::RequestError;
+use crate::connection::{RequestError, RequestId};
 use crate::proto::{Message, StatusCode};
 
 use super::api::{ApiError, ErrorCode, PubAck, ResponseError};
 
 /// The header that gives a message its own time to live (server 2.11+, ADR-43).
 pub const NATS_TTL: &str = "Nats-TTL";
+/// The message id the stream deduplicates on within its duplicate window.
+pub const NATS_MSG_ID: &str = "Nats-Msg-Id";
+/// Store only if the subject belongs to this stream.
+pub const NATS_EXPECTED_STREAM: &str = "Nats-Expected-Stream";
+/// Store only if the stream's last sequence is this.
+pub const NATS_EXPECTED_LAST_SEQUENCE: &str = "Nats-Expected-Last-Sequence";
+/// Store only if the last sequence stored for this subject is this.
+pub const NATS_EXPECTED_LAST_SUBJECT_SEQUENCE: &str = "Nats-Expected-Last-Subject-Sequence";
+/// Store only if the stream's last message id is this.
+pub const NATS_EXPECTED_LAST_MSG_ID: &str = "Nats-Expected-Last-Msg-Id";
+
+/// JetStream publishes a client keeps awaiting their ack at most, by default: past it, a
+/// publish waits for an ack to arrive (back-pressure on the publisher, bounded memory).
+pub const DEFAULT_MAX_ACKS_IN_FLIGHT: usize = 4000;
+
+/// The publishes of one client whose ack has not arrived yet.
+#[derive(Debug, Default)]
+pub struct AckWindow {
+    in_flight: HashSet<RequestId>,
+}
+
+impl AckWindow {
+    /// Whether one more publish may be issued under `limit` (at least one always may).
+    pub fn has_room(&self, limit: usize) -> bool {
+        self.in_flight.len() < limit.max(1)
+    }
+
+    /// The publish `id` was issued.
+    pub fn enter(&mut self, id: RequestId) {
+        self.in_flight.insert(id);
+    }
+
+    /// The ack of `id` arrived, or it failed, or nobody waits for it any more; true when
+    /// that freed a slot (publishers waiting for room may go on).
+    pub fn leave(&mut self, id: RequestId) -> bool {
+        self.in_flight.remove(&id)
+    }
+
+    /// Publishes awaiting their ack.
+    pub fn len(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Whether no publish awaits its ack.
+    pub fn is_empty(&self) -> bool {
+        self.in_flight.is_empty()
+    }
+}
 
 /// The shortest TTL the server accepts (it refuses shorter ones with 10165).
 pub const MIN_TTL: Duration = Duration::from_secs(1);
