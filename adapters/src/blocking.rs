@@ -21,7 +21,7 @@ use nats_sansio::connection::{
     ConnectionError, Delivery, Directive, Event, FlushError, Options, RequestError, Sid,
 };
 use nats_sansio::proto::{HeaderMap, Message};
-use nats_sansio::Connection;
+use nats_sansio::{Connection, ConnectionEvent};
 
 /// The longest a single read waits, so timers are checked at least this often.
 const MAX_READ_WAIT: Duration = Duration::from_millis(50);
@@ -54,8 +54,8 @@ impl BlockingConnection {
             connect_timeout,
         };
         let outcome = this.wait_event(timeout, |e| match e {
-            Event::Connected { .. } => Some(Ok(())),
-            Event::Closed { reason, .. } => {
+            Event::Connection(ConnectionEvent::Connected { .. }) => Some(Ok(())),
+            Event::Connection(ConnectionEvent::Closed { reason, .. }) => {
                 Some(Err(reason.clone().unwrap_or(ConnectionError::Closed)))
             }
             _ => None,
@@ -264,7 +264,7 @@ impl BlockingConnection {
             }
             Directive::Close => {
                 // The last publishes before a close; what the socket refuses is counted by
-                // the machine in `Event::Closed`.
+                // the machine in `ConnectionEvent::Closed`.
                 if let Err(e) = self.write_all() {
                     self.conn
                         .handle_disconnected(Instant::now(), &e.to_string());

@@ -15,9 +15,8 @@ use nats_sansio::connection::{
 };
 use nats_sansio::jetstream::publish::AckWindow;
 use nats_sansio::proto::Message;
-use nats_sansio::{Connection, Event};
+use nats_sansio::{Connection, ConnectionEvent, Event};
 
-use crate::events::ClientEvent;
 use crate::runtime::Runtime;
 
 /// A result a future is waiting for.
@@ -81,7 +80,7 @@ pub(crate) struct State {
     /// Event listeners, each with its queue.
     listeners: HashMap<u64, Listener>,
     next_listener: u64,
-    /// Set once `Event::Closed` arrived: why, and how many accepted publishes were lost.
+    /// Set once `ConnectionEvent::Closed` arrived: why, and how many accepted publishes were lost.
     pub(crate) closed: Option<Closed>,
     /// JetStream publishes whose ack has not arrived yet, and publishers waiting for one to.
     pub(crate) acks_in_flight: AckWindow,
@@ -92,7 +91,7 @@ pub(crate) struct State {
 
 #[derive(Debug, Default)]
 struct Listener {
-    queue: VecDeque<ClientEvent>,
+    queue: VecDeque<ConnectionEvent>,
     waker: Option<Waker>,
 }
 
@@ -186,17 +185,6 @@ impl State {
 
     /// Hands one machine event to whoever waits for it.
     pub(crate) fn dispatch(&mut self, event: Event) {
-        if matches!(
-            event,
-            Event::Connected { .. }
-                | Event::Reconnected { .. }
-                | Event::Disconnected { .. }
-                | Event::Closed { .. }
-        ) {
-            for (_, waker) in self.link_watchers.drain() {
-                waker.wake();
-            }
-        }
         match event {
             Event::MessagesReady { sid } => {
                 if let Some(waker) = self.subscribers.remove(&sid) {
@@ -214,11 +202,30 @@ impl State {
                     slot.fill(result);
                 }
             }
-            Event::Connected { server } => {
-                self.first_connect.fill(Ok(()));
-                self.broadcast(ClientEvent::Connected { server });
+            Event::Connection(event) => self.on_connection_event(event),
+            // A subscription's end reaches its reader through `MessagesReady` and
+            // `next_message`; nothing else waits for it.
+            _ => {}
+        }
+    }
+
+    /// A connection event: wake what depends on the link, settle the first connect and the
+    /// close, then hand it to every listener.
+    fn on_connection_event(&mut self, event: ConnectionEvent) {
+        if matches!(
+            event,
+            ConnectionEvent::Connected { .. }
+                | ConnectionEvent::Reconnected { .. }
+                | ConnectionEvent::Disconnected { .. }
+                | ConnectionEvent::Closed { .. }
+        ) {
+            for (_, waker) in self.link_watchers.drain() {
+                waker.wake();
             }
-            Event::Closed {
+        }
+        match &event {
+            ConnectionEvent::Connected { .. } => self.first_connect.fill(Ok(())),
+            ConnectionEvent::Closed {
                 reason,
                 unsent_messages,
             } => {
@@ -228,7 +235,7 @@ impl State {
                 }
                 self.closed = Some(Closed {
                     reason: reason.clone(),
-                    unsent_messages,
+                    unsent_messages: *unsent_messages,
                 });
                 for (_, waker) in self.subscribers.drain() {
                     waker.wake();
@@ -242,17 +249,10 @@ impl State {
                 for waker in self.waiting_for_ack_room.drain(..) {
                     waker.wake();
                 }
-                self.broadcast(ClientEvent::Closed {
-                    reason,
-                    unsent_messages,
-                });
             }
-            other => {
-                if let Some(event) = ClientEvent::from_machine(other) {
-                    self.broadcast(event);
-                }
-            }
+            _ => {}
         }
+        self.broadcast(event);
     }
 
     /// A JetStream publish's ack (or its failure) arrived, or its future was dropped: its
@@ -274,7 +274,7 @@ impl State {
         }
     }
 
-    fn broadcast(&mut self, event: ClientEvent) {
+    fn broadcast(&mut self, event: ConnectionEvent) {
         for listener in self.listeners.values_mut() {
             if listener.queue.len() == LISTENER_CAPACITY {
                 listener.queue.pop_front();
@@ -307,7 +307,7 @@ impl State {
         &mut self,
         id: u64,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<ClientEvent>> {
+    ) -> Poll<Option<ConnectionEvent>> {
         let closed = self.closed.is_some();
         let Some(listener) = self.listeners.get_mut(&id) else {
             return Poll::Ready(None);

@@ -39,4 +39,4 @@ pub mod tls;
 #[doc(hidden)]
 pub mod fuzz;
 
-pub use connection::{Connection, Directive, Event};
+pub use connection::{Connection, ConnectionEvent, Directive, Event};

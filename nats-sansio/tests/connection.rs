@@ -8,7 +8,7 @@ use nats_sansio::connection::{
     PublishError, RequestError, SubscribeError,
 };
 use nats_sansio::proto::HeaderMap;
-use nats_sansio::Connection;
+use nats_sansio::{Connection, ConnectionEvent};
 
 const INFO: &[u8] =
     b"INFO {\"server_id\":\"S1\",\"headers\":true,\"max_payload\":1024,\"proto\":1}\r\n";
@@ -55,7 +55,7 @@ fn connected(now: Instant) -> Connection {
     conn.handle_received(now, b"PONG\r\n");
     assert!(matches!(
         events(&mut conn).as_slice(),
-        [Event::Connected { .. }]
+        [Event::Connection(ConnectionEvent::Connected { .. })]
     ));
     conn
 }
@@ -199,7 +199,9 @@ fn unsubscribe_after_counts_across_reconnects() {
     conn.handle_received(now, format!("MSG a {sid} 1\r\nx\r\n").as_bytes());
     conn.handle_disconnected(now, "reset");
     let evs = events(&mut conn);
-    assert!(evs.iter().any(|e| matches!(e, Event::Disconnected { .. })));
+    assert!(evs
+        .iter()
+        .any(|e| matches!(e, Event::Connection(ConnectionEvent::Disconnected { .. }))));
     assert!(matches!(
         conn.poll_directive(),
         Some(Directive::Connect { .. })
@@ -304,10 +306,10 @@ fn unanswered_pings_make_the_connection_stale() {
     assert_eq!(conn.poll_directive(), Some(Directive::Close));
     assert!(matches!(
         events(&mut conn).as_slice(),
-        [Event::Disconnected {
+        [Event::Connection(ConnectionEvent::Disconnected {
             reason: ConnectionError::StaleConnection(2),
             ..
-        }]
+        })]
     ));
     assert!(matches!(
         conn.poll_directive(),
@@ -337,10 +339,10 @@ fn refused_credentials_close_the_first_connect() {
     assert_eq!(conn.poll_directive(), Some(Directive::Close));
     assert!(matches!(
         events(&mut conn).as_slice(),
-        [Event::Closed {
+        [Event::Connection(ConnectionEvent::Closed {
             reason: Some(ConnectionError::AuthorizationViolation(_)),
             unsent_messages: 0
-        }]
+        })]
     ));
     assert!(conn.is_closed());
 }
@@ -357,10 +359,10 @@ fn tls_url_against_a_plain_server_sends_nothing() {
     assert_eq!(conn.poll_directive(), Some(Directive::Close));
     assert!(matches!(
         events(&mut conn).as_slice(),
-        [Event::Closed {
+        [Event::Connection(ConnectionEvent::Closed {
             reason: Some(ConnectionError::TlsNotAvailable),
             unsent_messages: 0
-        }]
+        })]
     ));
 }
 
@@ -372,10 +374,10 @@ fn garbage_from_the_server_drops_the_connection_and_reconnects() {
     conn.handle_received(now, b"HELLO THERE\r\n");
     assert_eq!(conn.poll_directive(), Some(Directive::Close));
     match events(&mut conn).as_slice() {
-        [Event::Disconnected {
+        [Event::Connection(ConnectionEvent::Disconnected {
             reason: ConnectionError::Protocol(_),
             unsent_messages: 1,
-        }] => {}
+        })] => {}
         other => panic!("unexpected {other:?}"),
     }
     assert!(matches!(
@@ -414,8 +416,10 @@ fn info_discovers_servers_and_lame_duck() {
     let evs = events(&mut conn);
     assert!(evs
         .iter()
-        .any(|e| matches!(e, Event::ServersDiscovered { servers } if servers.len() == 2)));
-    assert!(evs.iter().any(|e| matches!(e, Event::LameDuck { .. })));
+        .any(|e| matches!(e, Event::Connection(ConnectionEvent::ServersDiscovered { servers }) if servers.len() == 2)));
+    assert!(evs
+        .iter()
+        .any(|e| matches!(e, Event::Connection(ConnectionEvent::LameDuck { .. }))));
     assert_eq!(conn.servers().len(), 3);
 }
 
@@ -446,10 +450,10 @@ fn close_lets_the_driver_write_what_was_queued_first() {
     );
     assert!(matches!(
         events(&mut conn).as_slice(),
-        [Event::Closed {
+        [Event::Connection(ConnectionEvent::Closed {
             reason: None,
             unsent_messages: 0
-        }]
+        })]
     ));
 }
 
@@ -468,10 +472,10 @@ fn buffered_publishes_a_server_cannot_take_are_discarded_and_reported() {
     assert!(!wire.contains("HPUB"), "{wire}");
     assert!(events(&mut conn).iter().any(|e| matches!(
         e,
-        Event::PublishesDiscarded {
+        Event::Connection(ConnectionEvent::PublishesDiscarded {
             messages: 1,
             reason: PublishError::HeadersNotSupported
-        }
+        })
     )));
 }
 
@@ -514,10 +518,10 @@ fn a_server_that_refuses_the_credentials_twice_leaves_the_pool() {
     assert!(
         evs.iter().any(|e| matches!(
             e,
-            Event::Closed {
+            Event::Connection(ConnectionEvent::Closed {
                 reason: Some(ConnectionError::AuthorizationViolation(_)),
                 ..
-            }
+            })
         )),
         "the only server left the pool, so the connection closed: {evs:?}"
     );
@@ -632,10 +636,10 @@ fn closed(events: &[Event]) -> (Option<ConnectionError>, u64) {
     let found: Vec<_> = events
         .iter()
         .filter_map(|e| match e {
-            Event::Closed {
+            Event::Connection(ConnectionEvent::Closed {
                 reason,
                 unsent_messages,
-            } => Some((reason.clone(), *unsent_messages)),
+            }) => Some((reason.clone(), *unsent_messages)),
             _ => None,
         })
         .collect();
@@ -751,5 +755,5 @@ fn link_epoch_counts_completed_handshakes_not_attempts() {
     // However many events pile up unread, the epoch says the link was replaced.
     assert!(events(&mut conn)
         .iter()
-        .any(|e| matches!(e, Event::Reconnected { .. })));
+        .any(|e| matches!(e, Event::Connection(ConnectionEvent::Reconnected { .. }))));
 }

@@ -13,7 +13,7 @@ use nats_sansio::connection::{
     ConnectionError, Delivery, PublishError, RequestError, RequestId, SubscriptionEnd,
 };
 use nats_sansio::proto::HeaderMap;
-use nats_sansio::Event;
+use nats_sansio::{ConnectionEvent, Event};
 use sim::server::{ClientOp, ServerAuth, ServerConfig};
 use sim::{for_seeds, ms, secs, World};
 
@@ -42,7 +42,10 @@ fn handshake() {
             "{ops:?}"
         );
         let c = &w.clients[0];
-        assert_eq!(c.count(|e| matches!(e, Event::Connected { .. })), 1);
+        assert_eq!(
+            c.count(|e| matches!(e, Event::Connection(ConnectionEvent::Connected { .. }))),
+            1
+        );
         assert_eq!(c.events.len(), 1, "{}", w.event_log());
         w.run_for(ms(100));
         w.assert_no_violations();
@@ -200,12 +203,15 @@ fn auth_wrong_password_closes() {
         };
         let w = auth_world(seed, "nats://s0:4222", user_pass(), auth, false);
         let c = &w.clients[0];
-        assert_eq!(c.count(|e| matches!(e, Event::Connected { .. })), 0);
+        assert_eq!(
+            c.count(|e| matches!(e, Event::Connection(ConnectionEvent::Connected { .. }))),
+            0
+        );
         let closed: Vec<_> = c
             .events
             .iter()
             .filter_map(|(_, e)| match e {
-                Event::Closed { reason, .. } => Some(reason.clone()),
+                Event::Connection(ConnectionEvent::Closed { reason, .. }) => Some(reason.clone()),
                 _ => None,
             })
             .collect();
@@ -272,10 +278,10 @@ fn stale_connection_reconnects() {
         assert!(
             c.events.iter().any(|(_, e)| matches!(
                 e,
-                Event::Disconnected {
+                Event::Connection(ConnectionEvent::Disconnected {
                     reason: ConnectionError::StaleConnection(2),
                     ..
-                }
+                })
             )),
             "{}",
             w.event_log()
@@ -458,8 +464,14 @@ fn reconnect_restores_subscriptions_then_replays() {
             assert_eq!(stats.reconnects, 1);
             assert_eq!(stats.connects, 2);
             let c = &w.clients[0];
-            assert_eq!(c.count(|e| matches!(e, Event::Disconnected { .. })), 1);
-            assert_eq!(c.count(|e| matches!(e, Event::Reconnected { .. })), 1);
+            assert_eq!(
+                c.count(|e| matches!(e, Event::Connection(ConnectionEvent::Disconnected { .. }))),
+                1
+            );
+            assert_eq!(
+                c.count(|e| matches!(e, Event::Connection(ConnectionEvent::Reconnected { .. }))),
+                1
+            );
             w.assert_no_violations();
         },
     );
@@ -512,9 +524,9 @@ fn disconnected_counts_unsent_messages() {
             .events
             .iter()
             .filter_map(|(_, e)| match e {
-                Event::Disconnected {
+                Event::Connection(ConnectionEvent::Disconnected {
                     unsent_messages, ..
-                } => Some(*unsent_messages),
+                }) => Some(*unsent_messages),
                 _ => None,
             })
             .collect();
@@ -553,7 +565,9 @@ fn discovery_and_failover() {
             .events
             .iter()
             .filter_map(|(_, e)| match e {
-                Event::ServersDiscovered { servers } => Some(servers.clone()),
+                Event::Connection(ConnectionEvent::ServersDiscovered { servers }) => {
+                    Some(servers.clone())
+                }
                 _ => None,
             })
             .flatten()
@@ -604,11 +618,13 @@ fn lame_duck() {
         w.cluster.send_info(0, serde_json::json!({"ldm": true}));
         w.server_raw(0, b"");
         w.run_until("lame duck", secs(5), |w| {
-            w.clients[0].count(|e| matches!(e, Event::LameDuck { .. })) == 1
+            w.clients[0].count(|e| matches!(e, Event::Connection(ConnectionEvent::LameDuck { .. })))
+                == 1
         });
         w.run_for(ms(100));
         assert_eq!(
-            w.clients[0].count(|e| matches!(e, Event::LameDuck { .. })),
+            w.clients[0]
+                .count(|e| matches!(e, Event::Connection(ConnectionEvent::LameDuck { .. }))),
             1
         );
         assert!(w.is_connected(0));
@@ -641,7 +657,7 @@ fn slow_consumer() {
         assert_eq!(stats.pending_messages, 10);
         assert_eq!(w.clients[0].conn.statistics().dropped_messages, 90);
         assert_eq!(
-            w.clients[0].count(|e| matches!(e, Event::SlowConsumer { sid: s } if *s == sid)),
+            w.clients[0].count(|e| matches!(e, Event::Connection(ConnectionEvent::SlowConsumer { sid: s }) if *s == sid)),
             1
         );
         let mut read = 0;
@@ -740,7 +756,10 @@ fn drain_delivers_in_flight_then_closes() {
         );
         assert!(matches!(
             c.events.last(),
-            Some((_, Event::Closed { reason: None, .. }))
+            Some((
+                _,
+                Event::Connection(ConnectionEvent::Closed { reason: None, .. })
+            ))
         ));
         w.assert_no_violations();
     });
@@ -757,10 +776,10 @@ fn garbage_from_server_reconnects() {
         assert!(
             w.clients[0].events.iter().any(|(_, e)| matches!(
                 e,
-                Event::Disconnected {
+                Event::Connection(ConnectionEvent::Disconnected {
                     reason: ConnectionError::Protocol(_),
                     ..
-                }
+                })
             )),
             "{}",
             w.event_log()
@@ -898,10 +917,10 @@ fn max_reconnects_exhausted_closes() {
                 c.events.last(),
                 Some((
                     _,
-                    Event::Closed {
+                    Event::Connection(ConnectionEvent::Closed {
                         reason: Some(_),
                         ..
-                    }
+                    })
                 ))
             ),
             "{}",
@@ -942,7 +961,10 @@ fn short_stall_is_tolerated_long_stall_is_stale() {
             w.stall(0, ms(2500));
             w.run_for(secs(5));
             assert_eq!(
-                w.clients[0].count(|e| matches!(e, Event::Disconnected { .. })),
+                w.clients[0].count(|e| matches!(
+                    e,
+                    Event::Connection(ConnectionEvent::Disconnected { .. })
+                )),
                 0,
                 "{}",
                 w.event_log()
@@ -952,10 +974,10 @@ fn short_stall_is_tolerated_long_stall_is_stale() {
                 w.clients[0].count(|e| {
                     matches!(
                         e,
-                        Event::Disconnected {
+                        Event::Connection(ConnectionEvent::Disconnected {
                             reason: ConnectionError::StaleConnection(_),
                             ..
-                        }
+                        })
                     )
                 }) == 1
             });

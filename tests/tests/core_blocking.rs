@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use nats_client::nats_sansio::auth::Auth;
 use nats_client::nats_sansio::connection::{
-    ConnectionError, Event, Options, PublishError, RequestError,
+    ConnectionError, ConnectionEvent, Event, Options, PublishError, RequestError,
 };
 use nats_client::nats_sansio::proto::HeaderMap;
 use nats_client::BlockingConnection;
@@ -227,7 +227,7 @@ fn reconnects_after_restart_restores_subscriptions_and_replays_the_buffer() {
 
     server.stop();
     let lost = client.wait_event(WAIT, |e| match e {
-        Event::Disconnected { .. } => Some(()),
+        Event::Connection(ConnectionEvent::Disconnected { .. }) => Some(()),
         _ => None,
     });
     assert!(lost.is_some(), "the client noticed the server went away");
@@ -238,7 +238,7 @@ fn reconnects_after_restart_restores_subscriptions_and_replays_the_buffer() {
     }
     server.restart();
     let back = client.wait_event(Duration::from_secs(30), |e| match e {
-        Event::Reconnected { .. } => Some(()),
+        Event::Connection(ConnectionEvent::Reconnected { .. }) => Some(()),
         _ => None,
     });
     assert!(back.is_some(), "reconnected after the restart");

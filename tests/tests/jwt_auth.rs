@@ -11,7 +11,7 @@ use futures_lite::StreamExt;
 use nats_client::error::ConnectionError as ClientConnectionError;
 use nats_client::nats_sansio::auth::Auth;
 use nats_client::nats_sansio::connection::{
-    ConnectionError, ConnectionState, Event, Options, SubscriptionEnd,
+    ConnectionError, ConnectionEvent, ConnectionState, Event, Options, SubscriptionEnd,
 };
 use nats_client::{BlockingConnection, Client, ClientEvent, ConnectError, ConnectOptions};
 use nats_tests::{NatsServer, TempDir};
@@ -343,7 +343,11 @@ fn blocking_user_jwt_permissions_are_enforced() {
     client.publish("private.note", "not allowed").unwrap();
     // The denied subscription was also reported as a server error; wait for the publish one.
     let refused = client.wait_event(WAIT, |e| match e {
-        Event::ServerError { message } if message.contains("for Publish") => Some(message.clone()),
+        Event::Connection(ConnectionEvent::ServerError { message })
+            if message.contains("for Publish") =>
+        {
+            Some(message.clone())
+        }
         _ => None,
     });
     let refused = refused.expect("the server reports the denied publish");

@@ -21,11 +21,11 @@ pub struct RequestId(pub(crate) u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlushId(pub(crate) u64);
 
-/// Something that happened, for the application.
-#[derive(Debug)]
+/// Something that happened to the connection, for the application: the events a client
+/// hands its event stream (the adapters re-export this type as their `ClientEvent`).
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub enum Event {
-    // ===== connection =====
+pub enum ConnectionEvent {
     /// The first successful connect (CONNECT answered by PONG).
     Connected {
         /// The server connected to.
@@ -79,15 +79,6 @@ pub enum Event {
         /// The error text, without quotes.
         message: String,
     },
-
-    // ===== subscriptions =====
-    /// Messages are waiting on a subscription that was empty: fetch them with
-    /// [`next_message`](super::Connection::next_message). Raised once per batch, not per
-    /// message.
-    MessagesReady {
-        /// The subscription.
-        sid: Sid,
-    },
     /// A subscription's pending limit was hit and messages are being dropped. Raised once per
     /// episode: again only after the subscription's queue has drained below half its limits.
     SlowConsumer {
@@ -103,6 +94,24 @@ pub enum Event {
         sid: Sid,
         /// What is wrong with it.
         reason: SubjectError,
+    },
+}
+
+/// Something that happened: a [`ConnectionEvent`] for the application, or the completion of
+/// one of its handles (a subscription, a request, a flush) for whoever holds that handle.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// Something that happened to the connection.
+    Connection(ConnectionEvent),
+
+    // ===== subscriptions =====
+    /// Messages are waiting on a subscription that was empty: fetch them with
+    /// [`next_message`](super::Connection::next_message). Raised once per batch, not per
+    /// message.
+    MessagesReady {
+        /// The subscription.
+        sid: Sid,
     },
     /// A subscription stopped receiving. Messages already queued can still be fetched.
     SubscriptionClosed {

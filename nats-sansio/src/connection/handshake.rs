@@ -7,7 +7,8 @@
 //! has not yet seen the subscriptions it may depend on.
 
 use super::keepalive::PongFor;
-use super::{Connection, ConnectionError, Event, State, Timer};
+use super::ConnectionEvent;
+use super::{Connection, ConnectionError, State, Timer};
 use crate::auth;
 use crate::proto::{ConnectInfo, QueueGroup, ServerInfo};
 
@@ -24,13 +25,12 @@ impl Connection {
             };
             let new = self.pool.discover(&info.connect_urls, rng);
             if !new.is_empty() {
-                self.events
-                    .push_back(Event::ServersDiscovered { servers: new });
+                self.raise(ConnectionEvent::ServersDiscovered { servers: new });
             }
         }
         if info.ldm {
             if let Some(server) = self.current_server().cloned() {
-                self.events.push_back(Event::LameDuck { server });
+                self.raise(ConnectionEvent::LameDuck { server });
             }
         }
         let first = self.state == State::AwaitInfo;
@@ -100,8 +100,7 @@ impl Connection {
         };
         if let Some(reason) = self.outbound.first_unfit(max_payload, info.headers) {
             let messages = self.outbound.discard();
-            self.events
-                .push_back(Event::PublishesDiscarded { messages, reason });
+            self.raise(ConnectionEvent::PublishesDiscarded { messages, reason });
         }
         self.control.connect(&connect);
         self.control.ping();
@@ -141,10 +140,10 @@ impl Connection {
         let Some(server) = server else { return };
         if self.ever_connected {
             self.stats.reconnects += 1;
-            self.events.push_back(Event::Reconnected { server });
+            self.raise(ConnectionEvent::Reconnected { server });
         } else {
             self.ever_connected = true;
-            self.events.push_back(Event::Connected { server });
+            self.raise(ConnectionEvent::Connected { server });
         }
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Invariant: a socket is given up in exactly one place ([`Connection::on_connection_lost`]),
 //! which decides between another attempt and the end; the end happens in exactly one place
-//! ([`Connection::shut_down`]), and `Event::Closed` is raised exactly once, by
+//! ([`Connection::shut_down`]), and `ConnectionEvent::Closed` is raised exactly once, by
 //! `finish_close`, with the count of accepted publishes that were never written.
 
 use std::time::Instant;
@@ -12,6 +12,7 @@ use super::keepalive::PongFor;
 use super::pool;
 use super::subscriptions::Phase;
 use super::timer::{DeadlineQueue, TimerTable};
+use super::ConnectionEvent;
 use super::{
     Connection, ConnectionError, Directive, Event, FlushError, FlushId, RequestError, RequestId,
     State, SubscriptionEnd, Timer,
@@ -33,7 +34,7 @@ pub enum ConnectionState {
 
 impl Connection {
     /// Drains the client: unsubscribes everything, lets messages in flight arrive, then
-    /// closes ([`Event::Closed`] with no reason). Queued messages can still be fetched.
+    /// closes ([`ConnectionEvent::Closed`] with no reason). Queued messages can still be fetched.
     pub fn drain(&mut self, now: Instant) {
         self.advance_clock(now);
         if self.state == State::Closed || self.draining {
@@ -63,9 +64,9 @@ impl Connection {
     /// (queued messages can still be fetched), and later commands are refused.
     ///
     /// Publishes already accepted: while connected, they stay queued for the driver to
-    /// write ([`Directive::Close`]), and [`Event::Closed`] comes once they are written, or
+    /// write ([`Directive::Close`]), and [`ConnectionEvent::Closed`] comes once they are written, or
     /// when the socket fails or [`Options::drain_timeout`](super::Options::drain_timeout) passes first. While disconnected
-    /// (the reconnect buffer), they cannot be sent. Either way, [`Event::Closed`] counts the
+    /// (the reconnect buffer), they cannot be sent. Either way, [`ConnectionEvent::Closed`] counts the
     /// accepted publishes that were never written in `unsent_messages`.
     pub fn close(&mut self, now: Instant) {
         self.advance_clock(now);
@@ -169,7 +170,7 @@ impl Connection {
                 });
             }
             let unsent_messages = self.outbound.discard();
-            self.events.push_back(Event::Disconnected {
+            self.raise(ConnectionEvent::Disconnected {
                 reason: reason.clone(),
                 unsent_messages,
             });
@@ -266,8 +267,9 @@ impl Connection {
     pub(super) fn finish_close(&mut self, unsent_messages: u64) {
         self.flush_on_close = false;
         self.timers.stop(Timer::CloseLinger);
-        self.events.push_back(Event::Closed {
-            reason: self.close_reason.take(),
+        let reason = self.close_reason.take();
+        self.raise(ConnectionEvent::Closed {
+            reason,
             unsent_messages,
         });
     }

@@ -32,8 +32,8 @@ use crate::auth::{Scheme, ServerAddr};
 use crate::proto::{validate_subscribe, Decoder, Encoder, HeaderMap, ServerInfo, ServerOp};
 
 pub use event::{
-    ConnectionError, Directive, Event, FlushError, FlushId, PublishError, RequestError, RequestId,
-    Sid, SubscribeError, SubscriptionEnd,
+    ConnectionError, ConnectionEvent, Directive, Event, FlushError, FlushId, PublishError,
+    RequestError, RequestId, Sid, SubscribeError, SubscriptionEnd,
 };
 pub use lifecycle::ConnectionState;
 pub use options::{ConfigError, Options};
@@ -94,7 +94,7 @@ enum State {
 ///
 /// ```
 /// use std::time::Instant;
-/// use nats_sansio::{Connection, Directive, Event};
+/// use nats_sansio::{Connection, ConnectionEvent, Directive, Event};
 /// use nats_sansio::connection::Options;
 /// use bytes::Buf;
 ///
@@ -119,7 +119,7 @@ enum State {
 ///
 /// // PONG completes the handshake.
 /// conn.handle_received(now, b"PONG\r\n");
-/// assert!(matches!(conn.poll_event(), Some(Event::Connected { .. })));
+/// assert!(matches!(conn.poll_event(), Some(Event::Connection(ConnectionEvent::Connected { .. }))));
 ///
 /// // Publishing encodes straight into the outbound buffer.
 /// conn.publish("greet", None, None, "hello".into()).unwrap();
@@ -160,9 +160,9 @@ pub struct Connection {
     stats: Statistics,
     ever_connected: bool,
     /// Closed by the application while connected: what is queued is still being written,
-    /// and `Event::Closed` waits for it.
+    /// and `ConnectionEvent::Closed` waits for it.
     flush_on_close: bool,
-    /// Why the connection closed, kept until `Event::Closed` is raised.
+    /// Why the connection closed, kept until `ConnectionEvent::Closed` is raised.
     close_reason: Option<ConnectionError>,
     /// Connect attempts since the last successful handshake.
     attempt: u32,
@@ -539,8 +539,7 @@ impl Connection {
                 self.stats.in_messages += 1;
                 self.stats.in_bytes += length as u64;
                 self.stats.unreadable_messages += 1;
-                self.events
-                    .push_back(Event::UnreadableMessage { sid, reason });
+                self.raise(ConnectionEvent::UnreadableMessage { sid, reason });
             }
             ServerOp::Ping => {
                 if self.state == State::Connected {
@@ -554,6 +553,11 @@ impl Connection {
             ServerOp::Ok => {}
             ServerOp::Err(text) => self.on_server_error(text),
         }
+    }
+
+    /// Raises a connection event for the application.
+    fn raise(&mut self, event: ConnectionEvent) {
+        self.events.push_back(Event::Connection(event));
     }
 
     /// Keeps the deadline heap from filling with entries of finished requests.

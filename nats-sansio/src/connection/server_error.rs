@@ -5,7 +5,8 @@
 //! error drops the socket, and an authorization error counts against the server so that a
 //! server refusing the credentials twice leaves the pool.
 
-use super::{Connection, ConnectionError, Event, SubscriptionEnd};
+use super::ConnectionEvent;
+use super::{Connection, ConnectionError, SubscriptionEnd};
 use crate::proto::QueueGroup;
 
 impl Connection {
@@ -13,14 +14,14 @@ impl Connection {
         let lower = text.to_ascii_lowercase();
         if lower.starts_with("permissions violation") {
             self.on_permissions_violation(&text, &lower);
-            self.events.push_back(Event::ServerError { message: text });
+            self.raise(ConnectionEvent::ServerError { message: text });
             return;
         }
         let non_fatal = lower.starts_with("invalid subject")
             || lower.starts_with("invalid publish subject")
             || lower.starts_with("maximum subscriptions exceeded");
         if non_fatal {
-            self.events.push_back(Event::ServerError { message: text });
+            self.raise(ConnectionEvent::ServerError { message: text });
             return;
         }
         let reason = if lower.starts_with("authorization violation")

@@ -26,7 +26,7 @@ pub struct Statistics {
     /// Messages dropped by subscriptions over their pending limits.
     pub dropped_messages: u64,
     /// Messages dropped because their subject or reply subject is not UTF-8 (counted in
-    /// `in_messages` too); each raised [`Event::UnreadableMessage`](super::Event::UnreadableMessage).
+    /// `in_messages` too); each raised [`ConnectionEvent::UnreadableMessage`](super::ConnectionEvent::UnreadableMessage).
     pub unreadable_messages: u64,
 }
 

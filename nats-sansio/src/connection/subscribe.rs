@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use super::keepalive::PongFor;
 use super::subscriptions::{Phase, Pushed, Subscription};
+use super::ConnectionEvent;
 use super::{Connection, Delivery, Event, Sid, State, SubscribeError, SubscriptionEnd};
 use crate::proto::{validate_queue_group, Message, QueueGroup, Subject};
 
@@ -140,7 +141,7 @@ impl Connection {
             Pushed::Dropped { episode_start } => {
                 self.stats.dropped_messages += 1;
                 if episode_start {
-                    self.events.push_back(Event::SlowConsumer { sid });
+                    self.raise(ConnectionEvent::SlowConsumer { sid });
                 }
             }
             Pushed::Ignored => {}

@@ -587,9 +587,10 @@ fn a_reconnect_resumes_the_tls_session() {
         Some(HandshakeKind::Resumed),
         "the second handshake of the same Connection resumes the first session"
     );
-    assert!(
-        std::iter::from_fn(|| conn.poll_event()).any(|e| matches!(e, Event::Reconnected { .. }))
-    );
+    assert!(std::iter::from_fn(|| conn.poll_event()).any(|e| matches!(
+        e,
+        Event::Connection(crate::ConnectionEvent::Reconnected { .. })
+    )));
 }
 
 #[test]

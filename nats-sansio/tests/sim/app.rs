@@ -6,7 +6,7 @@
 //!   after every call, so whatever the app publishes or subscribes is sent as the contract
 //!   asks.
 //! - An app sees every event of its connection, in order, none dropped (the link going down
-//!   and up included: `Event::Disconnected` / `Event::Reconnected`), and every message of the
+//!   and up included: `ConnectionEvent::Disconnected` / `ConnectionEvent::Reconnected`), and every message of the
 //!   subscriptions it made through [`AppCx::subscribe`], in arrival order, before the
 //!   `MessagesReady` event that announced them.
 //! - [`App::on_timeout`] is called when [`App::poll_timeout`] is due, never earlier.

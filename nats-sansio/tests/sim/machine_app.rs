@@ -15,7 +15,7 @@ use std::time::Instant;
 use nats_sansio::connection::{RequestId, Sid};
 use nats_sansio::machine::{Link, Machine, Output, Publish};
 use nats_sansio::proto::Message;
-use nats_sansio::Event;
+use nats_sansio::{ConnectionEvent, Event};
 
 use super::app::{App, AppCx};
 
@@ -177,8 +177,12 @@ where
     fn on_event(&mut self, cx: &mut AppCx<'_>, event: &Event) {
         let now = cx.now;
         match event {
-            Event::Disconnected { .. } => self.machine_mut().handle_link(now, Link::Down),
-            Event::Reconnected { .. } => self.machine_mut().handle_link(now, Link::Up),
+            Event::Connection(ConnectionEvent::Disconnected { .. }) => {
+                self.machine_mut().handle_link(now, Link::Down)
+            }
+            Event::Connection(ConnectionEvent::Reconnected { .. }) => {
+                self.machine_mut().handle_link(now, Link::Up)
+            }
             Event::Response { id, result } => {
                 let Some(token) = self.requests.remove(id) else {
                     return;
