@@ -59,7 +59,7 @@ where
 {
     /// Drives `machine` on `client`'s connection; its requests time out after
     /// `request_timeout`.
-    pub(crate) fn new(client: Client, machine: M, request_timeout: Duration) -> Self {
+    fn new(client: Client, machine: M, request_timeout: Duration) -> Self {
         let runtime = Arc::clone(&client.shared_state().runtime);
         MachineStream {
             link: LinkWatch::new(Arc::clone(client.shared_state())),
@@ -74,14 +74,21 @@ where
         }
     }
 
+    /// Drives `machine` on `client`'s connection and carries out its set-up (subscriptions,
+    /// first requests) before returning, so that a refusal is the caller's error.
+    pub(crate) async fn start(
+        client: Client,
+        machine: M,
+        request_timeout: Duration,
+    ) -> Result<Self, E> {
+        let mut stream = MachineStream::new(client, machine, request_timeout);
+        stream.settle().await?;
+        Ok(stream)
+    }
+
     /// The machine, for its getters.
     pub(crate) fn machine(&self) -> &M {
         &self.machine
-    }
-
-    /// The client it runs on.
-    pub(crate) fn client(&self) -> &Client {
-        &self.client
     }
 
     fn now(&self) -> Instant {
@@ -195,9 +202,20 @@ where
         }
     }
 
+    /// The next item, with the client attached (a message that can be acknowledged, for
+    /// example).
+    pub(crate) fn poll_item_with<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        attach: impl FnOnce(Client, M::Item) -> T,
+    ) -> Poll<Option<Result<T, E>>> {
+        self.poll_item(cx)
+            .map(|item| item.map(|result| result.map(|item| attach(self.client.clone(), item))))
+    }
+
     /// Drives the machine until no request is in flight (its set-up calls answered): the
     /// first error it reports is the set-up's failure. Items delivered meanwhile are kept.
-    pub(crate) async fn settle(&mut self) -> Result<(), E> {
+    async fn settle(&mut self) -> Result<(), E> {
         std::future::poll_fn(|cx| loop {
             self.carry_out();
             if let Some(position) = self.ready.iter().position(Result::is_err) {

@@ -75,9 +75,7 @@ impl Consumer {
             client.new_inbox(),
             machine,
         )?;
-        let mut inner = MachineStream::new(client, machine, self.context.timeout());
-        // The inbox is subscribed now: a refusal is this call's error.
-        inner.settle().await?;
+        let inner = MachineStream::start(client, machine, self.context.timeout()).await?;
         Ok(Messages { inner })
     }
 }
@@ -102,9 +100,6 @@ impl futures_lite::Stream for Messages {
     type Item = Result<JsMessage, JetStreamError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
-        let inner = &mut self.inner;
-        inner.poll_item(cx).map(|item| {
-            item.map(|result| result.map(|message| JsMessage::new(inner.client().clone(), message)))
-        })
+        self.inner.poll_item_with(cx, JsMessage::new)
     }
 }

@@ -48,9 +48,7 @@ impl DirectGetBatch {
             request,
             context.timeout(),
         )?;
-        let mut inner = MachineStream::new(client, machine, context.timeout());
-        // Subscribed and sent now: a refusal is this call's error.
-        inner.settle().await?;
+        let inner = MachineStream::start(client, machine, context.timeout()).await?;
         Ok(DirectGetBatch { inner })
     }
 

@@ -45,9 +45,8 @@ impl OrderedMessages {
         let now = client.shared_state().runtime.now();
         let machine =
             OrderedConsume::new(now, context.prefix(), stream, &client.new_inbox(), config)?;
-        let mut inner = MachineStream::new(client, machine, context.timeout());
         // The first creation is awaited here, so a refusal is this call's error.
-        inner.settle().await?;
+        let inner = MachineStream::start(client, machine, context.timeout()).await?;
         Ok(OrderedMessages { inner })
     }
 
@@ -76,9 +75,6 @@ impl futures_lite::Stream for OrderedMessages {
     type Item = Result<JsMessage, JetStreamError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
-        let inner = &mut self.inner;
-        inner.poll_item(cx).map(|item| {
-            item.map(|result| result.map(|message| JsMessage::new(inner.client().clone(), message)))
-        })
+        self.inner.poll_item_with(cx, JsMessage::new)
     }
 }

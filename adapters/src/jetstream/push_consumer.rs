@@ -44,9 +44,7 @@ impl Consumer {
             &config.deliver_group,
             PushMachine::new(now, Some(config.idle_heartbeat), queue),
         );
-        let mut inner = MachineStream::new(client, machine, self.context().timeout());
-        // The deliver subject is subscribed now: a refusal is this call's error.
-        inner.settle().await?;
+        let inner = MachineStream::start(client, machine, self.context().timeout()).await?;
         Ok(PushMessages { inner })
     }
 }
@@ -78,16 +76,12 @@ impl futures_lite::Stream for PushMessages {
     type Item = Result<PushItem, JetStreamError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
-        let inner = &mut self.inner;
-        inner.poll_item(cx).map(|item| {
-            item.map(|result| {
-                result.map(|delivery| match delivery {
-                    PushDelivery::Message(message) => {
-                        PushItem::Message(JsMessage::new(inner.client().clone(), message))
-                    }
-                    PushDelivery::Event(event) => PushItem::Event(event),
-                })
+        self.inner
+            .poll_item_with(cx, |client, delivery| match delivery {
+                PushDelivery::Message(message) => {
+                    PushItem::Message(JsMessage::new(client, message))
+                }
+                PushDelivery::Event(event) => PushItem::Event(event),
             })
-        })
     }
 }
