@@ -189,6 +189,26 @@ const PULL_FAULTS: &[Fault] = &[
 #[test]
 fn pull_consume_across_disconnects_and_stalls() {
     for_seeds("pull_consume_across_disconnects_and_stalls", 200, |seed| {
+        pull_consume(seed, false)
+    });
+}
+
+/// The same, and at some point the server loses the durable consumer without a word to
+/// its pulls (as when a JetStream node's state is lost); an operator recreates it (it
+/// starts over from the first message). The consume neither ends nor stalls: its missed
+/// heartbeats make it pull again until the consumer is back, and every stored message is
+/// still delivered and settled.
+#[test]
+fn pull_consume_across_a_silently_lost_consumer() {
+    for_seeds(
+        "pull_consume_across_a_silently_lost_consumer",
+        200,
+        |seed| pull_consume(seed, true),
+    );
+}
+
+fn pull_consume(seed: u64, lose_consumer: bool) {
+    {
         let mut rng = Rng::new(seed ^ 0x00C0_FFEE);
         let mut w = js_world(seed, &mut rng);
         let ack_wait = secs(2);
@@ -205,13 +225,11 @@ fn pull_consume_across_disconnects_and_stalls() {
         let subject = ApiPrefix::default()
             .consumer_create(STREAM, "worker", None)
             .unwrap();
-        let info: ConsumerInfo = api(
-            &mut w,
-            CONSUMER,
-            &subject,
-            serde_json::to_vec(&request).unwrap(),
-        );
-        assert_eq!(info.name, "worker");
+        let create = |w: &mut World, c: usize| {
+            let info: ConsumerInfo = api(w, c, &subject, serde_json::to_vec(&request).unwrap());
+            assert_eq!(info.name, "worker");
+        };
+        create(&mut w, CONSUMER);
         let options = ConsumeOptions {
             max_messages: Some(rng.range(1, 8) as usize),
             expires: Some(rng.duration(secs(1), secs(3))),
@@ -230,10 +248,18 @@ fn pull_consume_across_disconnects_and_stalls() {
             ),
         );
         let mut sent = Vec::new();
-        for _ in 0..rng.range(4, 10) {
+        let rounds = rng.range(4, 10);
+        let lose_at = lose_consumer.then(|| rng.range(0, rounds - 1));
+        for round in 0..rounds {
             let n = rng.range(0, 6);
             produce(&mut w, &mut sent, n);
             fault(&mut w, &mut rng, PULL_FAULTS);
+            if lose_at == Some(round) {
+                assert!(w.lose_consumer(STREAM, "worker", false), "SEED={seed}");
+                let gone = rng.duration(Duration::ZERO, secs(8));
+                w.run_for(gone);
+                create(&mut w, PRODUCER);
+            }
             let d = rng.duration(Duration::ZERO, ms(1500));
             w.run_for(d);
         }
@@ -262,7 +288,7 @@ fn pull_consume_across_disconnects_and_stalls() {
             app.errors
         );
         w.assert_no_violations();
-    });
+    }
 }
 
 // ===================== ordered consume =====================
