@@ -20,6 +20,8 @@ commands:
   demo                        start a nats-server and run the tour example against it
   fmt                         format the workspace in place
   lint                        check formatting, then clippy with warnings as errors
+  checks                      rustdoc without warnings, the client crates on the declared
+                              MSRV, and the core (no default features) on wasm32
   fuzz <target> [secs]        run a cargo-fuzz target in fuzz/ for secs (default 60)
   bench [--quick] [ARGS…]     provision nats-server, run nats-benches' `compare` in release
                               against it and async-nats, and write BENCHMARKS.md
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(),
         Some("fmt") => cargo(["fmt", "--all"]),
         Some("lint") => lint(),
+        Some("checks") => checks(),
         Some("fuzz") => fuzz(rest),
         Some("bench") => bench(rest),
         None | Some("help" | "-h" | "--help") => {
@@ -167,6 +170,47 @@ fn lint() -> Result {
         "--",
         "-D",
         "warnings",
+    ])
+}
+
+/// The toolchain the client crates declare as their MSRV (`rust-version` in Cargo.toml).
+const MSRV: &str = "1.85";
+/// The target a browser adapter will build the core for.
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// The crates users build; the test, task and bench crates may need newer Rust.
+const CLIENT_CRATES: [&str; 2] = ["nats-sansio", "nats-client"];
+
+/// The checks beside the tests: docs, MSRV, wasm. Missing toolchains and targets are
+/// installed with rustup (whose proxies `rustup run` needs, not the toolchain in `$CARGO`).
+fn checks() -> Result {
+    eprintln!("xtask: rustdoc, warnings as errors");
+    let mut doc = cargo_command();
+    doc.env("RUSTDOCFLAGS", "-D warnings")
+        .args(["doc", "--no-deps", "--all-features"]);
+    for krate in CLIENT_CRATES {
+        doc.args(["-p", krate]);
+    }
+    run(&mut doc)?;
+
+    eprintln!("xtask: the client crates on Rust {MSRV}");
+    run(Command::new("rustup").args(["toolchain", "install", MSRV, "--profile", "minimal"]))?;
+    let mut msrv = Command::new("rustup");
+    msrv.current_dir(workspace_root())
+        .args(["run", MSRV, "cargo", "check", "--all-features"]);
+    for krate in CLIENT_CRATES {
+        msrv.args(["-p", krate]);
+    }
+    run(&mut msrv)?;
+
+    eprintln!("xtask: the core without default features on {WASM_TARGET}");
+    run(Command::new("rustup").args(["target", "add", WASM_TARGET]))?;
+    cargo([
+        "build",
+        "-p",
+        "nats-sansio",
+        "--no-default-features",
+        "--target",
+        WASM_TARGET,
     ])
 }
 
