@@ -215,7 +215,7 @@ impl Client {
         let sid = self
             .shared()
             .command(|state| state.conn.subscribe(subject, queue_group))?;
-        Ok(Subscriber::new(Arc::clone(self.shared()), sid))
+        Ok(Subscriber::new(self.clone(), sid))
     }
 
     /// Sends a request and waits for the first reply (the client's default timeout).

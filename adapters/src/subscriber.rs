@@ -2,7 +2,8 @@
 //!
 //! Invariant: messages wait in the machine's per-subscription queue (bounded by its pending
 //! limits); the stream pops them under the lock and registers its waker only when the queue
-//! is empty, so the driver wakes it once per batch, not per message.
+//! is empty, so the driver wakes it once per batch, not per message. A subscriber holds a
+//! client handle, so the connection lives as long as any subscriber does.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -13,20 +14,26 @@ use nats_sansio::connection::{Delivery, Sid, SubscriptionStats};
 use nats_sansio::proto::Message;
 
 use crate::shared::Shared;
+use crate::Client;
 
-/// The messages of one subscription. Dropping it unsubscribes.
+/// The messages of one subscription. Dropping it unsubscribes. It keeps the connection open:
+/// a subscriber read in its own task goes on receiving after every [`Client`] is dropped,
+/// and the connection closes once the last client and subscriber are gone.
 #[derive(Debug)]
 pub struct Subscriber {
     shared: Arc<Shared>,
+    /// Keeps the connection open while the subscriber lives.
+    _client: Client,
     sid: Sid,
     /// Set once the subscription was ended on purpose, so drop sends no UNSUB.
     ended: bool,
 }
 
 impl Subscriber {
-    pub(crate) fn new(shared: Arc<Shared>, sid: Sid) -> Subscriber {
+    pub(crate) fn new(client: Client, sid: Sid) -> Subscriber {
         Subscriber {
-            shared,
+            shared: Arc::clone(client.shared_state()),
+            _client: client,
             sid,
             ended: false,
         }
