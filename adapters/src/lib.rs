@@ -25,6 +25,33 @@ mod client;
 mod driver;
 mod entropy;
 pub mod error;
+/// Names of the headers NATS and JetStream give meaning to, for [`HeaderMap`] (as
+/// `async_nats::header`).
+///
+/// ```
+/// use nats_client::header::NATS_MSG_ID;
+///
+/// let mut headers = nats_client::HeaderMap::new();
+/// headers.insert(NATS_MSG_ID, "order-1");
+/// assert_eq!(headers.get("Nats-Msg-Id"), Some("order-1"));
+/// ```
+pub mod header {
+    pub use nats_sansio::jetstream::direct::{
+        NATS_LAST_SEQUENCE, NATS_NUM_PENDING, NATS_SEQUENCE, NATS_STREAM, NATS_SUBJECT,
+        NATS_TIME_STAMP, NATS_UP_TO_SEQUENCE,
+    };
+    pub use nats_sansio::jetstream::publish::{
+        NATS_EXPECTED_LAST_MSG_ID, NATS_EXPECTED_LAST_SEQUENCE,
+        NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, NATS_EXPECTED_STREAM, NATS_MSG_ID, NATS_TTL,
+    };
+    pub use nats_sansio::jetstream::pull::{
+        PENDING_BYTES as NATS_PENDING_BYTES, PENDING_MESSAGES as NATS_PENDING_MESSAGES,
+        PIN_ID as NATS_PIN_ID,
+    };
+    pub use nats_sansio::jetstream::push::{
+        CONSUMER_STALLED as NATS_CONSUMER_STALLED, LAST_CONSUMER as NATS_LAST_CONSUMER,
+    };
+}
 mod events;
 pub mod jetstream;
 mod link;
