@@ -10,6 +10,9 @@ use nats_sansio::jetstream::pull::{
 };
 use nats_sansio::proto::{HeaderMap, Message, StatusCode, Subject};
 
+mod common;
+use common::{js_message, status_message};
+
 const INBOX: &str = "_INBOX.pull";
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -31,38 +34,12 @@ fn sized(size: usize) -> Message {
 
 /// A user message as JetStream delivers it, with an ack reply subject.
 fn user(seq: u64) -> Message {
-    let payload = Bytes::from(format!("m{seq}"));
-    Message {
-        subject: Subject::from_static("orders.new"),
-        reply: Some(
-            Subject::new(format!(
-                "$JS.ACK.ORDERS.w.1.{seq}.{seq}.1700000000000000000.0"
-            ))
-            .unwrap(),
-        ),
-        headers: None,
-        length: payload.len(),
-        payload,
-    }
+    js_message("orders.new", "w", seq, seq)
 }
 
 /// A status message (`NATS/1.0 <code> <description>` plus headers, empty payload).
 fn status(code: u16, description: &str, headers: &[(&str, &str)]) -> Message {
-    let mut map = HeaderMap::new();
-    map.set_status(
-        StatusCode::from_u16(code).unwrap(),
-        Some(description.to_owned()),
-    );
-    for (name, value) in headers {
-        map.append(*name, *value);
-    }
-    Message {
-        subject: Subject::from_static(INBOX),
-        reply: None,
-        length: map.encoded_len(),
-        headers: Some(map),
-        payload: Bytes::new(),
-    }
+    status_message(INBOX, code, description, None, headers)
 }
 
 /// A status carrying `Nats-Pending-Messages` and `Nats-Pending-Bytes`.
