@@ -18,6 +18,15 @@ fn status(description: &str, reply: Option<&str>, headers: &[(&str, &str)]) -> M
     status_message("deliver.here", 100, description, reply, headers)
 }
 
+/// A heartbeat naming the flow-control request `subject` as stalled.
+fn stalled_heartbeat(subject: &str) -> Message {
+    status(
+        "Idle Heartbeat",
+        None,
+        &[("Nats-Consumer-Stalled", subject)],
+    )
+}
+
 fn events(m: &mut PushMachine) -> Vec<PushEvent> {
     std::iter::from_fn(|| m.poll_event()).collect()
 }
@@ -36,11 +45,7 @@ fn data_flow_control_and_heartbeats_are_told_apart() {
             reply: "$JS.FC.S.x.1".into()
         }
     );
-    let stalled = status(
-        "Idle Heartbeat",
-        None,
-        &[("Nats-Consumer-Stalled", "$JS.FC.S.y")],
-    );
+    let stalled = stalled_heartbeat("$JS.FC.S.y");
     assert_eq!(
         m.handle_message(now, &stalled),
         Pushed::Heartbeat {
@@ -138,11 +143,7 @@ fn answered_subjects_are_bounded_and_a_recent_one_is_not_answered_twice() {
         m.remembered_subjects()
     );
     // The heartbeat naming the latest request as stalled: it was answered already.
-    let stalled = status(
-        "Idle Heartbeat",
-        None,
-        &[("Nats-Consumer-Stalled", "$JS.FC.S.x.9999")],
-    );
+    let stalled = stalled_heartbeat("$JS.FC.S.x.9999");
     assert_eq!(
         m.handle_message(now, &stalled),
         Pushed::Heartbeat { unstall: None }
