@@ -41,15 +41,26 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A connection that completed its handshake; the handshake bytes are consumed.
-fn connected(now: Instant) -> Connection {
-    let mut conn = Connection::new(options("nats://127.0.0.1:4222"), now).unwrap();
+/// The machine asks to connect, the transport connects and the server greets with `INFO`.
+fn link_up(conn: &mut Connection, now: Instant) {
     assert!(matches!(
         conn.poll_directive(),
         Some(Directive::Connect { .. })
     ));
     conn.handle_connected(now);
     conn.handle_received(now, INFO);
+}
+
+/// A connection that completed its handshake; the handshake bytes are consumed.
+fn connected(now: Instant) -> Connection {
+    connected_with(options("nats://127.0.0.1:4222"), now)
+}
+
+/// A connection with options `o` that completed its handshake; the handshake bytes are
+/// consumed.
+fn connected_with(o: Options, now: Instant) -> Connection {
+    let mut conn = Connection::new(o, now).unwrap();
+    link_up(&mut conn, now);
     let hello = text(&sent(&mut conn));
     assert!(hello.starts_with("CONNECT {"), "{hello}");
     conn.handle_received(now, b"PONG\r\n");
@@ -202,12 +213,7 @@ fn unsubscribe_after_counts_across_reconnects() {
     assert!(evs
         .iter()
         .any(|e| matches!(e, Event::Connection(ConnectionEvent::Disconnected { .. }))));
-    assert!(matches!(
-        conn.poll_directive(),
-        Some(Directive::Connect { .. })
-    ));
-    conn.handle_connected(now);
-    conn.handle_received(now, INFO);
+    link_up(&mut conn, now);
     sent(&mut conn);
     conn.handle_received(now, b"PONG\r\n");
     assert_eq!(
@@ -289,13 +295,7 @@ fn unanswered_pings_make_the_connection_stale() {
     let now = t0();
     let mut o = options("nats://127.0.0.1:4222");
     o.ping_interval = Duration::from_secs(1);
-    let mut conn = Connection::new(o, now).unwrap();
-    conn.poll_directive();
-    conn.handle_connected(now);
-    conn.handle_received(now, INFO);
-    sent(&mut conn);
-    conn.handle_received(now, b"PONG\r\n");
-    events(&mut conn);
+    let mut conn = connected_with(o, now);
     for _ in 0..2 {
         let t = conn.poll_timeout().unwrap();
         conn.handle_timeout(t);
@@ -485,13 +485,7 @@ fn a_server_that_refuses_the_credentials_twice_leaves_the_pool() {
     let mut o = options("nats://u:p@127.0.0.1:4222");
     o.reconnect_delay = Duration::from_millis(1);
     o.reconnect_jitter = Duration::ZERO;
-    let mut conn = Connection::new(o, now).unwrap();
-    conn.poll_directive();
-    conn.handle_connected(now);
-    conn.handle_received(now, INFO);
-    sent(&mut conn);
-    conn.handle_received(now, b"PONG\r\n");
-    events(&mut conn);
+    let mut conn = connected_with(o, now);
     conn.handle_disconnected(now, "server restarted");
     // The restarted server refuses the credentials, twice in a row.
     for attempt in 1..=2 {
@@ -588,9 +582,7 @@ fn requests_sent_on_a_dead_socket_fail_at_once_buffered_ones_wait() {
         .iter()
         .any(|e| matches!(e, Event::Response { id, .. } if *id == buffered)));
     // The buffered request goes out on the next connection and its reply is delivered.
-    conn.poll_directive();
-    conn.handle_connected(now);
-    conn.handle_received(now, INFO);
+    link_up(&mut conn, now);
     sent(&mut conn);
     conn.handle_received(now, b"PONG\r\n");
     let wire = text(&sent(&mut conn));
@@ -667,13 +659,7 @@ fn exhausted_reconnects_count_the_discarded_buffer() {
     let now = t0();
     let mut o = options("nats://127.0.0.1:4222");
     o.max_reconnects = Some(1);
-    let mut conn = Connection::new(o, now).unwrap();
-    conn.poll_directive();
-    conn.handle_connected(now);
-    conn.handle_received(now, INFO);
-    sent(&mut conn);
-    conn.handle_received(now, b"PONG\r\n");
-    events(&mut conn);
+    let mut conn = connected_with(o, now);
     conn.handle_disconnected(now, "server died");
     conn.publish("kept", None, None, "x".into()).unwrap();
     conn.publish("kept", None, None, "y".into()).unwrap();
@@ -738,12 +724,7 @@ fn link_epoch_counts_completed_handshakes_not_attempts() {
     assert_eq!(conn.link_epoch(), 1);
     conn.handle_disconnected(now, "reset");
     assert_eq!(conn.link_epoch(), 1, "a lost link is no new epoch");
-    assert!(matches!(
-        conn.poll_directive(),
-        Some(Directive::Connect { .. })
-    ));
-    conn.handle_connected(now);
-    conn.handle_received(now, INFO);
+    link_up(&mut conn, now);
     sent(&mut conn);
     assert_eq!(
         conn.link_epoch(),

@@ -6,21 +6,21 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use nats_sansio::jetstream::api::{
-    AckPolicy, ApiError, ConsumerInfo, CreateConsumerRequest, DateTime, DeliverPolicy, ErrorCode,
-    SequenceInfo,
+    AckPolicy, ApiError, CreateConsumerRequest, DateTime, DeliverPolicy, ErrorCode,
 };
 use nats_sansio::jetstream::ordered::{
     backoff, CreateError, Dropped, OrderedAction, OrderedConfig, OrderedConfigError,
-    OrderedConsumer, OrderedError, OrderedEvent, OrderedPull, OrderedReceived, ResetReason,
-    INACTIVE_THRESHOLD,
+    OrderedConsumer, OrderedError, OrderedEvent, OrderedReceived, ResetReason, INACTIVE_THRESHOLD,
 };
 use nats_sansio::jetstream::pull::{ConsumeOptions, PriorityOptions, PullStatus};
-use nats_sansio::proto::{HeaderMap, Message, StatusCode, Subject};
+use nats_sansio::proto::Message;
 use nats_sansio::rng::Rng;
 
-const STREAM: &str = "ORDERS";
+mod common;
+use common::ordered::{read_some, Harness};
+use common::{consumer_info, js_message, status_message, STREAM};
+
 const PREFIX: &str = "oc";
 const INBOX: &str = "_INBOX.oc";
 
@@ -30,48 +30,12 @@ fn secs(n: u64) -> Duration {
 
 /// A message of `consumer` as JetStream delivers it.
 fn user(consumer: &str, sseq: u64, cseq: u64) -> Message {
-    let payload = Bytes::from(format!("m{sseq}"));
-    Message {
-        subject: Subject::from_static("orders.new"),
-        reply: Some(
-            Subject::new(format!(
-                "$JS.ACK.{STREAM}.{consumer}.1.{sseq}.{cseq}.1700000000000000000.0"
-            ))
-            .unwrap(),
-        ),
-        headers: None,
-        length: payload.len(),
-        payload,
-    }
+    js_message("orders.new", consumer, sseq, cseq)
 }
 
 /// A status sent to a pull's reply subject.
 fn status(reply: &str, code: u16, description: &str) -> Message {
-    let mut map = HeaderMap::new();
-    map.set_status(
-        StatusCode::from_u16(code).unwrap(),
-        Some(description.to_owned()),
-    );
-    Message {
-        subject: Subject::new(reply.to_owned()).unwrap(),
-        reply: None,
-        length: map.encoded_len(),
-        headers: Some(map),
-        payload: Bytes::new(),
-    }
-}
-
-fn info(name: &str, delivered_sseq: u64) -> ConsumerInfo {
-    ConsumerInfo {
-        stream_name: STREAM.into(),
-        name: name.into(),
-        delivered: SequenceInfo {
-            consumer_seq: 0,
-            stream_seq: delivered_sseq,
-            last_active: None,
-        },
-        ..ConsumerInfo::default()
-    }
+    status_message(reply, code, description, None, &[])
 }
 
 fn api_error(err_code: u16) -> CreateError {
@@ -82,31 +46,9 @@ fn api_error(err_code: u16) -> CreateError {
     })
 }
 
-/// The machine and everything it has put out, over a virtual clock.
-struct Harness {
-    m: OrderedConsumer,
-    now: Instant,
-    actions: Vec<OrderedAction>,
-    pulls: Vec<OrderedPull>,
-    events: Vec<OrderedEvent>,
-    /// The creation asked for last, kept across `take`.
-    asked: Option<CreateConsumerRequest>,
-}
-
 impl Harness {
     fn new(config: OrderedConfig) -> Harness {
-        let now = Instant::now();
-        let m = OrderedConsumer::new(now, STREAM, PREFIX, INBOX, config).unwrap();
-        let mut h = Harness {
-            m,
-            now,
-            actions: Vec::new(),
-            pulls: Vec::new(),
-            events: Vec::new(),
-            asked: None,
-        };
-        h.drain();
-        h
+        Harness::start(PREFIX, INBOX, config)
     }
 
     /// A machine whose first consumer (`oc_1`, from the start of the stream) exists.
@@ -117,107 +59,9 @@ impl Harness {
         h
     }
 
-    fn drain(&mut self) {
-        while let Some(action) = self.m.poll_action() {
-            if let OrderedAction::CreateConsumer(request) = &action {
-                self.asked = Some((**request).clone());
-            }
-            self.actions.push(action);
-        }
-        self.pulls.extend(std::iter::from_fn(|| self.m.poll_pull()));
-        self.events
-            .extend(std::iter::from_fn(|| self.m.poll_event()));
-    }
-
-    /// Forgets what was put out so far.
-    fn take(&mut self) -> (Vec<OrderedAction>, Vec<OrderedPull>, Vec<OrderedEvent>) {
-        (
-            std::mem::take(&mut self.actions),
-            std::mem::take(&mut self.pulls),
-            std::mem::take(&mut self.events),
-        )
-    }
-
-    /// The creation asked for last (panics if none).
-    fn last_create(&self) -> CreateConsumerRequest {
-        self.actions
-            .iter()
-            .rev()
-            .find_map(|a| match a {
-                OrderedAction::CreateConsumer(r) => Some((**r).clone()),
-                _ => None,
-            })
-            .expect("a consumer creation was asked for")
-    }
-
-    fn creates(&self) -> usize {
-        self.actions
-            .iter()
-            .filter(|a| matches!(a, OrderedAction::CreateConsumer(_)))
-            .count()
-    }
-
-    fn deletes(&self) -> Vec<String> {
-        self.actions
-            .iter()
-            .filter_map(|a| match a {
-                OrderedAction::DeleteConsumer(n) => Some(n.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// Answers the last creation with success; returns the consumer's name.
-    fn create_ok(&mut self, delivered_sseq: u64) -> String {
-        let name = self
-            .asked
-            .clone()
-            .expect("a creation was asked for")
-            .config
-            .name;
-        self.m
-            .handle_consumer_created(self.now, Ok(info(&name, delivered_sseq)));
-        self.drain();
-        name
-    }
-
-    fn create_err(&mut self, error: CreateError) {
-        self.m.handle_consumer_created(self.now, Err(error));
-        self.drain();
-    }
-
-    fn feed(&mut self, message: &Message) -> OrderedReceived {
-        let r = self.m.handle_message(self.now, message);
-        self.drain();
-        r
-    }
-
-    /// Feeds user messages; returns the stream sequences delivered.
+    /// Feeds user messages of `consumer`; returns the stream sequences delivered.
     fn feed_all(&mut self, consumer: &str, seqs: &[(u64, u64)]) -> Vec<u64> {
-        seqs.iter()
-            .filter_map(
-                |&(sseq, cseq)| match self.feed(&user(consumer, sseq, cseq)) {
-                    OrderedReceived::Deliver(meta) => Some(meta.stream_sequence),
-                    OrderedReceived::Dropped(_) => None,
-                },
-            )
-            .collect()
-    }
-
-    fn advance(&mut self, by: Duration) {
-        self.now += by;
-        self.m.handle_timeout(self.now);
-        self.drain();
-    }
-
-    fn resets(&self) -> Vec<ResetReason> {
-        self.events
-            .iter()
-            .filter_map(|e| match e {
-                OrderedEvent::Reset { reason, .. } => Some(reason.clone()),
-                _ => None,
-            })
-            .collect()
+        self.feed_each(seqs.iter().map(|&(sseq, cseq)| user(consumer, sseq, cseq)))
     }
 }
 
@@ -316,12 +160,12 @@ fn in_order_messages_are_delivered() {
 
 /// An idle heartbeat of a pull, saying which consumer sequence the server delivered last.
 fn heartbeat(reply: &str, last_consumer: u64) -> Message {
-    let mut message = status(reply, 100, "Idle Heartbeat");
-    let headers = message.headers.as_mut().unwrap();
-    headers.insert("Nats-Last-Consumer", last_consumer.to_string());
-    headers.insert("Nats-Last-Stream", "0");
-    message.length = headers.encoded_len();
-    message
+    let last_consumer = last_consumer.to_string();
+    let headers = [
+        ("Nats-Last-Consumer", last_consumer.as_str()),
+        ("Nats-Last-Stream", "0"),
+    ];
+    status_message(reply, 100, "Idle Heartbeat", None, &headers)
 }
 
 /// Found by the simulation (`simulation_js`, `ordered_consume_across_faults_and_lost_consumers`,
@@ -704,7 +548,7 @@ fn simulate(seed: u64, total: u64) -> (Vec<u64>, usize) {
                                 reply: String::new(),
                             },
                         );
-                        Ok(info(&name, start - 1))
+                        Ok(consumer_info(&name, start - 1))
                     };
                     m.handle_consumer_created(now, result);
                 }
@@ -772,15 +616,7 @@ fn simulate(seed: u64, total: u64) -> (Vec<u64>, usize) {
             }
         }
         // The client reads some of what is on the wire.
-        for _ in 0..rng.next_u64() % 4 {
-            let Some(message) = wire.pop_front() else {
-                break;
-            };
-            now += Duration::from_millis(10);
-            if let OrderedReceived::Deliver(meta) = m.handle_message(now, &message) {
-                received.push(meta.stream_sequence);
-            }
-        }
+        read_some(&mut m, &mut rng, &mut now, &mut wire, &mut received);
         // Idle: let the timers run.
         if wire.is_empty() {
             if let Some(at) = m.poll_timeout() {

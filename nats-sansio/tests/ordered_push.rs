@@ -8,57 +8,26 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use nats_sansio::jetstream::api::{AckPolicy, ConsumerInfo, DeliverPolicy, SequenceInfo};
+use nats_sansio::jetstream::api::{AckPolicy, ConsumerInfo, DeliverPolicy};
 use nats_sansio::jetstream::ordered::{
     CreateError, Dropped, OrderedAction, OrderedConfig, OrderedConfigError, OrderedConsumer,
-    OrderedEvent, OrderedMode, OrderedReceived, ResetReason, PUSH_ACK_WAIT,
+    OrderedMode, OrderedReceived, ResetReason, PUSH_ACK_WAIT,
 };
 use nats_sansio::jetstream::push::{Pushed, CONSUMER_STALLED, LAST_CONSUMER};
-use nats_sansio::proto::{HeaderMap, Message, StatusCode, Subject};
+use nats_sansio::proto::Message;
 use nats_sansio::rng::Rng;
 
-const STREAM: &str = "ORDERS";
+mod common;
+use common::ordered::{read_some, Harness};
+use common::{consumer_info, js_message, status_message, STREAM};
+
 const PREFIX: &str = "op";
 const INBOX: &str = "_INBOX.op";
 const HEARTBEAT: Duration = Duration::from_secs(5);
 
 /// A message of `consumer` pushed to `deliver`.
 fn user(deliver: &str, consumer: &str, sseq: u64, cseq: u64) -> Message {
-    let payload = Bytes::from(format!("m{sseq}"));
-    Message {
-        subject: Subject::new(deliver.to_owned()).unwrap(),
-        reply: Some(
-            Subject::new(format!(
-                "$JS.ACK.{STREAM}.{consumer}.1.{sseq}.{cseq}.1700000000000000000.0"
-            ))
-            .unwrap(),
-        ),
-        headers: None,
-        length: payload.len(),
-        payload,
-    }
-}
-
-/// A `100` status on `deliver`.
-fn control(
-    deliver: &str,
-    description: &str,
-    reply: Option<&str>,
-    headers: &[(&str, &str)],
-) -> Message {
-    let mut map = HeaderMap::new();
-    map.set_status(StatusCode::IDLE_HEARTBEAT, Some(description.to_owned()));
-    for (name, value) in headers {
-        map.insert(*name, *value);
-    }
-    Message {
-        subject: Subject::new(deliver.to_owned()).unwrap(),
-        reply: reply.map(|r| Subject::new(r.to_owned()).unwrap()),
-        length: map.encoded_len(),
-        headers: Some(map),
-        payload: Bytes::new(),
-    }
+    js_message(deliver, consumer, sseq, cseq)
 }
 
 fn heartbeat(deliver: &str, last_cseq: u64, stalled: Option<&str>) -> Message {
@@ -67,24 +36,11 @@ fn heartbeat(deliver: &str, last_cseq: u64, stalled: Option<&str>) -> Message {
     if let Some(subject) = stalled {
         headers.push((CONSUMER_STALLED, subject));
     }
-    control(deliver, "Idle Heartbeat", None, &headers)
+    status_message(deliver, 100, "Idle Heartbeat", None, &headers)
 }
 
 fn flow_control(deliver: &str, reply: &str) -> Message {
-    control(deliver, "FlowControl Request", Some(reply), &[])
-}
-
-fn info(name: &str, delivered_sseq: u64) -> ConsumerInfo {
-    ConsumerInfo {
-        stream_name: STREAM.into(),
-        name: name.into(),
-        delivered: SequenceInfo {
-            consumer_seq: 0,
-            stream_seq: delivered_sseq,
-            last_active: None,
-        },
-        ..ConsumerInfo::default()
-    }
+    status_message(deliver, 100, "FlowControl Request", Some(reply), &[])
 }
 
 fn push_config() -> OrderedConfig {
@@ -94,26 +50,9 @@ fn push_config() -> OrderedConfig {
     }
 }
 
-/// The machine and everything it put out, over a virtual clock.
-struct Harness {
-    m: OrderedConsumer,
-    now: Instant,
-    actions: Vec<OrderedAction>,
-    events: Vec<OrderedEvent>,
-}
-
 impl Harness {
     fn new() -> Harness {
-        let now = Instant::now();
-        let m = OrderedConsumer::new(now, STREAM, PREFIX, INBOX, push_config()).unwrap();
-        let mut h = Harness {
-            m,
-            now,
-            actions: Vec::new(),
-            events: Vec::new(),
-        };
-        h.drain();
-        h
+        Harness::start(PREFIX, INBOX, push_config())
     }
 
     /// A machine whose first consumer (`op_1`, pushing to `_INBOX.op.1`) exists.
@@ -124,94 +63,14 @@ impl Harness {
         h
     }
 
-    fn drain(&mut self) {
-        assert!(self.m.poll_pull().is_none(), "push mode never pulls");
-        self.actions
-            .extend(std::iter::from_fn(|| self.m.poll_action()));
-        self.events
-            .extend(std::iter::from_fn(|| self.m.poll_event()));
-    }
-
-    fn take(&mut self) -> (Vec<OrderedAction>, Vec<OrderedEvent>) {
-        (
-            std::mem::take(&mut self.actions),
-            std::mem::take(&mut self.events),
-        )
-    }
-
-    fn last_create(&self) -> nats_sansio::jetstream::api::CreateConsumerRequest {
-        self.actions
-            .iter()
-            .rev()
-            .find_map(|a| match a {
-                OrderedAction::CreateConsumer(r) => Some((**r).clone()),
-                _ => None,
-            })
-            .expect("a consumer creation was asked for")
-    }
-
-    fn publishes(&self) -> Vec<String> {
-        self.actions
-            .iter()
-            .filter_map(|a| match a {
-                OrderedAction::Publish(s) => Some(s.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn deletes(&self) -> Vec<String> {
-        self.actions
-            .iter()
-            .filter_map(|a| match a {
-                OrderedAction::DeleteConsumer(n) => Some(n.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn create_ok(&mut self, delivered_sseq: u64) -> String {
-        let name = self.last_create().config.name;
-        self.m
-            .handle_consumer_created(self.now, Ok(info(&name, delivered_sseq)));
-        self.drain();
-        name
-    }
-
-    fn feed(&mut self, message: &Message) -> OrderedReceived {
-        let r = self.m.handle_message(self.now, message);
-        self.drain();
-        r
-    }
-
     /// Feeds user messages of generation `serial`; returns the stream sequences delivered.
     fn feed_all(&mut self, serial: u64, seqs: &[(u64, u64)]) -> Vec<u64> {
         let deliver = format!("{INBOX}.{serial}");
         let consumer = format!("{PREFIX}_{serial}");
-        seqs.iter()
-            .filter_map(
-                |&(sseq, cseq)| match self.feed(&user(&deliver, &consumer, sseq, cseq)) {
-                    OrderedReceived::Deliver(meta) => Some(meta.stream_sequence),
-                    OrderedReceived::Dropped(_) => None,
-                },
-            )
-            .collect()
-    }
-
-    fn advance(&mut self, by: Duration) {
-        self.now += by;
-        self.m.handle_timeout(self.now);
-        self.drain();
-    }
-
-    fn resets(&self) -> Vec<ResetReason> {
-        self.events
-            .iter()
-            .filter_map(|e| match e {
-                OrderedEvent::Reset { reason, .. } => Some(reason.clone()),
-                _ => None,
-            })
-            .collect()
+        self.feed_each(
+            seqs.iter()
+                .map(|&(sseq, cseq)| user(&deliver, &consumer, sseq, cseq)),
+        )
     }
 }
 
@@ -461,7 +320,7 @@ fn simulate(seed: u64, total: u64) -> Run {
                                 fc_pending: None,
                             },
                         );
-                        Ok(info(&c.name, start - 1))
+                        Ok(consumer_info(&c.name, start - 1))
                     };
                     if rng.chance(50) {
                         pending_answer = Some(result);
@@ -532,15 +391,7 @@ fn simulate(seed: u64, total: u64) -> Run {
                 server.remove(&name);
             }
         }
-        for _ in 0..rng.next_u64() % 4 {
-            let Some(message) = wire.pop_front() else {
-                break;
-            };
-            now += Duration::from_millis(10);
-            if let OrderedReceived::Deliver(meta) = m.handle_message(now, &message) {
-                received.push(meta.stream_sequence);
-            }
-        }
+        read_some(&mut m, &mut rng, &mut now, &mut wire, &mut received);
         // Idle: the server sends heartbeats (naming a pending flow control as stalled),
         // or, with nothing to say, the timers run.
         if wire.is_empty() {

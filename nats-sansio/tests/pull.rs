@@ -10,6 +10,9 @@ use nats_sansio::jetstream::pull::{
 };
 use nats_sansio::proto::{HeaderMap, Message, StatusCode, Subject};
 
+mod common;
+use common::{js_message, status_message};
+
 const INBOX: &str = "_INBOX.pull";
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -31,38 +34,12 @@ fn sized(size: usize) -> Message {
 
 /// A user message as JetStream delivers it, with an ack reply subject.
 fn user(seq: u64) -> Message {
-    let payload = Bytes::from(format!("m{seq}"));
-    Message {
-        subject: Subject::from_static("orders.new"),
-        reply: Some(
-            Subject::new(format!(
-                "$JS.ACK.ORDERS.w.1.{seq}.{seq}.1700000000000000000.0"
-            ))
-            .unwrap(),
-        ),
-        headers: None,
-        length: payload.len(),
-        payload,
-    }
+    js_message("orders.new", "w", seq, seq)
 }
 
 /// A status message (`NATS/1.0 <code> <description>` plus headers, empty payload).
 fn status(code: u16, description: &str, headers: &[(&str, &str)]) -> Message {
-    let mut map = HeaderMap::new();
-    map.set_status(
-        StatusCode::from_u16(code).unwrap(),
-        Some(description.to_owned()),
-    );
-    for (name, value) in headers {
-        map.append(*name, *value);
-    }
-    Message {
-        subject: Subject::from_static(INBOX),
-        reply: None,
-        length: map.encoded_len(),
-        headers: Some(map),
-        payload: Bytes::new(),
-    }
+    status_message(INBOX, code, description, None, headers)
 }
 
 /// A status carrying `Nats-Pending-Messages` and `Nats-Pending-Bytes`.
@@ -107,6 +84,38 @@ fn consume10(t0: Instant) -> PullMachine {
     m
 }
 
+/// A no-wait fetch of 5 messages without `expires`.
+fn no_wait_fetch5(t0: Instant) -> PullMachine {
+    let options = FetchOptions {
+        no_wait: true,
+        expires: None,
+        ..FetchOptions::messages(5)
+    };
+    PullMachine::fetch(t0, options).unwrap()
+}
+
+/// A fetch of 10 messages that expires after 5 s, whose pull has been taken.
+fn fetch10_expiring_in_5s(t0: Instant) -> PullMachine {
+    let options = FetchOptions {
+        expires: Some(secs(5)),
+        ..FetchOptions::messages(10)
+    };
+    let mut m = PullMachine::fetch(t0, options).unwrap();
+    pulls(&mut m);
+    m
+}
+
+/// At `at` a consume of 10 misses its heartbeats: it says so and pulls 10 afresh.
+fn missed_heartbeat_repulls(m: &mut PullMachine, at: Instant) {
+    m.handle_timeout(at);
+    assert_eq!(
+        events(m),
+        [PullEvent::MissedHeartbeat],
+        "the alarm at {at:?}"
+    );
+    assert_eq!(batches(m), [10], "a full pull after the alarm");
+}
+
 // ===================== fetch =====================
 
 #[test]
@@ -143,12 +152,7 @@ fn fetch_of_n_is_filled_by_n_messages() {
 #[test]
 fn fetch_no_wait_ends_with_404() {
     let t0 = Instant::now();
-    let options = FetchOptions {
-        no_wait: true,
-        expires: None,
-        ..FetchOptions::messages(5)
-    };
-    let mut m = PullMachine::fetch(t0, options).unwrap();
+    let mut m = no_wait_fetch5(t0);
     assert_eq!(pulls(&mut m)[0].to_json(), br#"{"batch":5,"no_wait":true}"#);
     m.handle_message(t0, &user(1));
     assert_eq!(
@@ -162,24 +166,14 @@ fn fetch_no_wait_ends_with_404() {
 #[test]
 fn fetch_no_wait_without_expires_still_has_a_client_deadline() {
     let t0 = Instant::now();
-    let options = FetchOptions {
-        no_wait: true,
-        expires: None,
-        ..FetchOptions::messages(5)
-    };
-    let m = PullMachine::fetch(t0, options).unwrap();
+    let m = no_wait_fetch5(t0);
     assert_eq!(m.poll_timeout(), Some(t0 + secs(5)));
 }
 
 #[test]
 fn fetch_ends_with_408() {
     let t0 = Instant::now();
-    let options = FetchOptions {
-        expires: Some(secs(5)),
-        ..FetchOptions::messages(10)
-    };
-    let mut m = PullMachine::fetch(t0, options).unwrap();
-    pulls(&mut m);
+    let mut m = fetch10_expiring_in_5s(t0);
     m.handle_message(t0 + SECOND, &user(1));
     assert_eq!(
         m.handle_message(t0 + secs(5), &pending_status(408, "Request Timeout", 9, 0)),
@@ -192,12 +186,7 @@ fn fetch_ends_with_408() {
 #[test]
 fn fetch_expires_by_its_own_deadline_after_the_servers() {
     let t0 = Instant::now();
-    let options = FetchOptions {
-        expires: Some(secs(5)),
-        ..FetchOptions::messages(10)
-    };
-    let mut m = PullMachine::fetch(t0, options).unwrap();
-    pulls(&mut m);
+    let mut m = fetch10_expiring_in_5s(t0);
     let deadline = m.poll_timeout().unwrap();
     assert!(
         deadline > t0 + secs(5),
@@ -655,9 +644,7 @@ fn consume_409_exceeded_limits_warn_and_continue() {
         assert!(pulls(&mut m).is_empty(), "no hot loop");
         assert_eq!(m.pending_messages(), 10);
         // The missed-heartbeat path recovers.
-        m.handle_timeout(t0 + secs(30));
-        assert_eq!(events(&mut m), [PullEvent::MissedHeartbeat]);
-        assert_eq!(batches(&mut m), [10]);
+        missed_heartbeat_repulls(&mut m, t0 + secs(30));
     }
 }
 
@@ -755,9 +742,7 @@ fn consume_503_warns_and_continues() {
         pulls(&mut m).is_empty(),
         "no hot loop against a missing server"
     );
-    m.handle_timeout(t0 + secs(30));
-    assert_eq!(events(&mut m), [PullEvent::MissedHeartbeat]);
-    assert_eq!(batches(&mut m), [10]);
+    missed_heartbeat_repulls(&mut m, t0 + secs(30));
 }
 
 #[test]
@@ -788,9 +773,7 @@ fn consume_heartbeat_alarm_after_twice_the_interval() {
     assert!(!m.is_finished(), "a warning, not terminal");
     assert_eq!(batches(&mut m), [10], "pending reset, full pull");
     assert_eq!(m.poll_timeout(), Some(t0 + secs(60)));
-    m.handle_timeout(t0 + secs(60));
-    assert_eq!(events(&mut m), [PullEvent::MissedHeartbeat]);
-    assert_eq!(batches(&mut m), [10]);
+    missed_heartbeat_repulls(&mut m, t0 + secs(60));
 }
 
 #[test]

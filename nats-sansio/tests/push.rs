@@ -2,35 +2,29 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use nats_sansio::jetstream::push::{PushEvent, PushMachine, Pushed};
-use nats_sansio::proto::{HeaderMap, Message, StatusCode, Subject};
+use nats_sansio::proto::{Message, StatusCode};
 
+mod common;
+use common::{js_message, status_message};
+
+/// A user message as JetStream pushes it, with an ack reply subject.
 fn data(cseq: u64) -> Message {
-    Message {
-        subject: Subject::from_static("orders.new"),
-        reply: Some(
-            Subject::new(format!("$JS.ACK.S.C.1.{cseq}.{cseq}.1700000000000000000.0")).unwrap(),
-        ),
-        headers: None,
-        payload: Bytes::from_static(b"x"),
-        length: 1,
-    }
+    js_message("orders.new", "C", cseq, cseq)
 }
 
+/// A `100` status on the deliver subject.
 fn status(description: &str, reply: Option<&str>, headers: &[(&str, &str)]) -> Message {
-    let mut h = HeaderMap::new();
-    h.set_status(StatusCode::IDLE_HEARTBEAT, Some(description.to_owned()));
-    for (k, v) in headers {
-        h.insert(*k, *v);
-    }
-    Message {
-        subject: Subject::from_static("deliver.here"),
-        reply: reply.map(|r| Subject::new(r).unwrap()),
-        headers: Some(h),
-        payload: Bytes::new(),
-        length: 0,
-    }
+    status_message("deliver.here", 100, description, reply, headers)
+}
+
+/// A heartbeat naming the flow-control request `subject` as stalled.
+fn stalled_heartbeat(subject: &str) -> Message {
+    status(
+        "Idle Heartbeat",
+        None,
+        &[("Nats-Consumer-Stalled", subject)],
+    )
 }
 
 fn events(m: &mut PushMachine) -> Vec<PushEvent> {
@@ -51,11 +45,7 @@ fn data_flow_control_and_heartbeats_are_told_apart() {
             reply: "$JS.FC.S.x.1".into()
         }
     );
-    let stalled = status(
-        "Idle Heartbeat",
-        None,
-        &[("Nats-Consumer-Stalled", "$JS.FC.S.y")],
-    );
+    let stalled = stalled_heartbeat("$JS.FC.S.y");
     assert_eq!(
         m.handle_message(now, &stalled),
         Pushed::Heartbeat {
@@ -129,15 +119,7 @@ fn the_alarm_fires_once_per_silence_of_twice_the_heartbeat() {
 fn unknown_statuses_are_never_data() {
     let now = Instant::now();
     let mut m = PushMachine::new(now, None, false);
-    let mut h = HeaderMap::new();
-    h.set_status(StatusCode::CONFLICT, Some("Consumer Deleted".into()));
-    let msg = Message {
-        subject: Subject::from_static("deliver.here"),
-        reply: None,
-        headers: Some(h),
-        payload: Bytes::new(),
-        length: 0,
-    };
+    let msg = status_message("deliver.here", 409, "Consumer Deleted", None, &[]);
     assert_eq!(
         m.handle_message(now, &msg),
         Pushed::UnknownStatus(StatusCode::CONFLICT)
@@ -161,11 +143,7 @@ fn answered_subjects_are_bounded_and_a_recent_one_is_not_answered_twice() {
         m.remembered_subjects()
     );
     // The heartbeat naming the latest request as stalled: it was answered already.
-    let stalled = status(
-        "Idle Heartbeat",
-        None,
-        &[("Nats-Consumer-Stalled", "$JS.FC.S.x.9999")],
-    );
+    let stalled = stalled_heartbeat("$JS.FC.S.x.9999");
     assert_eq!(
         m.handle_message(now, &stalled),
         Pushed::Heartbeat { unstall: None }

@@ -14,9 +14,17 @@ use nats_tests::{Cluster, NatsServer};
 
 #[macro_use]
 mod common;
-use common::runtime::{within, Rt};
+use common::runtime::{reconnected, wait_event, within, Rt};
 
 const WAIT: Duration = Duration::from_secs(10);
+
+/// The next message, within `WAIT`; a panic naming `what` if none comes or the subscription
+/// ends.
+async fn next_message(sub: &mut nats_client::Subscriber, what: &str) -> nats_client::Message {
+    within(WAIT, what, sub.next())
+        .await
+        .unwrap_or_else(|| panic!("the subscription ended before {what}"))
+}
 
 /// The next message, or `None` if none arrives within `timeout`.
 async fn next_within(
@@ -28,23 +36,6 @@ async fn next_within(
         None
     };
     futures_lite::future::or(sub.next(), none).await
-}
-
-/// Waits for the first event `pick` accepts.
-async fn wait_event<T>(
-    events: &mut nats_client::Events,
-    what: &str,
-    mut pick: impl FnMut(&ClientEvent) -> Option<T>,
-) -> T {
-    within(WAIT, what, async {
-        while let Some(event) = events.next().await {
-            if let Some(value) = pick(&event) {
-                return value;
-            }
-        }
-        panic!("event stream ended while waiting for {what}");
-    })
-    .await
 }
 
 async fn publish_subscribe_and_headers(rt: Rt) {
@@ -59,10 +50,10 @@ async fn publish_subscribe_and_headers(rt: Rt) {
         .publish_with_headers("greet.ann", headers, "with headers")
         .await
         .unwrap();
-    let first = within(WAIT, "first message", sub.next()).await.unwrap();
+    let first = next_message(&mut sub, "first message").await;
     assert_eq!(first.subject.as_str(), "greet.joe");
     assert_eq!(&first.payload[..], b"hello");
-    let second = within(WAIT, "second message", sub.next()).await.unwrap();
+    let second = next_message(&mut sub, "second message").await;
     assert_eq!(second.headers.unwrap().get("X-Trace"), Some("42"));
     assert!(client.statistics().in_messages >= 2);
 }
@@ -189,10 +180,7 @@ async fn unsubscribe_after_and_drain(rt: Rt) {
     client.publish("last", "before drain").await.unwrap();
     within(WAIT, "client drain", client.drain()).await.unwrap();
     assert_eq!(
-        &within(WAIT, "queued message", sub.next())
-            .await
-            .unwrap()
-            .payload[..],
+        &next_message(&mut sub, "queued message").await.payload[..],
         b"before drain"
     );
     assert!(within(WAIT, "stream end", sub.next()).await.is_none());
@@ -287,7 +275,7 @@ async fn reconnect_restores_subscriptions_and_replays(rt: Rt) {
     let mut sub = client.subscribe("orders").await.unwrap();
     client.flush().await.unwrap();
     server.stop();
-    wait_event(&mut events, "disconnect", |e| {
+    wait_event(&mut events, WAIT, "disconnect", |e| {
         matches!(e, ClientEvent::Disconnected { .. }).then_some(())
     })
     .await;
@@ -295,12 +283,9 @@ async fn reconnect_restores_subscriptions_and_replays(rt: Rt) {
         client.publish("orders", format!("{i}")).await.unwrap();
     }
     server.restart();
-    wait_event(&mut events, "reconnect", |e| {
-        matches!(e, ClientEvent::Reconnected { .. }).then_some(())
-    })
-    .await;
+    reconnected(&mut events, WAIT).await;
     for i in 0..20 {
-        let msg = within(WAIT, "replayed message", sub.next()).await.unwrap();
+        let msg = next_message(&mut sub, "replayed message").await;
         assert_eq!(
             msg.payload,
             format!("{i}").as_bytes(),
@@ -321,7 +306,7 @@ async fn reconnect_buffer_overflow_is_an_error(rt: Rt) {
         .unwrap();
     let mut events = client.events();
     server.stop();
-    wait_event(&mut events, "disconnect", |e| {
+    wait_event(&mut events, WAIT, "disconnect", |e| {
         matches!(e, ClientEvent::Disconnected { .. }).then_some(())
     })
     .await;
@@ -350,7 +335,7 @@ async fn lame_duck_and_slow_consumer_events(rt: Rt) {
         client.publish("flood", "x").await.unwrap();
     }
     client.flush().await.unwrap();
-    let sid = wait_event(&mut events, "slow consumer", |e| match e {
+    let sid = wait_event(&mut events, WAIT, "slow consumer", |e| match e {
         ClientEvent::SlowConsumer { sid } => Some(*sid),
         _ => None,
     })
@@ -361,7 +346,7 @@ async fn lame_duck_and_slow_consumer_events(rt: Rt) {
     assert_eq!(stats.dropped, 90, "delivered + dropped = published");
 
     server.lame_duck();
-    wait_event(&mut events, "lame duck", |e| {
+    wait_event(&mut events, WAIT, "lame duck", |e| {
         matches!(e, ClientEvent::LameDuck { .. }).then_some(())
     })
     .await;
@@ -381,10 +366,15 @@ async fn cluster_failover_to_a_discovered_server(rt: Rt) {
     let mut sub = client.subscribe("failover").await.unwrap();
     client.flush().await.unwrap();
     cluster.kill9(0);
-    let port = wait_event(&mut events, "reconnect to another node", |e| match e {
-        ClientEvent::Reconnected { server } => Some(server.port()),
-        _ => None,
-    })
+    let port = wait_event(
+        &mut events,
+        WAIT,
+        "reconnect to another node",
+        |e| match e {
+            ClientEvent::Reconnected { server } => Some(server.port()),
+            _ => None,
+        },
+    )
     .await;
     assert_ne!(port, cluster.port(0), "failed over to a discovered node");
     assert!(client.statistics().reconnects >= 1);
@@ -414,10 +404,7 @@ async fn tls_verified_mutual_and_first(rt: Rt) {
     let mut sub = client.subscribe("tls").await.unwrap();
     client.publish("tls", "secret").await.unwrap();
     assert_eq!(
-        &within(WAIT, "TLS message", sub.next())
-            .await
-            .unwrap()
-            .payload[..],
+        &next_message(&mut sub, "TLS message").await.payload[..],
         b"secret"
     );
 
@@ -568,7 +555,7 @@ fn dropping_the_last_client_outside_a_runtime_flushes_and_closes() {
     // Outside `block_on`: no runtime context on this thread.
     drop(client);
     runtime.block_on(async {
-        wait_event(&mut events, "close", |e| {
+        wait_event(&mut events, WAIT, "close", |e| {
             matches!(e, ClientEvent::Closed { reason: None, .. }).then_some(())
         })
         .await;
@@ -597,12 +584,10 @@ async fn retry_on_initial_connect_buffers_until_the_server_is_up(rt: Rt) {
     let mut sub = client.subscribe("early").await.unwrap();
     client.publish("early", "before the server").await.unwrap();
     let _server = NatsServer::builder().port(port).start();
-    wait_event(&mut events, "the first connect", |e| {
+    wait_event(&mut events, WAIT, "the first connect", |e| {
         matches!(e, ClientEvent::Connected { .. }).then_some(())
     })
     .await;
-    let msg = within(WAIT, "the buffered message", sub.next())
-        .await
-        .unwrap();
+    let msg = next_message(&mut sub, "the buffered message").await;
     assert_eq!(&msg.payload[..], b"before the server");
 }

@@ -5,33 +5,16 @@
 use std::time::Duration;
 
 use futures_lite::StreamExt;
-use nats_client::{ClientEvent, CloseError, ConnectOptions, Events};
+use nats_client::{ClientEvent, CloseError, ConnectOptions};
 use nats_tests::NatsServer;
 
 #[macro_use]
 mod common;
-use common::runtime::{within, Rt};
+use common::runtime::{wait_event, within, Rt};
 
 const WAIT: Duration = Duration::from_secs(20);
 /// Publishes made while the server is gone.
 const BUFFERED: u64 = 40;
-
-/// Waits for the first event `pick` accepts.
-async fn wait_for<T>(
-    events: &mut Events,
-    what: &str,
-    mut pick: impl FnMut(&ClientEvent) -> Option<T>,
-) -> T {
-    within(WAIT, what, async {
-        while let Some(event) = events.next().await {
-            if let Some(value) = pick(&event) {
-                return value;
-            }
-        }
-        panic!("event stream ended while waiting for {what}");
-    })
-    .await
-}
 
 async fn close_after_the_server_died_reports_the_buffer(rt: Rt) {
     let mut server = NatsServer::start();
@@ -40,7 +23,7 @@ async fn close_after_the_server_died_reports_the_buffer(rt: Rt) {
     client.publish("before", "sent").await.unwrap();
     client.flush().await.unwrap();
     server.kill9();
-    wait_for(&mut events, "the disconnect", |e| {
+    wait_event(&mut events, WAIT, "the disconnect", |e| {
         matches!(e, ClientEvent::Disconnected { .. }).then_some(())
     })
     .await;
@@ -56,7 +39,7 @@ async fn close_after_the_server_died_reports_the_buffer(rt: Rt) {
         }),
         "close reports the buffered publishes it discards"
     );
-    let unsent = wait_for(&mut events, "the Closed event", |e| match e {
+    let unsent = wait_event(&mut events, WAIT, "the Closed event", |e| match e {
         ClientEvent::Closed {
             unsent_messages, ..
         } => Some(*unsent_messages),
@@ -74,7 +57,7 @@ async fn exhausted_reconnects_report_the_buffer(rt: Rt) {
         .unwrap();
     let mut events = client.events();
     server.kill9();
-    wait_for(&mut events, "the disconnect", |e| {
+    wait_event(&mut events, WAIT, "the disconnect", |e| {
         matches!(e, ClientEvent::Disconnected { .. }).then_some(())
     })
     .await;
@@ -86,13 +69,18 @@ async fn exhausted_reconnects_report_the_buffer(rt: Rt) {
             accepted += 1;
         }
     }
-    let (reason, unsent) = wait_for(&mut events, "the connection to give up", |e| match e {
-        ClientEvent::Closed {
-            reason,
-            unsent_messages,
-        } => Some((reason.clone(), *unsent_messages)),
-        _ => None,
-    })
+    let (reason, unsent) = wait_event(
+        &mut events,
+        WAIT,
+        "the connection to give up",
+        |e| match e {
+            ClientEvent::Closed {
+                reason,
+                unsent_messages,
+            } => Some((reason.clone(), *unsent_messages)),
+            _ => None,
+        },
+    )
     .await;
     assert!(reason.is_some(), "closed by the client, with a reason");
     assert!(accepted > 0, "the buffer took publishes while reconnecting");

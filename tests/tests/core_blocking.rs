@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use nats_client::nats_sansio::auth::Auth;
 use nats_client::nats_sansio::connection::{
-    ConnectionError, ConnectionEvent, Event, Options, PublishError, RequestError,
+    ConnectionError, ConnectionEvent, Event, Options, PublishError, RequestError, Sid,
 };
 use nats_client::nats_sansio::proto::HeaderMap;
 use nats_client::BlockingConnection;
@@ -26,12 +26,19 @@ fn connect(url: &str) -> BlockingConnection {
     BlockingConnection::connect(options(url)).expect("connects")
 }
 
+/// Subscribes `client` to `subject` and flushes, so the server has the interest before
+/// anything is published.
+fn subscribed(client: &mut BlockingConnection, subject: &str, queue: Option<&str>) -> Sid {
+    let sid = client.subscribe(subject, queue).unwrap();
+    client.flush(WAIT).unwrap();
+    sid
+}
+
 #[test]
 fn publish_subscribe_with_wildcards_and_headers() {
     let server = NatsServer::start();
     let mut client = connect(&server.url());
-    let sid = client.subscribe("orders.*.created", None).unwrap();
-    client.flush(WAIT).unwrap();
+    let sid = subscribed(&mut client, "orders.*.created", None);
     client.publish("orders.eu.created", "one").unwrap();
     client.publish("orders.eu.deleted", "not for us").unwrap();
     let mut headers = HeaderMap::new();
@@ -65,10 +72,8 @@ fn queue_group_delivers_each_message_to_one_member() {
     let server = NatsServer::start();
     let mut a = connect(&server.url());
     let mut b = connect(&server.url());
-    let sa = a.subscribe("jobs", Some("workers")).unwrap();
-    let sb = b.subscribe("jobs", Some("workers")).unwrap();
-    a.flush(WAIT).unwrap();
-    b.flush(WAIT).unwrap();
+    let sa = subscribed(&mut a, "jobs", Some("workers"));
+    let sb = subscribed(&mut b, "jobs", Some("workers"));
     let mut publisher = connect(&server.url());
     for i in 0..100 {
         publisher.publish("jobs", format!("{i}")).unwrap();
@@ -91,8 +96,7 @@ fn queue_group_delivers_each_message_to_one_member() {
 fn request_reply_no_responders_and_timeout() {
     let server = NatsServer::start();
     let mut responder = connect(&server.url());
-    let sid = responder.subscribe("math.double", None).unwrap();
-    responder.flush(WAIT).unwrap();
+    let sid = subscribed(&mut responder, "math.double", None);
     let handle = std::thread::spawn(move || {
         let msg = responder.next_message(sid, WAIT).expect("a request");
         let n: u64 = std::str::from_utf8(&msg.payload).unwrap().parse().unwrap();
@@ -112,8 +116,7 @@ fn request_reply_no_responders_and_timeout() {
 
     // A subscriber that never answers: the request times out.
     let mut silent = connect(&server.url());
-    silent.subscribe("silent", None).unwrap();
-    silent.flush(WAIT).unwrap();
+    subscribed(&mut silent, "silent", None);
     assert_eq!(
         client
             .request("silent", None, "?", Duration::from_millis(300))
@@ -222,8 +225,7 @@ fn nkey_authentication() {
 fn reconnects_after_restart_restores_subscriptions_and_replays_the_buffer() {
     let mut server = NatsServer::start();
     let mut client = connect(&server.url());
-    let sid = client.subscribe("events", None).unwrap();
-    client.flush(WAIT).unwrap();
+    let sid = subscribed(&mut client, "events", None);
 
     server.stop();
     let lost = client.wait_event(WAIT, |e| match e {
@@ -259,8 +261,7 @@ fn a_long_running_subscriber_keeps_the_event_queue_bounded() {
     const COUNT: usize = 100_000;
     let server = NatsServer::start();
     let mut subscriber = connect(&server.url());
-    let sid = subscriber.subscribe("firehose", None).unwrap();
-    subscriber.flush(WAIT).unwrap();
+    let sid = subscribed(&mut subscriber, "firehose", None);
     let url = server.url();
     let publisher = std::thread::spawn(move || {
         let mut publisher = connect(&url);

@@ -16,13 +16,13 @@ use std::task::Poll;
 use std::time::Duration;
 
 use futures_lite::StreamExt;
-use nats_client::jetstream::api::{AckPolicy, ConsumerConfig, StreamConfig};
 use nats_client::jetstream::pull::ConsumeOptions;
 use nats_client::{jetstream, Client};
 use nats_tests::NatsServer;
 
 #[macro_use]
 mod common;
+use common::js::{create_stream, durable, js_server, publish_range};
 use common::runtime::{within, Rt};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -207,17 +207,8 @@ fn two_processes_get_only_their_own_replies() {
 /// client of its own so that the workers' clients start alike.
 async fn durable_on_empty_stream(client: &Client) {
     let js = jetstream::new(client.clone());
-    let mut config = StreamConfig::new("JOBS");
-    config.subjects = vec!["jobs.>".into()];
-    let stream = js.create_stream(config).await.unwrap();
-    stream
-        .create_consumer(ConsumerConfig {
-            durable_name: "workers".into(),
-            ack_policy: AckPolicy::Explicit,
-            ..ConsumerConfig::default()
-        })
-        .await
-        .unwrap();
+    let stream = create_stream(&js, "JOBS", &["jobs.>"]).await;
+    stream.create_consumer(durable("workers")).await.unwrap();
 }
 
 /// Once both workers have a pull waiting on the consumer, publishes the `JOBS` messages, so
@@ -228,13 +219,7 @@ async fn publish_jobs_to_two_pulls(client: &Client) {
     while stream.consumer_info("workers").await.unwrap().num_waiting < 2 {
         async_io::Timer::after(Duration::from_millis(20)).await;
     }
-    for i in 0..JOBS {
-        js.publish("jobs.new", format!("{i}"))
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-    }
+    publish_range(&js, "jobs.new", 0..JOBS).await;
 }
 
 /// Consumes the durable `workers` forever, acking each message and reporting its stream
@@ -288,8 +273,28 @@ async fn until_all_taken(takes: &[&Taken]) {
     }
 }
 
+/// Runs the `workers` (which never end) while `publisher` publishes the jobs to their two
+/// pulls, until `takes` hold every job, within `WAIT`.
+async fn all_jobs_taken(publisher: &Client, workers: impl Future, takes: &[&Taken]) {
+    within(
+        WAIT,
+        "every job taken by the two workers",
+        futures_lite::future::or(
+            async {
+                workers.await;
+                panic!("a worker's stream ended");
+            },
+            async {
+                publish_jobs_to_two_pulls(publisher).await;
+                until_all_taken(takes).await;
+            },
+        ),
+    )
+    .await;
+}
+
 async fn two_workers_in_one_process_share_no_delivery(rt: Rt) {
-    let server = NatsServer::builder().jetstream(true).start();
+    let server = js_server();
     let url = server.url();
     let publisher = rt.connect(&url).await;
     durable_on_empty_stream(&publisher).await;
@@ -299,28 +304,14 @@ async fn two_workers_in_one_process_share_no_delivery(rt: Rt) {
     let work_a = Box::pin(pull_worker(&a, |seq| taken_a.lock().unwrap().push(seq)));
     let work_b = Box::pin(pull_worker(&b, |seq| taken_b.lock().unwrap().push(seq)));
     let workers = futures_lite::future::zip(work_a, work_b);
-    within(
-        WAIT,
-        "every job taken",
-        futures_lite::future::or(
-            async {
-                workers.await;
-                panic!("a worker's stream ended");
-            },
-            async {
-                publish_jobs_to_two_pulls(&publisher).await;
-                until_all_taken(&[&taken_a, &taken_b]).await;
-            },
-        ),
-    )
-    .await;
+    all_jobs_taken(&publisher, workers, &[&taken_a, &taken_b]).await;
     assert_each_job_once(&[&taken_a, &taken_b]);
 }
 
 /// Two processes, each a client with default options, work one durable pull consumer.
 #[test]
 fn two_worker_processes_share_no_delivery() {
-    let server = NatsServer::builder().jetstream(true).start();
+    let server = js_server();
     let url = server.url();
     let (taken_here, taken_there): (Taken, Taken) = Default::default();
     let mut child = None;
@@ -344,21 +335,7 @@ fn two_worker_processes_share_no_delivery() {
             });
             child = Some(worker);
             let work = pull_worker(&client, |seq| taken_here.lock().unwrap().push(seq));
-            within(
-                WAIT,
-                "every job taken by the two processes",
-                futures_lite::future::or(
-                    async {
-                        work.await;
-                        panic!("the worker's stream ended");
-                    },
-                    async {
-                        publish_jobs_to_two_pulls(&publisher).await;
-                        until_all_taken(&[&taken_here, &taken_there]).await;
-                    },
-                ),
-            )
-            .await;
+            all_jobs_taken(&publisher, work, &[&taken_here, &taken_there]).await;
         });
     let mut child = child.expect("the second process ran");
     let _ = child.kill();

@@ -9,36 +9,35 @@ use std::time::Duration;
 use futures_lite::StreamExt;
 use nats_client::jetstream::api::{
     AckPolicy, ApiErrorKind, ConsumerConfig, DirectGetRequest, PriorityPolicy, PurgeRequest,
-    StreamConfig, StreamInfoRequest,
+    StreamInfoRequest,
 };
 use nats_client::jetstream::pull::{ConsumeOptions, FetchOptions, PriorityOptions};
 use nats_client::jetstream::push::PushEvent;
-use nats_client::jetstream::{self, JetStreamErrorKind, Publish, PushItem};
-use nats_client::ClientEvent;
-use nats_tests::NatsServer;
+use nats_client::jetstream::{self, JetStreamErrorKind, JsMessage, Publish, PushItem};
 
 #[macro_use]
 mod common;
-use common::runtime::{within, Rt};
+use common::js::{create_stream, durable, js_server, publish_range, stream_config};
+use common::runtime::{reconnected, within, Rt};
 
 const WAIT: Duration = Duration::from_secs(15);
 
-fn js_server() -> NatsServer {
-    NatsServer::builder().jetstream(true).start()
+/// The next item of whichever of two streams has one first: 0 for `a`, 1 for `b`.
+async fn next_of_either<S: futures_lite::Stream + Unpin>(
+    a: &mut S,
+    b: &mut S,
+) -> (usize, Option<S::Item>) {
+    futures_lite::future::or(async { (0, a.next().await) }, async { (1, b.next().await) }).await
 }
 
-fn stream_config(name: &str, subjects: &[&str]) -> StreamConfig {
-    let mut config = StreamConfig::new(name);
-    config.subjects = subjects.iter().map(|s| s.to_string()).collect();
-    config
-}
-
-fn durable(name: &str) -> ConsumerConfig {
-    ConsumerConfig {
-        durable_name: name.to_owned(),
-        ack_policy: AckPolicy::Explicit,
-        ..ConsumerConfig::default()
-    }
+/// The pin id a message to a pinned client carries.
+fn pin_id(message: &JsMessage) -> String {
+    message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Nats-Pin-Id"))
+        .map(str::to_owned)
+        .expect("every message to a pinned client carries Nats-Pin-Id")
 }
 
 async fn stream_management(rt: Rt) {
@@ -49,10 +48,7 @@ async fn stream_management(rt: Rt) {
         .unwrap();
     assert_eq!(account.streams, 0);
 
-    let mut stream = js
-        .create_stream(stream_config("ORDERS", &["orders.>"]))
-        .await
-        .unwrap();
+    let mut stream = create_stream(&js, "ORDERS", &["orders.>"]).await;
     assert_eq!(stream.name(), "ORDERS");
     // Creating the identical stream again succeeds; a different config is refused.
     js.create_stream(stream_config("ORDERS", &["orders.>"]))
@@ -118,9 +114,7 @@ async fn stream_management(rt: Rt) {
 async fn publish_acks_dedup_and_expectations(rt: Rt) {
     let server = js_server();
     let js = jetstream::new(rt.connect(&server.url()).await);
-    js.create_stream(stream_config("EVENTS", &["events.>"]))
-        .await
-        .unwrap();
+    create_stream(&js, "EVENTS", &["events.>"]).await;
 
     let first = js
         .send_publish("events.a", Publish::new().payload("1").message_id("m-1"))
@@ -265,17 +259,8 @@ async fn messages_get_delete_and_direct(rt: Rt) {
 async fn consumer_management_fetch_and_acks(rt: Rt) {
     let server = js_server();
     let js = jetstream::new(rt.connect(&server.url()).await);
-    let stream = js
-        .create_stream(stream_config("WORK", &["work.>"]))
-        .await
-        .unwrap();
-    for i in 0..10 {
-        js.publish("work.item", format!("{i}"))
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-    }
+    let stream = create_stream(&js, "WORK", &["work.>"]).await;
+    publish_range(&js, "work.item", 0..10).await;
     let consumer = stream.create_consumer(durable("workers")).await.unwrap();
     assert_eq!(consumer.name(), "workers");
     assert_eq!(stream.consumer_names().await.unwrap(), vec!["workers"]);
@@ -373,10 +358,7 @@ async fn consumer_management_fetch_and_acks(rt: Rt) {
 async fn continuous_consume(rt: Rt) {
     let server = js_server();
     let js = jetstream::new(rt.connect(&server.url()).await);
-    let stream = js
-        .create_stream(stream_config("FEED", &["feed.>"]))
-        .await
-        .unwrap();
+    let stream = create_stream(&js, "FEED", &["feed.>"]).await;
     let consumer = stream.create_consumer(durable("reader")).await.unwrap();
     let mut messages = consumer
         .messages(ConsumeOptions::messages(10))
@@ -416,18 +398,9 @@ async fn consume_resumes_after_a_server_restart(rt: Rt) {
     let client = rt.connect(&server.url()).await;
     let mut events = client.events();
     let js = jetstream::new(client);
-    let stream = js
-        .create_stream(stream_config("DURABLE", &["durable.>"]))
-        .await
-        .unwrap();
+    let stream = create_stream(&js, "DURABLE", &["durable.>"]).await;
     let consumer = stream.create_consumer(durable("survivor")).await.unwrap();
-    for i in 0..50 {
-        js.publish("durable.x", format!("{i}"))
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-    }
+    publish_range(&js, "durable.x", 0..50).await;
     let mut messages = consumer
         .messages(ConsumeOptions::messages(5))
         .await
@@ -443,21 +416,8 @@ async fn consume_resumes_after_a_server_restart(rt: Rt) {
         acked.insert(seq);
     }
     server.restart();
-    within(WAIT, "the reconnect", async {
-        while let Some(event) = events.next().await {
-            if matches!(event, ClientEvent::Reconnected { .. }) {
-                return;
-            }
-        }
-    })
-    .await;
-    for i in 50..70 {
-        within(WAIT, "publish after restart", async {
-            js.publish("durable.x", format!("{i}")).await.unwrap().await
-        })
-        .await
-        .unwrap();
-    }
+    reconnected(&mut events, WAIT).await;
+    publish_range(&js, "durable.x", 50..70).await;
     // The restart is over (reconnected) before anything below runs, so it is expected to
     // cause no error at all: every ack goes over the new connection, and a consume's errors
     // are terminal (the consume would end). Any error fails the test, with its message.
@@ -493,10 +453,7 @@ async fn push_consumers_with_flow_control_heartbeats_and_queues(rt: Rt) {
     let server = js_server();
     let client = rt.connect(&server.url()).await;
     let js = jetstream::new(client.clone());
-    let stream = js
-        .create_stream(stream_config("PUSHED", &["pushed.>"]))
-        .await
-        .unwrap();
+    let stream = create_stream(&js, "PUSHED", &["pushed.>"]).await;
     // 500 messages of 4 KiB: enough for the server to ask for flow control.
     let mut acks = Vec::new();
     for i in 0..500 {
@@ -560,10 +517,7 @@ async fn push_consumers_with_flow_control_heartbeats_and_queues(rt: Rt) {
 
     // A deliver group: each message to one member. Both members subscribe before anything
     // is published, so neither can take everything before the other joins.
-    let grouped = js
-        .create_stream(stream_config("GROUPED", &["grouped.>"]))
-        .await
-        .unwrap();
+    let grouped = create_stream(&js, "GROUPED", &["grouped.>"]).await;
     let queue_consumer = grouped
         .create_consumer(ConsumerConfig {
             durable_name: "group".into(),
@@ -587,10 +541,7 @@ async fn push_consumers_with_flow_control_heartbeats_and_queues(rt: Rt) {
     let mut members = Vec::new();
     within(WAIT, "500 messages across the group", async {
         while members.len() < 500 {
-            let next = futures_lite::future::or(async { (0, a.next().await) }, async {
-                (1, b.next().await)
-            })
-            .await;
+            let next = next_of_either(&mut a, &mut b).await;
             if let (member, Some(Ok(PushItem::Message(mut message)))) = next {
                 members.push((member, message.metadata().unwrap().stream_sequence));
                 message.ack().await.unwrap();
@@ -614,10 +565,7 @@ async fn push_consumers_with_flow_control_heartbeats_and_queues(rt: Rt) {
 async fn pinned_client_priority_group(rt: Rt) {
     let server = js_server();
     let js = jetstream::new(rt.connect(&server.url()).await);
-    let stream = js
-        .create_stream(stream_config("PINNED", &["pinned.>"]))
-        .await
-        .unwrap();
+    let stream = create_stream(&js, "PINNED", &["pinned.>"]).await;
     let consumer = stream
         .create_consumer(ConsumerConfig {
             durable_name: "pinned".into(),
@@ -635,28 +583,14 @@ async fn pinned_client_priority_group(rt: Rt) {
     };
     let mut a = consumer.messages(options()).await.unwrap();
     let mut b = consumer.messages(options()).await.unwrap();
-    for i in 0..20 {
-        js.publish("pinned.job", format!("{i}"))
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-    }
+    publish_range(&js, "pinned.job", 0..20).await;
     let mut members = Vec::new();
     let mut pins = BTreeSet::new();
     within(WAIT, "20 jobs", async {
         while members.len() < 20 {
-            let next = futures_lite::future::or(async { (0, a.next().await) }, async {
-                (1, b.next().await)
-            })
-            .await;
+            let next = next_of_either(&mut a, &mut b).await;
             if let (member, Some(Ok(mut message))) = next {
-                let pin = message
-                    .headers
-                    .as_ref()
-                    .and_then(|h| h.get("Nats-Pin-Id"))
-                    .map(str::to_owned);
-                pins.insert(pin.expect("every message to a pinned client carries Nats-Pin-Id"));
+                pins.insert(pin_id(&message));
                 members.push(member);
                 message.ack().await.unwrap();
             }
@@ -673,28 +607,13 @@ async fn pinned_client_priority_group(rt: Rt) {
     // After the unpin the server pins afresh: the next jobs carry a new pin id (whichever
     // member wins the new pin), and again all go to one member.
     stream.unpin_consumer("pinned", "jobs").await.unwrap();
-    for i in 20..30 {
-        js.publish("pinned.job", format!("{i}"))
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-    }
+    publish_range(&js, "pinned.job", 20..30).await;
     let mut after = Vec::new();
     within(WAIT, "10 jobs after the unpin", async {
         while after.len() < 10 {
-            let next = futures_lite::future::or(async { (0, a.next().await) }, async {
-                (1, b.next().await)
-            })
-            .await;
+            let next = next_of_either(&mut a, &mut b).await;
             if let (member, Some(Ok(mut message))) = next {
-                let pin = message
-                    .headers
-                    .as_ref()
-                    .and_then(|h| h.get("Nats-Pin-Id"))
-                    .map(str::to_owned)
-                    .expect("every message to a pinned client carries Nats-Pin-Id");
-                after.push((member, pin));
+                after.push((member, pin_id(&message)));
                 message.ack().await.unwrap();
             }
         }

@@ -7,28 +7,16 @@
 use std::time::Duration;
 
 use futures_lite::StreamExt;
-use nats_client::jetstream::api::{
-    ApiErrorKind, DirectGetRequest, StorageType, StreamConfig, StreamInfoRequest,
-};
+use nats_client::jetstream::api::{ApiErrorKind, DirectGetRequest, StorageType, StreamInfoRequest};
 use nats_client::jetstream::direct::{DirectMessage, EndOfBatch};
-use nats_client::jetstream::{self, DirectGetBatch, JetStreamError, JetStreamErrorKind};
-use nats_tests::NatsServer;
+use nats_client::jetstream::{self, JetStreamError, JetStreamErrorKind, Stream};
 
 #[macro_use]
 mod common;
+use common::js::{js_server, stream_config};
 use common::runtime::{within, Rt};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn js_server() -> NatsServer {
-    NatsServer::builder().jetstream(true).start()
-}
-
-fn stream_config(name: &str, subjects: &[&str]) -> StreamConfig {
-    let mut config = StreamConfig::new(name);
-    config.subjects = subjects.iter().map(|s| s.to_string()).collect();
-    config
-}
 
 /// The server sends at most 100,000 subjects per stream info (`JSMaxSubjectDetails`): a
 /// stream with more distinct subjects comes back complete, from several pages.
@@ -81,13 +69,15 @@ async fn stream_info_subjects_past_one_page(rt: Rt) {
     assert_eq!(info.state.messages, SUBJECTS as u64);
 }
 
-/// Every item of a batched direct get, until it ends.
-async fn drain(
-    mut batch: DirectGetBatch,
+/// Every item of the batched direct get `request` on `stream`, until it ends.
+async fn direct_get_batch(
+    stream: &Stream,
+    request: DirectGetRequest,
 ) -> (
     Vec<Result<DirectMessage, JetStreamError>>,
     Option<EndOfBatch>,
 ) {
+    let mut batch = stream.direct_get_batch(&request).await.unwrap();
     let mut items = Vec::new();
     while let Some(item) = within(WAIT, "the next direct get reply", batch.next()).await {
         items.push(item);
@@ -121,15 +111,13 @@ async fn direct_get_batches_yield_every_message(rt: Rt) {
     }
 
     // A batch of 4 from sequence 3: 3, 4, 5, 6, with 4 more pending.
-    let (items, end) = drain(
-        stream
-            .direct_get_batch(&DirectGetRequest {
-                seq: 3,
-                batch: 4,
-                ..DirectGetRequest::default()
-            })
-            .await
-            .unwrap(),
+    let (items, end) = direct_get_batch(
+        &stream,
+        DirectGetRequest {
+            seq: 3,
+            batch: 4,
+            ..DirectGetRequest::default()
+        },
     )
     .await;
     assert_eq!(sequences(&items), [3, 4, 5, 6]);
@@ -142,44 +130,38 @@ async fn direct_get_batches_yield_every_message(rt: Rt) {
     assert_eq!((end.num_pending, end.last_sequence), (4, 6));
 
     // One subject, next-by-subject: every message of kv.b from 1.
-    let (items, end) = drain(
-        stream
-            .direct_get_batch(&DirectGetRequest {
-                seq: 1,
-                next_by_subj: "kv.b".into(),
-                batch: 100,
-                ..DirectGetRequest::default()
-            })
-            .await
-            .unwrap(),
+    let (items, end) = direct_get_batch(
+        &stream,
+        DirectGetRequest {
+            seq: 1,
+            next_by_subj: "kv.b".into(),
+            batch: 100,
+            ..DirectGetRequest::default()
+        },
     )
     .await;
     assert_eq!(sequences(&items), [2, 4, 6, 8, 10]);
     assert_eq!(end.unwrap().num_pending, 0);
 
     // The last message of every subject, without a batch size: still a batch with an EOB.
-    let (items, end) = drain(
-        stream
-            .direct_get_batch(&DirectGetRequest {
-                multi_last: vec!["kv.*".into()],
-                ..DirectGetRequest::default()
-            })
-            .await
-            .unwrap(),
+    let (items, end) = direct_get_batch(
+        &stream,
+        DirectGetRequest {
+            multi_last: vec!["kv.*".into()],
+            ..DirectGetRequest::default()
+        },
     )
     .await;
     assert_eq!(sequences(&items), [9, 10]);
     assert_eq!(end.unwrap().up_to_sequence, Some(10));
 
     // No match: one error item, then the end.
-    let (items, end) = drain(
-        stream
-            .direct_get_batch(&DirectGetRequest {
-                multi_last: vec!["kv.none".into()],
-                ..DirectGetRequest::default()
-            })
-            .await
-            .unwrap(),
+    let (items, end) = direct_get_batch(
+        &stream,
+        DirectGetRequest {
+            multi_last: vec!["kv.none".into()],
+            ..DirectGetRequest::default()
+        },
     )
     .await;
     assert_eq!(items.len(), 1);
@@ -191,15 +173,13 @@ async fn direct_get_batches_yield_every_message(rt: Rt) {
     );
     assert_eq!(end, None);
     // Past the end of the stream: the same.
-    let (items, _) = drain(
-        stream
-            .direct_get_batch(&DirectGetRequest {
-                seq: 50,
-                batch: 3,
-                ..DirectGetRequest::default()
-            })
-            .await
-            .unwrap(),
+    let (items, _) = direct_get_batch(
+        &stream,
+        DirectGetRequest {
+            seq: 50,
+            batch: 3,
+            ..DirectGetRequest::default()
+        },
     )
     .await;
     assert_eq!(
@@ -208,15 +188,13 @@ async fn direct_get_batches_yield_every_message(rt: Rt) {
     );
 
     // Conflicting selectors: the server refuses the request (408), an invalid request.
-    let (items, _) = drain(
-        stream
-            .direct_get_batch(&DirectGetRequest {
-                last_by_subj: "kv.a".into(),
-                batch: 2,
-                ..DirectGetRequest::default()
-            })
-            .await
-            .unwrap(),
+    let (items, _) = direct_get_batch(
+        &stream,
+        DirectGetRequest {
+            last_by_subj: "kv.a".into(),
+            batch: 2,
+            ..DirectGetRequest::default()
+        },
     )
     .await;
     let error = items[0].as_ref().unwrap_err();

@@ -9,9 +9,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures_lite::StreamExt;
-use nats_client::jetstream::api::{
-    AckPolicy, ApiErrorKind, ConsumerConfig, ErrorCode, StreamConfig,
-};
+use nats_client::jetstream::api::{ApiErrorKind, ErrorCode, PubAck};
 use nats_client::jetstream::publish::PublishRetry;
 use nats_client::jetstream::pull::{ConsumeOptions, FetchOptions};
 use nats_client::jetstream::{self, JetStreamError, JetStreamErrorKind, Publish};
@@ -21,27 +19,10 @@ use nats_tests::NatsServer;
 
 #[macro_use]
 mod common;
-use common::runtime::{within, Rt};
+use common::js::{create_stream, durable, js_server, publish_range, stream_config};
+use common::runtime::{reconnected, within, Rt};
 
 const WAIT: Duration = Duration::from_secs(15);
-
-fn js_server() -> NatsServer {
-    NatsServer::builder().jetstream(true).start()
-}
-
-fn stream_config(name: &str, subjects: &[&str]) -> StreamConfig {
-    let mut config = StreamConfig::new(name);
-    config.subjects = subjects.iter().map(|s| s.to_string()).collect();
-    config
-}
-
-fn durable(name: &str) -> ConsumerConfig {
-    ConsumerConfig {
-        durable_name: name.to_owned(),
-        ack_policy: AckPolicy::Explicit,
-        ..ConsumerConfig::default()
-    }
-}
 
 /// A consumer read on a closed client fails because its inbox cannot be subscribed: the
 /// error says so and its kind is `Disconnected`, not a malformed server reply.
@@ -49,10 +30,7 @@ async fn consumer_on_a_closed_client_is_a_subscribe_error(rt: Rt) {
     let server = js_server();
     let client = rt.connect(&server.url()).await;
     let js = jetstream::new(client.clone());
-    let stream = js
-        .create_stream(stream_config("CLOSED", &["closed.>"]))
-        .await
-        .unwrap();
+    let stream = create_stream(&js, "CLOSED", &["closed.>"]).await;
     let consumer = stream.create_consumer(durable("reader")).await.unwrap();
     within(WAIT, "the close", client.close()).await.unwrap();
     let error = consumer
@@ -121,9 +99,7 @@ async fn burst(js: &jetstream::Context, count: usize) -> (usize, usize) {
 async fn publish_back_pressure_is_retried(rt: Rt) {
     let server = back_pressure_server();
     let js = jetstream::new(rt.connect(&server.url()).await);
-    js.create_stream(stream_config("BUSY", &["busy.>"]))
-        .await
-        .unwrap();
+    create_stream(&js, "BUSY", &["busy.>"]).await;
 
     let impatient = js.clone().with_publish_retry(PublishRetry::never());
     let mut refused = 0;
@@ -146,6 +122,20 @@ async fn publish_back_pressure_is_retried(rt: Rt) {
     assert_eq!(after - before, 500, "the stream stored each message once");
 }
 
+/// Publishes `payload` to `subject` with a message TTL, and waits for the ack.
+async fn publish_with_ttl(
+    js: &jetstream::Context,
+    subject: &str,
+    payload: &'static str,
+    ttl: Duration,
+) -> Result<PubAck, JetStreamError> {
+    let publish = Publish::new().payload(payload).ttl(ttl);
+    within(WAIT, "the ack of a publish with a TTL", async {
+        js.send_publish(subject, publish).await.unwrap().await
+    })
+    .await
+}
+
 /// `ttl(1.9 s)` reaches the server as `1900ms`, not truncated to `1` second: the stored
 /// message carries the TTL as published.
 async fn publish_ttl_keeps_milliseconds(rt: Rt) {
@@ -154,15 +144,7 @@ async fn publish_ttl_keeps_milliseconds(rt: Rt) {
     let mut config = stream_config("TTL", &["ttl.>"]);
     config.allow_msg_ttl = true;
     let stream = js.create_stream(config).await.unwrap();
-    let ack = js
-        .send_publish(
-            "ttl.x",
-            Publish::new()
-                .payload("soon gone")
-                .ttl(Duration::from_millis(1900)),
-        )
-        .await
-        .unwrap()
+    let ack = publish_with_ttl(&js, "ttl.x", "soon gone", Duration::from_millis(1900))
         .await
         .unwrap();
     let stored = stream.get_message(ack.seq).await.unwrap();
@@ -170,15 +152,7 @@ async fn publish_ttl_keeps_milliseconds(rt: Rt) {
     assert_eq!(headers.get("Nats-TTL"), Some("1900ms"));
 
     // Under the server's one-second minimum: refused, not silently lengthened.
-    let refused = js
-        .send_publish(
-            "ttl.y",
-            Publish::new()
-                .payload("too short")
-                .ttl(Duration::from_millis(500)),
-        )
-        .await
-        .unwrap()
+    let refused = publish_with_ttl(&js, "ttl.y", "too short", Duration::from_millis(500))
         .await
         .unwrap_err();
     match refused {
@@ -206,18 +180,9 @@ async fn consume_resumes_after_a_reconnect_it_was_not_polled_for(rt: Rt) {
     let client = rt.connect(&server.client_url_with("app:secret")).await;
     let mut events = client.events();
     let js = jetstream::new(client.clone());
-    let stream = js
-        .create_stream(stream_config("IDLE", &["idle.>"]))
-        .await
-        .unwrap();
+    let stream = create_stream(&js, "IDLE", &["idle.>"]).await;
     let consumer = stream.create_consumer(durable("sleeper")).await.unwrap();
-    for i in 0..5 {
-        js.publish("idle.x", format!("{i}"))
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-    }
+    publish_range(&js, "idle.x", 0..5).await;
     let mut messages = consumer
         .messages(ConsumeOptions::messages(5))
         .await
@@ -234,14 +199,7 @@ async fn consume_resumes_after_a_reconnect_it_was_not_polled_for(rt: Rt) {
     // `409 Server Shutdown` that would make the consume pull again by itself.
     server.kill9();
     server.restart();
-    within(WAIT, "the reconnect", async {
-        while let Some(event) = events.next().await {
-            if matches!(event, ClientEvent::Reconnected { .. }) {
-                return;
-            }
-        }
-    })
-    .await;
+    reconnected(&mut events, WAIT).await;
     for _ in 0..EVENT_FLOOD {
         client.publish("forbidden.x", "no").await.unwrap();
     }
@@ -263,13 +221,7 @@ async fn consume_resumes_after_a_reconnect_it_was_not_polled_for(rt: Rt) {
         "the flood overflowed a listener: {violations} of {EVENT_FLOOD} kept"
     );
 
-    for i in 5..10 {
-        js.publish("idle.x", format!("{i}"))
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-    }
+    publish_range(&js, "idle.x", 5..10).await;
     // Anything whose ack the killed server did not persist may come again; what matters
     // is that the new messages come at all.
     let mut after = std::collections::BTreeSet::new();

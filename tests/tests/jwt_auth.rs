@@ -13,13 +13,13 @@ use nats_client::nats_sansio::auth::Auth;
 use nats_client::nats_sansio::connection::{
     ConnectionError, ConnectionEvent, ConnectionState, Event, Options, SubscriptionEnd,
 };
-use nats_client::{BlockingConnection, Client, ClientEvent, ConnectError, ConnectOptions};
+use nats_client::{BlockingConnection, Client, ConnectError, ConnectOptions};
 use nats_tests::{NatsServer, TempDir};
 use nkeys::KeyPair;
 
 #[macro_use]
 mod common;
-use common::runtime::Rt;
+use common::runtime::{reconnected, Rt};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -394,20 +394,27 @@ fn write_creds(dir: &Path, name: &str, contents: &str) -> String {
     path.to_str().expect("UTF-8 temp path").to_owned()
 }
 
+/// Writes (or replaces) `dir/name` with `user`'s creds; the file's path.
+fn write_user_creds(dir: &Path, name: &str, user: &jwt::Identity) -> String {
+    write_creds(dir, name, &jwt::creds(&user.jwt, &user.seed()))
+}
+
+/// Connects to `trusted`'s server with the creds file at `path`.
+async fn connect_with_creds_file(
+    rt: Rt,
+    trusted: &Trusted,
+    path: &str,
+) -> Result<Client, ConnectError> {
+    let options = ConnectOptions::new().credentials_file(path);
+    rt.connect_with(&trusted.server.url(), options).await
+}
+
 async fn credentials_file_connects(rt: Rt) {
     let trusted = Trusted::start();
     let user = trusted.user("file-user");
     let dir = TempDir::new("jwt-creds");
-    let path = write_creds(
-        dir.path(),
-        "user.creds",
-        &jwt::creds(&user.jwt, &user.seed()),
-    );
-    let client = rt
-        .connect_with(
-            &trusted.server.url(),
-            ConnectOptions::new().credentials_file(path),
-        )
+    let path = write_user_creds(dir.path(), "user.creds", &user);
+    let client = connect_with_creds_file(rt, &trusted, &path)
         .await
         .expect("a creds file of a trusted user is accepted");
     round_trip(&client, "jwt.file").await;
@@ -421,36 +428,16 @@ async fn rotated_credentials_file_applies_on_reconnect(rt: Rt) {
     let first = trusted.user("first-user");
     let rotated = trusted.user("rotated-user");
     let dir = TempDir::new("jwt-creds");
-    let path = write_creds(
-        dir.path(),
-        "user.creds",
-        &jwt::creds(&first.jwt, &first.seed()),
-    );
-    let client = rt
-        .connect_with(
-            &trusted.server.url(),
-            ConnectOptions::new().credentials_file(path.clone()),
-        )
+    let path = write_user_creds(dir.path(), "user.creds", &first);
+    let client = connect_with_creds_file(rt, &trusted, &path)
         .await
         .expect("the first user is accepted");
     trusted.assert_logged("claim-name: \"first-user\"");
     let mut events = client.events();
 
-    write_creds(
-        dir.path(),
-        "user.creds",
-        &jwt::creds(&rotated.jwt, &rotated.seed()),
-    );
+    write_user_creds(dir.path(), "user.creds", &rotated);
     trusted.server.restart();
-    within("the reconnect", async {
-        while let Some(event) = events.next().await {
-            if matches!(event, ClientEvent::Reconnected { .. }) {
-                return;
-            }
-        }
-        panic!("event stream ended before the reconnect");
-    })
-    .await;
+    reconnected(&mut events, WAIT).await;
     trusted.assert_logged("claim-name: \"rotated-user\"");
     round_trip(&client, "jwt.rotated").await;
     client.close().await.unwrap();
@@ -475,18 +462,8 @@ async fn credentials_of_an_untrusted_account_are_refused(rt: Rt) {
     let stranger = jwt::account(&KeyPair::new_operator(), "stranger");
     let user = jwt::user(&stranger.key, "mallory", None);
     let dir = TempDir::new("jwt-creds");
-    let path = write_creds(
-        dir.path(),
-        "mallory.creds",
-        &jwt::creds(&user.jwt, &user.seed()),
-    );
-    match rt
-        .connect_with(
-            &trusted.server.url(),
-            ConnectOptions::new().credentials_file(path),
-        )
-        .await
-    {
+    let path = write_user_creds(dir.path(), "mallory.creds", &user);
+    match connect_with_creds_file(rt, &trusted, &path).await {
         Err(ConnectError::Connection(ClientConnectionError::AuthorizationViolation(_))) => {}
         other => panic!("expected an authorization violation, got {other:?}"),
     }
@@ -529,11 +506,7 @@ async fn creds_with_a_non_user_seed_fail_clearly(rt: Rt) {
 
     let dir = TempDir::new("jwt-creds");
     let path = write_creds(dir.path(), "account-seed.creds", &contents);
-    let err = rt
-        .connect_with(
-            &trusted.server.url(),
-            ConnectOptions::new().credentials_file(path),
-        )
+    let err = connect_with_creds_file(rt, &trusted, &path)
         .await
         .expect_err("an account seed is not a user seed");
     check(&err, "credentials_file()");

@@ -6,38 +6,16 @@
 use std::time::Duration;
 
 use futures_lite::StreamExt;
-use nats_client::jetstream::api::StreamConfig;
 use nats_client::jetstream::ordered::{OrderedConfig, OrderedMode};
 use nats_client::jetstream::pull::ConsumeOptions;
-use nats_client::jetstream::{self, Context, OrderedMessages};
-use nats_client::ClientEvent;
-use nats_tests::NatsServer;
+use nats_client::jetstream::{self, OrderedMessages, Stream};
 
 #[macro_use]
 mod common;
-use common::runtime::{within, Rt};
+use common::js::{create_stream, js_server, publish_range};
+use common::runtime::{reconnected, within, Rt};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn js_server() -> NatsServer {
-    NatsServer::builder().jetstream(true).start()
-}
-
-fn stream_config(name: &str, subject: &str) -> StreamConfig {
-    let mut config = StreamConfig::new(name);
-    config.subjects = vec![subject.to_owned()];
-    config
-}
-
-async fn publish_range(js: &Context, subject: &str, range: std::ops::Range<u64>) {
-    for i in range {
-        within(WAIT, "a publish ack", async {
-            js.publish(subject, format!("{i}")).await.unwrap().await
-        })
-        .await
-        .unwrap();
-    }
-}
 
 /// An ordered consumer's config: pulls of `batch` messages, or push consumers.
 fn ordered_config(mode: &OrderedMode, batch: usize) -> OrderedConfig {
@@ -77,6 +55,16 @@ async fn nothing_more(messages: &mut OrderedMessages) {
     assert!(extra.is_none(), "an extra message: {extra:?}");
 }
 
+/// Waits (within `WAIT`) until `stream` has no consumer left.
+async fn until_no_consumer(stream: &Stream) {
+    within(WAIT, "the consumer deleted", async {
+        while !stream.consumer_names().await.unwrap().is_empty() {
+            async_io::Timer::after(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}
+
 async fn reads_500_in_order(rt: Rt) {
     reads_500(rt, OrderedMode::Pull).await
 }
@@ -88,10 +76,7 @@ async fn push_reads_500_in_order(rt: Rt) {
 async fn reads_500(rt: Rt, mode: OrderedMode) {
     let server = js_server();
     let js = jetstream::new(rt.connect(&server.url()).await);
-    let stream = js
-        .create_stream(stream_config("ORDERED", "ordered.>"))
-        .await
-        .unwrap();
+    let stream = create_stream(&js, "ORDERED", &["ordered.>"]).await;
     publish_range(&js, "ordered.x", 0..300).await;
     let mut messages = stream
         .ordered_messages(ordered_config(&mode, 100))
@@ -134,10 +119,7 @@ async fn across_a_restart(rt: Rt, mode: OrderedMode) {
     let client = rt.connect(&server.url()).await;
     let mut events = client.events();
     let js = jetstream::new(client);
-    let stream = js
-        .create_stream(stream_config("RESTART", "restart.>"))
-        .await
-        .unwrap();
+    let stream = create_stream(&js, "RESTART", &["restart.>"]).await;
     publish_range(&js, "restart.x", 0..200).await;
     let mut messages = stream
         .ordered_messages(ordered_config(&mode, 25))
@@ -148,14 +130,7 @@ async fn across_a_restart(rt: Rt, mode: OrderedMode) {
     read_in_order(&mut messages, &mut seen, 80).await;
 
     server.restart();
-    within(WAIT, "the reconnect", async {
-        while let Some(event) = events.next().await {
-            if matches!(event, ClientEvent::Reconnected { .. }) {
-                return;
-            }
-        }
-    })
-    .await;
+    reconnected(&mut events, WAIT).await;
     publish_range(&js, "restart.x", 200..300).await;
     read_in_order(&mut messages, &mut seen, 300).await;
     nothing_more(&mut messages).await;
@@ -187,10 +162,7 @@ async fn push_recreates_a_consumer_deleted_from_under_it(rt: Rt) {
 async fn consumer_deleted(rt: Rt, mode: OrderedMode) {
     let server = js_server();
     let js = jetstream::new(rt.connect(&server.url()).await);
-    let stream = js
-        .create_stream(stream_config("DELETED", "deleted.>"))
-        .await
-        .unwrap();
+    let stream = create_stream(&js, "DELETED", &["deleted.>"]).await;
     publish_range(&js, "deleted.x", 0..100).await;
     let mut messages = stream
         .ordered_messages(ordered_config(&mode, 10))
@@ -225,22 +197,14 @@ async fn consumer_deleted(rt: Rt, mode: OrderedMode) {
 async fn dropping_deletes_the_consumer(rt: Rt) {
     let server = js_server();
     let js = jetstream::new(rt.connect(&server.url()).await);
-    let stream = js
-        .create_stream(stream_config("DROPPED", "dropped.>"))
-        .await
-        .unwrap();
+    let stream = create_stream(&js, "DROPPED", &["dropped.>"]).await;
     let messages = js
         .ordered_messages("DROPPED", OrderedConfig::new())
         .await
         .unwrap();
     assert_eq!(stream.consumer_names().await.unwrap().len(), 1);
     drop(messages);
-    within(WAIT, "the consumer deleted", async {
-        while !stream.consumer_names().await.unwrap().is_empty() {
-            async_io::Timer::after(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    until_no_consumer(&stream).await;
     let missing = js
         .ordered_messages("NOSUCH", OrderedConfig::new())
         .await
@@ -267,10 +231,7 @@ on_every_runtime!(
 async fn push_by_the_stream_method(rt: Rt) {
     let server = js_server();
     let js = jetstream::new(rt.connect(&server.url()).await);
-    let stream = js
-        .create_stream(stream_config("VIAPUSH", "viapush.>"))
-        .await
-        .unwrap();
+    let stream = create_stream(&js, "VIAPUSH", &["viapush.>"]).await;
     publish_range(&js, "viapush.x", 0..20).await;
     let mut messages = stream
         .ordered_push_messages(OrderedConfig::new())
@@ -282,12 +243,7 @@ async fn push_by_the_stream_method(rt: Rt) {
     let mut seen = Vec::new();
     read_in_order(&mut messages, &mut seen, 20).await;
     drop(messages);
-    within(WAIT, "the consumer deleted", async {
-        while !stream.consumer_names().await.unwrap().is_empty() {
-            async_io::Timer::after(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    until_no_consumer(&stream).await;
 }
 
 /// Enough bytes in flight make the server ask for flow control; answered as the stream
@@ -295,10 +251,7 @@ async fn push_by_the_stream_method(rt: Rt) {
 async fn push_answers_flow_control(rt: Rt) {
     let server = js_server();
     let js = jetstream::new(rt.connect(&server.url()).await);
-    let stream = js
-        .create_stream(stream_config("FLOW", "flow.>"))
-        .await
-        .unwrap();
+    let stream = create_stream(&js, "FLOW", &["flow.>"]).await;
     let total = 300u64;
     let payload = vec![b'x'; 128 * 1024];
     for _ in 0..total {

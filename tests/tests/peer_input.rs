@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_lite::StreamExt;
 use nats_client::nats_sansio::proto::SubjectError;
-use nats_client::ClientEvent;
+use nats_client::{ClientEvent, Subscriber};
 use nats_tests::NatsServer;
 
 #[macro_use]
@@ -42,6 +42,18 @@ fn raw_publish(port: u16, ops: &[u8]) {
     }
 }
 
+/// The next message on `sub` (`what`, within `WAIT`) carries `payload` on `subject`.
+async fn assert_next(sub: &mut Subscriber, what: &str, subject: &str, payload: &[u8]) {
+    let message = within(WAIT, what, sub.next())
+        .await
+        .unwrap_or_else(|| panic!("the subscription ended before {what}"));
+    assert_eq!(
+        (message.subject.as_str(), &message.payload[..]),
+        (subject, payload),
+        "{what}"
+    );
+}
+
 async fn non_utf8_subjects_cost_one_message_each(rt: Rt) {
     let server = NatsServer::start();
     let client = rt.connect(&server.url()).await;
@@ -56,20 +68,20 @@ async fn non_utf8_subjects_cost_one_message_each(rt: Rt) {
         b"PUB a.\xff\xfe 2\r\nno\r\nPUB b.c 2\r\nok\r\nPUB d.e f.\xc3 2\r\nno\r\nPUB g.h 3\r\nok2\r\n",
     );
 
-    let first = within(WAIT, "the message after the bad subject", everything.next())
-        .await
-        .expect("subscription open");
-    assert_eq!(
-        (first.subject.as_str(), &first.payload[..]),
-        ("b.c", &b"ok"[..])
-    );
-    let second = within(WAIT, "the message after the bad reply", everything.next())
-        .await
-        .expect("subscription open");
-    assert_eq!(
-        (second.subject.as_str(), &second.payload[..]),
-        ("g.h", &b"ok2"[..])
-    );
+    assert_next(
+        &mut everything,
+        "the message after the bad subject",
+        "b.c",
+        b"ok",
+    )
+    .await;
+    assert_next(
+        &mut everything,
+        "the message after the bad reply",
+        "g.h",
+        b"ok2",
+    )
+    .await;
 
     let mut unreadable = 0;
     while unreadable < 2 {

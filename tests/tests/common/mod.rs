@@ -1,6 +1,8 @@
-//! Test material shared by the integration tests: generated certificates and TLS servers.
+//! Test material shared by the integration tests: generated certificates and TLS servers;
+//! runtimes and bounded waits in `runtime`, JetStream servers and configurations in `js`.
 #![allow(dead_code)]
 
+pub(crate) mod js;
 pub(crate) mod runtime;
 
 use nats_tests::NatsServer;

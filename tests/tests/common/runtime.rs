@@ -1,10 +1,11 @@
 //! Running one async scenario on tokio, smol and async-std, and bounded waits that work on
-//! all of them (async-io timers).
+//! all of them (async-io timers): for a future, for a connection event.
 
 use std::future::Future;
 use std::time::Duration;
 
-use nats_client::{Client, ConnectError, ConnectOptions};
+use futures_lite::StreamExt;
+use nats_client::{Client, ClientEvent, ConnectError, ConnectOptions, Events};
 
 /// Which runtime a scenario runs on.
 #[derive(Debug, Clone, Copy)]
@@ -49,4 +50,31 @@ pub(crate) async fn within<T>(timeout: Duration, what: &str, future: impl Future
         panic!("timed out after {timeout:?} waiting for {what}");
     };
     futures_lite::future::or(future, deadline).await
+}
+
+/// The first event `pick` accepts, within `timeout`; a panic naming `what` if the wait runs
+/// out or the event stream ends first.
+pub(crate) async fn wait_event<T>(
+    events: &mut Events,
+    timeout: Duration,
+    what: &str,
+    mut pick: impl FnMut(&ClientEvent) -> Option<T>,
+) -> T {
+    within(timeout, what, async {
+        while let Some(event) = events.next().await {
+            if let Some(value) = pick(&event) {
+                return value;
+            }
+        }
+        panic!("event stream ended while waiting for {what}");
+    })
+    .await
+}
+
+/// Waits (at most `timeout`) for the client to report that it reconnected.
+pub(crate) async fn reconnected(events: &mut Events, timeout: Duration) {
+    wait_event(events, timeout, "the reconnect", |event| {
+        matches!(event, ClientEvent::Reconnected { .. }).then_some(())
+    })
+    .await
 }

@@ -1,4 +1,5 @@
-//! Decoder tests written against the spec of the API (every op, limits, poisoning, zero copy).
+//! Decoder tests written against the spec of the API: every op of two streams, split
+//! invariance, limits, poisoning, zero copy, garbage.
 
 use super::*;
 use crate::proto::StatusCode;
@@ -16,11 +17,16 @@ fn drain(decoder: &mut Decoder, ops: &mut Vec<ServerOp>) -> Option<String> {
 }
 
 /// Feeds `data` in the given chunk sizes (cycled), collecting ops and the first error.
-fn feed_chunked(
+fn feed_chunked(data: &[u8], next_len: impl FnMut() -> usize) -> (Vec<ServerOp>, Option<String>) {
+    feed_chunked_into(Decoder::new(), data, next_len)
+}
+
+/// [`feed_chunked`] into `decoder` (with its limits).
+fn feed_chunked_into(
+    mut decoder: Decoder,
     data: &[u8],
     mut next_len: impl FnMut() -> usize,
 ) -> (Vec<ServerOp>, Option<String>) {
-    let mut decoder = Decoder::new();
     let mut ops = Vec::new();
     let mut rest = data;
     while !rest.is_empty() {
@@ -137,6 +143,36 @@ fn every_op() {
     assert_eq!(&m.payload[..], b"\r\n\x00\xff");
 }
 
+/// A second stream: a lower-case `msg` with a reply and an empty payload, statuses with and
+/// without a description, tabs and bare LFs.
+const OTHER_STREAM: &[u8] =
+    b"INFO {\"server_id\":\"S\",\"max_payload\":1048576,\"headers\":true}\r\n\
+MSG foo.bar 1 5\r\nhello\r\n\
+msg foo 22 reply.to 0\r\n\r\n\
+HMSG a.b 3 _INBOX.x 18 23\r\nNATS/1.0\r\nA: b\r\n\r\nworld\r\n\
+HMSG r 9 16 16\r\nNATS/1.0 503\r\n\r\n\r\n\
+HMSG r 9 32 32\r\nNATS/1.0 408 Request Timeout\r\n\r\n\r\n\
+PING\r\nPONG\r\n+OK\r\n-ERR 'Authorization Violation'\r\n\
+MSG\tfoo\t\t7  2\nhi\n\
+PING\n";
+
+#[test]
+fn every_op_of_the_other_stream() {
+    let ops: Vec<String> = decode_all(OTHER_STREAM)
+        .iter()
+        .map(|op| format!("{op:?}"))
+        .collect();
+    assert_eq!(ops.len(), 12, "{ops:#?}");
+    assert!(ops[0].starts_with("Info("));
+    assert!(ops[1].contains("sid: 1") && ops[1].contains("b\"hello\""));
+    assert!(ops[2].contains("sid: 22") && ops[2].contains("\"reply.to\""));
+    assert_eq!(ops[6], "Ping");
+    assert_eq!(ops[7], "Pong");
+    assert_eq!(ops[8], "Ok");
+    assert_eq!(ops[9], "Err(\"Authorization Violation\")");
+    assert!(ops[10].contains("sid: 7") && ops[10].contains("b\"hi\""));
+}
+
 #[test]
 fn trailing_ping_lf_only() {
     let ops = decode_all(STREAM);
@@ -190,15 +226,17 @@ fn empty_payloads() {
 
 #[test]
 fn split_invariance() {
-    let whole = feed_chunked(STREAM, || usize::MAX);
-    assert_eq!(whole.1, None);
-    let byte_at_a_time = feed_chunked(STREAM, || 1);
-    assert_eq!(byte_at_a_time, whole);
-    for seed in 0..200 {
-        let mut rng = Rng::new(seed);
-        let max = 1 + rng.below(64);
-        let chunked = feed_chunked(STREAM, || 1 + rng.below(max) as usize);
-        assert_eq!(chunked, whole, "seed {seed}");
+    for (name, stream) in [("STREAM", STREAM), ("OTHER_STREAM", OTHER_STREAM)] {
+        let whole = feed_chunked(stream, || usize::MAX);
+        assert_eq!(whole.1, None, "{name}");
+        let byte_at_a_time = feed_chunked(stream, || 1);
+        assert_eq!(byte_at_a_time, whole, "{name}: one byte at a time");
+        for seed in 0..300 {
+            let mut rng = Rng::new(seed);
+            let max = 1 + rng.below(64);
+            let chunked = feed_chunked(stream, || 1 + rng.below(max) as usize);
+            assert_eq!(chunked, whole, "{name}: seed {seed}");
+        }
     }
     // And the same for a stream that ends in an error.
     let bad = [STREAM, b"MSG x notasid 1\r\nx\r\n"].concat();
@@ -387,7 +425,11 @@ fn large_payload_is_zero_copy() {
     assert_eq!(m.payload.len(), size);
     assert_eq!(&m.payload[..], &data[data.len() - size - 2..data.len() - 2]);
     let inside = |p: *const u8| (base..end).contains(&(p as usize));
-    assert!(inside(m.payload.as_ptr()), "payload was copied");
+    let payload = as_ptr_range(&m.payload);
+    assert!(
+        base <= payload.start && payload.end <= end,
+        "payload was copied"
+    );
     assert!(inside(m.subject.as_bytes().as_ptr()), "subject was copied");
     assert!(
         inside(m.reply.unwrap().as_bytes().as_ptr()),
@@ -455,6 +497,29 @@ fn garbage_never_panics() {
             whole,
             bytes,
             "seed {seed}: {:?}",
+            String::from_utf8_lossy(&data)
+        );
+    }
+    // Byte-level garbage into a decoder with small limits.
+    let alphabet = b"MSGHINFOPONGERR+-' \t\r\n0123456789{}\"abc.*>";
+    let limited = || Decoder::with_limits(64, 1 << 16);
+    for seed in 0..2000 {
+        let mut rng = Rng::new(seed);
+        let data: Vec<u8> = (0..rng.below(200))
+            .map(|_| {
+                if rng.below(4) == 0 {
+                    rng.next_u64() as u8
+                } else {
+                    alphabet[rng.below(alphabet.len() as u64) as usize]
+                }
+            })
+            .collect();
+        let whole = feed_chunked_into(limited(), &data, || usize::MAX);
+        let bytes = feed_chunked_into(limited(), &data, || 1);
+        assert_eq!(
+            whole,
+            bytes,
+            "seed {seed} (limited): {:?}",
             String::from_utf8_lossy(&data)
         );
     }

@@ -1,49 +1,8 @@
-//! Decoder tests: every op, split invariance, zero copy, poisoning, garbage.
+//! Decoder tests: headers and statuses, poisoning and recovery by `reset`, the control line
+//! cap, bad header blocks. Every op, split invariance, zero copy and garbage are in
+//! `peer_tests`.
 
 use super::*;
-use crate::rng::Rng;
-
-/// Decodes everything `chunks` deliver, one chunk at a time; stops at the first error.
-fn decode_chunks<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> (Vec<String>, Option<String>) {
-    let mut d = Decoder::new();
-    let mut ops = Vec::new();
-    for chunk in chunks {
-        d.extend_from_slice(chunk);
-        loop {
-            match d.decode() {
-                Ok(Some(op)) => ops.push(format!("{op:?}")),
-                Ok(None) => break,
-                Err(e) => return (ops, Some(e.to_string())),
-            }
-        }
-    }
-    (ops, None)
-}
-
-const STREAM: &[u8] = b"INFO {\"server_id\":\"S\",\"max_payload\":1048576,\"headers\":true}\r\n\
-MSG foo.bar 1 5\r\nhello\r\n\
-msg foo 22 reply.to 0\r\n\r\n\
-HMSG a.b 3 _INBOX.x 18 23\r\nNATS/1.0\r\nA: b\r\n\r\nworld\r\n\
-HMSG r 9 16 16\r\nNATS/1.0 503\r\n\r\n\r\n\
-HMSG r 9 32 32\r\nNATS/1.0 408 Request Timeout\r\n\r\n\r\n\
-PING\r\nPONG\r\n+OK\r\n-ERR 'Authorization Violation'\r\n\
-MSG\tfoo\t\t7  2\nhi\n\
-PING\n";
-
-#[test]
-fn decodes_every_op() {
-    let (ops, err) = decode_chunks([STREAM]);
-    assert_eq!(err, None);
-    assert_eq!(ops.len(), 12, "{ops:#?}");
-    assert!(ops[0].starts_with("Info("));
-    assert!(ops[1].contains("sid: 1") && ops[1].contains("b\"hello\""));
-    assert!(ops[2].contains("sid: 22") && ops[2].contains("\"reply.to\""));
-    assert_eq!(ops[6], "Ping");
-    assert_eq!(ops[7], "Pong");
-    assert_eq!(ops[8], "Ok");
-    assert_eq!(ops[9], "Err(\"Authorization Violation\")");
-    assert!(ops[10].contains("sid: 7") && ops[10].contains("b\"hi\""));
-}
 
 #[test]
 fn headers_and_status_are_parsed() {
@@ -65,49 +24,6 @@ fn headers_and_status_are_parsed() {
         Some(crate::proto::StatusCode::NO_RESPONDERS)
     );
     assert!(message.payload.is_empty());
-}
-
-#[test]
-fn any_chunking_gives_the_same_ops() {
-    let (whole, err) = decode_chunks([STREAM]);
-    assert_eq!(err, None);
-    let bytes: Vec<&[u8]> = STREAM.chunks(1).collect();
-    assert_eq!(decode_chunks(bytes).0, whole, "one byte at a time");
-    for seed in 0..300 {
-        let mut rng = Rng::new(seed);
-        let mut chunks = Vec::new();
-        let mut rest = STREAM;
-        while !rest.is_empty() {
-            let n = (rng.next_u64() as usize % 40 + 1).min(rest.len());
-            chunks.push(&rest[..n]);
-            rest = &rest[n..];
-        }
-        assert_eq!(decode_chunks(chunks).0, whole, "seed {seed}");
-    }
-}
-
-#[test]
-fn payloads_are_not_copied() {
-    let mut d = Decoder::new();
-    let payload = vec![b'x'; 1 << 20];
-    let mut wire = b"MSG big 1 1048576\r\n".to_vec();
-    wire.extend_from_slice(&payload);
-    wire.extend_from_slice(b"\r\n");
-    d.extend_from_slice(&wire);
-    let buffer = {
-        let b = d.buffer_mut();
-        let start = b.as_ptr() as usize;
-        start..start + b.len()
-    };
-    let Some(ServerOp::Msg { message, .. }) = d.decode().unwrap() else {
-        panic!()
-    };
-    let got = as_ptr_range(&message.payload);
-    assert_eq!(message.payload.len(), 1 << 20);
-    assert!(
-        buffer.start <= got.start && got.end <= buffer.end,
-        "payload lies in the read buffer"
-    );
 }
 
 #[test]
@@ -158,32 +74,6 @@ fn control_line_is_capped() {
     assert!(d.decode().unwrap().is_none());
     d.extend_from_slice(&line.as_bytes()[2000..]);
     assert!(matches!(d.decode(), Ok(Some(ServerOp::Err(t))) if t.len() == 4500));
-}
-
-#[test]
-fn garbage_never_panics() {
-    for seed in 0..2000 {
-        let mut rng = Rng::new(seed);
-        let len = rng.next_u64() as usize % 200;
-        let alphabet = b"MSGHINFOPONGERR+-' \t\r\n0123456789{}\"abc.*>";
-        let data: Vec<u8> = (0..len)
-            .map(|_| {
-                if rng.next_u64() % 4 == 0 {
-                    rng.next_u64() as u8
-                } else {
-                    alphabet[rng.next_u64() as usize % alphabet.len()]
-                }
-            })
-            .collect();
-        let mut d = Decoder::with_limits(64, 1 << 16);
-        d.extend_from_slice(&data);
-        for _ in 0..100 {
-            match d.decode() {
-                Ok(Some(_)) => {}
-                _ => break,
-            }
-        }
-    }
 }
 
 #[test]

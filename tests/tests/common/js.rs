@@ -1,0 +1,55 @@
+//! JetStream test material shared by the integration tests: a JetStream-enabled server,
+//! streams and durable-consumer configurations, and publishing with every ack awaited.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use nats_client::jetstream::api::{AckPolicy, ConsumerConfig, StreamConfig};
+use nats_client::jetstream::{Context, Stream};
+use nats_tests::NatsServer;
+
+use super::runtime::within;
+
+/// How long one publish may wait for its ack.
+const ACK_WAIT: Duration = Duration::from_secs(30);
+
+/// A nats-server with JetStream enabled.
+pub(crate) fn js_server() -> NatsServer {
+    NatsServer::builder().jetstream(true).start()
+}
+
+/// A stream `name` that stores the `subjects`; otherwise the server's defaults.
+pub(crate) fn stream_config(name: &str, subjects: &[&str]) -> StreamConfig {
+    let mut config = StreamConfig::new(name);
+    config.subjects = subjects.iter().map(|s| s.to_string()).collect();
+    config
+}
+
+/// Creates the stream `name` that stores the `subjects`.
+pub(crate) async fn create_stream(js: &Context, name: &str, subjects: &[&str]) -> Stream {
+    js.create_stream(stream_config(name, subjects))
+        .await
+        .unwrap_or_else(|e| panic!("creating the stream {name}: {e}"))
+}
+
+/// A durable pull consumer `name` with explicit acks.
+pub(crate) fn durable(name: &str) -> ConsumerConfig {
+    ConsumerConfig {
+        durable_name: name.to_owned(),
+        ack_policy: AckPolicy::Explicit,
+        ..ConsumerConfig::default()
+    }
+}
+
+/// Publishes the numbers of `range` as payloads to `subject`, one at a time, each stored
+/// (its ack awaited) before the next.
+pub(crate) async fn publish_range(js: &Context, subject: &str, range: Range<u64>) {
+    for i in range {
+        let what = format!("the ack of {subject} {i}");
+        within(ACK_WAIT, &what, async {
+            js.publish(subject, format!("{i}")).await.unwrap().await
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    }
+}
