@@ -1,8 +1,8 @@
 //! `Client`: the handle user tasks hold, cheap to clone, shared across tasks and threads.
 //!
 //! Invariant: a command takes the lock, runs the machine's verb, and wakes the driver only
-//! when the machine has new work; the connection closes when the last `Client` clone is
-//! dropped (subscribers and event streams do not keep it open).
+//! when the machine has new work; the connection closes when the last `Client` clone and the
+//! last `Subscriber` are dropped (each subscriber holds a client; event streams do not).
 
 use std::future::poll_fn;
 use std::sync::Arc;
@@ -26,7 +26,8 @@ use crate::shared::{poll_first_connect, poll_slot, Shared, Slot};
 use crate::subscriber::Subscriber;
 
 /// A connection to NATS. Clone it freely; every clone talks to the same connection, which
-/// closes (after writing what is queued) when the last clone is dropped.
+/// closes (after writing what is queued) when the last clone and the last
+/// [`Subscriber`] are dropped.
 #[derive(Debug, Clone)]
 pub struct Client {
     handle: Arc<Handle>,

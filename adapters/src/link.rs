@@ -40,19 +40,18 @@ pub(crate) struct LinkWatch {
 }
 
 impl LinkWatch {
-    /// A watcher that takes the link as it is now as seen.
+    /// A watcher for a machine made now, which takes the link to be up (the machines do):
+    /// if it is not, the first poll reports it `down`.
     pub(crate) fn new(shared: Arc<Shared>) -> LinkWatch {
-        let (id, epoch, up) = {
+        let (id, epoch) = {
             let mut state = shared.lock();
-            let id = state.next_id();
-            let up = state.conn.state() == ConnectionState::Connected;
-            (id, state.conn.link_epoch(), up)
+            (state.next_id(), state.conn.link_epoch())
         };
         LinkWatch {
             shared,
             id,
             epoch,
-            up,
+            up: true,
         }
     }
 

@@ -167,8 +167,14 @@ where
                     return Poll::Ready(());
                 }
                 Poll::Ready(None) => {
-                    // The connection closed: nothing more will arrive.
-                    self.finished = true;
+                    // Ended (the connection closed or drained, the server refused it): the
+                    // others may still deliver. With none left, nothing more can arrive
+                    // while the machine still expects something: that is an error.
+                    self.subscriptions.remove(i);
+                    if self.subscriptions.is_empty() {
+                        self.ready.push_back(Err(SubscribeError::Closed.into()));
+                        self.finished = true;
+                    }
                     return Poll::Ready(());
                 }
                 Poll::Pending => {}

@@ -24,8 +24,7 @@ mod raw;
 mod scenarios;
 mod targets;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clients::{run_tokio, Arm, AsyncBody, Flavor};
 use memory::ChildScenario;
@@ -81,25 +80,6 @@ impl Sample {
         self.delivered = Some(got as f64 / of.max(1) as f64);
         self
     }
-}
-
-/// Polls `count` every millisecond until it reaches `n` or `wait` passes without a change;
-/// returns the count and the time from `started` to its last change.
-pub(crate) fn wait_for_count(
-    count: &AtomicU64,
-    n: u64,
-    started: Instant,
-    wait: Duration,
-) -> (u64, Duration) {
-    let mut last = (count.load(Ordering::Relaxed), Instant::now());
-    while last.0 < n && last.1.elapsed() < wait {
-        std::thread::sleep(Duration::from_millis(1));
-        let now = count.load(Ordering::Relaxed);
-        if now != last.0 {
-            last = (now, Instant::now());
-        }
-    }
-    (last.0, last.1 - started)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -208,6 +188,34 @@ fn tokio_arm<'a, B: AsyncBody<Sample> + 'a>(
     body: impl Fn() -> B + 'a,
 ) -> ArmFn<'a> {
     Box::new(move || run_tokio(arm, flavor, &settings.url, body()))
+}
+
+/// Our client and async-nats, each on a tokio runtime of `flavor` running `body`.
+fn both_clients<'a, B, F>(settings: &'a Settings, flavor: Flavor, body: F) -> Vec<(Slot, ArmFn<'a>)>
+where
+    B: AsyncBody<Sample> + 'a,
+    F: Fn() -> B + Copy + 'a,
+{
+    vec![
+        (Slot::Ours, tokio_arm(settings, Arm::Ours, flavor, body)),
+        (Slot::Theirs, tokio_arm(settings, Arm::Theirs, flavor, body)),
+    ]
+}
+
+/// [`both_clients`] and the raw socket's arm: the three arms most scenarios compare.
+fn three_arms<'a, B, F>(
+    settings: &'a Settings,
+    flavor: Flavor,
+    body: F,
+    raw: ArmFn<'a>,
+) -> Vec<(Slot, ArmFn<'a>)>
+where
+    B: AsyncBody<Sample> + 'a,
+    F: Fn() -> B + Copy + 'a,
+{
+    let mut arms = both_clients(settings, flavor, body);
+    arms.push((Slot::Raw, raw));
+    arms
 }
 
 /// Our client on smol: its driver and the scenario's own tasks run on smol's executor.
@@ -335,11 +343,12 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
             s,
             &name,
             Unit::Rate,
-            vec![
-                (Slot::Ours, tokio_arm(s, Ours, MultiThread, body)),
-                (Slot::Theirs, tokio_arm(s, Theirs, MultiThread, body)),
-                (Slot::Raw, Box::new(move || raw::publish(url, size, n))),
-            ],
+            three_arms(
+                s,
+                MultiThread,
+                body,
+                Box::new(move || raw::publish(url, size, n)),
+            ),
         ));
     }
 
@@ -351,11 +360,12 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
             s,
             name,
             Unit::Rate,
-            vec![
-                (Slot::Ours, tokio_arm(s, Ours, CurrentThread, body)),
-                (Slot::Theirs, tokio_arm(s, Theirs, CurrentThread, body)),
-                (Slot::Raw, Box::new(move || raw::publish(url, 16, n16))),
-            ],
+            three_arms(
+                s,
+                CurrentThread,
+                body,
+                Box::new(move || raw::publish(url, 16, n16)),
+            ),
         ));
     }
     let name = "publish 16 B, smol (ours only)";
@@ -382,11 +392,12 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
             s,
             &name,
             Unit::Rate,
-            vec![
-                (Slot::Ours, tokio_arm(s, Ours, MultiThread, body)),
-                (Slot::Theirs, tokio_arm(s, Theirs, MultiThread, body)),
-                (Slot::Raw, Box::new(move || raw::pubsub(url, size, n, wait))),
-            ],
+            three_arms(
+                s,
+                MultiThread,
+                body,
+                Box::new(move || raw::pubsub(url, size, n, wait)),
+            ),
         ));
     }
     let name = "pub→sub 16 B, tokio current-thread";
@@ -400,11 +411,12 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
             s,
             name,
             Unit::Rate,
-            vec![
-                (Slot::Ours, tokio_arm(s, Ours, CurrentThread, body)),
-                (Slot::Theirs, tokio_arm(s, Theirs, CurrentThread, body)),
-                (Slot::Raw, Box::new(move || raw::pubsub(url, 16, n16, wait))),
-            ],
+            three_arms(
+                s,
+                CurrentThread,
+                body,
+                Box::new(move || raw::pubsub(url, 16, n16, wait)),
+            ),
         ));
     }
     let name = "pub→sub 16 B, smol (ours only)";
@@ -435,11 +447,12 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
             s,
             name,
             Unit::Rate,
-            vec![
-                (Slot::Ours, tokio_arm(s, Ours, MultiThread, body)),
-                (Slot::Theirs, tokio_arm(s, Theirs, MultiThread, body)),
-                (Slot::Raw, Box::new(move || raw::pubsub(url, 16, n16, wait))),
-            ],
+            three_arms(
+                s,
+                MultiThread,
+                body,
+                Box::new(move || raw::pubsub(url, 16, n16, wait)),
+            ),
         ));
     }
 
@@ -471,14 +484,12 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
             s,
             LATENCY,
             Unit::Micros,
-            vec![
-                (Slot::Ours, tokio_arm(s, Ours, MultiThread, body)),
-                (Slot::Theirs, tokio_arm(s, Theirs, MultiThread, body)),
-                (
-                    Slot::Raw,
-                    Box::new(move || raw::request_latency(url, "bench.req", n)),
-                ),
-            ],
+            three_arms(
+                s,
+                MultiThread,
+                body,
+                Box::new(move || raw::request_latency(url, "bench.req", n)),
+            ),
         );
         let p99 = p99_row(&row, "request latency p99 (µs)");
         rows.extend([row, p99]);
@@ -489,10 +500,7 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
             s,
             LATENCY_SUBS,
             Unit::Micros,
-            vec![
-                (Slot::Ours, tokio_arm(s, Ours, MultiThread, body)),
-                (Slot::Theirs, tokio_arm(s, Theirs, MultiThread, body)),
-            ],
+            both_clients(s, MultiThread, body),
         );
         let p99 = p99_row(&row, "request latency p99, 10,000 subscriptions open (µs)");
         rows.extend([row, p99]);
@@ -504,14 +512,12 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
             s,
             INFLIGHT,
             Unit::Rate,
-            vec![
-                (Slot::Ours, tokio_arm(s, Ours, MultiThread, body)),
-                (Slot::Theirs, tokio_arm(s, Theirs, MultiThread, body)),
-                (
-                    Slot::Raw,
-                    Box::new(move || raw::request_inflight(url, "bench.req", n, 64)),
-                ),
-            ],
+            three_arms(
+                s,
+                MultiThread,
+                body,
+                Box::new(move || raw::request_inflight(url, "bench.req", n, 64)),
+            ),
         ));
     }
     if s.wanted(LATENCY_CT) {
@@ -520,14 +526,12 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
             s,
             LATENCY_CT,
             Unit::Micros,
-            vec![
-                (Slot::Ours, tokio_arm(s, Ours, CurrentThread, body)),
-                (Slot::Theirs, tokio_arm(s, Theirs, CurrentThread, body)),
-                (
-                    Slot::Raw,
-                    Box::new(move || raw::request_latency(url, "bench.req", n)),
-                ),
-            ],
+            three_arms(
+                s,
+                CurrentThread,
+                body,
+                Box::new(move || raw::request_latency(url, "bench.req", n)),
+            ),
         ));
     }
     if s.wanted(LATENCY_SMOL) {
@@ -555,14 +559,12 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
             s,
             INFLIGHT_CT,
             Unit::Rate,
-            vec![
-                (Slot::Ours, tokio_arm(s, Ours, CurrentThread, inflight)),
-                (Slot::Theirs, tokio_arm(s, Theirs, CurrentThread, inflight)),
-                (
-                    Slot::Raw,
-                    Box::new(move || raw::request_inflight(url, "bench.req", n_inflight, 64)),
-                ),
-            ],
+            three_arms(
+                s,
+                CurrentThread,
+                inflight,
+                Box::new(move || raw::request_inflight(url, "bench.req", n_inflight, 64)),
+            ),
         ));
     }
     if s.wanted(INFLIGHT_SMOL) {
@@ -599,10 +601,7 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
             s,
             &name,
             Unit::Rate,
-            vec![
-                (Slot::Ours, tokio_arm(s, Ours, MultiThread, body)),
-                (Slot::Theirs, tokio_arm(s, Theirs, MultiThread, body)),
-            ],
+            both_clients(s, MultiThread, body),
         ));
     }
 
@@ -645,10 +644,7 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
             s,
             &name,
             Unit::Rate,
-            vec![
-                (Slot::Ours, tokio_arm(s, Ours, MultiThread, body)),
-                (Slot::Theirs, tokio_arm(s, Theirs, MultiThread, body)),
-            ],
+            both_clients(s, MultiThread, body),
         ));
     }
     rows

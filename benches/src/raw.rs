@@ -170,7 +170,9 @@ pub(crate) fn pubsub(url: &str, size: usize, n: usize, wait: Duration) -> Sample
     let started = Instant::now();
     write_frames(&mut conn.writer, &frame, n);
     conn.round_trip();
-    let (got, elapsed) = crate::wait_for_count(&count, n as u64, started, wait);
+    let (got, elapsed) = smol::block_on(crate::scenarios::wait_for_count(
+        &count, n as u64, started, wait,
+    ));
     sub.stop();
     Sample::rate(got as usize, elapsed).delivered(got, n)
 }

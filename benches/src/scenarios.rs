@@ -114,7 +114,7 @@ async fn counting_subscriber<C: Nats>(client: &C, subject: &'static str) -> Arc<
 
 /// Polls `count` every millisecond until it reaches `n` or `wait` passes after the last
 /// change; returns the count and the time from `started` to when it last changed.
-async fn wait_for_count(
+pub(crate) async fn wait_for_count(
     count: &AtomicU64,
     n: u64,
     started: Instant,

@@ -149,3 +149,26 @@ fn answered_subjects_are_bounded_and_a_recent_one_is_not_answered_twice() {
         Pushed::Heartbeat { unstall: None }
     );
 }
+
+/// A server (or another client on the deliver subject) can name the largest consumer
+/// sequence; the machine must not overflow on the next message.
+#[test]
+fn the_largest_consumer_sequence_does_not_overflow() {
+    let now = Instant::now();
+    let mut m = PushMachine::new(now, Some(Duration::from_secs(1)), false);
+    assert_eq!(m.handle_message(now, &data(1)), Pushed::Message);
+    let last = u64::MAX.to_string();
+    m.handle_message(
+        now,
+        &status("Idle Heartbeat", None, &[("Nats-Last-Consumer", &last)]),
+    );
+    assert_eq!(m.last_consumer_sequence(), u64::MAX);
+    assert_eq!(m.handle_message(now, &data(5)), Pushed::Message);
+    assert!(matches!(
+        events(&mut m).as_slice(),
+        [PushEvent::Gap {
+            expected: 2,
+            got: u64::MAX
+        }]
+    ));
+}

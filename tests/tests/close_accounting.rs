@@ -51,10 +51,12 @@ async fn close_after_the_server_died_reports_the_buffer(rt: Rt) {
 
 async fn exhausted_reconnects_report_the_buffer(rt: Rt) {
     let mut server = NatsServer::start();
-    let client = rt
-        .connect_with(&server.url(), ConnectOptions::new().max_reconnects(2))
-        .await
-        .unwrap();
+    // Two attempts a second apart: the publishes below have time to be accepted into the
+    // reconnect buffer before reconnecting gives up, however busy the machine.
+    let options = ConnectOptions::new()
+        .max_reconnects(2)
+        .reconnect_delay(Duration::from_secs(1), Duration::from_secs(2));
+    let client = rt.connect_exactly(&server.url(), options).await.unwrap();
     let mut events = client.events();
     server.kill9();
     wait_event(&mut events, WAIT, "the disconnect", |e| {

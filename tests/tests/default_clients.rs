@@ -25,7 +25,10 @@ mod common;
 use common::js::{create_stream, durable, js_server, publish_range};
 use common::runtime::{within, Rt};
 
-const WAIT: Duration = Duration::from_secs(20);
+const WAIT: Duration = Duration::from_secs(60);
+/// How long each request waits for its held reply: the responder answers only once every
+/// request of both clients arrived, a second process's start-up included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(50);
 /// Requests each client has in flight at once.
 const REQUESTS: usize = 100;
 /// Messages in the stream the pull workers share.
@@ -82,7 +85,11 @@ async fn misrouted_replies(client: &Client, who: &str) -> usize {
         .map(|i| {
             let payload = format!("{who}-{i}");
             Box::pin(async move {
-                let reply = client.request("echo", payload.clone()).await.unwrap();
+                let request = client
+                    .request_builder()
+                    .payload(payload.clone())
+                    .timeout(REQUEST_TIMEOUT);
+                let reply = client.send_request("echo", request).await.unwrap();
                 reply.payload != payload.as_bytes()
             }) as Pin<Box<dyn Future<Output = bool> + '_>>
         })
@@ -114,9 +121,19 @@ async fn two_clients_in_one_process_get_only_their_own_replies(rt: Rt) {
     assert_ne!(a.new_inbox(), b.new_inbox(), "two clients drew one inbox");
 }
 
+/// The second process; killed when dropped, so a failing test leaves none behind.
+struct ChildProcess(Child);
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The test binary run again as a second process in `role`; its stdout is piped.
-fn spawn_child(role: &str) -> Child {
-    Command::new(std::env::current_exe().expect("the test binary"))
+fn spawn_child(role: &str) -> ChildProcess {
+    let child = Command::new(std::env::current_exe().expect("the test binary"))
         .args([
             "--exact",
             "child_process",
@@ -128,7 +145,8 @@ fn spawn_child(role: &str) -> Child {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("the second process starts")
+        .expect("the second process starts");
+    ChildProcess(child)
 }
 
 /// What the child prints after this marker is a result; the rest is libtest's.
@@ -181,14 +199,14 @@ fn two_processes_get_only_their_own_replies() {
             let responder = nats_client::tokio::connect(&url).await.unwrap();
             let responding = held_echo(responder, 2 * REQUESTS).await;
             let mut child = spawn_child(&format!("requests {url}"));
-            let child_output = child.stdout.take().unwrap();
+            let child_output = child.0.stdout.take().unwrap();
             let ((), wrong_here) = within(
                 WAIT,
                 "every request of both processes answered",
                 futures_lite::future::zip(responding, misrouted_replies(&client, "parent")),
             )
             .await;
-            let status = child.wait().unwrap();
+            let status = child.0.wait().unwrap();
             let report: Vec<String> = BufReader::new(child_output)
                 .lines()
                 .map_while(Result::ok)
@@ -324,7 +342,7 @@ fn two_worker_processes_share_no_delivery() {
             durable_on_empty_stream(&publisher).await;
             let client = nats_client::tokio::connect(&url).await.unwrap();
             let mut worker = spawn_child(&format!("pull-worker {url}"));
-            let output = worker.stdout.take().unwrap();
+            let output = worker.0.stdout.take().unwrap();
             let there = Arc::clone(&taken_there);
             std::thread::spawn(move || {
                 for line in BufReader::new(output).lines().map_while(Result::ok) {
@@ -337,9 +355,7 @@ fn two_worker_processes_share_no_delivery() {
             let work = pull_worker(&client, |seq| taken_here.lock().unwrap().push(seq));
             all_jobs_taken(&publisher, work, &[&taken_here, &taken_there]).await;
         });
-    let mut child = child.expect("the second process ran");
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child.expect("the second process ran"));
     assert_each_job_once(&[&taken_here, &taken_there]);
 }
 

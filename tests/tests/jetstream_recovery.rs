@@ -41,6 +41,31 @@ async fn consumer_on_a_closed_client_is_a_subscribe_error(rt: Rt) {
     assert_eq!(error, JetStreamError::Subscribe(SubscribeError::Closed));
 }
 
+/// A consume whose client closes under it says so (an error of kind `Disconnected`), then
+/// ends, instead of ending as if the stream had been read to its end.
+async fn a_consume_tells_when_its_client_closes(rt: Rt) {
+    let server = js_server();
+    let client = rt.connect(&server.url()).await;
+    let js = jetstream::new(client.clone());
+    let stream = create_stream(&js, "CLOSING", &["closing.>"]).await;
+    let consumer = stream.create_consumer(durable("reader")).await.unwrap();
+    publish_range(&js, "closing.x", 0..3).await;
+    let mut messages = consumer.messages(ConsumeOptions::new()).await.unwrap();
+    for _ in 0..3 {
+        within(WAIT, "a stored message", messages.next())
+            .await
+            .expect("open")
+            .expect("a message");
+    }
+    within(WAIT, "the close", client.close()).await.unwrap();
+    let error = within(WAIT, "the consume's last item", messages.next())
+        .await
+        .expect("an item before the end")
+        .expect_err("the close is reported");
+    assert_eq!(error.kind(), JetStreamErrorKind::Disconnected, "{error}");
+    assert!(within(WAIT, "the end", messages.next()).await.is_none());
+}
+
 /// A server whose streams take at most a handful of messages into their ingest queue: a
 /// burst of publishes gets `429 Too Many Requests` (10167) for what does not fit.
 fn back_pressure_server() -> NatsServer {
@@ -112,7 +137,13 @@ async fn publish_back_pressure_is_retried(rt: Rt) {
     assert!(refused > 0, "the burst provokes 429 back-pressure");
     let before = js.stream_info("BUSY").await.unwrap().state.messages;
 
-    let (stored, refused) = burst(&js, 500).await;
+    // Patient: that every publish is retried until stored is the point, not whether the
+    // default's five attempts outlast a busy machine's back-pressure.
+    let patient = js.clone().with_publish_retry(PublishRetry {
+        max_attempts: 100,
+        ..PublishRetry::default()
+    });
+    let (stored, refused) = burst(&patient, 500).await;
     assert_eq!(
         (stored, refused),
         (500, 0),
@@ -245,6 +276,7 @@ async fn consume_resumes_after_a_reconnect_it_was_not_polled_for(rt: Rt) {
 }
 
 on_every_runtime!(
+    a_consume_tells_when_its_client_closes,
     consumer_on_a_closed_client_is_a_subscribe_error,
     consume_resumes_after_a_reconnect_it_was_not_polled_for,
     publish_back_pressure_is_retried,

@@ -104,37 +104,32 @@ fn test(args: &[String]) -> Result {
         args.iter().partition(|a| *a == "--no-nextest");
     provision()?;
     let nextest = no_nextest.is_empty() && has_nextest();
+    // The whole workspace but the bench crate, every feature, every failure reported.
+    let scope = [
+        "--workspace",
+        "--exclude",
+        BENCH_CRATE,
+        "--all-features",
+        "--no-fail-fast",
+    ];
     let suite = if nextest {
         cargo(
-            [
-                "nextest",
-                "run",
-                "--workspace",
-                "--exclude",
-                BENCH_CRATE,
-                "--all-features",
-                "--no-fail-fast",
-            ]
-            .into_iter()
-            .map(String::from)
-            .chain(args.into_iter().cloned()),
+            ["nextest", "run"]
+                .into_iter()
+                .chain(scope)
+                .map(String::from)
+                .chain(args.into_iter().cloned()),
         )
     } else {
         eprintln!("xtask: cargo-nextest is not installed; using cargo test");
         cargo(
             // Doc tests are left to the step below, as with nextest.
-            [
-                "test",
-                "--workspace",
-                "--exclude",
-                BENCH_CRATE,
-                "--all-features",
-                "--no-fail-fast",
-            ]
-            .into_iter()
-            .chain(["--lib", "--bins", "--tests"])
-            .map(String::from)
-            .chain(args.into_iter().cloned()),
+            ["test"]
+                .into_iter()
+                .chain(scope)
+                .chain(["--lib", "--bins", "--tests"])
+                .map(String::from)
+                .chain(args.into_iter().cloned()),
         )
     };
     // Doc tests run even when the suite failed, so one run reports everything.

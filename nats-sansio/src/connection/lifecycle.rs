@@ -133,6 +133,15 @@ impl Connection {
     }
 
     pub(super) fn on_connection_lost(&mut self, reason: ConnectionError) {
+        if self.state == State::Closed {
+            // Lost while a close's last publishes were being written: the close ends here,
+            // counting them; a closed connection never reconnects.
+            if self.flush_on_close {
+                let unsent = self.discard_queued();
+                self.finish_close(unsent);
+            }
+            return;
+        }
         let was_connected = self.state == State::Connected;
         // The socket is gone (closed by the driver or asked to be): nothing below may ask
         // for another Close.

@@ -9,9 +9,13 @@
 //! - [`ack`]: message metadata from ack reply subjects, and the ack payloads.
 //! - [`direct`]: Direct Get replies (messages, the `204 EOB` of a batch, error statuses).
 //! - [`pull`]: the pull consumer machine (fetch, batch, continuous consume).
-//! - [`publish`]: the publish retry policy and the `Nats-TTL` value.
+//! - [`publish`]: the ack window, the publish retry policy, the headers a publish sets and
+//!   the `Nats-TTL` value.
 //! - [`push`]: the push consumer's heartbeats, flow control and gap detection.
-//! - [`ordered`]: the ordered consumer, a chain of ephemeral pull consumers read in order.
+//! - [`ordered`]: the ordered consumer, a chain of ephemeral pull (or push) consumers read in
+//!   order.
+//! - [`consume`]: the readers above in the one machine shape
+//!   ([`Machine`](crate::machine::Machine)), with their subjects and API calls.
 
 pub mod ack;
 pub mod api;

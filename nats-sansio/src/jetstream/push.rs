@@ -132,7 +132,7 @@ impl PushMachine {
         {
             if self.check_gaps && last > self.last_consumer_seq {
                 self.events.push_back(PushEvent::Gap {
-                    expected: self.last_consumer_seq + 1,
+                    expected: self.last_consumer_seq.saturating_add(1),
                     got: last,
                 });
                 self.last_consumer_seq = last;
@@ -173,9 +173,12 @@ impl PushMachine {
             return;
         };
         let got = meta.consumer_sequence;
-        if self.check_gaps && self.last_consumer_seq > 0 && got > self.last_consumer_seq + 1 {
+        if self.check_gaps
+            && self.last_consumer_seq > 0
+            && got > self.last_consumer_seq.saturating_add(1)
+        {
             self.events.push_back(PushEvent::Gap {
-                expected: self.last_consumer_seq + 1,
+                expected: self.last_consumer_seq.saturating_add(1),
                 got,
             });
         }

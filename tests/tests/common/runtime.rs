@@ -25,6 +25,15 @@ impl Rt {
     ) -> Result<Client, ConnectError> {
         let options =
             options.reconnect_delay(Duration::from_millis(20), Duration::from_millis(250));
+        self.connect_exactly(url, options).await
+    }
+
+    /// Connects with `options` as they are.
+    pub(crate) async fn connect_exactly(
+        self,
+        url: &str,
+        options: ConnectOptions,
+    ) -> Result<Client, ConnectError> {
         match self {
             Rt::Tokio => nats_client::tokio::connect_with_options(url, options).await,
             Rt::Smol => nats_client::smol::connect_with_options(url, options).await,
