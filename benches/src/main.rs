@@ -218,6 +218,30 @@ where
     arms
 }
 
+/// Pushes each wanted row of `names`: with a tokio flavor, ours and async-nats on it
+/// against the raw arm; with `None`, ours on smol against the raw arm.
+fn flavored_rows<'a, B, F>(
+    settings: &'a Settings,
+    rows: &mut Vec<Row>,
+    unit: Unit,
+    names: &[(&str, Option<Flavor>)],
+    body: F,
+    raw: impl Fn() -> ArmFn<'a>,
+) where
+    B: AsyncBody<Sample> + 'a,
+    F: Fn() -> B + Copy + 'static,
+{
+    for &(name, flavor) in names {
+        if settings.wanted(name) {
+            let arms = match flavor {
+                Some(flavor) => three_arms(settings, flavor, body, raw()),
+                None => vec![(Slot::Ours, smol_arm(settings, body)), (Slot::Raw, raw())],
+            };
+            rows.push(compare(settings, name, unit, arms));
+        }
+    }
+}
+
 /// Our client on smol: its driver and the scenario's own tasks run on smol's executor.
 fn smol_arm<B, F>(settings: &Settings, body: F) -> Box<dyn Fn() -> Sample + '_>
 where
@@ -333,127 +357,68 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
     let wait = Duration::from_millis(500);
 
     for size in [16, 128, 1024, 8192] {
-        let name = format!("publish {}", size_name(size));
-        if !s.wanted(&name) {
-            continue;
-        }
         let n = s.messages(size);
-        let body = move || Publish { size, n };
-        rows.push(compare(
+        flavored_rows(
             s,
-            &name,
+            &mut rows,
             Unit::Rate,
-            three_arms(
-                s,
-                MultiThread,
-                body,
-                Box::new(move || raw::publish(url, size, n)),
-            ),
-        ));
+            &[(&format!("publish {}", size_name(size)), Some(MultiThread))],
+            move || Publish { size, n },
+            move || -> ArmFn<'_> { Box::new(move || raw::publish(url, size, n)) },
+        );
     }
 
     let n16 = s.messages(16);
-    let body = move || Publish { size: 16, n: n16 };
-    let name = "publish 16 B, tokio current-thread";
-    if s.wanted(name) {
-        rows.push(compare(
-            s,
-            name,
-            Unit::Rate,
-            three_arms(
-                s,
-                CurrentThread,
-                body,
-                Box::new(move || raw::publish(url, 16, n16)),
-            ),
-        ));
-    }
-    let name = "publish 16 B, smol (ours only)";
-    if s.wanted(name) {
-        rows.push(compare(
-            s,
-            name,
-            Unit::Rate,
-            vec![
-                (Slot::Ours, smol_arm(s, body)),
-                (Slot::Raw, Box::new(move || raw::publish(url, 16, n16))),
-            ],
-        ));
-    }
+    flavored_rows(
+        s,
+        &mut rows,
+        Unit::Rate,
+        &[
+            ("publish 16 B, tokio current-thread", Some(CurrentThread)),
+            ("publish 16 B, smol (ours only)", None),
+        ],
+        move || Publish { size: 16, n: n16 },
+        move || -> ArmFn<'_> { Box::new(move || raw::publish(url, 16, n16)) },
+    );
 
     for size in [16, 1024] {
-        let name = format!("pub→sub {}", size_name(size));
-        if !s.wanted(&name) {
-            continue;
-        }
         let n = s.messages(size);
-        let body = move || PubSub { size, n, wait };
-        rows.push(compare(
+        flavored_rows(
             s,
-            &name,
+            &mut rows,
             Unit::Rate,
-            three_arms(
-                s,
-                MultiThread,
-                body,
-                Box::new(move || raw::pubsub(url, size, n, wait)),
-            ),
-        ));
+            &[(&format!("pub→sub {}", size_name(size)), Some(MultiThread))],
+            move || PubSub { size, n, wait },
+            move || -> ArmFn<'_> { Box::new(move || raw::pubsub(url, size, n, wait)) },
+        );
     }
-    let name = "pub→sub 16 B, tokio current-thread";
-    if s.wanted(name) {
-        let body = move || PubSub {
-            size: 16,
-            n: n16,
-            wait,
-        };
-        rows.push(compare(
-            s,
-            name,
-            Unit::Rate,
-            three_arms(
-                s,
-                CurrentThread,
-                body,
-                Box::new(move || raw::pubsub(url, 16, n16, wait)),
-            ),
-        ));
-    }
-    let name = "pub→sub 16 B, smol (ours only)";
-    if s.wanted(name) {
-        let body = move || PubSub {
-            size: 16,
-            n: n16,
-            wait,
-        };
-        rows.push(compare(
-            s,
-            name,
-            Unit::Rate,
-            vec![
-                (Slot::Ours, smol_arm(s, body)),
-                (Slot::Raw, Box::new(move || raw::pubsub(url, 16, n16, wait))),
-            ],
-        ));
-    }
+    // The 16 B pub→sub and receive rows share their body's sizes and the raw arm.
+    let pubsub16 = move || PubSub {
+        size: 16,
+        n: n16,
+        wait,
+    };
+    let raw_pubsub16 = move || -> ArmFn<'_> { Box::new(move || raw::pubsub(url, 16, n16, wait)) };
+    flavored_rows(
+        s,
+        &mut rows,
+        Unit::Rate,
+        &[
+            ("pub→sub 16 B, tokio current-thread", Some(CurrentThread)),
+            ("pub→sub 16 B, smol (ours only)", None),
+        ],
+        pubsub16,
+        raw_pubsub16,
+    );
     let name = "receive 16 B from a raw publisher";
     if s.wanted(name) {
-        let body = move || Receive {
+        let receive16 = move || Receive {
             size: 16,
             n: n16,
             wait,
         };
-        rows.push(compare(
-            s,
-            name,
-            Unit::Rate,
-            three_arms(
-                s,
-                MultiThread,
-                body,
-                Box::new(move || raw::pubsub(url, 16, n16, wait)),
-            ),
-        ));
+        let arms = three_arms(s, MultiThread, receive16, raw_pubsub16());
+        rows.push(compare(s, name, Unit::Rate, arms));
     }
 
     const LATENCY: &str = "request latency p50 (µs)";
@@ -477,19 +442,25 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
     {
         raw::spawn_responder(url, "bench.req");
     }
+    // The request rows share their bodies and raw arms.
     let n = s.pick(5_000, 20_000);
+    let latency = move || RequestLatency { n, subs: 0 };
+    let raw_latency =
+        move || -> ArmFn<'_> { Box::new(move || raw::request_latency(url, "bench.req", n)) };
+    let n_inflight = s.pick(100_000, 500_000);
+    let inflight = move || RequestInflight {
+        n: n_inflight,
+        inflight: 64,
+    };
+    let raw_inflight = move || -> ArmFn<'_> {
+        Box::new(move || raw::request_inflight(url, "bench.req", n_inflight, 64))
+    };
     if s.wanted(LATENCY) {
-        let body = move || RequestLatency { n, subs: 0 };
         let row = compare(
             s,
             LATENCY,
             Unit::Micros,
-            three_arms(
-                s,
-                MultiThread,
-                body,
-                Box::new(move || raw::request_latency(url, "bench.req", n)),
-            ),
+            three_arms(s, MultiThread, latency, raw_latency()),
         );
         let p99 = p99_row(&row, "request latency p99 (µs)");
         rows.extend([row, p99]);
@@ -505,82 +476,26 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
         let p99 = p99_row(&row, "request latency p99, 10,000 subscriptions open (µs)");
         rows.extend([row, p99]);
     }
-    if s.wanted(INFLIGHT) {
-        let n = s.pick(100_000, 500_000);
-        let body = move || RequestInflight { n, inflight: 64 };
-        rows.push(compare(
-            s,
-            INFLIGHT,
-            Unit::Rate,
-            three_arms(
-                s,
-                MultiThread,
-                body,
-                Box::new(move || raw::request_inflight(url, "bench.req", n, 64)),
-            ),
-        ));
-    }
-    if s.wanted(LATENCY_CT) {
-        let body = move || RequestLatency { n, subs: 0 };
-        rows.push(compare(
-            s,
-            LATENCY_CT,
-            Unit::Micros,
-            three_arms(
-                s,
-                CurrentThread,
-                body,
-                Box::new(move || raw::request_latency(url, "bench.req", n)),
-            ),
-        ));
-    }
-    if s.wanted(LATENCY_SMOL) {
-        let body = move || RequestLatency { n, subs: 0 };
-        rows.push(compare(
-            s,
-            LATENCY_SMOL,
-            Unit::Micros,
-            vec![
-                (Slot::Ours, smol_arm(s, body)),
-                (
-                    Slot::Raw,
-                    Box::new(move || raw::request_latency(url, "bench.req", n)),
-                ),
-            ],
-        ));
-    }
-    let n_inflight = s.pick(100_000, 500_000);
-    let inflight = move || RequestInflight {
-        n: n_inflight,
-        inflight: 64,
-    };
-    if s.wanted(INFLIGHT_CT) {
-        rows.push(compare(
-            s,
-            INFLIGHT_CT,
-            Unit::Rate,
-            three_arms(
-                s,
-                CurrentThread,
-                inflight,
-                Box::new(move || raw::request_inflight(url, "bench.req", n_inflight, 64)),
-            ),
-        ));
-    }
-    if s.wanted(INFLIGHT_SMOL) {
-        rows.push(compare(
-            s,
-            INFLIGHT_SMOL,
-            Unit::Rate,
-            vec![
-                (Slot::Ours, smol_arm(s, inflight)),
-                (
-                    Slot::Raw,
-                    Box::new(move || raw::request_inflight(url, "bench.req", n_inflight, 64)),
-                ),
-            ],
-        ));
-    }
+    flavored_rows(
+        s,
+        &mut rows,
+        Unit::Rate,
+        &[
+            (INFLIGHT, Some(MultiThread)),
+            (INFLIGHT_CT, Some(CurrentThread)),
+            (INFLIGHT_SMOL, None),
+        ],
+        inflight,
+        raw_inflight,
+    );
+    flavored_rows(
+        s,
+        &mut rows,
+        Unit::Micros,
+        &[(LATENCY_CT, Some(CurrentThread)), (LATENCY_SMOL, None)],
+        latency,
+        raw_latency,
+    );
 
     for memory in [true, false] {
         let name = format!(

@@ -145,8 +145,11 @@ pub trait Machine {
     /// A message arrived on one of the machine's subscriptions.
     fn handle_message(&mut self, now: Instant, message: Message);
 
-    /// The reply to the request `token` arrived, or the request failed.
-    fn handle_reply(&mut self, now: Instant, token: u64, reply: Result<Message, RequestError>);
+    /// The reply to the request `token` arrived, or the request failed. A machine that
+    /// sends no requests keeps this default, which ignores the call.
+    fn handle_reply(&mut self, now: Instant, token: u64, reply: Result<Message, RequestError>) {
+        let _ = (now, token, reply);
+    }
 
     /// The machine's deadline passed. Early or repeated calls are harmless.
     fn handle_timeout(&mut self, now: Instant);

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::Outputs;
-use crate::connection::RequestError;
 use crate::jetstream::api::{ApiPrefix, DirectGetRequest, NameError};
 use crate::jetstream::direct::{DirectGet, DirectGetError, DirectMessage, EndOfBatch};
 use crate::machine::{Link, Machine, Output, Publish};
@@ -82,10 +81,6 @@ impl Machine for DirectBatch {
             None => {}
         }
         self.finish_if_done();
-    }
-
-    fn handle_reply(&mut self, _now: Instant, _token: u64, _reply: Result<Message, RequestError>) {
-        // The replies come to the inbox, not as a request's.
     }
 
     fn handle_timeout(&mut self, now: Instant) {

@@ -10,7 +10,6 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::Outputs;
-use crate::connection::RequestError;
 use crate::jetstream::api::{ApiPrefix, NameError};
 use crate::jetstream::pull::{PullError, PullEvent, PullMachine, Received};
 use crate::machine::{Link, Machine, Output, Publish};
@@ -96,10 +95,6 @@ impl Machine for PullConsume {
             self.outputs.push(Output::Deliver(message));
         }
         self.collect_events();
-    }
-
-    fn handle_reply(&mut self, _now: Instant, _token: u64, _reply: Result<Message, RequestError>) {
-        // A pull consumer makes no requests.
     }
 
     fn handle_timeout(&mut self, now: Instant) {

@@ -12,7 +12,6 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::Outputs;
-use crate::connection::RequestError;
 use crate::jetstream::push::{PushEvent, PushMachine, Pushed};
 use crate::machine::{Link, Machine, Output, Publish};
 use crate::proto::Message;
@@ -93,10 +92,6 @@ impl Machine for PushConsume {
             _ => {}
         }
         self.collect_events();
-    }
-
-    fn handle_reply(&mut self, _now: Instant, _token: u64, _reply: Result<Message, RequestError>) {
-        // A push consumer makes no requests.
     }
 
     fn handle_timeout(&mut self, now: Instant) {
