@@ -201,11 +201,22 @@ impl Connection {
         if options.servers.iter().any(ServerAddr::tls_required) {
             return Err(ConfigError::TlsDisabled);
         }
-        // Built once: every TLS session shares it, and with it rustls' session cache.
+        // Built once, here when TLS is asked for (so a bad PEM is this call's error), else at
+        // the first TLS upgrade a server requires: every session shares it, and with it
+        // rustls' session cache. A plain connection never holds one (a root store is
+        // kilobytes per connection).
         #[cfg(feature = "tls")]
         let options = {
             let mut options = options;
-            options.tls.prepare().map_err(ConfigError::Tls)?;
+            let tls = &options.tls;
+            let asked = tls.required
+                || tls.tls_first
+                || !tls.root_certificates_pem.is_empty()
+                || tls.client_certificate_pem.is_some()
+                || options.servers.iter().any(ServerAddr::tls_required);
+            if asked {
+                options.tls.prepare().map_err(ConfigError::Tls)?;
+            }
             options
         };
         let mut rng = Rng::new(options.seed.ok_or(ConfigError::NoSeed)?);

@@ -131,11 +131,12 @@ impl Connection {
     /// Puts a TLS layer on the current socket.
     #[cfg(feature = "tls")]
     pub(super) fn start_tls(&mut self) -> Result<(), ConnectionError> {
-        // The configuration `new` prepared: the same `Arc` for every session (resumption).
+        // The configuration `new` (or the first upgrade) prepared: the same `Arc` for every
+        // session (resumption).
         let config = self
             .opts
             .tls
-            .client_config()
+            .prepare()
             .map_err(|e| ConnectionError::Tls(e.to_string()))?;
         let Some(server) = self.pool.current() else {
             return Err(ConnectionError::NoServers);
