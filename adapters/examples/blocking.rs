@@ -41,11 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let msg = client
             .next_message(sid, WAIT)
             .ok_or("a published message did not come back")?;
-        println!(
-            "   {} -> {:?}",
-            msg.subject,
-            String::from_utf8_lossy(&msg.payload)
-        );
+        println!("   {}", show(&msg));
     }
 
     println!("== headers");
@@ -123,4 +119,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     client.close();
     println!("== closed. The tour is over.");
     Ok(())
+}
+
+/// A message as the tour prints it: its subject and its payload.
+fn show(msg: &nats_client::Message) -> String {
+    format!(
+        "{} -> {:?}",
+        msg.subject,
+        String::from_utf8_lossy(&msg.payload)
+    )
 }

@@ -652,12 +652,13 @@ fn fmt_bytes(v: f64) -> String {
     }
 }
 
+/// [`fmt_compact`] with the unit spelled out.
 fn fmt_value(v: f64, unit: Unit) -> String {
+    let compact = fmt_compact(v, unit);
     match unit {
-        Unit::Bytes => fmt_bytes(v),
-        Unit::Micros => format!("{v:.1} µs"),
-        Unit::Rate if v >= 1e6 => format!("{:.2}M/s", v / 1e6),
-        Unit::Rate => format!("{:.0}k/s", v / 1e3),
+        Unit::Bytes => compact,
+        Unit::Micros => format!("{compact} µs"),
+        Unit::Rate => format!("{compact}/s"),
     }
 }
 

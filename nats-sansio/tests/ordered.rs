@@ -18,7 +18,7 @@ use nats_sansio::proto::Message;
 use nats_sansio::rng::Rng;
 
 mod common;
-use common::ordered::{read_some, Harness};
+use common::ordered::{read_some, restart_server, Harness};
 use common::{consumer_info, js_message, status_message, STREAM};
 
 const PREFIX: &str = "oc";
@@ -600,11 +600,7 @@ fn simulate(seed: u64, total: u64) -> (Vec<u64>, usize) {
             continue;
         }
         if rng.chance(1) {
-            // A server restart: in-flight messages and every consumer are lost.
-            m.handle_disconnected(now);
-            wire.clear();
-            server.clear();
-            m.handle_reconnected(now);
+            restart_server(&mut m, now, &mut wire, &mut server);
             resets += 1;
             continue;
         }

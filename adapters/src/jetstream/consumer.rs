@@ -82,18 +82,9 @@ impl Consumer {
 
 /// Messages of a fetch or a continuous consume. Ends after a fetch completes; a consume
 /// ends only on a terminal error (yielded first) or when dropped.
+#[derive(Debug)]
 pub struct Messages {
     inner: MachineStream<PullConsume, JetStreamError>,
-}
-
-impl std::fmt::Debug for Messages {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let machine = self.inner.machine();
-        f.debug_struct("Messages")
-            .field("inbox", &machine.inbox())
-            .field("pending_messages", &machine.pull().pending_messages())
-            .finish_non_exhaustive()
-    }
 }
 
 impl futures_lite::Stream for Messages {

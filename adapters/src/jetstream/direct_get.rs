@@ -17,18 +17,9 @@ use crate::machine_stream::MachineStream;
 /// The messages of a batched Direct Get, in stream order, then the end (see
 /// [`Stream::direct_get_batch`](super::Stream::direct_get_batch)). An error (no message
 /// found, a refused request, a timeout) is the last item.
+#[derive(Debug)]
 pub struct DirectGetBatch {
     inner: MachineStream<DirectBatch, JetStreamError>,
-}
-
-impl std::fmt::Debug for DirectGetBatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let machine = self.inner.machine().direct_get();
-        f.debug_struct("DirectGetBatch")
-            .field("received", &machine.received())
-            .field("finished", &machine.is_finished())
-            .finish_non_exhaustive()
-    }
 }
 
 impl DirectGetBatch {

@@ -20,18 +20,9 @@ use crate::machine_stream::MachineStream;
 /// configured start, in stream order, each exactly once. The consumers behind it are
 /// ephemeral, created, replaced and deleted as needed. It ends only on a terminal error
 /// (yielded first) or when dropped.
+#[derive(Debug)]
 pub struct OrderedMessages {
     inner: MachineStream<OrderedConsume, JetStreamError>,
-}
-
-impl std::fmt::Debug for OrderedMessages {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let machine = self.inner.machine();
-        f.debug_struct("OrderedMessages")
-            .field("consumer", &machine.consumer_name())
-            .field("last_stream_sequence", &machine.last_stream_sequence())
-            .finish_non_exhaustive()
-    }
 }
 
 impl OrderedMessages {

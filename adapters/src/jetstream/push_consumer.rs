@@ -50,19 +50,9 @@ impl Consumer {
 }
 
 /// The stream of a push consumer.
+#[derive(Debug)]
 pub struct PushMessages {
     inner: MachineStream<PushConsume, JetStreamError>,
-}
-
-impl std::fmt::Debug for PushMessages {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PushMessages")
-            .field(
-                "last_consumer_sequence",
-                &self.inner.machine().push().last_consumer_sequence(),
-            )
-            .finish_non_exhaustive()
-    }
 }
 
 impl PushMessages {

@@ -2,7 +2,7 @@
 //! push-mode tests: a harness that collects everything the machine puts out, and the step of
 //! a seeded simulation in which the client reads what is on the wire.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use nats_sansio::jetstream::api::CreateConsumerRequest;
@@ -185,4 +185,18 @@ pub(crate) fn read_some(
             received.push(meta.stream_sequence);
         }
     }
+}
+
+/// A server restart in a seeded simulation: the messages in flight and every consumer are
+/// lost, and the machine sees its link go down and come back.
+pub(crate) fn restart_server<C>(
+    m: &mut OrderedConsumer,
+    now: Instant,
+    wire: &mut VecDeque<Message>,
+    server: &mut BTreeMap<String, C>,
+) {
+    m.handle_disconnected(now);
+    wire.clear();
+    server.clear();
+    m.handle_reconnected(now);
 }
