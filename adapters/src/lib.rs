@@ -20,6 +20,7 @@
 //! driver future moves bytes and dispatches events.
 #![deny(missing_docs)]
 
+mod addrs;
 pub mod blocking;
 mod client;
 mod driver;
@@ -61,6 +62,7 @@ pub mod runtime;
 mod shared;
 mod subscriber;
 
+pub use addrs::ToServerAddrs;
 pub use blocking::BlockingConnection;
 pub use client::{Client, Request};
 pub use error::{CloseError, ConnectError};
@@ -79,21 +81,22 @@ macro_rules! runtime_module {
         pub mod $module {
             use std::sync::Arc;
 
-            use crate::{Client, ConnectError, ConnectOptions};
+            use crate::{Client, ConnectError, ConnectOptions, ToServerAddrs};
 
             pub use $runtime;
 
-            /// Connects with default options; `urls` may list several, comma-separated.
-            pub async fn connect(urls: &str) -> Result<Client, ConnectError> {
-                connect_with_options(urls, ConnectOptions::new()).await
+            /// Connects with default options to `servers`: a URL, several comma-separated,
+            /// or a slice or `Vec` of them (see [`ToServerAddrs`]).
+            pub async fn connect(servers: impl ToServerAddrs) -> Result<Client, ConnectError> {
+                connect_with_options(servers, ConnectOptions::new()).await
             }
 
             /// Connects with the given options.
             pub async fn connect_with_options(
-                urls: &str,
+                servers: impl ToServerAddrs,
                 options: ConnectOptions,
             ) -> Result<Client, ConnectError> {
-                options.connect_with_runtime(urls, Arc::new(runtime())).await
+                options.connect_with_runtime(servers, Arc::new(runtime())).await
             }
 
             fn runtime() -> impl crate::runtime::Runtime {

@@ -8,12 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nats_sansio::auth::{self, Auth, AuthCallback, AuthResponse, ServerAddr};
+use nats_sansio::auth::{self, Auth, AuthCallback, AuthResponse};
 use nats_sansio::connection::{ConnectionError, Options};
 
 use crate::error::ConnectError;
 use crate::runtime::Runtime;
-use crate::Client;
+use crate::{Client, ToServerAddrs};
 
 /// Bytes queued for the socket above which publishers wait for room.
 pub const DEFAULT_MAX_PENDING_BYTES: usize = 1024 * 1024;
@@ -272,18 +272,14 @@ impl ConnectOptions {
         self
     }
 
-    /// Connects on the given runtime. Runtime modules offer `connect_with_options`.
+    /// Connects to `servers` (see [`ToServerAddrs`]) on the given runtime. Runtime modules
+    /// offer `connect_with_options`.
     pub async fn connect_with_runtime(
         mut self,
-        urls: &str,
+        servers: impl ToServerAddrs,
         runtime: Arc<dyn Runtime>,
     ) -> Result<Client, ConnectError> {
-        self.options.servers = urls
-            .split(',')
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .map(ServerAddr::parse)
-            .collect::<Result<_, _>>()?;
+        self.options.servers = servers.to_server_addrs()?;
         self.load_files()?;
         Client::connect(self, runtime).await
     }
