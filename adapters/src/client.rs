@@ -335,6 +335,18 @@ impl Client {
         self.closed().await
     }
 
+    /// Drops the current connection and connects again at once, to the next server of the
+    /// pool, as after a lost connection (subscriptions restored, requests in flight failed
+    /// with `Disconnected`); the events stream tells `Disconnected` then `Reconnected`. Does
+    /// nothing unless connected.
+    pub async fn force_reconnect(&self) {
+        let now = self.now();
+        self.shared().command(|state| {
+            state.conn.force_reconnect(now);
+            state.wake_driver();
+        });
+    }
+
     /// Closes the connection and waits until it is closed.
     ///
     /// While connected, publishes already accepted are written first (for up to the drain

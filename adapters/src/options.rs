@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nats_sansio::auth::{self, Auth, AuthCallback, AuthResponse};
-use nats_sansio::connection::{ConnectionError, Options};
+use nats_sansio::connection::{ConnectionError, Options, ReconnectDelay};
 
 use crate::error::ConnectError;
 use crate::runtime::Runtime;
@@ -202,6 +202,17 @@ impl ConnectOptions {
     pub fn reconnect_delay(mut self, first: Duration, max: Duration) -> ConnectOptions {
         self.options.reconnect_delay = first;
         self.options.max_reconnect_delay = max;
+        self
+    }
+
+    /// Replaces the back-off with `delay(attempts)`: the wait before each reconnect attempt,
+    /// given the attempts since the last successful connect (0 for the first, which is
+    /// otherwise immediate); no jitter is added (as async-nats's `reconnect_delay_callback`).
+    pub fn reconnect_delay_callback(
+        mut self,
+        delay: impl Fn(u32) -> Duration + Send + Sync + 'static,
+    ) -> ConnectOptions {
+        self.options.reconnect_delay_callback = Some(ReconnectDelay::new(delay));
         self
     }
 

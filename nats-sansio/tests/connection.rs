@@ -738,3 +738,52 @@ fn link_epoch_counts_completed_handshakes_not_attempts() {
         .iter()
         .any(|e| matches!(e, Event::Connection(ConnectionEvent::Reconnected { .. }))));
 }
+
+/// The application can drop a healthy connection and get a new one at once.
+#[test]
+fn force_reconnect_drops_the_link_and_connects_again_at_once() {
+    let now = t0();
+    let mut conn = connected(now);
+    conn.force_reconnect(now);
+    assert_eq!(conn.poll_directive(), Some(Directive::Close));
+    assert!(matches!(
+        conn.poll_directive(),
+        Some(Directive::Connect { .. })
+    ));
+    assert!(events(&mut conn).iter().any(|e| matches!(
+        e,
+        Event::Connection(ConnectionEvent::Disconnected {
+            reason: ConnectionError::ForcedReconnect,
+            ..
+        })
+    )));
+    // Not connected: nothing to drop.
+    conn.force_reconnect(now);
+    assert_eq!(conn.poll_directive(), None);
+}
+
+/// A reconnect delay callback replaces the back-off: each wait is what it returns for the
+/// attempt number, without jitter.
+#[test]
+fn reconnect_delay_callback_sets_each_wait() {
+    let now = t0();
+    let mut o = options("nats://127.0.0.1:4222");
+    o.retry_on_initial_connect = true;
+    o.reconnect_delay_callback = Some(nats_sansio::connection::ReconnectDelay::new(|attempt| {
+        Duration::from_millis(100 * u64::from(attempt))
+    }));
+    let mut conn = Connection::new(o, now).unwrap();
+    // Attempt 0 is immediate; each refusal schedules the next after attempt × 100 ms.
+    let mut t = now;
+    for attempt in 1..=4u64 {
+        assert!(matches!(
+            conn.poll_directive(),
+            Some(Directive::Connect { .. })
+        ));
+        conn.handle_connect_failed(t, "refused");
+        let wake = conn.poll_timeout().expect("a back-off timer");
+        assert_eq!(wake - t, Duration::from_millis(100 * attempt));
+        t = wake;
+        conn.handle_timeout(t);
+    }
+}

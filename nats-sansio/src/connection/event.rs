@@ -226,6 +226,10 @@ pub enum ConnectionError {
     /// The connection was closed by the application.
     #[error("connection closed")]
     Closed,
+    /// The application asked for a new connection
+    /// ([`force_reconnect`](super::Connection::force_reconnect)).
+    #[error("reconnect forced by the application")]
+    ForcedReconnect,
 }
 
 impl From<DecodeError> for ConnectionError {

@@ -60,6 +60,16 @@ impl Connection {
             .set(Timer::DrainTimeout, self.now + self.opts.drain_timeout);
     }
 
+    /// Drops the current connection and connects again at once (to the next server of the
+    /// pool), as after a lost connection: subscriptions are restored, requests sent on the
+    /// old socket fail with `Disconnected`. Does nothing unless connected.
+    pub fn force_reconnect(&mut self, now: Instant) {
+        self.advance_clock(now);
+        if self.state == State::Connected {
+            self.drop_connection(ConnectionError::ForcedReconnect);
+        }
+    }
+
     /// Closes the connection. Pending requests and flushes fail at once, subscriptions end
     /// (queued messages can still be fetched), and later commands are refused.
     ///
@@ -83,13 +93,16 @@ impl Connection {
         } else {
             self.opts.reconnect_jitter
         };
-        let delay = pool::backoff(
-            self.attempt,
-            self.opts.reconnect_delay,
-            self.opts.max_reconnect_delay,
-            jitter,
-            &mut self.rng,
-        );
+        let delay = match &self.opts.reconnect_delay_callback {
+            Some(callback) => callback.delay(self.attempt),
+            None => pool::backoff(
+                self.attempt,
+                self.opts.reconnect_delay,
+                self.opts.max_reconnect_delay,
+                jitter,
+                &mut self.rng,
+            ),
+        };
         self.state = State::Idle;
         if delay.is_zero() {
             self.on_reconnect_backoff();

@@ -36,7 +36,7 @@ pub use event::{
     RequestError, RequestId, Sid, SubscribeError, SubscriptionEnd,
 };
 pub use lifecycle::ConnectionState;
-pub use options::{ConfigError, Options};
+pub use options::{ConfigError, Options, ReconnectDelay};
 pub use statistics::Statistics;
 pub use subscriptions::{Delivery, SubscriptionStats};
 

@@ -3,11 +3,39 @@
 //! Invariant: options are plain data. Nothing here does IO or reads a clock; the seed is the
 //! only source of randomness the machine has.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::{Auth, ServerAddr};
 #[cfg(feature = "tls")]
 use crate::tls::TlsOptions;
+
+/// The signature of a [`ReconnectDelay`] function.
+type DelayFn = dyn Fn(u32) -> Duration + Send + Sync;
+
+/// A user function that decides the wait before each reconnect attempt (as async-nats's
+/// `reconnect_delay_callback`). It is pure: it gets the attempt number, not the clock.
+#[derive(Clone)]
+pub struct ReconnectDelay(Arc<DelayFn>);
+
+impl ReconnectDelay {
+    /// Wraps a function of the number of attempts since the last successful connect.
+    pub fn new(f: impl Fn(u32) -> Duration + Send + Sync + 'static) -> Self {
+        ReconnectDelay(Arc::new(f))
+    }
+
+    /// The wait before attempt number `attempt`.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        (self.0)(attempt)
+    }
+}
+
+impl fmt::Debug for ReconnectDelay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReconnectDelay(..)")
+    }
+}
 
 /// Configuration of a connection. Build with [`Options::default`] or [`Options::new`] and
 /// set the fields you need.
@@ -39,6 +67,10 @@ pub struct Options {
     pub reconnect_delay: Duration,
     /// Upper bound of the exponential back-off (before jitter).
     pub max_reconnect_delay: Duration,
+    /// Replaces the back-off: called with the number of attempts since the last successful
+    /// connect (0 for the immediate first one), it returns the wait before the next; no
+    /// jitter is added.
+    pub reconnect_delay_callback: Option<ReconnectDelay>,
     /// Upper bound of the uniform random delay added to each back-off (plain connections).
     pub reconnect_jitter: Duration,
     /// Upper bound of the random delay added to each back-off for TLS connections.
@@ -93,6 +125,7 @@ impl Default for Options {
             max_reconnects: None,
             reconnect_delay: Duration::from_millis(10),
             max_reconnect_delay: Duration::from_secs(4),
+            reconnect_delay_callback: None,
             reconnect_jitter: Duration::from_millis(100),
             reconnect_jitter_tls: Duration::from_secs(1),
             reconnect_buffer_size: 8 * 1024 * 1024,
