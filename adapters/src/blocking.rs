@@ -3,7 +3,8 @@
 //! Invariant: this file holds no protocol logic. It only follows the machine's run loop:
 //! carry out directives, write what `poll_transmit` holds, read what the socket has into the
 //! machine, fire `handle_timeout` when `poll_timeout` passes, and keep the events it sees in
-//! arrival order for the caller.
+//! arrival order for the caller. Connection events are logged (feature `tracing`) as they
+//! come out of the machine, whether or not the caller ever takes them.
 //!
 //! Invariant: the event queue stays bounded for a caller that only reads messages. A
 //! [`Event::MessagesReady`] is kept at most once per subscription, and is dropped once
@@ -224,6 +225,9 @@ impl BlockingConnection {
             }
             while let Some(event) = self.conn.poll_event() {
                 progressed = true;
+                if let Event::Connection(event) = &event {
+                    crate::log::connection_event(event);
+                }
                 if let Event::MessagesReady { sid } = event {
                     if self.events.iter().any(|e| is_ready(e, sid)) {
                         continue;

@@ -12,9 +12,9 @@ use futures_lite::Stream;
 use crate::shared::Shared;
 
 /// A connection event: the core's [`ConnectionEvent`](nats_sansio::ConnectionEvent), re-exported (connected,
-/// reconnected, disconnected with the publishes it cost, closed with the publishes that
-/// were never sent, lame duck, servers discovered, server errors, slow consumers, messages
-/// dropped as unreadable).
+/// reconnected, disconnected with the publishes it cost, draining, closed with the
+/// publishes that were never sent, lame duck, servers discovered, server errors, slow
+/// consumers, messages dropped as unreadable).
 pub use nats_sansio::ConnectionEvent as ClientEvent;
 
 /// A stream of [`ClientEvent`]s, from [`Client::events`](crate::Client::events). It ends

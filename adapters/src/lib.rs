@@ -18,6 +18,11 @@
 //! Invariant: nothing in this crate decides anything about the protocol. The runtime
 //! modules are glue (connect, timer, spawn); [`Client`] turns calls into machine commands; one
 //! driver future moves bytes and dispatches events.
+//!
+//! With the cargo feature `tracing` (on by default), connection events (connected,
+//! reconnected, disconnected, closed, lame duck, server errors, slow consumers, ...) are
+//! also logged through the [`tracing`](https://docs.rs/tracing) crate, for whatever
+//! subscriber the application installs; nothing is logged without one.
 #![deny(missing_docs)]
 
 mod addrs;
@@ -56,6 +61,7 @@ pub mod header {
 mod events;
 pub mod jetstream;
 mod link;
+mod log;
 mod machine_stream;
 mod options;
 pub mod runtime;

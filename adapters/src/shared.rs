@@ -209,9 +209,10 @@ impl State {
         }
     }
 
-    /// A connection event: wake what depends on the link, settle the first connect and the
-    /// close, then hand it to every listener.
+    /// A connection event: log it, wake what depends on the link, settle the first connect
+    /// and the close, then hand it to every listener.
     fn on_connection_event(&mut self, event: ConnectionEvent) {
+        crate::log::connection_event(&event);
         if matches!(
             event,
             ConnectionEvent::Connected { .. }

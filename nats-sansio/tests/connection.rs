@@ -675,8 +675,95 @@ fn exhausted_reconnects_count_the_discarded_buffer() {
         assert!(t < now + Duration::from_secs(600), "never gave up");
     }
     let (reason, unsent) = closed(&events(&mut conn));
-    assert!(reason.is_some(), "closed by the machine, with a reason");
+    match reason {
+        Some(ConnectionError::MaxReconnects(last)) => {
+            assert!(
+                matches!(*last, ConnectionError::Io(ref e) if e.contains("refused")),
+                "{last}"
+            );
+        }
+        other => panic!("closed with {other:?}, not MaxReconnects"),
+    }
     assert_eq!(unsent, 2);
+}
+
+/// Refused credentials that empty the pool end it as themselves, not as reconnects used up.
+#[test]
+fn refused_credentials_on_reconnect_are_not_max_reconnects() {
+    let now = t0();
+    let mut o = options("nats://u:p@127.0.0.1:4222");
+    o.max_reconnects = Some(5);
+    let mut conn = connected_with(o, now);
+    conn.handle_disconnected(now, "server died");
+    let mut t = now;
+    loop {
+        let directives: Vec<_> = std::iter::from_fn(|| conn.poll_directive()).collect();
+        for directive in directives {
+            if let Directive::Connect { .. } = directive {
+                conn.handle_connected(t);
+                conn.handle_received(t, INFO);
+                sent(&mut conn);
+                conn.handle_received(t, b"-ERR 'Authorization Violation'\r\n");
+            }
+        }
+        if conn.is_closed() {
+            break;
+        }
+        t += Duration::from_secs(1);
+        conn.handle_timeout(t);
+        assert!(t < now + Duration::from_secs(600), "never gave up");
+    }
+    let (reason, _) = closed(&events(&mut conn));
+    assert!(
+        matches!(reason, Some(ConnectionError::AuthorizationViolation(_))),
+        "{reason:?}"
+    );
+}
+
+/// A drain is announced before anything else it causes, and `Closed` ends it.
+#[test]
+fn drain_raises_draining_then_closed() {
+    let now = t0();
+    let mut conn = connected(now);
+    conn.subscribe("a", None).unwrap();
+    sent(&mut conn);
+    conn.drain(now);
+    assert!(matches!(
+        events(&mut conn).as_slice(),
+        [Event::Connection(ConnectionEvent::Draining)]
+    ));
+    conn.drain(now);
+    assert!(events(&mut conn).is_empty(), "a second drain is no new one");
+    assert!(text(&sent(&mut conn)).ends_with("PING\r\n"));
+    conn.handle_received(now, b"PONG\r\n");
+    assert_eq!(conn.poll_directive(), Some(Directive::Close));
+    sent(&mut conn);
+    let after = events(&mut conn);
+    assert_eq!(closed(&after), (None, 0));
+    assert!(!after
+        .iter()
+        .any(|e| matches!(e, Event::Connection(ConnectionEvent::Draining))));
+}
+
+/// A drain while disconnected is a close, still announced as a drain first.
+#[test]
+fn drain_while_disconnected_raises_draining_then_closed() {
+    let now = t0();
+    let mut conn = connected(now);
+    conn.handle_disconnected(now, "server died");
+    events(&mut conn);
+    conn.drain(now);
+    let all = events(&mut conn);
+    assert!(
+        matches!(
+            all.first(),
+            Some(Event::Connection(ConnectionEvent::Draining))
+        ),
+        "{all:?}"
+    );
+    assert_eq!(closed(&all), (None, 0));
+    conn.drain(now);
+    assert!(events(&mut conn).is_empty(), "closed: nothing more");
 }
 
 /// A close while connected waits for its last publishes to be written before `Closed`.

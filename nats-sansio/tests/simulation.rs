@@ -918,7 +918,7 @@ fn max_reconnects_exhausted_closes() {
                 Some((
                     _,
                     Event::Connection(ConnectionEvent::Closed {
-                        reason: Some(_),
+                        reason: Some(ConnectionError::MaxReconnects(_)),
                         ..
                     })
                 ))

@@ -54,6 +54,10 @@ pub enum ConnectionEvent {
         /// or what the transport did not take after a close.
         unsent_messages: u64,
     },
+    /// The application started draining the client
+    /// ([`drain`](super::Connection::drain)): no new subscriptions or publishes are taken,
+    /// and [`Closed`](Self::Closed) follows once the drain finished or timed out.
+    Draining,
     /// The server announced lame-duck mode: it will shut down soon.
     LameDuck {
         /// The server in lame-duck mode.
@@ -223,6 +227,12 @@ pub enum ConnectionError {
     /// Every server in the pool was tried and removed.
     #[error("no servers left to connect to")]
     NoServers,
+    /// Reconnecting gave up: the last server in the pool used up its
+    /// [`Options::max_reconnects`](super::Options::max_reconnects) attempts (failures since
+    /// its last successful connect) and was removed, leaving none. Carries the error of the
+    /// last attempt.
+    #[error("reconnects exhausted, no servers left; last error: {0}")]
+    MaxReconnects(Box<ConnectionError>),
     /// The connection was closed by the application.
     #[error("connection closed")]
     Closed,

@@ -35,11 +35,15 @@ pub enum ConnectionState {
 impl Connection {
     /// Drains the client: unsubscribes everything, lets messages in flight arrive, then
     /// closes ([`ConnectionEvent::Closed`] with no reason). Queued messages can still be fetched.
+    ///
+    /// Raises [`ConnectionEvent::Draining`] first, once, unless already closed. While not
+    /// connected there is nothing in flight to wait for: the drain is a [`close`](Self::close).
     pub fn drain(&mut self, now: Instant) {
         self.advance_clock(now);
         if self.state == State::Closed || self.draining {
             return;
         }
+        self.raise(ConnectionEvent::Draining);
         if self.state != State::Connected {
             self.close(now);
             return;
@@ -208,16 +212,23 @@ impl Connection {
                 return;
             }
         }
-        let exhausted = self.pool.current().is_some_and(|s| {
-            s.auth_failures >= 2
-                || self
-                    .opts
-                    .max_reconnects
-                    .is_some_and(|max| s.failed_attempts > max)
+        let max_reconnects = self.opts.max_reconnects;
+        let (auth_refused, out_of_attempts) = self.pool.current().map_or((false, false), |s| {
+            (
+                s.auth_failures >= 2,
+                max_reconnects.is_some_and(|max| s.failed_attempts > max),
+            )
         });
-        if exhausted {
+        if auth_refused || out_of_attempts {
             self.pool.remove_current();
             if self.pool.is_empty() {
+                // Refused credentials end it as themselves; attempts used up end it as
+                // `MaxReconnects`, so the application can tell giving up from a fatal error.
+                let reason = if out_of_attempts && !auth_refused {
+                    ConnectionError::MaxReconnects(Box::new(reason))
+                } else {
+                    reason
+                };
                 self.shut_down(Some(reason));
                 return;
             }
