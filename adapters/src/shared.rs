@@ -85,6 +85,8 @@ pub(crate) struct State {
     /// JetStream publishes whose ack has not arrived yet, and publishers waiting for one to.
     pub(crate) acks_in_flight: AckWindow,
     pub(crate) waiting_for_ack_room: Vec<Waker>,
+    /// Tasks waiting for `acks_in_flight` to be empty (`Context::wait_for_acks`).
+    waiting_for_no_acks: Vec<Waker>,
     /// Link watchers (consumer streams), woken whenever the link goes down or comes up.
     pub(crate) link_watchers: HashMap<u64, Waker>,
 }
@@ -115,6 +117,7 @@ impl Shared {
                 closed: None,
                 acks_in_flight: AckWindow::default(),
                 waiting_for_ack_room: Vec::new(),
+                waiting_for_no_acks: Vec::new(),
                 link_watchers: HashMap::new(),
             }),
             runtime,
@@ -250,6 +253,9 @@ impl State {
                 for waker in self.waiting_for_ack_room.drain(..) {
                     waker.wake();
                 }
+                for waker in self.waiting_for_no_acks.drain(..) {
+                    waker.wake();
+                }
             }
             _ => {}
         }
@@ -263,7 +269,28 @@ impl State {
             for waker in self.waiting_for_ack_room.drain(..) {
                 waker.wake();
             }
+            if self.acks_in_flight.is_empty() {
+                for waker in self.waiting_for_no_acks.drain(..) {
+                    waker.wake();
+                }
+            }
         }
+    }
+
+    /// Ready once no JetStream publish awaits its ack (or the connection closed, which
+    /// answers every request); else the task is woken when the last one leaves.
+    pub(crate) fn poll_no_acks(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.acks_in_flight.is_empty() || self.closed.is_some() {
+            return Poll::Ready(());
+        }
+        if !self
+            .waiting_for_no_acks
+            .iter()
+            .any(|w| w.will_wake(cx.waker()))
+        {
+            self.waiting_for_no_acks.push(cx.waker().clone());
+        }
+        Poll::Pending
     }
 
     /// Wakes publishers waiting for room once the queue is below the limit.

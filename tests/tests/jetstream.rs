@@ -17,7 +17,7 @@ use nats_client::jetstream::{self, JetStreamErrorKind, JsMessage, Publish, PushI
 
 #[macro_use]
 mod common;
-use common::js::{create_stream, durable, js_server, publish_range, stream_config};
+use common::js::{all, create_stream, durable, js_server, publish_range, stream_config};
 use common::runtime::{reconnected, within, Rt};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -68,14 +68,11 @@ async fn stream_management(rt: Rt) {
     js.create_or_update_stream(stream_config("AUDIT", &["audit.>"]))
         .await
         .unwrap();
-    let mut names = js.stream_names(None).await.unwrap();
+    let mut names = all(js.stream_names(None)).await;
     names.sort();
     assert_eq!(names, vec!["AUDIT", "ORDERS"]);
-    assert_eq!(js.streams().await.unwrap().len(), 2);
-    assert_eq!(
-        js.stream_names(Some("audit.x")).await.unwrap(),
-        vec!["AUDIT"]
-    );
+    assert_eq!(all(js.streams()).await.len(), 2);
+    assert_eq!(all(js.stream_names(Some("audit.x"))).await, vec!["AUDIT"]);
 
     for i in 0..5 {
         js.publish(&format!("orders.{}", i % 2), format!("o{i}"))
@@ -263,8 +260,8 @@ async fn consumer_management_fetch_and_acks(rt: Rt) {
     publish_range(&js, "work.item", 0..10).await;
     let consumer = stream.create_consumer(durable("workers")).await.unwrap();
     assert_eq!(consumer.name(), "workers");
-    assert_eq!(stream.consumer_names().await.unwrap(), vec!["workers"]);
-    assert_eq!(stream.consumers().await.unwrap().len(), 1);
+    assert_eq!(all(stream.consumer_names()).await, vec!["workers"]);
+    assert_eq!(all(stream.consumers()).await.len(), 1);
     let missing = stream.consumer_info("nobody").await.unwrap_err();
     assert_eq!(missing.api_kind(), Some(ApiErrorKind::ConsumerNotFound));
 

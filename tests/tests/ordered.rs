@@ -12,7 +12,7 @@ use nats_client::jetstream::{self, OrderedMessages, Stream};
 
 #[macro_use]
 mod common;
-use common::js::{create_stream, js_server, publish_range};
+use common::js::{all, create_stream, js_server, publish_range};
 use common::runtime::{reconnected, within, Rt};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -58,7 +58,7 @@ async fn nothing_more(messages: &mut OrderedMessages) {
 /// Waits (within `WAIT`) until `stream` has no consumer left.
 async fn until_no_consumer(stream: &Stream) {
     within(WAIT, "the consumer deleted", async {
-        while !stream.consumer_names().await.unwrap().is_empty() {
+        while !all(stream.consumer_names()).await.is_empty() {
             async_io::Timer::after(Duration::from_millis(20)).await;
         }
     })
@@ -181,7 +181,7 @@ async fn consumer_deleted(rt: Rt, mode: OrderedMode) {
     assert!(messages.resets() >= 1);
     let current = messages.consumer_name().unwrap().to_owned();
     assert_ne!(current, first, "a new consumer took over");
-    let names = stream.consumer_names().await.unwrap();
+    let names = all(stream.consumer_names()).await;
     assert_eq!(
         names,
         vec![current],
@@ -202,7 +202,7 @@ async fn dropping_deletes_the_consumer(rt: Rt) {
         .ordered_messages("DROPPED", OrderedConfig::new())
         .await
         .unwrap();
-    assert_eq!(stream.consumer_names().await.unwrap().len(), 1);
+    assert_eq!(all(stream.consumer_names()).await.len(), 1);
     drop(messages);
     until_no_consumer(&stream).await;
     let missing = js

@@ -46,7 +46,7 @@ impl Consumer {
             .context
             .prefix()
             .consumer_info(&self.info.stream_name, &self.info.name)?;
-        self.info = self.context.request(subject, None::<&()>).await?;
+        self.info = self.context.api_request(subject, None::<&()>).await?;
         Ok(&self.info)
     }
 

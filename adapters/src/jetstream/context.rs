@@ -1,10 +1,11 @@
-//! The JetStream context: API requests with a prefix or domain, stream management, account
-//! info, and publishing with acknowledgements.
+//! The JetStream context: API requests with a prefix or domain, stream management, consumers
+//! by stream name, account info, and publishing with acknowledgements.
 //!
 //! Invariant: every API call is one core request with the context's timeout, and its reply
-//! is parsed by `nats_sansio::jetstream::api`; a publish waits while the client has the
-//! context's maximum of acks in flight (counted from the publish until the ack arrives), so a
-//! fast publisher waits instead of piling up unbounded state.
+//! is parsed by `nats_sansio::jetstream::api` (a listing is one such request per page); a
+//! publish waits while the client has the context's maximum of acks in flight (counted from
+//! the publish until the ack arrives), so a fast publisher waits instead of piling up
+//! unbounded state.
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -16,7 +17,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use nats_sansio::connection::RequestError;
 use nats_sansio::jetstream::api::{
-    parse_response, AccountInfo, ApiErrorKind, ApiPrefix, Paged, Pager, PubAck, StreamConfig,
+    parse_response, validate_name, AccountInfo, ApiErrorKind, ApiPrefix, ConsumerAction,
+    ConsumerConfig, ConsumerInfo, CreateConsumerRequest, NameKind, PubAck, StreamConfig,
     StreamConfigRequest, StreamCreateResponse, StreamInfo, StreamInfoPages, StreamInfoRequest,
     StreamInfoResponse, StreamListResponse, StreamNamesRequest, StreamNamesResponse,
     SuccessResponse,
@@ -31,6 +33,8 @@ use nats_sansio::proto::HeaderMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::consumer::Consumer;
+use super::pages::Pages;
 use super::stream::Stream;
 use super::JetStreamError;
 use crate::client::{PendingReply, Request};
@@ -96,7 +100,7 @@ impl Context {
     }
 
     /// One API request: `body` as JSON (or empty), the reply parsed as `T`.
-    pub(crate) async fn request<T: DeserializeOwned>(
+    pub(crate) async fn api_request<T: DeserializeOwned>(
         &self,
         subject: String,
         body: Option<&impl Serialize>,
@@ -107,14 +111,60 @@ impl Context {
             ),
             None => Bytes::new(),
         };
+        self.api_request_bytes(&subject, payload).await
+    }
+
+    async fn api_request_bytes<T: DeserializeOwned>(
+        &self,
+        subject: &str,
+        payload: Bytes,
+    ) -> Result<T, JetStreamError> {
         let request = Request::new().payload(payload).timeout(self.timeout);
-        let reply = self.client.send_request(&subject, request).await?;
+        let reply = self.client.send_request(subject, request).await?;
         Ok(parse_response(&reply.payload)?)
+    }
+
+    /// Any JetStream API request: `subject` is relative to the context's API prefix
+    /// (`STREAM.INFO.ORDERS` becomes `$JS.API.STREAM.INFO.ORDERS`), `payload` is sent as JSON
+    /// (`&()` sends an empty body), and the reply is parsed as `T`: an API error reply is
+    /// [`JetStreamError::Api`], so [`JetStreamError::api_kind`] works as for every other call.
+    /// Use `T = serde_json::Value` to read any reply.
+    ///
+    /// ```no_run
+    /// # async fn run(js: nats_client::jetstream::Context) -> Result<(), nats_client::jetstream::JetStreamError> {
+    /// use nats_client::jetstream::api::StreamInfo;
+    ///
+    /// let info: StreamInfo = js.request("STREAM.INFO.ORDERS", &()).await?;
+    /// println!("{} messages", info.state.messages);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The subject is invalid (kind `InvalidRequest`), the request failed, or the server
+    /// answered with an API error or something that is not a `T`.
+    pub async fn request<T: DeserializeOwned>(
+        &self,
+        subject: &str,
+        payload: &impl Serialize,
+    ) -> Result<T, JetStreamError> {
+        let subject = self.prefix.api(subject)?;
+        let body =
+            serde_json::to_vec(payload).map_err(|e| JetStreamError::Malformed(e.to_string()))?;
+        // `()` and `None` serialize to `null`: the API's "no body".
+        let body = if body == b"null" {
+            Bytes::new()
+        } else {
+            Bytes::from(body)
+        };
+        self.api_request_bytes(&subject, body).await
     }
 
     /// The account's JetStream usage and limits.
     pub async fn account_info(&self) -> Result<AccountInfo, JetStreamError> {
-        self.request(self.prefix.account_info(), None::<&()>).await
+        self.api_request(self.prefix.account_info(), None::<&()>)
+            .await
     }
 
     /// Creates a stream (succeeds if an identical one exists).
@@ -124,7 +174,7 @@ impl Context {
             config,
             ..StreamConfigRequest::default()
         };
-        let created: StreamCreateResponse = self.request(subject, Some(&body)).await?;
+        let created: StreamCreateResponse = self.api_request(subject, Some(&body)).await?;
         Ok(Stream::new(self.clone(), created.info))
     }
 
@@ -135,7 +185,7 @@ impl Context {
             config,
             ..StreamConfigRequest::default()
         };
-        let info: StreamCreateResponse = self.request(subject, Some(&body)).await?;
+        let info: StreamCreateResponse = self.api_request(subject, Some(&body)).await?;
         Ok(info.info)
     }
 
@@ -153,9 +203,33 @@ impl Context {
         }
     }
 
+    /// The stream named in `config` as it is, or created with `config` if it does not exist.
+    /// An existing stream is never changed, whatever `config` says.
+    pub async fn get_or_create_stream(
+        &self,
+        config: StreamConfig,
+    ) -> Result<Stream, JetStreamError> {
+        match self.get_stream(&config.name).await {
+            Err(e) if e.api_kind() == Some(ApiErrorKind::StreamNotFound) => {
+                self.create_stream(config).await
+            }
+            found => found,
+        }
+    }
+
     /// A handle to an existing stream (fetches its info).
     pub async fn get_stream(&self, name: &str) -> Result<Stream, JetStreamError> {
         Ok(Stream::new(self.clone(), self.stream_info(name).await?))
+    }
+
+    /// A handle to a stream without asking the server anything: the name is checked locally
+    /// only, so a missing stream shows at the first operation. Until
+    /// [`Stream::info`] is called, [`Stream::cached_info`] holds only the name.
+    pub fn get_stream_no_info(&self, name: &str) -> Result<Stream, JetStreamError> {
+        validate_name(NameKind::Stream, name)?;
+        let mut info = StreamInfo::default();
+        info.config.name = name.to_owned();
+        Ok(Stream::new(self.clone(), info))
     }
 
     /// A stream's info.
@@ -178,7 +252,8 @@ impl Context {
                 offset,
                 ..request.clone()
             };
-            let page: StreamInfoResponse = self.request(subject.clone(), Some(&request)).await?;
+            let page: StreamInfoResponse =
+                self.api_request(subject.clone(), Some(&request)).await?;
             pages.handle_page(page);
         }
         pages
@@ -189,51 +264,113 @@ impl Context {
     /// Deletes a stream and its messages.
     pub async fn delete_stream(&self, name: &str) -> Result<(), JetStreamError> {
         let subject = self.prefix.stream_delete(name)?;
-        let reply: SuccessResponse = self.request(subject, None::<&()>).await?;
+        let reply: SuccessResponse = self.api_request(subject, None::<&()>).await?;
         success(reply.success, "stream delete")
     }
 
-    /// Names of every stream (all pages), optionally only those listening on `subject`.
-    pub async fn stream_names(&self, subject: Option<&str>) -> Result<Vec<String>, JetStreamError> {
-        let subject = subject.unwrap_or_default();
-        self.paged::<StreamNamesResponse, _>(self.prefix.stream_names(), |offset| {
+    /// Names of every stream, optionally only those listening on `subject`, page by page as
+    /// the stream is read (nothing is asked before the first poll). Collect it for a `Vec`:
+    /// `js.stream_names(None).try_collect::<_, _, Vec<_>>().await?`.
+    pub fn stream_names(&self, subject: Option<&str>) -> Pages<String> {
+        let subject = subject.unwrap_or_default().to_owned();
+        Pages::new::<StreamNamesResponse, _>(self, self.prefix.stream_names(), move |offset| {
             StreamNamesRequest {
                 offset,
-                subject: subject.to_owned(),
+                subject: subject.clone(),
             }
         })
-        .await
     }
 
-    /// Info of every stream (all pages).
-    pub async fn streams(&self) -> Result<Vec<StreamInfo>, JetStreamError> {
-        self.paged::<StreamListResponse, _>(self.prefix.stream_list(), |offset| {
+    /// Info of every stream, page by page as the stream is read (see
+    /// [`stream_names`](Self::stream_names)).
+    pub fn streams(&self) -> Pages<StreamInfo> {
+        Pages::new::<StreamListResponse, _>(self, self.prefix.stream_list(), |offset| {
             StreamNamesRequest {
                 offset,
                 subject: String::new(),
             }
         })
-        .await
     }
 
-    /// Every item of a paged API, page by page as the core's [`Pager`] says.
-    pub(crate) async fn paged<R: Paged + DeserializeOwned, B: Serialize>(
+    /// Creates a consumer on the named stream, or updates it if it exists (see
+    /// [`Stream::create_consumer`]), without fetching the stream's info first.
+    pub async fn create_consumer_on_stream(
         &self,
-        subject: String,
-        request: impl Fn(usize) -> B,
-    ) -> Result<Vec<R::Item>, JetStreamError> {
-        let mut pager = Pager::new();
-        let mut items = Vec::new();
-        while let Some(offset) = pager.next_offset() {
-            let page: R = self
-                .request(subject.clone(), Some(&request(offset)))
-                .await?;
-            let total = page.total();
-            let page = page.into_items();
-            pager.handle_page(page.len(), total);
-            items.extend(page);
-        }
-        Ok(items)
+        config: ConsumerConfig,
+        stream: &str,
+    ) -> Result<Consumer, JetStreamError> {
+        self.put_consumer(stream, config, ConsumerAction::CreateOrUpdate)
+            .await
+    }
+
+    /// Creates a consumer on the named stream, refusing to change an existing one (see
+    /// [`Stream::create_consumer_strict`]).
+    pub async fn create_consumer_strict_on_stream(
+        &self,
+        config: ConsumerConfig,
+        stream: &str,
+    ) -> Result<Consumer, JetStreamError> {
+        self.put_consumer(stream, config, ConsumerAction::Create)
+            .await
+    }
+
+    /// Updates an existing consumer of the named stream (see [`Stream::update_consumer`]).
+    pub async fn update_consumer_on_stream(
+        &self,
+        config: ConsumerConfig,
+        stream: &str,
+    ) -> Result<Consumer, JetStreamError> {
+        self.put_consumer(stream, config, ConsumerAction::Update)
+            .await
+    }
+
+    /// A handle to an existing consumer of the named stream (fetches its info).
+    pub async fn get_consumer_from_stream(
+        &self,
+        consumer: &str,
+        stream: &str,
+    ) -> Result<Consumer, JetStreamError> {
+        let info = self.consumer_info(stream, consumer).await?;
+        Ok(Consumer::new(self.clone(), info))
+    }
+
+    /// Deletes a consumer of the named stream.
+    pub async fn delete_consumer_from_stream(
+        &self,
+        consumer: &str,
+        stream: &str,
+    ) -> Result<(), JetStreamError> {
+        let subject = self.prefix.consumer_delete(stream, consumer)?;
+        let reply: SuccessResponse = self.api_request(subject, None::<&()>).await?;
+        success(reply.success, "consumer delete")
+    }
+
+    /// A consumer's info.
+    pub(crate) async fn consumer_info(
+        &self,
+        stream: &str,
+        consumer: &str,
+    ) -> Result<ConsumerInfo, JetStreamError> {
+        let subject = self.prefix.consumer_info(stream, consumer)?;
+        self.api_request(subject, None::<&()>).await
+    }
+
+    /// One consumer create request; `action` says whether it may create, update or both.
+    pub(crate) async fn put_consumer(
+        &self,
+        stream: &str,
+        config: ConsumerConfig,
+        action: ConsumerAction,
+    ) -> Result<Consumer, JetStreamError> {
+        let body = CreateConsumerRequest {
+            stream_name: stream.to_owned(),
+            config,
+            action,
+            ..CreateConsumerRequest::default()
+        };
+        let subject = self.prefix.consumer_create_for(&body)?;
+        let info: ConsumerInfo = self.api_request(subject, Some(&body)).await?;
+        Ok(Consumer::new(self.clone(), info))
     }
 
     /// An ordered consumer of the named stream (see
@@ -256,6 +393,55 @@ impl Context {
     ) -> Result<PublishAckFuture, JetStreamError> {
         self.send_publish(subject, Publish::new().payload(payload))
             .await
+    }
+
+    /// Publishes with headers; the returned future resolves to the server's ack, as with
+    /// [`publish`](Self::publish).
+    ///
+    /// ```no_run
+    /// # async fn run(js: nats_client::jetstream::Context) -> Result<(), nats_client::jetstream::JetStreamError> {
+    /// use nats_client::HeaderMap;
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("Order-Kind", "express");
+    /// let ack = js.publish_with_headers("orders.new", headers, "{}").await?.await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn publish_with_headers(
+        &self,
+        subject: &str,
+        headers: HeaderMap,
+        payload: impl Into<Bytes>,
+    ) -> Result<PublishAckFuture, JetStreamError> {
+        let publish = Publish {
+            payload: payload.into(),
+            headers,
+        };
+        self.send_publish(subject, publish).await
+    }
+
+    /// Resolves once no JetStream publish of this client (from any of its contexts) awaits
+    /// its ack: every ack future still held has its answer (ack or error) ready. A publish
+    /// whose future was dropped no longer counts, nor does one waiting between two retries.
+    /// Resolves at once if nothing is in flight or the connection is closed.
+    ///
+    /// ```no_run
+    /// # async fn run(js: nats_client::jetstream::Context) -> Result<(), nats_client::jetstream::JetStreamError> {
+    /// let mut acks = Vec::new();
+    /// for i in 0..100 {
+    ///     acks.push(js.publish("orders.new", format!("{i}")).await?);
+    /// }
+    /// js.wait_for_acks().await;
+    /// for ack in acks {
+    ///     ack.await?; // ready: no waiting here
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn wait_for_acks(&self) {
+        let shared = self.client.shared_state();
+        poll_fn(|cx| shared.lock().poll_no_acks(cx)).await
     }
 
     /// Publishes with options (message id, expectations, TTL, headers).
@@ -294,6 +480,106 @@ impl Context {
             self.timeout,
             self.max_acks_in_flight,
         )
+    }
+}
+
+/// Every setting of a [`Context`] in one place: API prefix or domain, timeout, acks in flight
+/// and publish retries. Unset settings keep their defaults ([`DEFAULT_TIMEOUT`],
+/// [`DEFAULT_MAX_ACKS_IN_FLIGHT`], `$JS.API`, [`PublishRetry::default`]).
+///
+/// ```no_run
+/// # async fn run(client: nats_client::Client) -> Result<(), nats_client::jetstream::JetStreamError> {
+/// use std::time::Duration;
+/// use nats_client::jetstream::ContextBuilder;
+///
+/// let js = ContextBuilder::new()
+///     .domain("hub")
+///     .timeout(Duration::from_secs(2))
+///     .max_acks_in_flight(256)
+///     .build(client)?;
+/// assert_eq!(js.prefix().as_str(), "$JS.hub.API");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ContextBuilder {
+    prefix: PrefixChoice,
+    timeout: Option<Duration>,
+    max_acks_in_flight: Option<usize>,
+    retry: Option<PublishRetry>,
+}
+
+/// Where the API is, as asked of a builder; checked at [`ContextBuilder::build`].
+#[derive(Debug, Clone, Default)]
+enum PrefixChoice {
+    #[default]
+    Default,
+    Domain(String),
+    Custom(String),
+}
+
+impl ContextBuilder {
+    /// A builder with every setting at its default.
+    pub fn new() -> ContextBuilder {
+        ContextBuilder::default()
+    }
+
+    /// A custom API prefix replacing `$JS.API` (an API imported from another account).
+    /// Replaces an earlier [`domain`](Self::domain).
+    pub fn api_prefix(mut self, prefix: impl Into<String>) -> ContextBuilder {
+        self.prefix = PrefixChoice::Custom(prefix.into());
+        self
+    }
+
+    /// The API of a JetStream domain, `$JS.<domain>.API` (empty: the default prefix).
+    /// Replaces an earlier [`api_prefix`](Self::api_prefix).
+    pub fn domain(mut self, domain: impl Into<String>) -> ContextBuilder {
+        self.prefix = PrefixChoice::Domain(domain.into());
+        self
+    }
+
+    /// How long API requests and publish acks wait.
+    pub fn timeout(mut self, timeout: Duration) -> ContextBuilder {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Publish acks allowed in flight on the client before `publish` waits (see
+    /// [`Context::with_max_acks_in_flight`]).
+    pub fn max_acks_in_flight(mut self, max: usize) -> ContextBuilder {
+        self.max_acks_in_flight = Some(max);
+        self
+    }
+
+    /// How publishes the server did not take are retried (see
+    /// [`Context::with_publish_retry`]).
+    pub fn publish_retry(mut self, retry: PublishRetry) -> ContextBuilder {
+        self.retry = Some(retry);
+        self
+    }
+
+    /// The context over `client`.
+    ///
+    /// # Errors
+    ///
+    /// If the domain or the prefix cannot be part of a subject (kind `InvalidRequest`).
+    pub fn build(self, client: Client) -> Result<Context, JetStreamError> {
+        let prefix = match &self.prefix {
+            PrefixChoice::Default => ApiPrefix::default(),
+            PrefixChoice::Domain(domain) => ApiPrefix::domain(domain)?,
+            PrefixChoice::Custom(prefix) => ApiPrefix::custom(prefix)?,
+        };
+        let mut context = Context::new(client, prefix);
+        if let Some(timeout) = self.timeout {
+            context.set_timeout(timeout);
+        }
+        if let Some(max) = self.max_acks_in_flight {
+            context = context.with_max_acks_in_flight(max);
+        }
+        if let Some(retry) = self.retry {
+            context = context.with_publish_retry(retry);
+        }
+        Ok(context)
     }
 }
 

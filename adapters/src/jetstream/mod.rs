@@ -36,18 +36,20 @@ mod direct_get;
 mod error;
 mod message;
 mod ordered_messages;
+mod pages;
 mod push_consumer;
 mod stream;
 
 pub use consumer::{Consumer, Messages};
 pub use context::{
-    Context, Publish, PublishAckFuture, DEFAULT_MAX_ACKS_IN_FLIGHT, DEFAULT_TIMEOUT,
+    Context, ContextBuilder, Publish, PublishAckFuture, DEFAULT_MAX_ACKS_IN_FLIGHT, DEFAULT_TIMEOUT,
 };
 pub use direct_get::DirectGetBatch;
 pub use error::{JetStreamError, JetStreamErrorKind};
 pub use message::JsMessage;
 pub use nats_sansio::jetstream::{ack, api, direct, ordered, publish, pull, push};
 pub use ordered_messages::OrderedMessages;
+pub use pages::Pages;
 pub use push_consumer::{PushItem, PushMessages};
 pub use stream::Stream;
 
@@ -68,4 +70,10 @@ pub fn with_domain(client: Client, domain: &str) -> Result<Context, JetStreamErr
 /// A JetStream context with a custom API prefix (an imported JetStream).
 pub fn with_prefix(client: Client, prefix: &str) -> Result<Context, JetStreamError> {
     Ok(Context::new(client, ApiPrefix::custom(prefix)?))
+}
+
+/// A JetStream context with the settings of `builder` (prefix or domain, timeout, acks in
+/// flight, publish retries); the same as [`ContextBuilder::build`].
+pub fn with_options(client: Client, builder: ContextBuilder) -> Result<Context, JetStreamError> {
+    builder.build(client)
 }

@@ -1,16 +1,18 @@
 //! A stream handle: its messages (get, direct get, delete, purge) and its consumers
-//! (create, update, get, info, delete, names, list, pause, resume, reset, unpin).
+//! (create or update, strict create, update, get or create, get, info, delete, names, list,
+//! pause, resume, reset, unpin).
 //!
 //! Invariant: a `Stream` only remembers its name and the last info it saw; every operation
-//! is one API request through its context.
+//! is one API request through its context (a get-or-create two at most, a listing one per
+//! page).
 
 use bytes::Bytes;
 use nats_sansio::jetstream::api::{
     ApiErrorKind, ConsumerAction, ConsumerConfig, ConsumerInfo, ConsumerListResponse,
     ConsumerNamesRequest, ConsumerNamesResponse, ConsumerPauseRequest, ConsumerPauseResponse,
-    ConsumerResetRequest, ConsumerResetResponse, ConsumerUnpinRequest, CreateConsumerRequest,
-    DateTime, DirectGetRequest, MsgDeleteRequest, MsgGetRequest, MsgGetResponse, PurgeRequest,
-    PurgeResponse, StoredMessage, StreamInfo, SuccessResponse,
+    ConsumerResetRequest, ConsumerResetResponse, ConsumerUnpinRequest, DateTime, DirectGetRequest,
+    MsgDeleteRequest, MsgGetRequest, MsgGetResponse, PurgeRequest, PurgeResponse, StoredMessage,
+    StreamInfo, SuccessResponse,
 };
 use nats_sansio::jetstream::direct::{self, DirectGetError, DirectReply};
 use nats_sansio::proto::Message;
@@ -20,6 +22,7 @@ use nats_sansio::jetstream::ordered::{OrderedConfig, OrderedMode};
 use super::consumer::Consumer;
 use super::direct_get::DirectGetBatch;
 use super::ordered_messages::OrderedMessages;
+use super::pages::Pages;
 use super::{Context, JetStreamError};
 use crate::client::Request;
 
@@ -80,7 +83,7 @@ impl Stream {
         request: MsgGetRequest,
     ) -> Result<StoredMessage, JetStreamError> {
         let subject = self.context.prefix().stream_msg_get(self.name())?;
-        let reply: MsgGetResponse = self.context.request(subject, Some(&request)).await?;
+        let reply: MsgGetResponse = self.context.api_request(subject, Some(&request)).await?;
         Ok(reply.message)
     }
 
@@ -146,7 +149,7 @@ impl Stream {
     pub async fn delete_message(&self, seq: u64, no_erase: bool) -> Result<(), JetStreamError> {
         let subject = self.context.prefix().stream_msg_delete(self.name())?;
         let body = MsgDeleteRequest { seq, no_erase };
-        let reply: SuccessResponse = self.context.request(subject, Some(&body)).await?;
+        let reply: SuccessResponse = self.context.api_request(subject, Some(&body)).await?;
         success(reply.success)
     }
 
@@ -161,48 +164,70 @@ impl Stream {
         request: &PurgeRequest,
     ) -> Result<PurgeResponse, JetStreamError> {
         let subject = self.context.prefix().stream_purge(self.name())?;
-        self.context.request(subject, Some(request)).await
+        self.context.api_request(subject, Some(request)).await
     }
 
-    /// Creates a consumer (fails if one with the same name and another config exists).
+    /// Creates a consumer, or updates it if one with the same name exists (as async-nats
+    /// does): redeploying with a changed config applies the change. The server refuses
+    /// changes it cannot make to a live consumer (its deliver policy, for one). Use
+    /// [`create_consumer_strict`](Self::create_consumer_strict) to never touch an existing
+    /// consumer.
     pub async fn create_consumer(
         &self,
         config: ConsumerConfig,
     ) -> Result<Consumer, JetStreamError> {
-        self.put_consumer(config, ConsumerAction::Create).await
+        self.context
+            .put_consumer(self.name(), config, ConsumerAction::CreateOrUpdate)
+            .await
     }
 
-    /// Updates an existing consumer.
+    /// Creates a consumer only: one with the same name and another config is refused with
+    /// `Api(ApiErrorKind::ConsumerExists)` (an identical one is returned as it is).
+    pub async fn create_consumer_strict(
+        &self,
+        config: ConsumerConfig,
+    ) -> Result<Consumer, JetStreamError> {
+        self.context
+            .put_consumer(self.name(), config, ConsumerAction::Create)
+            .await
+    }
+
+    /// Updates an existing consumer; a missing one is refused with
+    /// `Api(ApiErrorKind::ConsumerDoesNotExist)`.
     pub async fn update_consumer(
         &self,
         config: ConsumerConfig,
     ) -> Result<Consumer, JetStreamError> {
-        self.put_consumer(config, ConsumerAction::Update).await
+        self.context
+            .put_consumer(self.name(), config, ConsumerAction::Update)
+            .await
     }
 
-    /// Creates the consumer, or updates it if it exists.
+    /// The same as [`create_consumer`](Self::create_consumer), kept under its explicit name.
     pub async fn create_or_update_consumer(
         &self,
         config: ConsumerConfig,
     ) -> Result<Consumer, JetStreamError> {
-        self.put_consumer(config, ConsumerAction::CreateOrUpdate)
-            .await
+        self.create_consumer(config).await
     }
 
-    async fn put_consumer(
+    /// The consumer `name` as it is, or created with `config` if it does not exist (its
+    /// durable name set to `name` when `config` names none). An existing consumer is never
+    /// changed, whatever `config` says.
+    pub async fn get_or_create_consumer(
         &self,
-        config: ConsumerConfig,
-        action: ConsumerAction,
+        name: &str,
+        mut config: ConsumerConfig,
     ) -> Result<Consumer, JetStreamError> {
-        let body = CreateConsumerRequest {
-            stream_name: self.name().to_owned(),
-            config,
-            action,
-            ..CreateConsumerRequest::default()
-        };
-        let subject = self.context.prefix().consumer_create_for(&body)?;
-        let info: ConsumerInfo = self.context.request(subject, Some(&body)).await?;
-        Ok(Consumer::new(self.context.clone(), info))
+        match self.get_consumer(name).await {
+            Err(e) if e.api_kind() == Some(ApiErrorKind::ConsumerNotFound) => {
+                if config.name.is_empty() && config.durable_name.is_empty() {
+                    config.durable_name = name.to_owned();
+                }
+                self.create_consumer_strict(config).await
+            }
+            found => found,
+        }
     }
 
     /// Reads the stream (or its `filter_subjects`) in order, each message exactly once, with
@@ -231,37 +256,46 @@ impl Stream {
 
     /// A handle to an existing consumer (fetches its info).
     pub async fn get_consumer(&self, name: &str) -> Result<Consumer, JetStreamError> {
-        let info = self.consumer_info(name).await?;
-        Ok(Consumer::new(self.context.clone(), info))
+        self.context
+            .get_consumer_from_stream(name, self.name())
+            .await
     }
 
     /// A consumer's info.
     pub async fn consumer_info(&self, name: &str) -> Result<ConsumerInfo, JetStreamError> {
-        let subject = self.context.prefix().consumer_info(self.name(), name)?;
-        self.context.request(subject, None::<&()>).await
+        self.context.consumer_info(self.name(), name).await
     }
 
     /// Deletes a consumer.
     pub async fn delete_consumer(&self, name: &str) -> Result<(), JetStreamError> {
-        let subject = self.context.prefix().consumer_delete(self.name(), name)?;
-        let reply: SuccessResponse = self.context.request(subject, None::<&()>).await?;
-        success(reply.success)
-    }
-
-    /// Names of every consumer (all pages).
-    pub async fn consumer_names(&self) -> Result<Vec<String>, JetStreamError> {
-        let subject = self.context.prefix().consumer_names(self.name())?;
         self.context
-            .paged::<ConsumerNamesResponse, _>(subject, |offset| ConsumerNamesRequest { offset })
+            .delete_consumer_from_stream(name, self.name())
             .await
     }
 
-    /// Info of every consumer (all pages).
-    pub async fn consumers(&self) -> Result<Vec<ConsumerInfo>, JetStreamError> {
-        let subject = self.context.prefix().consumer_list(self.name())?;
-        self.context
-            .paged::<ConsumerListResponse, _>(subject, |offset| ConsumerNamesRequest { offset })
-            .await
+    /// Names of every consumer, page by page as the stream is read (nothing is asked before
+    /// the first poll; see [`Pages`]).
+    pub fn consumer_names(&self) -> Pages<String> {
+        match self.context.prefix().consumer_names(self.name()) {
+            Ok(subject) => {
+                Pages::new::<ConsumerNamesResponse, _>(&self.context, subject, |offset| {
+                    ConsumerNamesRequest { offset }
+                })
+            }
+            Err(e) => Pages::failed(e.into()),
+        }
+    }
+
+    /// Info of every consumer, page by page as the stream is read (see [`Pages`]).
+    pub fn consumers(&self) -> Pages<ConsumerInfo> {
+        match self.context.prefix().consumer_list(self.name()) {
+            Ok(subject) => {
+                Pages::new::<ConsumerListResponse, _>(&self.context, subject, |offset| {
+                    ConsumerNamesRequest { offset }
+                })
+            }
+            Err(e) => Pages::failed(e.into()),
+        }
     }
 
     /// Pauses a consumer until the given time.
@@ -288,7 +322,7 @@ impl Stream {
     ) -> Result<ConsumerPauseResponse, JetStreamError> {
         let subject = self.context.prefix().consumer_pause(self.name(), name)?;
         let body = ConsumerPauseRequest { pause_until };
-        self.context.request(subject, Some(&body)).await
+        self.context.api_request(subject, Some(&body)).await
     }
 
     /// Resets a consumer to deliver again from a stream sequence (server 2.14).
@@ -299,7 +333,7 @@ impl Stream {
     ) -> Result<ConsumerResetResponse, JetStreamError> {
         let subject = self.context.prefix().consumer_reset(self.name(), name)?;
         let body = ConsumerResetRequest { seq };
-        self.context.request(subject, Some(&body)).await
+        self.context.api_request(subject, Some(&body)).await
     }
 
     /// Unpins the pinned client of a priority group.
@@ -308,7 +342,7 @@ impl Stream {
         let body = ConsumerUnpinRequest {
             group: group.to_owned(),
         };
-        let _: serde_json::Value = self.context.request(subject, Some(&body)).await?;
+        let _: serde_json::Value = self.context.api_request(subject, Some(&body)).await?;
         Ok(())
     }
 

@@ -4,8 +4,9 @@
 use std::ops::Range;
 use std::time::Duration;
 
+use futures_lite::StreamExt;
 use nats_client::jetstream::api::{AckPolicy, ConsumerConfig, StreamConfig};
-use nats_client::jetstream::{Context, Stream};
+use nats_client::jetstream::{Context, Pages, Stream};
 use nats_tests::NatsServer;
 
 use super::runtime::within;
@@ -52,4 +53,12 @@ pub(crate) async fn publish_range(js: &Context, subject: &str, range: Range<u64>
         .await
         .unwrap_or_else(|e| panic!("{what}: {e}"));
     }
+}
+
+/// Every item of a listing (all its pages), or a panic naming the error.
+pub(crate) async fn all<T>(pages: Pages<T>) -> Vec<T> {
+    pages
+        .try_collect()
+        .await
+        .unwrap_or_else(|e| panic!("listing: {e}"))
 }

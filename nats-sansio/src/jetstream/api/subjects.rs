@@ -180,6 +180,34 @@ impl ApiPrefix {
         s
     }
 
+    /// Any API by its subject relative to the prefix (`STREAM.INFO.ORDERS`), for requests
+    /// this type has no method for. A leading `.` is dropped.
+    ///
+    /// ```
+    /// use nats_sansio::jetstream::api::ApiPrefix;
+    ///
+    /// let hub = ApiPrefix::domain("hub").unwrap();
+    /// assert_eq!(hub.api("STREAM.INFO.ORDERS").unwrap(), "$JS.hub.API.STREAM.INFO.ORDERS");
+    /// assert!(hub.api("STREAM.*").is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// If the joined subject is not a valid subject to publish to (empty, a wildcard token,
+    /// whitespace, an empty token).
+    pub fn api(&self, subject: &str) -> Result<String, NameError> {
+        let subject = subject.strip_prefix('.').unwrap_or(subject);
+        if subject.is_empty() {
+            return Err(NameError::Empty(NameKind::Subject));
+        }
+        let joined = self.join(&[subject]);
+        validate_publish(&joined).map_err(|source| NameError::InvalidSubject {
+            kind: NameKind::Subject,
+            source,
+        })?;
+        Ok(joined)
+    }
+
     /// `INFO`: account information (limits, usage, `api.level`).
     pub fn account_info(&self) -> String {
         self.join(&["INFO"])
