@@ -5,12 +5,13 @@
 use std::time::Duration;
 
 use futures_lite::StreamExt;
+use nats_client::error::ConnectionError;
 use nats_client::{ClientEvent, CloseError, ConnectOptions};
 use nats_tests::NatsServer;
 
 #[macro_use]
 mod common;
-use common::runtime::{wait_event, within, Rt};
+use common::runtime::{kill_under, server_lost, wait_event, within, Rt};
 
 const WAIT: Duration = Duration::from_secs(20);
 /// Publishes made while the server is gone.
@@ -22,11 +23,7 @@ async fn close_after_the_server_died_reports_the_buffer(rt: Rt) {
     let mut events = client.events();
     client.publish("before", "sent").await.unwrap();
     client.flush().await.unwrap();
-    server.kill9();
-    wait_event(&mut events, WAIT, "the disconnect", |e| {
-        matches!(e, ClientEvent::Disconnected { .. }).then_some(())
-    })
-    .await;
+    kill_under(&mut server, &mut events, WAIT).await;
     for i in 0..BUFFERED {
         client.publish("during", format!("{i}")).await.unwrap();
     }
@@ -49,20 +46,15 @@ async fn close_after_the_server_died_reports_the_buffer(rt: Rt) {
     assert_eq!(unsent, BUFFERED);
 }
 
+/// Reconnects exhausted after the server died: `Closed` says `MaxReconnects`, `close`
+/// returns the same reason, and the publishes accepted into the reconnect buffer are counted.
 async fn exhausted_reconnects_report_the_buffer(rt: Rt) {
-    let mut server = NatsServer::start();
     // Two attempts a second apart: the publishes below have time to be accepted into the
     // reconnect buffer before reconnecting gives up, however busy the machine.
     let options = ConnectOptions::new()
         .max_reconnects(2)
         .reconnect_delay(Duration::from_secs(1), Duration::from_secs(2));
-    let client = rt.connect_exactly(&server.url(), options).await.unwrap();
-    let mut events = client.events();
-    server.kill9();
-    wait_event(&mut events, WAIT, "the disconnect", |e| {
-        matches!(e, ClientEvent::Disconnected { .. }).then_some(())
-    })
-    .await;
+    let (_server, client, mut events) = server_lost(rt, options, WAIT).await;
     // Some of these may be refused once reconnecting has given up; every accepted one is
     // accounted for.
     let mut accepted = 0;
@@ -84,7 +76,14 @@ async fn exhausted_reconnects_report_the_buffer(rt: Rt) {
         },
     )
     .await;
-    assert!(reason.is_some(), "closed by the client, with a reason");
+    // Reconnects exhausted is its own reason, with the last attempt's error inside.
+    match &reason {
+        Some(ConnectionError::MaxReconnects(last)) => assert!(
+            !matches!(**last, ConnectionError::MaxReconnects(_)),
+            "the last attempt's error, not another layer: {last}"
+        ),
+        other => panic!("closed with {other:?}, not MaxReconnects"),
+    }
     assert!(accepted > 0, "the buffer took publishes while reconnecting");
     assert_eq!(unsent, accepted, "every accepted publish is counted");
     assert_eq!(

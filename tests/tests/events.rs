@@ -5,13 +5,12 @@
 use std::time::Duration;
 
 use futures_lite::StreamExt;
-use nats_client::error::ConnectionError;
-use nats_client::{ClientEvent, CloseError, ConnectOptions};
+use nats_client::{ClientEvent, ConnectOptions};
 use nats_tests::NatsServer;
 
 #[macro_use]
 mod common;
-use common::runtime::{wait_event, within, Rt};
+use common::runtime::{server_lost, wait_event, within, Rt};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -61,68 +60,13 @@ async fn drain_raises_draining_then_closed(rt: Rt) {
     assert_eq!(got.map(|m| m.payload), Some("in flight".into()));
 }
 
-/// Reconnects exhausted after the server died: `Closed` says `MaxReconnects` (the last
-/// attempt's error inside), `close` returns the same reason, and the publishes accepted into
-/// the reconnect buffer are still counted.
-async fn exhausted_reconnects_close_with_max_reconnects(rt: Rt) {
-    let mut server = NatsServer::start();
-    // Attempts a second apart: the publishes below are made while reconnecting.
-    let options = ConnectOptions::new()
-        .max_reconnects(2)
-        .reconnect_delay(Duration::from_secs(1), Duration::from_secs(2));
-    let client = rt.connect_exactly(&server.url(), options).await.unwrap();
-    let mut events = client.events();
-    server.kill9();
-    wait_event(&mut events, WAIT, "the disconnect", |e| {
-        matches!(e, ClientEvent::Disconnected { .. }).then_some(())
-    })
-    .await;
-    let mut accepted = 0;
-    for i in 0..10 {
-        if client.publish("during", format!("{i}")).await.is_ok() {
-            accepted += 1;
-        }
-    }
-    let (reason, unsent) = wait_event(&mut events, WAIT, "reconnecting to give up", |e| match e {
-        ClientEvent::Closed {
-            reason,
-            unsent_messages,
-        } => Some((reason.clone(), *unsent_messages)),
-        _ => None,
-    })
-    .await;
-    match &reason {
-        Some(ConnectionError::MaxReconnects(last)) => assert!(
-            !matches!(**last, ConnectionError::MaxReconnects(_)),
-            "the last attempt's error, not another layer: {last}"
-        ),
-        other => panic!("closed with {other:?}, not MaxReconnects"),
-    }
-    assert!(accepted > 0, "the buffer took publishes while reconnecting");
-    assert_eq!(unsent, accepted, "every accepted publish is counted");
-    assert_eq!(
-        client.close().await,
-        Err(CloseError::Unsent {
-            messages: accepted,
-            reason
-        })
-    );
-}
-
 /// A close the application asks for is not mistaken for reconnects exhausted: `Closed`
 /// after a deliberate close while reconnecting has no reason.
 async fn close_while_reconnecting_is_not_max_reconnects(rt: Rt) {
-    let mut server = NatsServer::start();
     let options = ConnectOptions::new()
         .max_reconnects(50)
         .reconnect_delay(Duration::from_millis(200), Duration::from_millis(400));
-    let client = rt.connect_exactly(&server.url(), options).await.unwrap();
-    let mut events = client.events();
-    server.kill9();
-    wait_event(&mut events, WAIT, "the disconnect", |e| {
-        matches!(e, ClientEvent::Disconnected { .. }).then_some(())
-    })
-    .await;
+    let (_server, client, mut events) = server_lost(rt, options, WAIT).await;
     assert_eq!(within(WAIT, "close", client.close()).await, Ok(()));
     let reason = wait_event(&mut events, WAIT, "the Closed event", |e| match e {
         ClientEvent::Closed { reason, .. } => Some(reason.clone()),
@@ -134,6 +78,5 @@ async fn close_while_reconnecting_is_not_max_reconnects(rt: Rt) {
 
 on_every_runtime!(
     drain_raises_draining_then_closed,
-    exhausted_reconnects_close_with_max_reconnects,
     close_while_reconnecting_is_not_max_reconnects,
 );

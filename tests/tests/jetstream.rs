@@ -113,22 +113,21 @@ async fn publish_acks_dedup_and_expectations(rt: Rt) {
     let js = jetstream::new(rt.connect(&server.url()).await);
     create_stream(&js, "EVENTS", &["events.>"]).await;
 
-    let first = js
-        .send_publish("events.a", Publish::new().payload("1").message_id("m-1"))
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    // The same publish twice: the stream stores it once.
+    let m1 = || async {
+        let publish = Publish::new().payload("1").message_id("m-1");
+        js.send_publish("events.a", publish)
+            .await
+            .unwrap()
+            .await
+            .unwrap()
+    };
+    let first = m1().await;
     assert_eq!(
         (first.stream.as_str(), first.seq, first.duplicate),
         ("EVENTS", 1, false)
     );
-    let again = js
-        .send_publish("events.a", Publish::new().payload("1").message_id("m-1"))
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    let again = m1().await;
     assert!(
         again.duplicate,
         "the same message id within the window is a duplicate"

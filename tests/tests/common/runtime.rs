@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use futures_lite::StreamExt;
 use nats_client::{Client, ClientEvent, ConnectError, ConnectOptions, Events};
+use nats_tests::NatsServer;
 
 /// Which runtime a scenario runs on.
 #[derive(Debug, Clone, Copy)]
@@ -86,4 +87,28 @@ pub(crate) async fn reconnected(events: &mut Events, timeout: Duration) {
         matches!(event, ClientEvent::Reconnected { .. }).then_some(())
     })
     .await
+}
+
+/// Kills `server` with -9 under `client` and waits, within `timeout`, until `events` (the
+/// client's) report the disconnect.
+pub(crate) async fn kill_under(server: &mut NatsServer, events: &mut Events, timeout: Duration) {
+    server.kill9();
+    wait_event(events, timeout, "the disconnect", |e| {
+        matches!(e, ClientEvent::Disconnected { .. }).then_some(())
+    })
+    .await;
+}
+
+/// A server, a client of it connected with `options` as they are, and the client's events,
+/// once the server was killed with -9 under the client and the client saw the disconnect.
+pub(crate) async fn server_lost(
+    rt: Rt,
+    options: ConnectOptions,
+    timeout: Duration,
+) -> (NatsServer, Client, Events) {
+    let mut server = NatsServer::start();
+    let client = rt.connect_exactly(&server.url(), options).await.unwrap();
+    let mut events = client.events();
+    kill_under(&mut server, &mut events, timeout).await;
+    (server, client, events)
 }
