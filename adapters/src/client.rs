@@ -119,6 +119,22 @@ impl Client {
     }
 
     /// Publishes a message.
+    ///
+    /// Returns once the message is encoded into the outbound queue (it waits only while the
+    /// queue is over [`ConnectOptions::max_pending_bytes`](crate::ConnectOptions::max_pending_bytes)); the driver writes
+    /// it. Call [`flush`](Self::flush) to know the server has it. The subject and the size
+    /// (against the server's `max_payload`) are checked here, as typed [`PublishError`]s.
+    /// While disconnected, the publish is kept in the reconnect buffer and sent after the
+    /// reconnect.
+    ///
+    /// ```no_run
+    /// # async fn run(client: nats_client::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.publish("events.created", "hello").await?;
+    /// client.publish("events.created", vec![1u8, 2, 3]).await?; // anything `Into<Bytes>`
+    /// client.flush().await?; // the server has both
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn publish(
         &self,
         subject: &str,
@@ -195,6 +211,24 @@ impl Client {
     }
 
     /// Subscribes to a subject (wildcards allowed).
+    ///
+    /// The [`Subscriber`] is a `Stream` of [`Message`]s; dropping it unsubscribes. It keeps
+    /// the connection open, and the subscription is restored after every reconnect.
+    ///
+    /// ```no_run
+    /// # async fn run(client: nats_client::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// use futures_lite::StreamExt;
+    ///
+    /// let mut sub = client.subscribe("orders.>").await?;
+    /// while let Some(message) = sub.next().await {
+    ///     println!("{}: {:?}", message.subject, message.payload);
+    ///     if let Some(reply) = &message.reply {
+    ///         client.publish(reply.as_str(), "got it").await?;
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn subscribe(&self, subject: &str) -> Result<Subscriber, SubscribeError> {
         self.subscribe_inner(subject, None)
     }
@@ -220,6 +254,28 @@ impl Client {
     }
 
     /// Sends a request and waits for the first reply (the client's default timeout).
+    ///
+    /// All requests share one inbox subscription. With nobody listening the server answers
+    /// at once and this returns [`RequestError::NoResponders`]; with no reply in time,
+    /// [`RequestError::TimedOut`]. For headers or a per-request timeout, use
+    /// [`send_request`](Self::send_request).
+    ///
+    /// ```no_run
+    /// # async fn run(client: nats_client::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use nats_client::{error::RequestError, Request};
+    ///
+    /// match client.request("service.time", "now?").await {
+    ///     Ok(reply) => println!("{:?}", reply.payload),
+    ///     Err(RequestError::NoResponders) => println!("nobody serves service.time"),
+    ///     Err(error) => return Err(error.into()),
+    /// }
+    ///
+    /// let request = Request::new().payload("now?").timeout(Duration::from_millis(500));
+    /// let reply = client.send_request("service.time", request).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn request(
         &self,
         subject: &str,

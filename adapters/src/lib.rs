@@ -1,6 +1,45 @@
 //! A NATS client on tokio, smol or async-std, written once over the sans-IO
 //! [`nats_sansio`] machine, plus a blocking driver.
 //!
+//! The protocol (handshake, subscriptions, requests, reconnects, TLS, JetStream pulls and
+//! acks) lives in the pure [`nats_sansio`] core, which never touches a socket, a clock or an
+//! executor. This crate drives that machine: a [`Client`] handle you clone freely, a
+//! [`Subscriber`] per subscription (a `Stream` of [`Message`]s), a stream of
+//! [`ClientEvent`]s, and the [`jetstream`] front end. The API follows async-nats where it
+//! can, so most code moves over by changing the `connect` line.
+//!
+//! # Choosing the runtime
+//!
+//! The same client runs on every runtime; only the module you connect through changes:
+//!
+//! - `nats_client::tokio::connect` (feature `tokio`, on by default): call it from within a
+//!   tokio runtime; the driver task is spawned on it.
+//! - `nats_client::smol::connect` (feature `smol`): runs on smol's global executor, for
+//!   example inside `smol::block_on`.
+//! - `nats_client::async_std::connect` (feature `async-std`): async-std is discontinued
+//!   upstream; this shares the smol implementation and differs only in how it spawns.
+//! - No async runtime at all: [`BlockingConnection`] drives the machine over `std::net` in
+//!   the calling thread (always available, no feature needed).
+//! - Your own executor: implement [`runtime::Runtime`] (connect, timer, spawn) and pass it to
+//!   [`ConnectOptions::connect_with_runtime`].
+//!
+//! To drop tokio, turn default features off: `nats-client = { default-features = false,
+//! features = ["smol", "tracing"] }`.
+//!
+//! # Cargo features
+//!
+//! | Feature | Default | What it adds |
+//! |---|---|---|
+//! | `tokio` | yes | the `nats_client::tokio` module (`connect`, `connect_with_options`, `TokioRuntime`) |
+//! | `tracing` | yes | connection events logged through the [`tracing`](https://docs.rs/tracing) crate |
+//! | `smol` | no | the `nats_client::smol` module (`SmolRuntime`, over async-io and async-net) |
+//! | `async-std` | no | the `nats_client::async_std` module (`AsyncStdRuntime`, the smol implementation spawned on async-std) |
+//!
+//! TLS (rustls), JWT and nkey authentication and JetStream are always built in; there is no
+//! feature to turn on for them.
+//!
+//! # Quickstart
+//!
 //! ```no_run
 //! # #[cfg(feature = "tokio")]
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -11,6 +50,49 @@
 //! client.publish("greet.joe", "hello").await?;
 //! let message = sub.next().await.unwrap();
 //! assert_eq!(&message.payload[..], b"hello");
+//!
+//! // Request/reply: fails at once with `NoResponders` when nobody listens.
+//! match client.request("service.time", "now?").await {
+//!     Ok(reply) => println!("{:?}", reply.payload),
+//!     Err(error) => println!("no answer: {error}"),
+//! }
+//! client.drain().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! With options, the same on every runtime:
+//!
+//! ```no_run
+//! # #[cfg(feature = "smol")]
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use nats_client::ConnectOptions;
+//!
+//! let options = ConnectOptions::new()
+//!     .name("billing")
+//!     .request_timeout(Some(Duration::from_secs(2)))
+//!     .max_reconnects(10);
+//! let client = nats_client::smol::connect_with_options("nats://a:4222,nats://b:4222", options).await?;
+//! client.flush().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The blocking driver, with no runtime:
+//!
+//! ```no_run
+//! # fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use nats_client::nats_sansio::connection::Options;
+//! use nats_client::BlockingConnection;
+//!
+//! let mut conn = BlockingConnection::connect(Options::new("nats://127.0.0.1:4222")?)?;
+//! let sid = conn.subscribe("greet.*", None)?;
+//! conn.publish("greet.joe", "hello")?;
+//! let message = conn.next_message(sid, Duration::from_secs(1));
+//! println!("{message:?}");
+//! conn.close();
 //! # Ok(())
 //! # }
 //! ```
@@ -92,12 +174,37 @@ macro_rules! runtime_module {
             pub use $runtime;
 
             /// Connects with default options to `servers`: a URL, several comma-separated,
-            /// or a slice or `Vec` of them (see [`ToServerAddrs`]).
+            /// or a slice or `Vec` of them (see [`ToServerAddrs`]). Returns once the first
+            /// server accepted the connection (with
+            /// [`ConnectOptions::retry_on_initial_connect`], at once); the client then
+            /// reconnects by itself.
+            ///
+            /// ```no_run
+            #[doc = concat!("# #[cfg(feature = \"", $feature, "\")]")]
+            /// # async fn run() -> Result<(), nats_client::ConnectError> {
+            #[doc = concat!("let client = nats_client::", stringify!($module), "::connect(\"nats://127.0.0.1:4222\").await?;")]
+            /// // Several servers: one string, comma-separated, or a Vec or slice of URLs.
+            #[doc = concat!("let cluster = nats_client::", stringify!($module), "::connect(vec![\"nats://a:4222\", \"nats://b:4222\"]).await?;")]
+            /// println!("{:?} {:?}", client.connection_state(), cluster.server_info().map(|info| info.version));
+            /// # Ok(())
+            /// # }
+            /// ```
             pub async fn connect(servers: impl ToServerAddrs) -> Result<Client, ConnectError> {
                 connect_with_options(servers, ConnectOptions::new()).await
             }
 
-            /// Connects with the given options.
+            /// Connects with the given options (as `ConnectOptions::connect` in async-nats).
+            ///
+            /// ```no_run
+            #[doc = concat!("# #[cfg(feature = \"", $feature, "\")]")]
+            /// # async fn run() -> Result<(), nats_client::ConnectError> {
+            /// let options = nats_client::ConnectOptions::new()
+            ///     .name("billing")
+            ///     .credentials_file("user.creds");
+            #[doc = concat!("let client = nats_client::", stringify!($module), "::connect_with_options(\"tls://nats.example.com\", options).await?;")]
+            /// # Ok(())
+            /// # }
+            /// ```
             pub async fn connect_with_options(
                 servers: impl ToServerAddrs,
                 options: ConnectOptions,

@@ -60,6 +60,31 @@ impl Consumer {
 
     /// A continuous stream of messages, with pulls kept in flight by message (or byte)
     /// thresholds, idle heartbeats, and reconnects handled.
+    ///
+    /// Each item is a [`JsMessage`] to acknowledge, or an error; a terminal error (the
+    /// consumer was deleted, for example) is yielded and then the stream ends. Dropping the
+    /// stream stops pulling. For one bounded batch, use [`fetch`](Self::fetch).
+    ///
+    /// ```no_run
+    /// # async fn run(stream: nats_client::jetstream::Stream) -> Result<(), nats_client::jetstream::JetStreamError> {
+    /// use futures_lite::StreamExt;
+    /// use nats_client::jetstream::{api::ConsumerConfig, pull::ConsumeOptions};
+    ///
+    /// let mut config = ConsumerConfig::default();
+    /// config.durable_name = "billing".into();
+    /// let consumer = stream.create_consumer(config).await?;
+    ///
+    /// // Up to 100 messages kept in flight (the default budget is larger).
+    /// let mut messages = consumer.messages(ConsumeOptions::messages(100)).await?;
+    /// while let Some(message) = messages.next().await {
+    ///     let mut message = message?;
+    ///     let metadata = message.metadata()?;
+    ///     println!("#{} on {}", metadata.stream_sequence, message.subject);
+    ///     message.ack().await?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn messages(&self, options: ConsumeOptions) -> Result<Messages, JetStreamError> {
         let now = self.context.client().shared_state().runtime.now();
         let machine = PullMachine::consume(now, options)?;

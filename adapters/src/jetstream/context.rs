@@ -167,7 +167,26 @@ impl Context {
             .await
     }
 
-    /// Creates a stream (succeeds if an identical one exists).
+    /// Creates a stream (succeeds if an identical one exists; a different one is an error,
+    /// see [`create_or_update_stream`](Self::create_or_update_stream) and
+    /// [`get_or_create_stream`](Self::get_or_create_stream)).
+    ///
+    /// [`StreamConfig`] is plain data: set its public fields, start from
+    /// [`StreamConfig::new`] and leave the rest at their defaults.
+    ///
+    /// ```no_run
+    /// # async fn run(js: nats_client::jetstream::Context) -> Result<(), nats_client::jetstream::JetStreamError> {
+    /// use std::time::Duration;
+    /// use nats_client::jetstream::api::StreamConfig;
+    ///
+    /// let mut config = StreamConfig::new("ORDERS");
+    /// config.subjects = vec!["orders.>".into()];
+    /// config.max_age = Duration::from_secs(24 * 3600);
+    /// let stream = js.create_stream(config).await?;
+    /// println!("{} holds {} messages", stream.name(), stream.cached_info().state.messages);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn create_stream(&self, config: StreamConfig) -> Result<Stream, JetStreamError> {
         let subject = self.prefix.stream_create(&config.name)?;
         let body = StreamConfigRequest {

@@ -57,7 +57,23 @@ use nats_sansio::jetstream::api::ApiPrefix;
 
 use crate::Client;
 
-/// A JetStream context with the default API prefix (`$JS.API`).
+/// A JetStream context with the default API prefix (`$JS.API`), as `async_nats::jetstream::new`.
+///
+/// The context is cheap to clone and holds the client. API requests and publish acks wait
+/// [`DEFAULT_TIMEOUT`] (change it with [`Context::set_timeout`] or [`ContextBuilder`]).
+///
+/// ```no_run
+/// # async fn run(client: nats_client::Client) -> Result<(), nats_client::jetstream::JetStreamError> {
+/// use nats_client::jetstream;
+///
+/// let js = jetstream::new(client);
+/// let account = js.account_info().await?;
+/// println!("{account:?}");
+/// let ack = js.publish("orders.new", "{}").await?.await?;
+/// println!("stored in {} as #{}", ack.stream, ack.seq);
+/// # Ok(())
+/// # }
+/// ```
 pub fn new(client: Client) -> Context {
     Context::new(client, ApiPrefix::default())
 }
