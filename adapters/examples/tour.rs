@@ -169,7 +169,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let mut batch = consumer.fetch(FetchOptions::messages(5)).await?;
     while let Some(message) = batch.next().await {
-        let mut message = message?;
+        let message = message?;
         let meta = message.metadata()?;
         println!(
             "   #{} {:?} (delivery {}), acked",

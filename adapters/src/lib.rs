@@ -157,7 +157,13 @@ pub use error::{CloseError, ConnectError};
 pub use events::{ClientEvent, Events};
 pub use nats_sansio;
 pub use nats_sansio::connection::{ConnectionState, Statistics};
-pub use nats_sansio::proto::{HeaderMap, Message, StatusCode};
+/// The core's message, re-exported. Where async-nats's `Message` has `status` and
+/// `description` fields, these are the methods [`Message::status`] and
+/// [`Message::description`], computed on demand from the header block (deliberately: a
+/// message that never asks pays nothing for them).
+///
+pub use nats_sansio::proto::Message;
+pub use nats_sansio::proto::{HeaderMap, StatusCode};
 pub use options::{ConnectOptions, DEFAULT_MAX_PENDING_BYTES};
 pub use subscriber::Subscriber;
 

@@ -253,7 +253,7 @@ async fn pull_worker(client: &Client, mut report: impl FnMut(u64)) {
         .unwrap();
     let mut messages = consumer.messages(ConsumeOptions::new()).await.unwrap();
     while let Some(message) = messages.next().await {
-        let mut message = message.expect("a delivery");
+        let message = message.expect("a delivery");
         let seq = message.metadata().unwrap().stream_sequence;
         message.ack().await.unwrap();
         report(seq);

@@ -268,7 +268,7 @@ async fn consumer_management_fetch_and_acks(rt: Rt) {
     let mut batch = consumer.fetch(FetchOptions::messages(4)).await.unwrap();
     let mut got = Vec::new();
     while let Some(message) = within(WAIT, "fetched message", batch.next()).await {
-        let mut message = message.unwrap();
+        let message = message.unwrap();
         let meta = message.metadata().unwrap();
         assert_eq!(
             (meta.stream.as_str(), meta.consumer.as_str()),
@@ -300,7 +300,7 @@ async fn consumer_management_fetch_and_acks(rt: Rt) {
                 .await
                 .unwrap();
             while let Some(message) = fetch.next().await {
-                let mut message = message.unwrap();
+                let message = message.unwrap();
                 rest.push(message.metadata().unwrap().stream_sequence);
                 message.double_ack().await.unwrap();
             }
@@ -323,7 +323,7 @@ async fn consumer_management_fetch_and_acks(rt: Rt) {
     let mut again = Vec::new();
     let mut fetch = consumer.fetch(FetchOptions::no_wait(10)).await.unwrap();
     while let Some(message) = within(WAIT, "fetch after reset", fetch.next()).await {
-        let mut message = message.unwrap();
+        let message = message.unwrap();
         again.push(message.metadata().unwrap().stream_sequence);
         message.ack().await.unwrap();
     }
@@ -370,7 +370,7 @@ async fn continuous_consume(rt: Rt) {
     let receive = async {
         let mut seen = Vec::new();
         while seen.len() < 300 {
-            let mut message = messages.next().await.unwrap().unwrap();
+            let message = messages.next().await.unwrap().unwrap();
             seen.push(String::from_utf8(message.payload.to_vec()).unwrap());
             message.ack().await.unwrap();
         }
@@ -403,7 +403,7 @@ async fn consume_resumes_after_a_server_restart(rt: Rt) {
         .unwrap();
     let mut acked = BTreeSet::new();
     while acked.len() < 20 {
-        let mut message = within(WAIT, "before the restart", messages.next())
+        let message = within(WAIT, "before the restart", messages.next())
             .await
             .unwrap()
             .unwrap();
@@ -423,7 +423,7 @@ async fn consume_resumes_after_a_server_restart(rt: Rt) {
         async {
             while acked.len() < 70 {
                 match messages.next().await {
-                    Some(Ok(mut message)) => {
+                    Some(Ok(message)) => {
                         let seq = message.metadata().unwrap().stream_sequence;
                         if let Err(e) = message.double_ack().await {
                             panic!("double ack of stream sequence {seq} after the restart: {e}");
@@ -478,7 +478,7 @@ async fn push_consumers_with_flow_control_heartbeats_and_queues(rt: Rt) {
     within(WAIT, "500 pushed messages", async {
         while seen.len() < 500 {
             match pushed.next().await.unwrap().unwrap() {
-                PushItem::Message(mut message) => {
+                PushItem::Message(message) => {
                     seen.push(String::from_utf8(message.payload[..4].to_vec()).unwrap());
                     message.ack().await.unwrap();
                 }
@@ -538,7 +538,7 @@ async fn push_consumers_with_flow_control_heartbeats_and_queues(rt: Rt) {
     within(WAIT, "500 messages across the group", async {
         while members.len() < 500 {
             let next = next_of_either(&mut a, &mut b).await;
-            if let (member, Some(Ok(PushItem::Message(mut message)))) = next {
+            if let (member, Some(Ok(PushItem::Message(message)))) = next {
                 members.push((member, message.metadata().unwrap().stream_sequence));
                 message.ack().await.unwrap();
             }
@@ -585,7 +585,7 @@ async fn pinned_client_priority_group(rt: Rt) {
     within(WAIT, "20 jobs", async {
         while members.len() < 20 {
             let next = next_of_either(&mut a, &mut b).await;
-            if let (member, Some(Ok(mut message))) = next {
+            if let (member, Some(Ok(message))) = next {
                 pins.insert(pin_id(&message));
                 members.push(member);
                 message.ack().await.unwrap();
@@ -608,7 +608,7 @@ async fn pinned_client_priority_group(rt: Rt) {
     within(WAIT, "10 jobs after the unpin", async {
         while after.len() < 10 {
             let next = next_of_either(&mut a, &mut b).await;
-            if let (member, Some(Ok(mut message))) = next {
+            if let (member, Some(Ok(message))) = next {
                 after.push((member, pin_id(&message)));
                 message.ack().await.unwrap();
             }

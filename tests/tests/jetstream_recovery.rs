@@ -219,7 +219,7 @@ async fn consume_resumes_after_a_reconnect_it_was_not_polled_for(rt: Rt) {
         .await
         .unwrap();
     for _ in 0..5 {
-        let mut message = within(WAIT, "before the restart", messages.next())
+        let message = within(WAIT, "before the restart", messages.next())
             .await
             .unwrap()
             .unwrap();
@@ -262,7 +262,7 @@ async fn consume_resumes_after_a_reconnect_it_was_not_polled_for(rt: Rt) {
         async {
             while !(6..=10).all(|seq| after.contains(&seq)) {
                 match messages.next().await {
-                    Some(Ok(mut message)) => {
+                    Some(Ok(message)) => {
                         after.insert(message.metadata().unwrap().stream_sequence);
                         message.double_ack().await.unwrap();
                     }

@@ -20,7 +20,7 @@
 //! let consumer = stream.create_consumer(consumer_config).await?;
 //! let mut messages = consumer.messages(ConsumeOptions::new()).await?;
 //! while let Some(message) = messages.next().await {
-//!     let mut message = message?;
+//!     let message = message?;
 //!     message.ack().await?;
 //! }
 //! # Ok(())
@@ -46,7 +46,7 @@ pub use context::{
 };
 pub use direct_get::DirectGetBatch;
 pub use error::{JetStreamError, JetStreamErrorKind};
-pub use message::JsMessage;
+pub use message::{Acker, JsMessage};
 pub use nats_sansio::jetstream::{ack, api, direct, ordered, publish, pull, push};
 pub use ordered_messages::OrderedMessages;
 pub use pages::Pages;
