@@ -17,7 +17,9 @@ use nats_client::jetstream::{self, JetStreamErrorKind, JsMessage, Publish, PushI
 
 #[macro_use]
 mod common;
-use common::js::{all, create_stream, durable, js_server, publish_range, stream_config};
+use common::js::{
+    all, create_stream, durable, js_server, publish_range, stream_config, stream_with_items,
+};
 use common::runtime::{reconnected, within, Rt};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -253,10 +255,7 @@ async fn messages_get_delete_and_direct(rt: Rt) {
 }
 
 async fn consumer_management_fetch_and_acks(rt: Rt) {
-    let server = js_server();
-    let js = jetstream::new(rt.connect(&server.url()).await);
-    let stream = create_stream(&js, "WORK", &["work.>"]).await;
-    publish_range(&js, "work.item", 0..10).await;
+    let (_server, _js, stream) = stream_with_items(rt, "WORK", "work", 10).await;
     let consumer = stream.create_consumer(durable("workers")).await.unwrap();
     assert_eq!(consumer.name(), "workers");
     assert_eq!(all(stream.consumer_names()).await, vec!["workers"]);

@@ -14,11 +14,11 @@ use futures_lite::future;
 use futures_lite::StreamExt;
 use nats_client::jetstream::api::ConsumerConfig;
 use nats_client::jetstream::pull::FetchOptions;
-use nats_client::jetstream::{self, Acker, Consumer, JetStreamError, JsMessage, Stream};
+use nats_client::jetstream::{Acker, Consumer, JetStreamError, JsMessage, Stream};
 
 #[macro_use]
 mod common;
-use common::js::{create_stream, durable, js_server, publish_range};
+use common::js::{durable, stream_with_items};
 use common::runtime::{within, Rt};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -73,10 +73,7 @@ async fn ack(message: &JsMessage) -> Result<(), JetStreamError> {
 }
 
 async fn acks_through_shared_references(rt: Rt) {
-    let server = js_server();
-    let js = jetstream::new(rt.connect(&server.url()).await);
-    let stream = create_stream(&js, "SHARED", &["shared.>"]).await;
-    publish_range(&js, "shared.item", 0..3).await;
+    let (_server, _js, stream) = stream_with_items(rt, "SHARED", "shared", 3).await;
     let consumer = stream
         .create_consumer(redelivering("shared"))
         .await
@@ -131,10 +128,7 @@ async fn acks_through_shared_references(rt: Rt) {
 }
 
 async fn split_acks_from_another_future_and_thread(rt: Rt) {
-    let server = js_server();
-    let js = jetstream::new(rt.connect(&server.url()).await);
-    let stream = create_stream(&js, "SPLIT", &["split.>"]).await;
-    publish_range(&js, "split.item", 0..3).await;
+    let (_server, _js, stream) = stream_with_items(rt, "SPLIT", "split", 3).await;
     let consumer = stream.create_consumer(redelivering("split")).await.unwrap();
     let mut messages = fetch(&consumer, 3).await.into_iter();
 

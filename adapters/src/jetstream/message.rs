@@ -23,6 +23,45 @@ use crate::Client;
 /// How long a double ack waits for the server's confirmation by default.
 const DOUBLE_ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The acknowledgements of [`JsMessage`] and [`Acker`], written once: both types have an
+/// `acks()` that lends what an ack needs.
+macro_rules! ack_methods {
+    () => {
+        /// Acknowledges: processed, never redeliver.
+        pub async fn ack(&self) -> Result<(), JetStreamError> {
+            self.acks().send(AckKind::Ack).await
+        }
+
+        /// Negative ack: redeliver (after `delay`, if given).
+        pub async fn nak(&self, delay: Option<Duration>) -> Result<(), JetStreamError> {
+            self.acks().send(AckKind::Nak(delay)).await
+        }
+
+        /// Still working on it: resets the ack-wait timer (may be sent repeatedly, until a
+        /// terminal ack).
+        pub async fn in_progress(&self) -> Result<(), JetStreamError> {
+            self.acks().send(AckKind::Progress).await
+        }
+
+        /// Terminates: never redeliver (the reason goes to the server's advisory).
+        pub async fn term(&self, reason: Option<String>) -> Result<(), JetStreamError> {
+            self.acks().send(AckKind::Term(reason)).await
+        }
+
+        /// Sends any acknowledgement; every kind but [`AckKind::Progress`] is terminal.
+        pub async fn ack_with(&self, kind: AckKind) -> Result<(), JetStreamError> {
+            self.acks().send(kind).await
+        }
+
+        /// Acknowledges and waits for the server to confirm it applied the ack (bounded by a
+        /// timeout; a timeout means the outcome is unknown, not that the ack failed, and
+        /// leaves the message ackable again).
+        pub async fn double_ack(&self) -> Result<(), JetStreamError> {
+            self.acks().double().await
+        }
+    };
+}
+
 /// A JetStream message: the core message plus acknowledgements.
 ///
 /// It derefs to the core [`Message`] (`subject`, `reply`, `headers`, `payload`, `length`).
@@ -121,38 +160,7 @@ impl JsMessage {
         }
     }
 
-    /// Acknowledges: processed, never redeliver.
-    pub async fn ack(&self) -> Result<(), JetStreamError> {
-        self.acks().send(AckKind::Ack).await
-    }
-
-    /// Negative ack: redeliver (after `delay`, if given).
-    pub async fn nak(&self, delay: Option<Duration>) -> Result<(), JetStreamError> {
-        self.acks().send(AckKind::Nak(delay)).await
-    }
-
-    /// Still working on it: resets the ack-wait timer (may be sent repeatedly, until a
-    /// terminal ack).
-    pub async fn in_progress(&self) -> Result<(), JetStreamError> {
-        self.acks().send(AckKind::Progress).await
-    }
-
-    /// Terminates: never redeliver (the reason goes to the server's advisory).
-    pub async fn term(&self, reason: Option<String>) -> Result<(), JetStreamError> {
-        self.acks().send(AckKind::Term(reason)).await
-    }
-
-    /// Sends any acknowledgement; every kind but [`AckKind::Progress`] is terminal.
-    pub async fn ack_with(&self, kind: AckKind) -> Result<(), JetStreamError> {
-        self.acks().send(kind).await
-    }
-
-    /// Acknowledges and waits for the server to confirm it applied the ack (bounded by a
-    /// timeout; a timeout means the outcome is unknown, not that the ack failed, and leaves
-    /// the message ackable again).
-    pub async fn double_ack(&self) -> Result<(), JetStreamError> {
-        self.acks().double().await
-    }
+    ack_methods!();
 }
 
 /// The acknowledgements of a [`JsMessage`] split from its payload by
@@ -178,37 +186,7 @@ impl Acker {
         }
     }
 
-    /// Acknowledges: processed, never redeliver.
-    pub async fn ack(&self) -> Result<(), JetStreamError> {
-        self.acks().send(AckKind::Ack).await
-    }
-
-    /// Negative ack: redeliver (after `delay`, if given).
-    pub async fn nak(&self, delay: Option<Duration>) -> Result<(), JetStreamError> {
-        self.acks().send(AckKind::Nak(delay)).await
-    }
-
-    /// Still working on it: resets the ack-wait timer (may be sent repeatedly, until a
-    /// terminal ack).
-    pub async fn in_progress(&self) -> Result<(), JetStreamError> {
-        self.acks().send(AckKind::Progress).await
-    }
-
-    /// Terminates: never redeliver (the reason goes to the server's advisory).
-    pub async fn term(&self, reason: Option<String>) -> Result<(), JetStreamError> {
-        self.acks().send(AckKind::Term(reason)).await
-    }
-
-    /// Sends any acknowledgement; every kind but [`AckKind::Progress`] is terminal.
-    pub async fn ack_with(&self, kind: AckKind) -> Result<(), JetStreamError> {
-        self.acks().send(kind).await
-    }
-
-    /// Acknowledges and waits for the server to confirm it applied the ack, as
-    /// [`JsMessage::double_ack`].
-    pub async fn double_ack(&self) -> Result<(), JetStreamError> {
-        self.acks().double().await
-    }
+    ack_methods!();
 }
 
 // Both hold only `Send + Sync` parts; acking from another task depends on it.

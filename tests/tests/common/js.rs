@@ -62,3 +62,18 @@ pub(crate) async fn all<T>(pages: Pages<T>) -> Vec<T> {
         .await
         .unwrap_or_else(|e| panic!("listing: {e}"))
 }
+
+/// A JetStream server, a context on a client of it with default options, and the stream
+/// `name` on `<prefix>.>` holding `messages` messages published to `<prefix>.item`.
+pub(crate) async fn stream_with_items(
+    rt: super::runtime::Rt,
+    name: &str,
+    prefix: &str,
+    messages: u64,
+) -> (NatsServer, Context, Stream) {
+    let server = js_server();
+    let js = nats_client::jetstream::new(rt.connect(&server.url()).await);
+    let stream = create_stream(&js, name, &[&format!("{prefix}.>")]).await;
+    publish_range(&js, &format!("{prefix}.item"), 0..messages).await;
+    (server, js, stream)
+}
