@@ -137,44 +137,46 @@ impl Client {
     /// ```
     pub async fn publish(
         &self,
-        subject: &str,
+        subject: impl AsRef<str>,
         payload: impl Into<Bytes>,
     ) -> Result<(), PublishError> {
-        self.publish_message(subject, None, None, payload.into())
+        self.publish_message(subject.as_ref(), None, None, payload.into())
             .await
     }
 
     /// Publishes a message with a reply subject.
     pub async fn publish_with_reply(
         &self,
-        subject: &str,
-        reply: &str,
+        subject: impl AsRef<str>,
+        reply: impl AsRef<str>,
         payload: impl Into<Bytes>,
     ) -> Result<(), PublishError> {
-        self.publish_message(subject, Some(reply), None, payload.into())
+        let reply = Some(reply.as_ref());
+        self.publish_message(subject.as_ref(), reply, None, payload.into())
             .await
     }
 
     /// Publishes a message with headers.
     pub async fn publish_with_headers(
         &self,
-        subject: &str,
+        subject: impl AsRef<str>,
         headers: HeaderMap,
         payload: impl Into<Bytes>,
     ) -> Result<(), PublishError> {
-        self.publish_message(subject, None, Some(&headers), payload.into())
+        self.publish_message(subject.as_ref(), None, Some(&headers), payload.into())
             .await
     }
 
     /// Publishes a message with a reply subject and headers.
     pub async fn publish_with_reply_and_headers(
         &self,
-        subject: &str,
-        reply: &str,
+        subject: impl AsRef<str>,
+        reply: impl AsRef<str>,
         headers: HeaderMap,
         payload: impl Into<Bytes>,
     ) -> Result<(), PublishError> {
-        self.publish_message(subject, Some(reply), Some(&headers), payload.into())
+        let reply = Some(reply.as_ref());
+        self.publish_message(subject.as_ref(), reply, Some(&headers), payload.into())
             .await
     }
 
@@ -223,23 +225,23 @@ impl Client {
     /// while let Some(message) = sub.next().await {
     ///     println!("{}: {:?}", message.subject, message.payload);
     ///     if let Some(reply) = &message.reply {
-    ///         client.publish(reply.as_str(), "got it").await?;
+    ///         client.publish(reply, "got it").await?;
     ///     }
     /// }
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn subscribe(&self, subject: &str) -> Result<Subscriber, SubscribeError> {
-        self.subscribe_inner(subject, None)
+    pub async fn subscribe(&self, subject: impl AsRef<str>) -> Result<Subscriber, SubscribeError> {
+        self.subscribe_inner(subject.as_ref(), None)
     }
 
     /// Subscribes as a member of a queue group: each message goes to one member.
     pub async fn queue_subscribe(
         &self,
-        subject: &str,
-        queue_group: &str,
+        subject: impl AsRef<str>,
+        queue_group: impl AsRef<str>,
     ) -> Result<Subscriber, SubscribeError> {
-        self.subscribe_inner(subject, Some(queue_group))
+        self.subscribe_inner(subject.as_ref(), Some(queue_group.as_ref()))
     }
 
     pub(crate) fn subscribe_inner(
@@ -278,7 +280,7 @@ impl Client {
     /// ```
     pub async fn request(
         &self,
-        subject: &str,
+        subject: impl AsRef<str>,
         payload: impl Into<Bytes>,
     ) -> Result<Message, RequestError> {
         self.send_request(subject, Request::new().payload(payload))
@@ -293,10 +295,10 @@ impl Client {
     /// Sends a request built with [`Request`].
     pub async fn send_request(
         &self,
-        subject: &str,
+        subject: impl AsRef<str>,
         request: Request,
     ) -> Result<Message, RequestError> {
-        self.start_request(subject, request)?.await
+        self.start_request(subject.as_ref(), request)?.await
     }
 
     /// Issues a request now and returns the future of its reply, so several can be in

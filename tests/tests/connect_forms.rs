@@ -1,5 +1,6 @@
-//! `connect` takes the forms async-nats users write: a URL (`&str` or `String`), several
-//! comma-separated, or a slice, array or `Vec` of URLs.
+//! The argument forms async-nats users write: `connect` takes a URL (`&str` or `String`),
+//! several comma-separated, or a slice, array or `Vec` of URLs; subjects and queue groups
+//! are a `&str`, a `String` or a received `Subject`.
 
 use std::net::TcpListener;
 
@@ -70,7 +71,35 @@ async fn a_bad_url_in_a_list_is_refused_before_connecting(rt: Rt) {
     );
 }
 
+async fn subjects_as_str_string_or_subject(rt: Rt) {
+    let server = NatsServer::start();
+    let client = rt.connect(&server.url()).await;
+    let owned = String::from("forms.owned");
+    let mut sub = client
+        .queue_subscribe(owned.clone(), String::from("group"))
+        .await
+        .unwrap();
+    let mut service = client.subscribe("forms.service".to_string()).await.unwrap();
+    client.flush().await.unwrap();
+    client.publish(&owned, "by &String").await.unwrap();
+    client.publish(owned.clone(), "by String").await.unwrap();
+    for expected in ["by &String", "by String"] {
+        let message = within(WAIT, "a message", sub.next()).await.unwrap();
+        assert_eq!(&message.payload[..], expected.as_bytes());
+    }
+    // A reply goes back to the received `Subject` as it is.
+    let answer = async {
+        let request = service.next().await.unwrap();
+        let reply = request.reply.expect("a request has a reply subject");
+        client.publish(&reply, "answered").await.unwrap();
+    };
+    let ask = client.request(String::from("forms.service"), "?");
+    let ((), reply) = within(WAIT, "the reply", futures_lite::future::zip(answer, ask)).await;
+    assert_eq!(&reply.unwrap().payload[..], b"answered");
+}
+
 on_every_runtime!(
+    subjects_as_str_string_or_subject,
     every_form_of_servers_connects,
     a_bad_url_in_a_list_is_refused_before_connecting,
 );
