@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_lite::Stream;
-use nats_sansio::connection::{Delivery, Sid, SubscriptionStats};
+use nats_sansio::connection::{Delivery, Sid, SubscribeError, SubscriptionStats};
 use nats_sansio::proto::Message;
 
 use crate::shared::Shared;
@@ -44,11 +44,24 @@ impl Subscriber {
         self.sid
     }
 
-    /// Stops the subscription now; queued messages are discarded.
-    pub async fn unsubscribe(mut self) {
-        self.ended = true;
+    /// Stops the subscription now (as async-nats's `unsubscribe`): queued messages are
+    /// discarded and the stream ends. A connection already closed is
+    /// [`SubscribeError::Closed`]; unsubscribing twice is fine.
+    pub async fn unsubscribe(&mut self) -> Result<(), SubscribeError> {
+        if self.ended {
+            return Ok(());
+        }
         let sid = self.sid;
-        self.shared.command(|state| state.conn.unsubscribe(sid));
+        let result = self.shared.command(|state| {
+            if state.conn.is_closed() {
+                return Err(SubscribeError::Closed);
+            }
+            state.subscribers.remove(&sid);
+            state.conn.unsubscribe(sid);
+            Ok(())
+        });
+        self.ended = true;
+        result
     }
 
     /// Ends the subscription once it has received `max` messages in total; the stream then

@@ -512,7 +512,37 @@ async fn token_url_and_nkey_auth(rt: Rt) {
     client.flush().await.unwrap();
 }
 
+/// `unsubscribe` ends the stream at once (what was queued is dropped), nothing published
+/// after it arrives, a second call is fine, and on a closed connection it says so.
+async fn unsubscribe_ends_the_stream(rt: Rt) {
+    let server = NatsServer::start();
+    let client = rt.connect(&server.url()).await;
+    let publisher = rt.connect(&server.url()).await;
+    let mut sub = client.subscribe("gone").await.unwrap();
+    let mut witness = client.subscribe("gone").await.unwrap();
+    client.flush().await.unwrap();
+    publisher.publish("gone", "before").await.unwrap();
+    publisher.flush().await.unwrap();
+    within(WAIT, "the message before", witness.next())
+        .await
+        .unwrap();
+    sub.unsubscribe().await.unwrap();
+    sub.unsubscribe().await.unwrap();
+    publisher.publish("gone", "after").await.unwrap();
+    publisher.flush().await.unwrap();
+    // The witness got it, so it reached this client; the unsubscribed stream just ends.
+    within(WAIT, "the message after", witness.next())
+        .await
+        .unwrap();
+    assert!(within(WAIT, "the end", sub.next()).await.is_none());
+
+    let mut open = client.subscribe("still.open").await.unwrap();
+    within(WAIT, "the close", client.close()).await.unwrap();
+    assert_eq!(open.unsubscribe().await, Err(SubscribeError::Closed));
+}
+
 on_every_runtime!(
+    unsubscribe_ends_the_stream,
     publish_subscribe_and_headers,
     queue_group_splits_work,
     request_reply_no_responders_and_timeout,
