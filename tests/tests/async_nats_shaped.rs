@@ -1,0 +1,490 @@
+//! Small programs that use our API the way async-nats 0.51's examples use theirs
+//! (`examples/docs_*.rs`, `examples/jetstream_pull.rs`, the crate docs), each written so
+//! that the async-nats version would differ only in its imports and its connect line
+//! (`nats_client::tokio::connect(url)` here, `async_nats::connect(url)` there) — except
+//! where listed below. Each `#[test]` runs one program against a real nats-server on a
+//! current-thread tokio runtime and checks what the program returns.
+//!
+//! Everywhere:
+//! - The error type: async-nats's examples return `Result<_, async_nats::Error>`; we have
+//!   no such alias, so this file defines `Error` as the same
+//!   `Box<dyn std::error::Error + Send + Sync>`.
+//! - Payloads are written `Bytes::from(..)`, which both accept. async-nats's habitual
+//!   `"data".into()` does not compile with ours: our payload parameters are
+//!   `impl Into<Bytes>`, so `.into()` has no target type to infer.
+//!
+//! Per program, beyond imports, the connect line and the two points above:
+//! 1. `program_publish_subscribe` (publish, `subscribe(..).take(n)`, `next().await`): no
+//!    difference.
+//! 2. `program_queue_group` (two worker clients in one queue group, requests split between
+//!    them): no difference in the code. One in behaviour: the workers call `flush()` after
+//!    `queue_subscribe` so their subscriptions reach the server before the first request
+//!    (they are other connections than the requester's). Our `flush()` is a PING/PONG
+//!    round trip, so that suffices; async-nats's `flush()` only writes the buffer out, so
+//!    there the same line does not guarantee the server has the subscription.
+//! 3. `program_request_reply` (responder task, `request`): no difference.
+//! 4. `program_headers` (request and reply with headers):
+//!    - no `Client::request_with_headers`: the request goes through
+//!      `send_request(subject, Request::new().headers(..).payload(..))`, which async-nats
+//!      also has (there `Request::payload` takes `Bytes`, as written here);
+//!    - `HeaderMap::get` returns `Option<&str>`, not `Option<&HeaderValue>`: the example's
+//!      `request_id.as_str()` does not compile; `.to_string()` (written here) works on both.
+//! 5. `program_jetstream_publish` (stream created, publishes acked):
+//!    - the stream config is `jetstream::api::StreamConfig` (async-nats:
+//!      `jetstream::stream::Config`), same field names here (`name`, `subjects`);
+//!    - `Context::publish` takes the subject as `&str`: async-nats's
+//!      `publish(format!("events.{i}"), ..)` needs `&format!(..)` here (and async-nats does
+//!      not accept a `&String`, so no one spelling compiles on both);
+//!    - the ack's sequence is `ack.seq` (async-nats: `ack.sequence`).
+//! 6. `program_pull_consume` (durable consumer, `messages()`, acks):
+//!    - the stream config as in 5, the `&format!` subject as in 5;
+//!    - the consumer config is `jetstream::api::ConsumerConfig` (async-nats:
+//!      `jetstream::consumer::pull::Config`), and `durable_name` is a `String`:
+//!      `"consumer".into()` instead of `Some("consumer".into())`;
+//!    - `consumer.messages(ConsumeOptions::new())` instead of `consumer.messages()`.
+//! 7. `program_fetch_batch` (`fetch` of a bounded batch, repeated until one comes back
+//!    empty):
+//!    - the configs and the `&format!` subject as in 5 and 6;
+//!    - `consumer.fetch(FetchOptions::no_wait(10))` instead of the builder
+//!      `consumer.fetch().max_messages(10).messages()` (async-nats's `fetch()` is also a
+//!      no-wait pull; an empty one ends the stream without an error on both).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_lite::StreamExt;
+use nats_client::jetstream;
+use nats_client::jetstream::api::{ConsumerConfig, StreamConfig};
+use nats_client::jetstream::pull::{ConsumeOptions, FetchOptions};
+use nats_client::{HeaderMap, Request};
+use nats_tests::NatsServer;
+
+#[macro_use]
+mod common;
+use common::runtime::within;
+
+/// async-nats's `async_nats::Error`.
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// How long a program (or a check after it) may take before the test fails.
+const WAIT: Duration = Duration::from_secs(30);
+
+// ---- The programs -------------------------------------------------------------------------
+
+/// Publishes ten messages and reads them back on a subscription (async-nats's crate-level
+/// example). Returns the payloads received, in order.
+async fn program_publish_subscribe(url: String) -> Result<Vec<Bytes>, Error> {
+    let client = nats_client::tokio::connect(url).await?;
+
+    let mut subscriber = client.subscribe("messages").await?.take(10);
+    for i in 0..10 {
+        client
+            .publish("messages", Bytes::from(format!("data {i}")))
+            .await?;
+    }
+
+    let mut received = Vec::new();
+    while let Some(message) = subscriber.next().await {
+        received.push(message.payload);
+    }
+    Ok(received)
+}
+
+/// Two workers, each its own client with default options, in the queue group
+/// `api-workers`, answer requests (`docs_queue_groups_request_reply.rs`). Returns how many
+/// requests each worker handled, by the name it answered with.
+async fn program_queue_group(url: String) -> Result<BTreeMap<String, usize>, Error> {
+    let client = nats_client::tokio::connect(url.clone()).await?;
+
+    for worker in ["worker-a", "worker-b"] {
+        let worker_client = nats_client::tokio::connect(url.clone()).await?;
+        let mut sub = worker_client
+            .queue_subscribe("api.calculate", "api-workers".to_string())
+            .await?;
+        worker_client.flush().await?;
+
+        tokio::spawn(async move {
+            while let Some(msg) = sub.next().await {
+                if let Some(reply) = msg.reply {
+                    worker_client.publish(reply, Bytes::from(worker)).await.ok();
+                }
+            }
+        });
+    }
+
+    let mut handled = BTreeMap::new();
+    for i in 0..50 {
+        let response = client
+            .request("api.calculate", Bytes::from(format!("request {i}")))
+            .await?;
+        let worker = String::from_utf8(response.payload.to_vec())?;
+        *handled.entry(worker).or_insert(0) += 1;
+    }
+    Ok(handled)
+}
+
+/// A responder task answers on `time`; the program asks five times
+/// (`docs_request_reply_basic.rs`). Returns the answers.
+async fn program_request_reply(url: String) -> Result<Vec<String>, Error> {
+    let client = nats_client::tokio::connect(url).await?;
+
+    let mut sub = client.subscribe("time").await?;
+    let service_client = client.clone();
+
+    tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            let answer = format!("answer to {}", String::from_utf8_lossy(&msg.payload));
+            if let Some(reply) = msg.reply {
+                service_client
+                    .publish(reply, Bytes::from(answer))
+                    .await
+                    .ok();
+            }
+        }
+    });
+
+    let mut answers = Vec::new();
+    for i in 0..5 {
+        let response = client
+            .request("time", Bytes::from(format!("question {i}")))
+            .await?;
+        answers.push(String::from_utf8(response.payload.to_vec())?);
+    }
+    Ok(answers)
+}
+
+/// What `program_headers` saw.
+#[derive(Debug)]
+struct HeadersSeen {
+    payload: Bytes,
+    response_id: Option<String>,
+    priority_seen_by_service: Option<String>,
+}
+
+/// A request with headers; the service echoes the payload and copies `X-Request-ID` into
+/// `X-Response-ID` (`docs_request_reply_headers.rs`), and reports the `X-Priority` it saw
+/// in an `X-Priority-Seen` header.
+async fn program_headers(url: String) -> Result<HeadersSeen, Error> {
+    let client = nats_client::tokio::connect(url).await?;
+
+    let mut sub = client.subscribe("service").await?;
+    let service_client = client.clone();
+    tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            let Some(reply) = msg.reply else { continue };
+            let mut headers = HeaderMap::new();
+            if let Some(request_id) = msg.headers.as_ref().and_then(|h| h.get("X-Request-ID")) {
+                headers.insert("X-Response-ID", request_id.to_string());
+            }
+            if let Some(priority) = msg.headers.as_ref().and_then(|h| h.get("X-Priority")) {
+                headers.insert("X-Priority-Seen", priority.to_string());
+            }
+            service_client
+                .publish_with_headers(reply, headers, msg.payload)
+                .await
+                .ok();
+        }
+    });
+
+    let mut headers = HeaderMap::new();
+    headers.insert("X-Request-ID", "123");
+    headers.insert("X-Priority", "high");
+
+    let response = client
+        .send_request(
+            "service",
+            Request::new().headers(headers).payload(Bytes::from("data")),
+        )
+        .await?;
+
+    let header = |name: &str| {
+        response
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(name))
+            .map(|value| value.to_string())
+    };
+    Ok(HeadersSeen {
+        response_id: header("X-Response-ID"),
+        priority_seen_by_service: header("X-Priority-Seen"),
+        payload: response.payload,
+    })
+}
+
+/// What `program_jetstream_publish` saw.
+#[derive(Debug)]
+struct Published {
+    streams: Vec<String>,
+    sequences: Vec<u64>,
+    stored: u64,
+}
+
+/// Creates the stream `EVENTS` on `events.>` and publishes ten messages, awaiting each ack
+/// (`jetstream_pull.rs`, `docs_learn_jetstream_publishing_pub_ack.rs`). Returns the acks'
+/// streams and sequences and how many messages the stream then holds.
+async fn program_jetstream_publish(url: String) -> Result<Published, Error> {
+    let client = nats_client::tokio::connect(url).await?;
+    let jetstream = jetstream::new(client);
+
+    let mut stream = jetstream
+        .create_stream(StreamConfig {
+            name: "EVENTS".to_string(),
+            subjects: vec!["events.>".into()],
+            ..Default::default()
+        })
+        .await?;
+
+    let mut streams = Vec::new();
+    let mut sequences = Vec::new();
+    for i in 0..10 {
+        let ack = jetstream
+            .publish(&format!("events.{i}"), Bytes::from("data"))
+            .await?
+            .await?;
+        streams.push(ack.stream);
+        sequences.push(ack.seq);
+    }
+
+    let stored = stream.info().await?.state.messages;
+    Ok(Published {
+        streams,
+        sequences,
+        stored,
+    })
+}
+
+/// Creates the stream `EVENTS` and a durable pull consumer on it, publishes ten messages,
+/// then consumes them with `messages()`, acking each (`jetstream_pull.rs`). Returns the
+/// subjects consumed, in order.
+async fn program_pull_consume(url: String) -> Result<Vec<String>, Error> {
+    let client = nats_client::tokio::connect(url).await?;
+    let jetstream = jetstream::new(client);
+
+    let consumer = jetstream
+        .create_stream(StreamConfig {
+            name: "EVENTS".to_string(),
+            subjects: vec!["events.>".into()],
+            ..Default::default()
+        })
+        .await?
+        .create_consumer(ConsumerConfig {
+            durable_name: "consumer".into(),
+            ..Default::default()
+        })
+        .await?;
+
+    for i in 0..10 {
+        jetstream
+            .publish(&format!("events.{i}"), Bytes::from("data"))
+            .await?
+            .await?;
+    }
+
+    let mut messages = consumer.messages(ConsumeOptions::new()).await?.take(10);
+
+    let mut subjects = Vec::new();
+    while let Some(message) = messages.next().await {
+        let message = message?;
+        subjects.push(message.subject.to_string());
+        message.ack().await?;
+    }
+    Ok(subjects)
+}
+
+/// Creates the stream `ORDERS` and the durable consumer `shipping`, publishes fifteen
+/// orders, then fetches batches of at most ten, acking each message, until a fetch comes
+/// back empty (`docs_learn_jetstream_pull_consumers_fetch_batch.rs`). Returns the size of
+/// each non-empty batch.
+async fn program_fetch_batch(url: String) -> Result<Vec<usize>, Error> {
+    let client = nats_client::tokio::connect(url).await?;
+    let js = jetstream::new(client);
+
+    let stream = js
+        .create_stream(StreamConfig {
+            name: "ORDERS".to_string(),
+            subjects: vec!["orders.>".to_string()],
+            ..Default::default()
+        })
+        .await?;
+    let consumer = stream
+        .create_consumer(ConsumerConfig {
+            durable_name: "shipping".to_string(),
+            ..Default::default()
+        })
+        .await?;
+
+    for i in 0..15 {
+        js.publish(&format!("orders.{i}"), Bytes::from(format!("order {i}")))
+            .await?
+            .await?;
+    }
+
+    let mut batches = Vec::new();
+    loop {
+        let mut messages = consumer.fetch(FetchOptions::no_wait(10)).await?;
+        let mut batch = 0;
+        while let Some(msg) = messages.next().await {
+            let msg = msg?;
+            msg.ack().await?;
+            batch += 1;
+        }
+        if batch == 0 {
+            break;
+        }
+        batches.push(batch);
+    }
+    Ok(batches)
+}
+
+// ---- The tests ----------------------------------------------------------------------------
+
+/// Runs `future` to completion on a current-thread tokio runtime.
+fn block_on<T>(future: impl Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(future)
+}
+
+/// A nats-server with JetStream enabled.
+fn server() -> NatsServer {
+    NatsServer::builder().jetstream(true).start()
+}
+
+/// Waits (at most `WAIT`) until the server counts every message of `consumer` on `stream`
+/// up to stream sequence `last` as acknowledged: acks are fire-and-forget, so the server
+/// may process them after the program returns.
+async fn all_acked(url: &str, stream: &str, consumer: &str, last: u64) {
+    let js = jetstream::new(nats_client::tokio::connect(url).await.unwrap());
+    within(
+        WAIT,
+        "the consumer's ack floor to reach the last message",
+        async {
+            loop {
+                let info = js
+                    .get_consumer_from_stream(consumer, stream)
+                    .await
+                    .unwrap()
+                    .cached_info()
+                    .clone();
+                if info.num_ack_pending == 0 && info.ack_floor.stream_seq == last {
+                    assert_eq!(info.num_pending, 0, "nothing left to deliver");
+                    return;
+                }
+            }
+        },
+    )
+    .await
+}
+
+#[test]
+fn publish_subscribe() {
+    let server = server();
+    let received = block_on(within(
+        WAIT,
+        "program_publish_subscribe",
+        program_publish_subscribe(server.url()),
+    ))
+    .expect("the program returns Ok");
+    let expected: Vec<Bytes> = (0..10).map(|i| Bytes::from(format!("data {i}"))).collect();
+    assert_eq!(received, expected);
+}
+
+#[test]
+fn queue_group() {
+    let server = server();
+    let handled = block_on(within(
+        WAIT,
+        "program_queue_group",
+        program_queue_group(server.url()),
+    ))
+    .expect("the program returns Ok");
+    assert_eq!(handled.values().sum::<usize>(), 50, "{handled:?}");
+    // The server picks a member at random for each request: both get some of 50 (all 50 to
+    // one worker has a chance of 2^-49).
+    assert_eq!(
+        handled.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["worker-a", "worker-b"],
+        "both workers took requests: {handled:?}"
+    );
+}
+
+#[test]
+fn request_reply() {
+    let server = server();
+    let answers = block_on(within(
+        WAIT,
+        "program_request_reply",
+        program_request_reply(server.url()),
+    ))
+    .expect("the program returns Ok");
+    let expected: Vec<String> = (0..5).map(|i| format!("answer to question {i}")).collect();
+    assert_eq!(answers, expected);
+}
+
+#[test]
+fn headers() {
+    let server = server();
+    let seen = block_on(within(
+        WAIT,
+        "program_headers",
+        program_headers(server.url()),
+    ))
+    .expect("the program returns Ok");
+    assert_eq!(&seen.payload[..], b"data");
+    assert_eq!(seen.response_id.as_deref(), Some("123"));
+    assert_eq!(seen.priority_seen_by_service.as_deref(), Some("high"));
+}
+
+#[test]
+fn jetstream_publish() {
+    let server = server();
+    let published = block_on(within(
+        WAIT,
+        "program_jetstream_publish",
+        program_jetstream_publish(server.url()),
+    ))
+    .expect("the program returns Ok");
+    assert_eq!(published.sequences, (1..=10).collect::<Vec<u64>>());
+    assert!(
+        published.streams.iter().all(|s| s == "EVENTS"),
+        "{published:?}"
+    );
+    assert_eq!(published.stored, 10);
+}
+
+#[test]
+fn pull_consume() {
+    let server = server();
+    block_on(async {
+        let subjects = within(
+            WAIT,
+            "program_pull_consume",
+            program_pull_consume(server.url()),
+        )
+        .await
+        .expect("the program returns Ok");
+        let expected: Vec<String> = (0..10).map(|i| format!("events.{i}")).collect();
+        assert_eq!(subjects, expected);
+        all_acked(&server.url(), "EVENTS", "consumer", 10).await;
+    });
+}
+
+#[test]
+fn fetch_batch() {
+    let server = server();
+    block_on(async {
+        let batches = within(
+            WAIT,
+            "program_fetch_batch",
+            program_fetch_batch(server.url()),
+        )
+        .await
+        .expect("the program returns Ok");
+        assert_eq!(batches, [10, 5]);
+        all_acked(&server.url(), "ORDERS", "shipping", 15).await;
+    });
+}
