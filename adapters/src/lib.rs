@@ -151,6 +151,10 @@ mod shared;
 mod subscriber;
 
 pub use addrs::ToServerAddrs;
+
+/// Any error, boxed, for functions that return several kinds with `?` (as
+/// `async_nats::Error`).
+pub type Error = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub use blocking::BlockingConnection;
 pub use client::{Client, Request};
 pub use error::{CloseError, ConnectError};

@@ -6,14 +6,13 @@
 //! current-thread tokio runtime and checks what the program returns.
 //!
 //! Everywhere:
-//! - The error type: async-nats's examples return `Result<_, async_nats::Error>`; we have
-//!   no such alias, so this file defines `Error` as the same
-//!   `Box<dyn std::error::Error + Send + Sync>`.
+//! - The error type is `nats_client::Error`, the same boxed error as `async_nats::Error`
+//!   (imports only).
 //! - Payloads are written `Bytes::from(..)`, which both accept. async-nats's habitual
 //!   `"data".into()` does not compile with ours: our payload parameters are
 //!   `impl Into<Bytes>`, so `.into()` has no target type to infer.
 //!
-//! Per program, beyond imports, the connect line and the two points above:
+//! Per program, beyond imports, the connect line and the payloads:
 //! 1. `program_publish_subscribe` (publish, `subscribe(..).take(n)`, `next().await`): no
 //!    difference.
 //! 2. `program_queue_group` (two worker clients in one queue group, requests split between
@@ -32,19 +31,16 @@
 //! 5. `program_jetstream_publish` (stream created, publishes acked):
 //!    - the stream config is `jetstream::api::StreamConfig` (async-nats:
 //!      `jetstream::stream::Config`), same field names here (`name`, `subjects`);
-//!    - `Context::publish` takes the subject as `&str`: async-nats's
-//!      `publish(format!("events.{i}"), ..)` needs `&format!(..)` here (and async-nats does
-//!      not accept a `&String`, so no one spelling compiles on both);
 //!    - the ack's sequence is `ack.seq` (async-nats: `ack.sequence`).
 //! 6. `program_pull_consume` (durable consumer, `messages()`, acks):
-//!    - the stream config as in 5, the `&format!` subject as in 5;
+//!    - the stream config as in 5;
 //!    - the consumer config is `jetstream::api::ConsumerConfig` (async-nats:
 //!      `jetstream::consumer::pull::Config`), and `durable_name` is a `String`:
 //!      `"consumer".into()` instead of `Some("consumer".into())`;
 //!    - `consumer.messages(ConsumeOptions::new())` instead of `consumer.messages()`.
 //! 7. `program_fetch_batch` (`fetch` of a bounded batch, repeated until one comes back
 //!    empty):
-//!    - the configs and the `&format!` subject as in 5 and 6;
+//!    - the configs as in 5 and 6;
 //!    - `consumer.fetch(FetchOptions::no_wait(10))` instead of the builder
 //!      `consumer.fetch().max_messages(10).messages()` (async-nats's `fetch()` is also a
 //!      no-wait pull; an empty one ends the stream without an error on both).
@@ -58,15 +54,12 @@ use futures_lite::StreamExt;
 use nats_client::jetstream;
 use nats_client::jetstream::api::{ConsumerConfig, StreamConfig};
 use nats_client::jetstream::pull::{ConsumeOptions, FetchOptions};
-use nats_client::{HeaderMap, Request};
+use nats_client::{Error, HeaderMap, Request};
 use nats_tests::NatsServer;
 
 #[macro_use]
 mod common;
 use common::runtime::within;
-
-/// async-nats's `async_nats::Error`.
-type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// How long a program (or a check after it) may take before the test fails.
 const WAIT: Duration = Duration::from_secs(30);
@@ -240,7 +233,7 @@ async fn program_jetstream_publish(url: String) -> Result<Published, Error> {
     let mut sequences = Vec::new();
     for i in 0..10 {
         let ack = jetstream
-            .publish(&format!("events.{i}"), Bytes::from("data"))
+            .publish(format!("events.{i}"), Bytes::from("data"))
             .await?
             .await?;
         streams.push(ack.stream);
@@ -277,7 +270,7 @@ async fn program_pull_consume(url: String) -> Result<Vec<String>, Error> {
 
     for i in 0..10 {
         jetstream
-            .publish(&format!("events.{i}"), Bytes::from("data"))
+            .publish(format!("events.{i}"), Bytes::from("data"))
             .await?
             .await?;
     }
@@ -316,7 +309,7 @@ async fn program_fetch_batch(url: String) -> Result<Vec<usize>, Error> {
         .await?;
 
     for i in 0..15 {
-        js.publish(&format!("orders.{i}"), Bytes::from(format!("order {i}")))
+        js.publish(format!("orders.{i}"), Bytes::from(format!("order {i}")))
             .await?
             .await?;
     }

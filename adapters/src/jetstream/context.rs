@@ -407,7 +407,7 @@ impl Context {
     /// The publish is issued before this returns, so publishes keep their order.
     pub async fn publish(
         &self,
-        subject: &str,
+        subject: impl AsRef<str>,
         payload: impl Into<Bytes>,
     ) -> Result<PublishAckFuture, JetStreamError> {
         self.send_publish(subject, Publish::new().payload(payload))
@@ -429,7 +429,7 @@ impl Context {
     /// ```
     pub async fn publish_with_headers(
         &self,
-        subject: &str,
+        subject: impl AsRef<str>,
         headers: HeaderMap,
         payload: impl Into<Bytes>,
     ) -> Result<PublishAckFuture, JetStreamError> {
@@ -466,9 +466,10 @@ impl Context {
     /// Publishes with options (message id, expectations, TTL, headers).
     pub async fn send_publish(
         &self,
-        subject: &str,
+        subject: impl AsRef<str>,
         publish: Publish,
     ) -> Result<PublishAckFuture, JetStreamError> {
+        let subject = subject.as_ref();
         let headers = (!publish.headers.is_empty()).then_some(publish.headers);
         let payload = publish.payload;
         let reply = poll_fn(|cx| self.poll_issue(cx, subject, headers.as_ref(), &payload)).await?;
