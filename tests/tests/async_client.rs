@@ -14,7 +14,7 @@ use nats_tests::{Cluster, NatsServer};
 
 #[macro_use]
 mod common;
-use common::runtime::{reconnected, wait_event, within, Rt};
+use common::runtime::{reconnected, server_and_two_clients, wait_event, within, Rt};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -101,9 +101,7 @@ async fn queue_group_splits_work(rt: Rt) {
 }
 
 async fn request_reply_no_responders_and_timeout(rt: Rt) {
-    let server = NatsServer::start();
-    let client = rt.connect(&server.url()).await;
-    let responder = rt.connect(&server.url()).await;
+    let (_server, client, responder) = server_and_two_clients(rt).await;
     let mut service = responder.subscribe("echo").await.unwrap();
     responder.flush().await.unwrap();
     let answering = responder.clone();
@@ -521,19 +519,17 @@ async fn unsubscribe_ends_the_stream(rt: Rt) {
     let mut sub = client.subscribe("gone").await.unwrap();
     let mut witness = client.subscribe("gone").await.unwrap();
     client.flush().await.unwrap();
-    publisher.publish("gone", "before").await.unwrap();
-    publisher.flush().await.unwrap();
-    within(WAIT, "the message before", witness.next())
-        .await
-        .unwrap();
-    sub.unsubscribe().await.unwrap();
-    sub.unsubscribe().await.unwrap();
-    publisher.publish("gone", "after").await.unwrap();
-    publisher.flush().await.unwrap();
-    // The witness got it, so it reached this client; the unsubscribed stream just ends.
-    within(WAIT, "the message after", witness.next())
-        .await
-        .unwrap();
+    // Each message is published and seen by the witness, so it reached this client.
+    for (payload, unsubscribe_after) in [("before", true), ("after", false)] {
+        publisher.publish("gone", payload).await.unwrap();
+        publisher.flush().await.unwrap();
+        within(WAIT, payload, witness.next()).await.unwrap();
+        if unsubscribe_after {
+            sub.unsubscribe().await.unwrap();
+            sub.unsubscribe().await.unwrap();
+        }
+    }
+    // The unsubscribed stream just ends, what it had queued dropped.
     assert!(within(WAIT, "the end", sub.next()).await.is_none());
 
     let mut open = client.subscribe("still.open").await.unwrap();

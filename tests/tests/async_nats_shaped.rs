@@ -347,6 +347,37 @@ fn server() -> NatsServer {
     NatsServer::builder().jetstream(true).start()
 }
 
+/// Runs `program` against a fresh server (at most `WAIT`), then `check` with what it
+/// returned and the server's URL, on the program's runtime (whose driver writes the acks the
+/// program queued last).
+fn run_then<T, F, C>(
+    name: &str,
+    program: impl FnOnce(String) -> F,
+    check: impl FnOnce(T, String) -> C,
+) where
+    F: Future<Output = Result<T, Error>>,
+    C: Future<Output = ()>,
+{
+    let server = server();
+    block_on(async {
+        let out = within(WAIT, name, program(server.url()))
+            .await
+            .expect("the program returns Ok");
+        check(out, server.url()).await;
+    });
+}
+
+/// Runs `program` against a fresh server (at most `WAIT`); returns the server and what the
+/// program returned.
+fn run<T, F: Future<Output = Result<T, Error>>>(
+    name: &str,
+    program: impl FnOnce(String) -> F,
+) -> (NatsServer, T) {
+    let server = server();
+    let result = block_on(within(WAIT, name, program(server.url())));
+    (server, result.expect("the program returns Ok"))
+}
+
 /// Waits (at most `WAIT`) until the server counts every message of `consumer` on `stream`
 /// up to stream sequence `last` as acknowledged: acks are fire-and-forget, so the server
 /// may process them after the program returns.
@@ -375,26 +406,14 @@ async fn all_acked(url: &str, stream: &str, consumer: &str, last: u64) {
 
 #[test]
 fn publish_subscribe() {
-    let server = server();
-    let received = block_on(within(
-        WAIT,
-        "program_publish_subscribe",
-        program_publish_subscribe(server.url()),
-    ))
-    .expect("the program returns Ok");
+    let (_server, received) = run("program_publish_subscribe", program_publish_subscribe);
     let expected: Vec<Bytes> = (0..10).map(|i| Bytes::from(format!("data {i}"))).collect();
     assert_eq!(received, expected);
 }
 
 #[test]
 fn queue_group() {
-    let server = server();
-    let handled = block_on(within(
-        WAIT,
-        "program_queue_group",
-        program_queue_group(server.url()),
-    ))
-    .expect("the program returns Ok");
+    let (_server, handled) = run("program_queue_group", program_queue_group);
     assert_eq!(handled.values().sum::<usize>(), 50, "{handled:?}");
     // The server picks a member at random for each request: both get some of 50 (all 50 to
     // one worker has a chance of 2^-49).
@@ -407,26 +426,14 @@ fn queue_group() {
 
 #[test]
 fn request_reply() {
-    let server = server();
-    let answers = block_on(within(
-        WAIT,
-        "program_request_reply",
-        program_request_reply(server.url()),
-    ))
-    .expect("the program returns Ok");
+    let (_server, answers) = run("program_request_reply", program_request_reply);
     let expected: Vec<String> = (0..5).map(|i| format!("answer to question {i}")).collect();
     assert_eq!(answers, expected);
 }
 
 #[test]
 fn headers() {
-    let server = server();
-    let seen = block_on(within(
-        WAIT,
-        "program_headers",
-        program_headers(server.url()),
-    ))
-    .expect("the program returns Ok");
+    let (_server, seen) = run("program_headers", program_headers);
     assert_eq!(&seen.payload[..], b"data");
     assert_eq!(seen.response_id.as_deref(), Some("123"));
     assert_eq!(seen.priority_seen_by_service.as_deref(), Some("high"));
@@ -434,13 +441,7 @@ fn headers() {
 
 #[test]
 fn jetstream_publish() {
-    let server = server();
-    let published = block_on(within(
-        WAIT,
-        "program_jetstream_publish",
-        program_jetstream_publish(server.url()),
-    ))
-    .expect("the program returns Ok");
+    let (_server, published) = run("program_jetstream_publish", program_jetstream_publish);
     assert_eq!(published.sequences, (1..=10).collect::<Vec<u64>>());
     assert!(
         published.streams.iter().all(|s| s == "EVENTS"),
@@ -451,33 +452,25 @@ fn jetstream_publish() {
 
 #[test]
 fn pull_consume() {
-    let server = server();
-    block_on(async {
-        let subjects = within(
-            WAIT,
-            "program_pull_consume",
-            program_pull_consume(server.url()),
-        )
-        .await
-        .expect("the program returns Ok");
-        let expected: Vec<String> = (0..10).map(|i| format!("events.{i}")).collect();
-        assert_eq!(subjects, expected);
-        all_acked(&server.url(), "EVENTS", "consumer", 10).await;
-    });
+    run_then(
+        "program_pull_consume",
+        program_pull_consume,
+        |subjects, url| async move {
+            let expected: Vec<String> = (0..10).map(|i| format!("events.{i}")).collect();
+            assert_eq!(subjects, expected);
+            all_acked(&url, "EVENTS", "consumer", 10).await;
+        },
+    );
 }
 
 #[test]
 fn fetch_batch() {
-    let server = server();
-    block_on(async {
-        let batches = within(
-            WAIT,
-            "program_fetch_batch",
-            program_fetch_batch(server.url()),
-        )
-        .await
-        .expect("the program returns Ok");
-        assert_eq!(batches, [10, 5]);
-        all_acked(&server.url(), "ORDERS", "shipping", 15).await;
-    });
+    run_then(
+        "program_fetch_batch",
+        program_fetch_batch,
+        |batches, url| async move {
+            assert_eq!(batches, [10, 5]);
+            all_acked(&url, "ORDERS", "shipping", 15).await;
+        },
+    );
 }

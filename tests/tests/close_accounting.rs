@@ -11,7 +11,7 @@ use nats_tests::NatsServer;
 
 #[macro_use]
 mod common;
-use common::runtime::{kill_under, server_lost, wait_event, within, Rt};
+use common::runtime::{kill_under, server_and_two_clients, server_lost, wait_event, within, Rt};
 
 const WAIT: Duration = Duration::from_secs(20);
 /// Publishes made while the server is gone.
@@ -96,9 +96,7 @@ async fn exhausted_reconnects_report_the_buffer(rt: Rt) {
 }
 
 async fn close_while_connected_writes_everything_first(rt: Rt) {
-    let server = NatsServer::start();
-    let client = rt.connect(&server.url()).await;
-    let receiver = rt.connect(&server.url()).await;
+    let (_server, client, receiver) = server_and_two_clients(rt).await;
     let mut sub = receiver.subscribe("last").await.unwrap();
     receiver.flush().await.unwrap();
     let payload = vec![7u8; 1024];

@@ -112,3 +112,11 @@ pub(crate) async fn server_lost(
     kill_under(&mut server, &mut events, timeout).await;
     (server, client, events)
 }
+
+/// A server and two clients of it with default options (as users build them).
+pub(crate) async fn server_and_two_clients(rt: Rt) -> (NatsServer, Client, Client) {
+    let server = NatsServer::start();
+    let first = rt.connect(&server.url()).await;
+    let second = rt.connect(&server.url()).await;
+    (server, first, second)
+}
