@@ -31,6 +31,8 @@ pub mod jetstream;
 pub mod machine;
 pub mod proto;
 pub mod rng;
+#[cfg(test)]
+mod test_clock;
 mod timer;
 #[cfg(feature = "tls")]
 pub mod tls;

@@ -313,7 +313,7 @@ mod tests {
 
     #[test]
     fn a_batch_hands_out_every_message_then_ends_at_the_eob() {
-        let now = Instant::now();
+        let now = crate::test_clock::base();
         let mut get = DirectGet::new(now, &batch(3), TIMEOUT);
         let mut seqs = Vec::new();
         for (seq, pending) in [(1, 4), (2, 3), (3, 2)] {
@@ -357,7 +357,7 @@ mod tests {
 
     #[test]
     fn multi_last_always_batches_and_its_eob_says_up_to_where() {
-        let now = Instant::now();
+        let now = crate::test_clock::base();
         let request = DirectGetRequest {
             multi_last: vec!["kv.*".into()],
             ..DirectGetRequest::default()
@@ -379,7 +379,7 @@ mod tests {
 
     #[test]
     fn error_statuses_end_the_request_with_their_meaning() {
-        let now = Instant::now();
+        let now = crate::test_clock::base();
         let cases = [
             (
                 (404, "No Results"),
@@ -416,7 +416,7 @@ mod tests {
 
     #[test]
     fn a_single_get_ends_with_its_one_reply() {
-        let now = Instant::now();
+        let now = crate::test_clock::base();
         let single = DirectGetRequest {
             seq: 4,
             ..DirectGetRequest::default()
@@ -434,7 +434,7 @@ mod tests {
 
     #[test]
     fn an_old_server_answering_a_batch_with_one_message_ends_it() {
-        let now = Instant::now();
+        let now = crate::test_clock::base();
         let mut get = DirectGet::new(now, &batch(5), TIMEOUT);
         assert!(get.handle_message(now, stored(1, None)).unwrap().is_ok());
         assert!(get.is_finished(), "no Nats-Num-Pending: no EOB will come");
@@ -453,7 +453,7 @@ mod tests {
 
     #[test]
     fn silence_for_the_timeout_since_the_last_reply_ends_it() {
-        let start = Instant::now();
+        let start = crate::test_clock::base();
         let mut get = DirectGet::new(start, &batch(5), TIMEOUT);
         assert_eq!(get.poll_timeout(), Some(start + TIMEOUT));
         let later = start + Duration::from_secs(3);

@@ -561,7 +561,7 @@ fn a_reconnect_resumes_the_tls_session() {
     let mut opts = Options::new("tls://localhost:4222").unwrap();
     opts.seed = Some(1);
     opts.tls = options(&pki.ca_pem);
-    let mut now = std::time::Instant::now();
+    let mut now = crate::test_clock::base();
     let mut conn = crate::Connection::new(opts, now).unwrap();
     assert!(matches!(
         conn.poll_directive(),
@@ -598,7 +598,7 @@ fn a_bad_pem_is_a_config_error_of_connection_new() {
     use crate::connection::{ConfigError, Options};
 
     let pki = pki();
-    let now = std::time::Instant::now();
+    let now = crate::test_clock::base();
     let with_tls = |tls: TlsOptions| {
         let mut opts = Options::new("tls://localhost:4222").unwrap();
         opts.seed = Some(1);
