@@ -10,7 +10,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     async_std::task::block_on(async {
         let client = nats_client::async_std::connect(&url).await?;
         let mut sub = client.subscribe("quickstart").await?;
-        client.publish("quickstart", "hello from async-std").await?;
+        client
+            .publish("quickstart", ("hello from async-std").into())
+            .await?;
         let msg = sub.next().await.ok_or("subscription ended")?;
         println!("{}: {}", msg.subject, String::from_utf8_lossy(&msg.payload));
         Ok(())

@@ -9,7 +9,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     smol::block_on(async {
         let client = nats_client::smol::connect(&url).await?;
         let mut sub = client.subscribe("quickstart").await?;
-        client.publish("quickstart", "hello from smol").await?;
+        client
+            .publish("quickstart", ("hello from smol").into())
+            .await?;
         let msg = sub.next().await.ok_or("subscription ended")?;
         println!("{}: {}", msg.subject, String::from_utf8_lossy(&msg.payload));
         Ok(())

@@ -10,7 +10,6 @@ use std::time::Duration;
 use futures_lite::StreamExt;
 use nats_client::error::{PublishError, RequestError};
 use nats_client::jetstream::api::{ConsumerConfig, StreamConfig};
-use nats_client::jetstream::pull::FetchOptions;
 use nats_client::jetstream::Publish;
 use nats_client::{ClientEvent, ConnectOptions, HeaderMap};
 
@@ -34,7 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut greetings = client.subscribe("tour.greet.*").await?;
     for who in ["alice", "bob", "carol"] {
         client
-            .publish(&format!("tour.greet.{who}"), format!("hello {who}"))
+            .publish(&format!("tour.greet.{who}"), format!("hello {who}").into())
             .await?;
     }
     for _ in 0..3 {
@@ -52,7 +51,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     headers.append("Tour-Tag", "one");
     headers.append("Tour-Tag", "two");
     client
-        .publish_with_headers("tour.greet.headers", headers, "with headers")
+        .publish_with_headers("tour.greet.headers", headers, ("with headers").into())
         .await?;
     let msg = greetings.next().await.ok_or("subscription ended")?;
     let got = msg.headers.unwrap_or_default();
@@ -70,14 +69,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         while let Some(msg) = service.next().await {
             if let Some(reply) = &msg.reply {
                 let upper = String::from_utf8_lossy(&msg.payload).to_uppercase();
-                responder.publish(reply, upper).await.ok();
+                responder.publish(reply, upper.into()).await.ok();
                 answered += 1;
             }
         }
         answered
     });
     for word in ["sans", "io", "nats"] {
-        let reply = client.request("tour.upper", word).await?;
+        let reply = client.request("tour.upper", word.into()).await?;
         println!(
             "   {word:?} -> {:?}",
             String::from_utf8_lossy(&reply.payload)
@@ -89,7 +88,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let in_flight: Vec<_> = (0..64)
         .map(|i| {
             let client = client.clone();
-            tokio::spawn(async move { client.request("tour.upper", format!("r{i}")).await })
+            tokio::spawn(async move { client.request("tour.upper", format!("r{i}").into()).await })
         })
         .collect();
     let mut ok = 0;
@@ -101,13 +100,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("   {ok} of 64 answered in {:?}", started.elapsed());
 
     println!("== a request nobody answers");
-    match client.request("tour.nobody.home", "hello?").await {
+    match client.request("tour.nobody.home", ("hello?").into()).await {
         Err(RequestError::NoResponders) => println!("   no responders (status 503), at once"),
         other => return Err(format!("expected no responders, got {other:?}").into()),
     }
     let quick = client
         .request_builder()
-        .payload("anyone?")
+        .payload(("anyone?").into())
         .timeout(Duration::from_millis(100));
     let _silent = client.subscribe("tour.silent").await?;
     match client.send_request("tour.silent", quick).await {
@@ -116,12 +115,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     println!("== bad input is refused before anything is sent");
-    match client.publish("bad subject", "x").await {
+    match client.publish("bad subject", "x".into()).await {
         Err(PublishError::InvalidSubject(e)) => println!("   'bad subject': {e}"),
         other => return Err(format!("a subject with a space was accepted: {other:?}").into()),
     }
     let too_big = vec![0u8; client.max_payload() + 1];
-    match client.publish("tour.big", too_big).await {
+    match client.publish("tour.big", too_big.into()).await {
         Err(e @ PublishError::MaxPayloadExceeded { .. }) => println!("   {e}"),
         other => return Err(format!("an oversized payload was accepted: {other:?}").into()),
     }
@@ -142,7 +141,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut acks = Vec::new();
     for i in 1..=5 {
         let publish = Publish::new()
-            .payload(format!("order {i}"))
+            .payload(format!("order {i}").into())
             .message_id(format!("order-{i}"));
         acks.push(js.send_publish("tour.orders.new", publish).await?);
     }
@@ -153,7 +152,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let again = js
         .send_publish(
             "tour.orders.new",
-            Publish::new().payload("order 1").message_id("order-1"),
+            Publish::new()
+                .payload(("order 1").into())
+                .message_id("order-1"),
         )
         .await?
         .await?;
@@ -167,7 +168,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..ConsumerConfig::default()
         })
         .await?;
-    let mut batch = consumer.fetch(FetchOptions::messages(5)).await?;
+    let mut batch = consumer.batch().max_messages(5).messages().await?;
     while let Some(message) = batch.next().await {
         let message = message?;
         let meta = message.metadata()?;

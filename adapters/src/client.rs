@@ -64,8 +64,8 @@ impl Request {
     }
 
     /// The payload.
-    pub fn payload(mut self, payload: impl Into<Bytes>) -> Request {
-        self.payload = payload.into();
+    pub fn payload(mut self, payload: Bytes) -> Request {
+        self.payload = payload;
         self
     }
 
@@ -129,8 +129,8 @@ impl Client {
     ///
     /// ```no_run
     /// # async fn run(client: nats_client::Client) -> Result<(), Box<dyn std::error::Error>> {
-    /// client.publish("events.created", "hello").await?;
-    /// client.publish("events.created", vec![1u8, 2, 3]).await?; // anything `Into<Bytes>`
+    /// client.publish("events.created", "hello".into()).await?;
+    /// client.publish("events.created", vec![1u8, 2, 3].into()).await?; // a `Bytes`, as in async-nats
     /// client.flush().await?; // the server has both
     /// # Ok(())
     /// # }
@@ -138,9 +138,9 @@ impl Client {
     pub async fn publish(
         &self,
         subject: impl AsRef<str>,
-        payload: impl Into<Bytes>,
+        payload: Bytes,
     ) -> Result<(), PublishError> {
-        self.publish_message(subject.as_ref(), None, None, payload.into())
+        self.publish_message(subject.as_ref(), None, None, payload)
             .await
     }
 
@@ -149,10 +149,10 @@ impl Client {
         &self,
         subject: impl AsRef<str>,
         reply: impl AsRef<str>,
-        payload: impl Into<Bytes>,
+        payload: Bytes,
     ) -> Result<(), PublishError> {
         let reply = Some(reply.as_ref());
-        self.publish_message(subject.as_ref(), reply, None, payload.into())
+        self.publish_message(subject.as_ref(), reply, None, payload)
             .await
     }
 
@@ -161,9 +161,9 @@ impl Client {
         &self,
         subject: impl AsRef<str>,
         headers: HeaderMap,
-        payload: impl Into<Bytes>,
+        payload: Bytes,
     ) -> Result<(), PublishError> {
-        self.publish_message(subject.as_ref(), None, Some(&headers), payload.into())
+        self.publish_message(subject.as_ref(), None, Some(&headers), payload)
             .await
     }
 
@@ -173,10 +173,10 @@ impl Client {
         subject: impl AsRef<str>,
         reply: impl AsRef<str>,
         headers: HeaderMap,
-        payload: impl Into<Bytes>,
+        payload: Bytes,
     ) -> Result<(), PublishError> {
         let reply = Some(reply.as_ref());
-        self.publish_message(subject.as_ref(), reply, Some(&headers), payload.into())
+        self.publish_message(subject.as_ref(), reply, Some(&headers), payload)
             .await
     }
 
@@ -225,7 +225,7 @@ impl Client {
     /// while let Some(message) = sub.next().await {
     ///     println!("{}: {:?}", message.subject, message.payload);
     ///     if let Some(reply) = &message.reply {
-    ///         client.publish(reply, "got it").await?;
+    ///         client.publish(reply, "got it".into()).await?;
     ///     }
     /// }
     /// # Ok(())
@@ -267,13 +267,13 @@ impl Client {
     /// use std::time::Duration;
     /// use nats_client::{error::RequestError, Request};
     ///
-    /// match client.request("service.time", "now?").await {
+    /// match client.request("service.time", "now?".into()).await {
     ///     Ok(reply) => println!("{:?}", reply.payload),
     ///     Err(RequestError::NoResponders) => println!("nobody serves service.time"),
     ///     Err(error) => return Err(error.into()),
     /// }
     ///
-    /// let request = Request::new().payload("now?").timeout(Duration::from_millis(500));
+    /// let request = Request::new().payload("now?".into()).timeout(Duration::from_millis(500));
     /// let reply = client.send_request("service.time", request).await?;
     /// # Ok(())
     /// # }
@@ -281,9 +281,20 @@ impl Client {
     pub async fn request(
         &self,
         subject: impl AsRef<str>,
-        payload: impl Into<Bytes>,
+        payload: Bytes,
     ) -> Result<Message, RequestError> {
         self.send_request(subject, Request::new().payload(payload))
+            .await
+    }
+
+    /// A request with headers; otherwise as [`request`](Self::request).
+    pub async fn request_with_headers(
+        &self,
+        subject: impl AsRef<str>,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> Result<Message, RequestError> {
+        self.send_request(subject, Request::new().headers(headers).payload(payload))
             .await
     }
 

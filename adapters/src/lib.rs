@@ -33,6 +33,7 @@
 //! | `tokio` | yes | the `nats_client::tokio` module (`connect`, `connect_with_options`, `TokioRuntime`) |
 //! | `tracing` | yes | connection events logged through the [`tracing`](https://docs.rs/tracing) crate |
 //! | `smol` | no | the `nats_client::smol` module (`SmolRuntime`, over async-io and async-net) |
+//! | `native-roots` | no | TLS trusts the operating system's root certificates (rustls-native-certs, honouring `SSL_CERT_FILE`) instead of the bundled Mozilla set when no CA is given; read only when a connection uses TLS |
 //! | `async-std` | no | the `nats_client::async_std` module (`AsyncStdRuntime`, the smol implementation spawned on async-std) |
 //!
 //! TLS (rustls), JWT and nkey authentication and JetStream are always built in; there is no
@@ -47,12 +48,12 @@
 //!
 //! let client = nats_client::tokio::connect("nats://127.0.0.1:4222").await?;
 //! let mut sub = client.subscribe("greet.*").await?;
-//! client.publish("greet.joe", "hello").await?;
+//! client.publish("greet.joe", "hello".into()).await?;
 //! let message = sub.next().await.unwrap();
 //! assert_eq!(&message.payload[..], b"hello");
 //!
 //! // Request/reply: fails at once with `NoResponders` when nobody listens.
-//! match client.request("service.time", "now?").await {
+//! match client.request("service.time", "now?".into()).await {
 //!     Ok(reply) => println!("{:?}", reply.payload),
 //!     Err(error) => println!("no answer: {error}"),
 //! }
@@ -145,6 +146,8 @@ pub mod jetstream;
 mod link;
 mod log;
 mod machine_stream;
+#[cfg(feature = "native-roots")]
+mod native_roots;
 mod options;
 pub mod runtime;
 mod shared;
@@ -168,6 +171,9 @@ pub use nats_sansio::connection::{ConnectionState, Statistics};
 ///
 pub use nats_sansio::proto::Message;
 pub use nats_sansio::proto::{HeaderMap, StatusCode};
+/// The rustls version the TLS layer uses, for a custom `ClientConfig`
+/// ([`ConnectOptions::tls_client_config`]).
+pub use nats_sansio::tls::rustls;
 pub use options::{ConnectOptions, DEFAULT_MAX_PENDING_BYTES};
 pub use subscriber::Subscriber;
 

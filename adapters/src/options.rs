@@ -39,8 +39,14 @@ impl Default for ConnectOptions {
 impl ConnectOptions {
     /// The default options.
     pub fn new() -> ConnectOptions {
+        #[allow(unused_mut)]
+        let mut options = Options::default();
+        #[cfg(feature = "native-roots")]
+        {
+            options.tls.platform_roots = Some(crate::native_roots::platform_roots());
+        }
         ConnectOptions {
-            options: Options::default(),
+            options,
             max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
             credentials_file: None,
             root_certificate_files: Vec::new(),

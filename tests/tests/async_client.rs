@@ -43,11 +43,11 @@ async fn publish_subscribe_and_headers(rt: Rt) {
     let client = rt.connect(&server.url()).await;
     let mut sub = client.subscribe("greet.*").await.unwrap();
     client.flush().await.unwrap();
-    client.publish("greet.joe", "hello").await.unwrap();
+    client.publish("greet.joe", "hello".into()).await.unwrap();
     let mut headers = HeaderMap::new();
     headers.insert("X-Trace", "42");
     client
-        .publish_with_headers("greet.ann", headers, "with headers")
+        .publish_with_headers("greet.ann", headers, ("with headers").into())
         .await
         .unwrap();
     let first = next_message(&mut sub, "first message").await;
@@ -71,7 +71,7 @@ async fn queue_group_splits_work(rt: Rt) {
     worker_b.flush().await.unwrap();
     let client = rt.connect(&server.url()).await;
     for i in 0..50u32 {
-        client.publish("work", i.to_string()).await.unwrap();
+        client.publish("work", i.to_string().into()).await.unwrap();
     }
     client.flush().await.unwrap();
     let mut seen = Vec::new();
@@ -115,7 +115,7 @@ async fn request_reply_no_responders_and_timeout(rt: Rt) {
     };
     let asking = async {
         for word in ["a", "bb", "ccc"] {
-            let reply = client.request("echo", word).await.unwrap();
+            let reply = client.request("echo", word.into()).await.unwrap();
             assert_eq!(&reply.payload[..], word.as_bytes());
         }
     };
@@ -126,14 +126,19 @@ async fn request_reply_no_responders_and_timeout(rt: Rt) {
     )
     .await;
 
-    let err = within(WAIT, "no responders", client.request("nobody", "?")).await;
+    let err = within(
+        WAIT,
+        "no responders",
+        client.request("nobody", ("?").into()),
+    )
+    .await;
     assert_eq!(err.unwrap_err(), RequestError::NoResponders);
 
     let _silent = client.subscribe("silent").await.unwrap();
     client.flush().await.unwrap();
     let request = client
         .request_builder()
-        .payload("?")
+        .payload(("?").into())
         .timeout(Duration::from_millis(200));
     let err = within(WAIT, "a timeout", client.send_request("silent", request)).await;
     assert_eq!(err.unwrap_err(), RequestError::TimedOut);
@@ -146,7 +151,10 @@ async fn unsubscribe_after_and_drain(rt: Rt) {
     limited.unsubscribe_after(2).await;
     client.flush().await.unwrap();
     for i in 0..5 {
-        client.publish("ticks", format!("{i}")).await.unwrap();
+        client
+            .publish("ticks", format!("{i}").into())
+            .await
+            .unwrap();
     }
     let got: Vec<_> = within(
         WAIT,
@@ -159,7 +167,10 @@ async fn unsubscribe_after_and_drain(rt: Rt) {
     let mut drained = client.subscribe("drain.me").await.unwrap();
     client.flush().await.unwrap();
     for i in 0..10 {
-        client.publish("drain.me", format!("{i}")).await.unwrap();
+        client
+            .publish("drain.me", format!("{i}").into())
+            .await
+            .unwrap();
     }
     drained.drain().await;
     let got: Vec<_> = within(
@@ -175,7 +186,10 @@ async fn unsubscribe_after_and_drain(rt: Rt) {
     );
 
     let mut sub = client.subscribe("last").await.unwrap();
-    client.publish("last", "before drain").await.unwrap();
+    client
+        .publish("last", ("before drain").into())
+        .await
+        .unwrap();
     within(WAIT, "client drain", client.drain()).await.unwrap();
     assert_eq!(
         &next_message(&mut sub, "queued message").await.payload[..],
@@ -183,7 +197,7 @@ async fn unsubscribe_after_and_drain(rt: Rt) {
     );
     assert!(within(WAIT, "stream end", sub.next()).await.is_none());
     assert!(matches!(
-        client.publish("after", "x").await,
+        client.publish("after", "x".into()).await,
         Err(PublishError::Closed)
     ));
 }
@@ -206,7 +220,7 @@ async fn flush_rtt_and_local_errors(rt: Rt) {
     client.flush().await.unwrap();
     for i in 0..COUNT {
         client
-            .publish("flushed", vec![b'x'; 1000 + i])
+            .publish("flushed", (vec![b'x'; 1000 + i]).into())
             .await
             .unwrap();
     }
@@ -226,14 +240,14 @@ async fn flush_rtt_and_local_errors(rt: Rt) {
     }
     assert_eq!(client.max_payload(), 2048);
     assert_eq!(
-        client.publish("big", vec![0u8; 2049]).await,
+        client.publish("big", (vec![0u8; 2049]).into()).await,
         Err(PublishError::MaxPayloadExceeded {
             size: 2049,
             max: 2048
         })
     );
     assert!(matches!(
-        client.publish("bad subject", "x").await,
+        client.publish("bad subject", "x".into()).await,
         Err(PublishError::InvalidSubject(_))
     ));
     assert!(matches!(
@@ -278,7 +292,10 @@ async fn reconnect_restores_subscriptions_and_replays(rt: Rt) {
     })
     .await;
     for i in 0..20 {
-        client.publish("orders", format!("{i}")).await.unwrap();
+        client
+            .publish("orders", format!("{i}").into())
+            .await
+            .unwrap();
     }
     server.restart();
     reconnected(&mut events, WAIT).await;
@@ -309,10 +326,10 @@ async fn reconnect_buffer_overflow_is_an_error(rt: Rt) {
     })
     .await;
     // "PUB o 10\r\n0123456789\r\n" is 22 bytes: two fit in 64, the third does not.
-    client.publish("o", "0123456789").await.unwrap();
-    client.publish("o", "0123456789").await.unwrap();
+    client.publish("o", "0123456789".into()).await.unwrap();
+    client.publish("o", "0123456789".into()).await.unwrap();
     assert_eq!(
-        client.publish("o", "0123456789").await,
+        client.publish("o", "0123456789".into()).await,
         Err(PublishError::ReconnectBufferFull { limit: 64 })
     );
 }
@@ -330,7 +347,7 @@ async fn lame_duck_and_slow_consumer_events(rt: Rt) {
     let sub = client.subscribe("flood").await.unwrap();
     client.flush().await.unwrap();
     for _ in 0..100 {
-        client.publish("flood", "x").await.unwrap();
+        client.publish("flood", "x".into()).await.unwrap();
     }
     client.flush().await.unwrap();
     let sid = wait_event(&mut events, WAIT, "slow consumer", |e| match e {
@@ -380,7 +397,7 @@ async fn cluster_failover_to_a_discovered_server(rt: Rt) {
     // The subscription is restored on the new node; interest propagates through routes.
     let got = within(WAIT, "a message through the new node", async {
         loop {
-            publisher.publish("failover", "after").await.unwrap();
+            publisher.publish("failover", "after".into()).await.unwrap();
             publisher.flush().await.unwrap();
             if let Some(m) = next_within(&mut sub, Duration::from_millis(200)).await {
                 return m;
@@ -400,7 +417,7 @@ async fn tls_verified_mutual_and_first(rt: Rt) {
         .await
         .expect("verified TLS");
     let mut sub = client.subscribe("tls").await.unwrap();
-    client.publish("tls", "secret").await.unwrap();
+    client.publish("tls", "secret".into()).await.unwrap();
     assert_eq!(
         &next_message(&mut sub, "TLS message").await.payload[..],
         b"secret"
@@ -521,7 +538,7 @@ async fn unsubscribe_ends_the_stream(rt: Rt) {
     client.flush().await.unwrap();
     // Each message is published and seen by the witness, so it reached this client.
     for (payload, unsubscribe_after) in [("before", true), ("after", false)] {
-        publisher.publish("gone", payload).await.unwrap();
+        publisher.publish("gone", payload.into()).await.unwrap();
         publisher.flush().await.unwrap();
         within(WAIT, payload, witness.next()).await.unwrap();
         if unsubscribe_after {
@@ -575,7 +592,10 @@ fn dropping_the_last_client_outside_a_runtime_flushes_and_closes() {
     let mut events = client.events();
     runtime.block_on(async {
         for i in 0..100 {
-            client.publish("farewell", format!("{i}")).await.unwrap();
+            client
+                .publish("farewell", format!("{i}").into())
+                .await
+                .unwrap();
         }
     });
     // Outside `block_on`: no runtime context on this thread.
@@ -608,7 +628,10 @@ async fn retry_on_initial_connect_buffers_until_the_server_is_up(rt: Rt) {
     );
     let mut events = client.events();
     let mut sub = client.subscribe("early").await.unwrap();
-    client.publish("early", "before the server").await.unwrap();
+    client
+        .publish("early", ("before the server").into())
+        .await
+        .unwrap();
     let _server = NatsServer::builder().port(port).start();
     wait_event(&mut events, WAIT, "the first connect", |e| {
         matches!(e, ClientEvent::Connected { .. }).then_some(())

@@ -5,14 +5,11 @@
 //! where listed below. Each `#[test]` runs one program against a real nats-server on a
 //! current-thread tokio runtime and checks what the program returns.
 //!
-//! Everywhere:
-//! - The error type is `nats_client::Error`, the same boxed error as `async_nats::Error`
-//!   (imports only).
-//! - Payloads are written `Bytes::from(..)`, which both accept. async-nats's habitual
-//!   `"data".into()` does not compile with ours: our payload parameters are
-//!   `impl Into<Bytes>`, so `.into()` has no target type to infer.
+//! Everywhere: the error type is `nats_client::Error`, the same boxed error as
+//! `async_nats::Error` (imports only); payloads are `Bytes`, written `"data".into()` as in
+//! async-nats.
 //!
-//! Per program, beyond imports, the connect line and the payloads:
+//! Per program, beyond imports and the connect line:
 //! 1. `program_publish_subscribe` (publish, `subscribe(..).take(n)`, `next().await`): no
 //!    difference.
 //! 2. `program_queue_group` (two worker clients in one queue group, requests split between
@@ -22,28 +19,17 @@
 //!    round trip, so that suffices; async-nats's `flush()` only writes the buffer out, so
 //!    there the same line does not guarantee the server has the subscription.
 //! 3. `program_request_reply` (responder task, `request`): no difference.
-//! 4. `program_headers` (request and reply with headers):
-//!    - no `Client::request_with_headers`: the request goes through
-//!      `send_request(subject, Request::new().headers(..).payload(..))`, which async-nats
-//!      also has (there `Request::payload` takes `Bytes`, as written here);
-//!    - `HeaderMap::get` returns `Option<&str>`, not `Option<&HeaderValue>`: the example's
-//!      `request_id.as_str()` does not compile; `.to_string()` (written here) works on both.
-//! 5. `program_jetstream_publish` (stream created, publishes acked):
-//!    - the stream config is `jetstream::api::StreamConfig` (async-nats:
-//!      `jetstream::stream::Config`), same field names here (`name`, `subjects`);
-//!    - the ack's sequence is `ack.seq` (async-nats: `ack.sequence`).
-//! 6. `program_pull_consume` (durable consumer, `messages()`, acks):
-//!    - the stream config as in 5;
-//!    - the consumer config is `jetstream::api::ConsumerConfig` (async-nats:
-//!      `jetstream::consumer::pull::Config`), and `durable_name` is a `String`:
-//!      `"consumer".into()` instead of `Some("consumer".into())`;
-//!    - `consumer.messages(ConsumeOptions::new())` instead of `consumer.messages()`.
-//! 7. `program_fetch_batch` (`fetch` of a bounded batch, repeated until one comes back
-//!    empty):
-//!    - the configs as in 5 and 6;
-//!    - `consumer.fetch(FetchOptions::no_wait(10))` instead of the builder
-//!      `consumer.fetch().max_messages(10).messages()` (async-nats's `fetch()` is also a
-//!      no-wait pull; an empty one ends the stream without an error on both).
+//! 4. `program_headers` (`request_with_headers`, a reply with headers): `HeaderMap::get`
+//!    returns `Option<&str>`, not `Option<&HeaderValue>`, so the example's
+//!    `request_id.as_str()` does not compile; `.to_string()` (written here) works on both.
+//! 5. `program_jetstream_publish` (stream created with `jetstream::stream::Config`,
+//!    publishes acked): the ack's sequence is `ack.seq` (async-nats: `ack.sequence`): our
+//!    API types keep the server's JSON field names.
+//! 6. `program_pull_consume` (durable `jetstream::consumer::pull::Config`, `messages()`,
+//!    acks): `durable_name` is a `String`, written `"consumer".into()` (async-nats:
+//!    `Some("consumer".into())`): in our configs an unset string is empty, as on the wire.
+//! 7. `program_fetch_batch` (`fetch().max_messages(10).messages()` repeated until a batch
+//!    comes back empty): `durable_name` as in 6.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -52,9 +38,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_lite::StreamExt;
 use nats_client::jetstream;
-use nats_client::jetstream::api::{ConsumerConfig, StreamConfig};
-use nats_client::jetstream::pull::{ConsumeOptions, FetchOptions};
-use nats_client::{Error, HeaderMap, Request};
+use nats_client::{Error, HeaderMap};
 use nats_tests::NatsServer;
 
 #[macro_use]
@@ -74,7 +58,7 @@ async fn program_publish_subscribe(url: String) -> Result<Vec<Bytes>, Error> {
     let mut subscriber = client.subscribe("messages").await?.take(10);
     for i in 0..10 {
         client
-            .publish("messages", Bytes::from(format!("data {i}")))
+            .publish("messages", format!("data {i}").into())
             .await?;
     }
 
@@ -101,7 +85,7 @@ async fn program_queue_group(url: String) -> Result<BTreeMap<String, usize>, Err
         tokio::spawn(async move {
             while let Some(msg) = sub.next().await {
                 if let Some(reply) = msg.reply {
-                    worker_client.publish(reply, Bytes::from(worker)).await.ok();
+                    worker_client.publish(reply, worker.into()).await.ok();
                 }
             }
         });
@@ -110,7 +94,7 @@ async fn program_queue_group(url: String) -> Result<BTreeMap<String, usize>, Err
     let mut handled = BTreeMap::new();
     for i in 0..50 {
         let response = client
-            .request("api.calculate", Bytes::from(format!("request {i}")))
+            .request("api.calculate", format!("request {i}").into())
             .await?;
         let worker = String::from_utf8(response.payload.to_vec())?;
         *handled.entry(worker).or_insert(0) += 1;
@@ -130,10 +114,7 @@ async fn program_request_reply(url: String) -> Result<Vec<String>, Error> {
         while let Some(msg) = sub.next().await {
             let answer = format!("answer to {}", String::from_utf8_lossy(&msg.payload));
             if let Some(reply) = msg.reply {
-                service_client
-                    .publish(reply, Bytes::from(answer))
-                    .await
-                    .ok();
+                service_client.publish(reply, answer.into()).await.ok();
             }
         }
     });
@@ -141,7 +122,7 @@ async fn program_request_reply(url: String) -> Result<Vec<String>, Error> {
     let mut answers = Vec::new();
     for i in 0..5 {
         let response = client
-            .request("time", Bytes::from(format!("question {i}")))
+            .request("time", format!("question {i}").into())
             .await?;
         answers.push(String::from_utf8(response.payload.to_vec())?);
     }
@@ -186,10 +167,7 @@ async fn program_headers(url: String) -> Result<HeadersSeen, Error> {
     headers.insert("X-Priority", "high");
 
     let response = client
-        .send_request(
-            "service",
-            Request::new().headers(headers).payload(Bytes::from("data")),
-        )
+        .request_with_headers("service", headers, "data".into())
         .await?;
 
     let header = |name: &str| {
@@ -222,7 +200,7 @@ async fn program_jetstream_publish(url: String) -> Result<Published, Error> {
     let jetstream = jetstream::new(client);
 
     let mut stream = jetstream
-        .create_stream(StreamConfig {
+        .create_stream(jetstream::stream::Config {
             name: "EVENTS".to_string(),
             subjects: vec!["events.>".into()],
             ..Default::default()
@@ -233,7 +211,7 @@ async fn program_jetstream_publish(url: String) -> Result<Published, Error> {
     let mut sequences = Vec::new();
     for i in 0..10 {
         let ack = jetstream
-            .publish(format!("events.{i}"), Bytes::from("data"))
+            .publish(format!("events.{i}"), "data".into())
             .await?
             .await?;
         streams.push(ack.stream);
@@ -256,13 +234,13 @@ async fn program_pull_consume(url: String) -> Result<Vec<String>, Error> {
     let jetstream = jetstream::new(client);
 
     let consumer = jetstream
-        .create_stream(StreamConfig {
+        .create_stream(jetstream::stream::Config {
             name: "EVENTS".to_string(),
             subjects: vec!["events.>".into()],
             ..Default::default()
         })
         .await?
-        .create_consumer(ConsumerConfig {
+        .create_consumer(jetstream::consumer::pull::Config {
             durable_name: "consumer".into(),
             ..Default::default()
         })
@@ -270,12 +248,12 @@ async fn program_pull_consume(url: String) -> Result<Vec<String>, Error> {
 
     for i in 0..10 {
         jetstream
-            .publish(format!("events.{i}"), Bytes::from("data"))
+            .publish(format!("events.{i}"), "data".into())
             .await?
             .await?;
     }
 
-    let mut messages = consumer.messages(ConsumeOptions::new()).await?.take(10);
+    let mut messages = consumer.messages().await?.take(10);
 
     let mut subjects = Vec::new();
     while let Some(message) = messages.next().await {
@@ -295,28 +273,28 @@ async fn program_fetch_batch(url: String) -> Result<Vec<usize>, Error> {
     let js = jetstream::new(client);
 
     let stream = js
-        .create_stream(StreamConfig {
+        .create_stream(jetstream::stream::Config {
             name: "ORDERS".to_string(),
             subjects: vec!["orders.>".to_string()],
             ..Default::default()
         })
         .await?;
     let consumer = stream
-        .create_consumer(ConsumerConfig {
+        .create_consumer(jetstream::consumer::pull::Config {
             durable_name: "shipping".to_string(),
             ..Default::default()
         })
         .await?;
 
     for i in 0..15 {
-        js.publish(format!("orders.{i}"), Bytes::from(format!("order {i}")))
+        js.publish(format!("orders.{i}"), format!("order {i}").into())
             .await?
             .await?;
     }
 
     let mut batches = Vec::new();
     loop {
-        let mut messages = consumer.fetch(FetchOptions::no_wait(10)).await?;
+        let mut messages = consumer.fetch().max_messages(10).messages().await?;
         let mut batch = 0;
         while let Some(msg) = messages.next().await {
             let msg = msg?;
@@ -407,7 +385,7 @@ async fn all_acked(url: &str, stream: &str, consumer: &str, last: u64) {
 #[test]
 fn publish_subscribe() {
     let (_server, received) = run("program_publish_subscribe", program_publish_subscribe);
-    let expected: Vec<Bytes> = (0..10).map(|i| Bytes::from(format!("data {i}"))).collect();
+    let expected: Vec<Bytes> = (0..10).map(|i| format!("data {i}").into()).collect();
     assert_eq!(received, expected);
 }
 

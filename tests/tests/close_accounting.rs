@@ -21,11 +21,14 @@ async fn close_after_the_server_died_reports_the_buffer(rt: Rt) {
     let mut server = NatsServer::start();
     let client = rt.connect(&server.url()).await;
     let mut events = client.events();
-    client.publish("before", "sent").await.unwrap();
+    client.publish("before", "sent".into()).await.unwrap();
     client.flush().await.unwrap();
     kill_under(&mut server, &mut events, WAIT).await;
     for i in 0..BUFFERED {
-        client.publish("during", format!("{i}")).await.unwrap();
+        client
+            .publish("during", format!("{i}").into())
+            .await
+            .unwrap();
     }
     let outcome = within(WAIT, "close", client.close()).await;
     assert_eq!(
@@ -59,7 +62,11 @@ async fn exhausted_reconnects_report_the_buffer(rt: Rt) {
     // accounted for.
     let mut accepted = 0;
     for i in 0..BUFFERED {
-        if client.publish("during", format!("{i}")).await.is_ok() {
+        if client
+            .publish("during", format!("{i}").into())
+            .await
+            .is_ok()
+        {
             accepted += 1;
         }
     }
@@ -101,7 +108,10 @@ async fn close_while_connected_writes_everything_first(rt: Rt) {
     receiver.flush().await.unwrap();
     let payload = vec![7u8; 1024];
     for _ in 0..500 {
-        client.publish("last", payload.clone()).await.unwrap();
+        client
+            .publish("last", payload.clone().into())
+            .await
+            .unwrap();
     }
     assert_eq!(within(WAIT, "close", client.close()).await, Ok(()));
     within(WAIT, "every publish made before the close", async {

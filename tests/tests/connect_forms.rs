@@ -35,7 +35,7 @@ fn dead_url() -> String {
 /// Works: a round trip through the server.
 async fn round_trip(client: &Client) {
     let mut sub = client.subscribe("forms").await.unwrap();
-    client.publish("forms", "ok").await.unwrap();
+    client.publish("forms", "ok".into()).await.unwrap();
     let message = within(WAIT, "the message back", sub.next()).await.unwrap();
     assert_eq!(&message.payload[..], b"ok");
 }
@@ -81,8 +81,11 @@ async fn subjects_as_str_string_or_subject(rt: Rt) {
         .unwrap();
     let mut service = client.subscribe("forms.service".to_string()).await.unwrap();
     client.flush().await.unwrap();
-    client.publish(&owned, "by &String").await.unwrap();
-    client.publish(owned.clone(), "by String").await.unwrap();
+    client.publish(&owned, ("by &String").into()).await.unwrap();
+    client
+        .publish(owned.clone(), ("by String").into())
+        .await
+        .unwrap();
     for expected in ["by &String", "by String"] {
         let message = within(WAIT, "a message", sub.next()).await.unwrap();
         assert_eq!(&message.payload[..], expected.as_bytes());
@@ -91,9 +94,9 @@ async fn subjects_as_str_string_or_subject(rt: Rt) {
     let answer = async {
         let request = service.next().await.unwrap();
         let reply = request.reply.expect("a request has a reply subject");
-        client.publish(&reply, "answered").await.unwrap();
+        client.publish(&reply, "answered".into()).await.unwrap();
     };
-    let ask = client.request(String::from("forms.service"), "?");
+    let ask = client.request(String::from("forms.service"), ("?").into());
     let ((), reply) = within(WAIT, "the reply", futures_lite::future::zip(answer, ask)).await;
     assert_eq!(&reply.unwrap().payload[..], b"answered");
 }

@@ -16,7 +16,6 @@ use std::task::Poll;
 use std::time::Duration;
 
 use futures_lite::StreamExt;
-use nats_client::jetstream::pull::ConsumeOptions;
 use nats_client::{jetstream, Client};
 use nats_tests::NatsServer;
 
@@ -87,7 +86,7 @@ async fn misrouted_replies(client: &Client, who: &str) -> usize {
             Box::pin(async move {
                 let request = client
                     .request_builder()
-                    .payload(payload.clone())
+                    .payload(payload.clone().into())
                     .timeout(REQUEST_TIMEOUT);
                 let reply = client.send_request("echo", request).await.unwrap();
                 reply.payload != payload.as_bytes()
@@ -251,7 +250,7 @@ async fn pull_worker(client: &Client, mut report: impl FnMut(u64)) {
         .get_consumer("workers")
         .await
         .unwrap();
-    let mut messages = consumer.messages(ConsumeOptions::new()).await.unwrap();
+    let mut messages = consumer.messages().await.unwrap();
     while let Some(message) = messages.next().await {
         let message = message.expect("a delivery");
         let seq = message.metadata().unwrap().stream_sequence;

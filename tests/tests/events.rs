@@ -22,7 +22,10 @@ async fn drain_raises_draining_then_closed(rt: Rt) {
     let mut events = client.events();
     let mut sub = client.subscribe("drained").await.unwrap();
     client.flush().await.unwrap();
-    client.publish("drained", "in flight").await.unwrap();
+    client
+        .publish("drained", ("in flight").into())
+        .await
+        .unwrap();
     assert_eq!(within(WAIT, "drain", client.drain()).await, Ok(()));
     let seen: Vec<ClientEvent> = within(WAIT, "the event stream to end", async {
         let mut seen = Vec::new();

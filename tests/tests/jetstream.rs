@@ -77,7 +77,7 @@ async fn stream_management(rt: Rt) {
     assert_eq!(all(js.stream_names(Some("audit.x"))).await, vec!["AUDIT"]);
 
     for i in 0..5 {
-        js.publish(&format!("orders.{}", i % 2), format!("o{i}"))
+        js.publish(&format!("orders.{}", i % 2), format!("o{i}").into())
             .await
             .unwrap()
             .await
@@ -117,7 +117,7 @@ async fn publish_acks_dedup_and_expectations(rt: Rt) {
 
     // The same publish twice: the stream stores it once.
     let m1 = || async {
-        let publish = Publish::new().payload("1").message_id("m-1");
+        let publish = Publish::new().payload("1".into()).message_id("m-1");
         js.send_publish("events.a", publish)
             .await
             .unwrap()
@@ -139,7 +139,7 @@ async fn publish_acks_dedup_and_expectations(rt: Rt) {
     let wrong_seq = js
         .send_publish(
             "events.a",
-            Publish::new().payload("x").expected_last_sequence(7),
+            Publish::new().payload("x".into()).expected_last_sequence(7),
         )
         .await
         .unwrap()
@@ -150,7 +150,7 @@ async fn publish_acks_dedup_and_expectations(rt: Rt) {
         .send_publish(
             "events.b",
             Publish::new()
-                .payload("x")
+                .payload("x".into())
                 .expected_last_subject_sequence(3),
         )
         .await
@@ -165,7 +165,7 @@ async fn publish_acks_dedup_and_expectations(rt: Rt) {
         .send_publish(
             "events.b",
             Publish::new()
-                .payload("x")
+                .payload("x".into())
                 .expected_last_subject_sequence(0)
                 .expected_stream("EVENTS")
                 .expected_last_message_id("m-1"),
@@ -178,7 +178,7 @@ async fn publish_acks_dedup_and_expectations(rt: Rt) {
     let wrong_stream = js
         .send_publish(
             "events.c",
-            Publish::new().payload("x").expected_stream("OTHER"),
+            Publish::new().payload("x".into()).expected_stream("OTHER"),
         )
         .await
         .unwrap()
@@ -188,7 +188,7 @@ async fn publish_acks_dedup_and_expectations(rt: Rt) {
 
     // No stream listens: retried, then a clear no-responders error.
     let nowhere = within(WAIT, "no stream", async {
-        js.publish("nowhere", "x").await.unwrap().await
+        js.publish("nowhere", "x".into()).await.unwrap().await
     })
     .await
     .unwrap_err();
@@ -198,7 +198,11 @@ async fn publish_acks_dedup_and_expectations(rt: Rt) {
     let js = js.with_max_acks_in_flight(8);
     let mut acks = Vec::new();
     for i in 0..200 {
-        acks.push(js.publish("events.bulk", format!("{i}")).await.unwrap());
+        acks.push(
+            js.publish("events.bulk", format!("{i}").into())
+                .await
+                .unwrap(),
+        );
     }
     let mut last = 0;
     for ack in acks {
@@ -215,11 +219,14 @@ async fn messages_get_delete_and_direct(rt: Rt) {
     config.allow_direct = true;
     let stream = js.create_stream(config).await.unwrap();
     for (subject, value) in [("kv.a", "1"), ("kv.b", "2"), ("kv.a", "3")] {
-        js.send_publish(subject, Publish::new().payload(value).header("Who", "test"))
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        js.send_publish(
+            subject,
+            Publish::new().payload(value.into()).header("Who", "test"),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
     }
     let second = stream.get_message(2).await.unwrap();
     assert_eq!(
@@ -264,7 +271,10 @@ async fn consumer_management_fetch_and_acks(rt: Rt) {
     assert_eq!(missing.api_kind(), Some(ApiErrorKind::ConsumerNotFound));
 
     // A fetch of 4 returns exactly 4; ack three, nak one.
-    let mut batch = consumer.fetch(FetchOptions::messages(4)).await.unwrap();
+    let mut batch = consumer
+        .fetch_with(FetchOptions::messages(4))
+        .await
+        .unwrap();
     let mut got = Vec::new();
     while let Some(message) = within(WAIT, "fetched message", batch.next()).await {
         let message = message.unwrap();
@@ -292,7 +302,7 @@ async fn consumer_management_fetch_and_acks(rt: Rt) {
     within(WAIT, "the nak'd and remaining messages", async {
         while rest.len() < 7 {
             let mut fetch = consumer
-                .fetch(FetchOptions {
+                .fetch_with(FetchOptions {
                     expires: Some(Duration::from_secs(1)),
                     ..FetchOptions::messages(100)
                 })
@@ -313,14 +323,20 @@ async fn consumer_management_fetch_and_acks(rt: Rt) {
         "redelivered and remaining, none lost"
     );
     // Nothing is left: a no-wait fetch ends at once, empty.
-    let mut empty = consumer.fetch(FetchOptions::no_wait(10)).await.unwrap();
+    let mut empty = consumer
+        .fetch_with(FetchOptions::no_wait(10))
+        .await
+        .unwrap();
     assert!(within(WAIT, "an empty fetch", empty.next()).await.is_none());
 
     // Reset (server 2.14): the consumer delivers again from a stream sequence.
     let reset = stream.reset_consumer("workers", 8).await.unwrap();
     assert_eq!(reset.reset_seq, 8);
     let mut again = Vec::new();
-    let mut fetch = consumer.fetch(FetchOptions::no_wait(10)).await.unwrap();
+    let mut fetch = consumer
+        .fetch_with(FetchOptions::no_wait(10))
+        .await
+        .unwrap();
     while let Some(message) = within(WAIT, "fetch after reset", fetch.next()).await {
         let message = message.unwrap();
         again.push(message.metadata().unwrap().stream_sequence);
@@ -356,14 +372,19 @@ async fn continuous_consume(rt: Rt) {
     let stream = create_stream(&js, "FEED", &["feed.>"]).await;
     let consumer = stream.create_consumer(durable("reader")).await.unwrap();
     let mut messages = consumer
-        .messages(ConsumeOptions::messages(10))
+        .messages_with(ConsumeOptions::messages(10))
         .await
         .unwrap();
     let publisher = js.clone();
     let publish = async move {
         for i in 0..300 {
             // The ack is not needed here: dropping its future keeps the publish.
-            drop(publisher.publish("feed.x", format!("{i}")).await.unwrap());
+            drop(
+                publisher
+                    .publish("feed.x", format!("{i}").into())
+                    .await
+                    .unwrap(),
+            );
         }
     };
     let receive = async {
@@ -397,7 +418,7 @@ async fn consume_resumes_after_a_server_restart(rt: Rt) {
     let consumer = stream.create_consumer(durable("survivor")).await.unwrap();
     publish_range(&js, "durable.x", 0..50).await;
     let mut messages = consumer
-        .messages(ConsumeOptions::messages(5))
+        .messages_with(ConsumeOptions::messages(5))
         .await
         .unwrap();
     let mut acked = BTreeSet::new();
@@ -454,7 +475,7 @@ async fn push_consumers_with_flow_control_heartbeats_and_queues(rt: Rt) {
     for i in 0..500 {
         let mut payload = format!("{i:04}").into_bytes();
         payload.resize(4096, b'.');
-        acks.push(js.publish("pushed.x", payload).await.unwrap());
+        acks.push(js.publish("pushed.x", payload.into()).await.unwrap());
     }
     for ack in acks {
         ack.await.unwrap();
@@ -528,7 +549,11 @@ async fn push_consumers_with_flow_control_heartbeats_and_queues(rt: Rt) {
     client.flush().await.unwrap();
     let mut acks = Vec::new();
     for i in 0..500 {
-        acks.push(js.publish("grouped.x", format!("{i}")).await.unwrap());
+        acks.push(
+            js.publish("grouped.x", format!("{i}").into())
+                .await
+                .unwrap(),
+        );
     }
     for ack in acks {
         ack.await.unwrap();
@@ -576,8 +601,8 @@ async fn pinned_client_priority_group(rt: Rt) {
         expires: Some(Duration::from_secs(2)),
         ..ConsumeOptions::messages(10)
     };
-    let mut a = consumer.messages(options()).await.unwrap();
-    let mut b = consumer.messages(options()).await.unwrap();
+    let mut a = consumer.messages_with(options()).await.unwrap();
+    let mut b = consumer.messages_with(options()).await.unwrap();
     publish_range(&js, "pinned.job", 0..20).await;
     let mut members = Vec::new();
     let mut pins = BTreeSet::new();
@@ -638,7 +663,7 @@ async fn ack_futures_resolve_when_the_server_goes_away(rt: Rt) {
     let mut stream = js.create_stream(config).await.unwrap();
     let mut acks = Vec::new();
     for i in 0..200 {
-        acks.push(js.publish("gone.x", format!("{i}")).await.unwrap());
+        acks.push(js.publish("gone.x", format!("{i}").into()).await.unwrap());
     }
     // The publishes reached the server, which stored them, before it goes away.
     within(WAIT, "the 200 messages to be stored", async {

@@ -1,7 +1,8 @@
 //! The JetStream API as an async-nats user writes it, against a real nats-server, on tokio,
 //! smol and async-std: create-or-update consumers (and the strict create), get-or-create,
 //! consumers by stream name, the raw API request, the context builder, publishing with
-//! headers, waiting for every ack, and listings that page lazily.
+//! headers, waiting for every ack, listings that page lazily, and the pull builders
+//! (`fetch()`, `batch()`, `stream()`).
 //!
 //! Each scenario asserts what a user sees: the config the server holds, the server's error
 //! kinds, stored headers and message counts, and every item of a listing once.
@@ -263,7 +264,7 @@ async fn publish_with_headers_stores_them(rt: Rt) {
     headers.insert("Order-Kind", "express");
     headers.insert("Nats-Msg-Id", "order-1");
     let ack = within(WAIT, "the ack", async {
-        js.publish_with_headers("hdrs.new", headers.clone(), "{}")
+        js.publish_with_headers("hdrs.new", headers.clone(), "{}".into())
             .await
             .unwrap()
             .await
@@ -276,7 +277,7 @@ async fn publish_with_headers_stores_them(rt: Rt) {
     assert_eq!(stored.payload, "{}");
     // The headers reach the server as headers: the message id deduplicates.
     let repeat = within(WAIT, "the repeat's ack", async {
-        js.publish_with_headers("hdrs.new", headers, "{}")
+        js.publish_with_headers("hdrs.new", headers, "{}".into())
             .await
             .unwrap()
             .await
@@ -296,7 +297,11 @@ async fn wait_for_acks_after_unawaited_publishes(rt: Rt) {
     const N: u64 = 500;
     let mut acks = Vec::new();
     for i in 0..N {
-        acks.push(js.publish("bulk.item", format!("{i}")).await.unwrap());
+        acks.push(
+            js.publish("bulk.item", format!("{i}").into())
+                .await
+                .unwrap(),
+        );
     }
     within(WAIT, "every ack", js.wait_for_acks()).await;
     // Every ack future holds its answer now: none has to wait.
@@ -370,7 +375,71 @@ async fn listings_page_lazily(rt: Rt) {
     );
 }
 
+/// The payloads of a pull's messages, each acked, until the pull ends.
+async fn drain_pull(mut messages: jetstream::Messages) -> Vec<String> {
+    let mut payloads = Vec::new();
+    while let Some(message) = within(WAIT, "a message of the pull", messages.next()).await {
+        let message = message.unwrap();
+        payloads.push(String::from_utf8_lossy(&message.payload).into_owned());
+        message.ack().await.unwrap();
+    }
+    payloads
+}
+
+/// `fetch()`, `batch()` and `stream()` as async-nats's builders: a fetch takes what is
+/// there and ends (empty, without an error, when nothing is), a batch waits for messages
+/// published after it started, and a stream with a small batch yields everything.
+async fn pull_builders(rt: Rt) {
+    let (_server, js, stream) = common::js::stream_with_items(rt, "PULLS", "pulls", 7).await;
+    let consumer = stream.create_consumer(durable("puller")).await.unwrap();
+
+    let first = consumer.fetch().max_messages(5).messages().await.unwrap();
+    assert_eq!(drain_pull(first).await, ["0", "1", "2", "3", "4"]);
+    let rest = consumer.fetch().messages().await.unwrap();
+    assert_eq!(
+        drain_pull(rest).await,
+        ["5", "6"],
+        "the default asks for more"
+    );
+    let empty = consumer.fetch().max_messages(5).messages().await.unwrap();
+    assert!(
+        drain_pull(empty).await.is_empty(),
+        "nothing left: ends empty"
+    );
+
+    // A batch started before the messages exist waits for them.
+    let waiting = consumer
+        .batch()
+        .max_messages(2)
+        .expires(Duration::from_secs(20))
+        .messages()
+        .await
+        .unwrap();
+    publish_range(&js, "pulls.item", 7..9).await;
+    assert_eq!(drain_pull(waiting).await, ["7", "8"]);
+
+    // A continuous stream pulling two at a time sees every later message once.
+    publish_range(&js, "pulls.item", 9..14).await;
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(2)
+        .messages()
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 5 {
+        let message = within(WAIT, "a streamed message", messages.next())
+            .await
+            .expect("the stream goes on")
+            .unwrap();
+        seen.push(String::from_utf8_lossy(&message.payload).into_owned());
+        message.ack().await.unwrap();
+    }
+    assert_eq!(seen, ["9", "10", "11", "12", "13"]);
+}
+
 on_every_runtime!(
+    pull_builders,
     create_consumer_updates_and_strict_refuses,
     get_or_create_creates_then_gets,
     consumers_by_stream_name,

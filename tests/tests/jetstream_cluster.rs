@@ -95,7 +95,7 @@ fn r3_stream_keeps_every_acknowledged_message_once_while_nodes_are_killed() {
                 attempts += 1;
                 assert!(Instant::now() < deadline, "message {i} never acknowledged");
                 let publish = Publish::new()
-                    .payload(format!("{i}"))
+                    .payload(format!("{i}").into())
                     .message_id(format!("msg-{i}"));
                 let ack = match js.send_publish("replicated.events", publish).await {
                     Ok(future) => future.await,
@@ -133,7 +133,9 @@ fn r3_stream_keeps_every_acknowledged_message_once_while_nodes_are_killed() {
                     })
                     .await?;
                 let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-                let mut fetch = consumer.fetch(FetchOptions::no_wait(MESSAGES * 2)).await?;
+                let mut fetch = consumer
+                    .fetch_with(FetchOptions::no_wait(MESSAGES * 2))
+                    .await?;
                 while let Some(message) = fetch.next().await {
                     let message = message?;
                     let id = message

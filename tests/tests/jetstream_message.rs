@@ -35,7 +35,10 @@ fn redelivering(name: &str) -> ConsumerConfig {
 
 /// Exactly `n` messages from one fetch.
 async fn fetch(consumer: &Consumer, n: usize) -> Vec<JsMessage> {
-    let mut batch = consumer.fetch(FetchOptions::messages(n)).await.unwrap();
+    let mut batch = consumer
+        .fetch_with(FetchOptions::messages(n))
+        .await
+        .unwrap();
     let mut messages = Vec::new();
     while let Some(message) = within(WAIT, "a fetched message", batch.next()).await {
         messages.push(message.unwrap());
@@ -51,7 +54,7 @@ async fn all_acked(stream: &Stream, consumer: &Consumer, name: &str) {
         expires: Some(ACK_WAIT + Duration::from_secs(1)),
         ..FetchOptions::messages(10)
     };
-    let mut fetch = consumer.fetch(options).await.unwrap();
+    let mut fetch = consumer.fetch_with(options).await.unwrap();
     if let Some(message) = within(WAIT, "the end of the fetch", fetch.next()).await {
         let message = message.unwrap();
         panic!("redelivered: {:?}", message.info().unwrap());

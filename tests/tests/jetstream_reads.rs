@@ -35,7 +35,7 @@ async fn stream_info_subjects_past_one_page(rt: Rt) {
         for window in subjects.chunks(2_000) {
             let mut acks = Vec::with_capacity(window.len());
             for i in window {
-                acks.push(js.publish(&format!("wide.{i}"), "x").await.unwrap());
+                acks.push(js.publish(&format!("wide.{i}"), "x".into()).await.unwrap());
             }
             for ack in acks {
                 ack.await.unwrap();
@@ -109,7 +109,7 @@ async fn direct_get_batches_yield_every_message(rt: Rt) {
     // kv.a: 1 3 5 7 9, kv.b: 2 4 6 8 10.
     for i in 1..=10 {
         let key = if i % 2 == 1 { "kv.a" } else { "kv.b" };
-        js.publish(key, format!("v{i}"))
+        js.publish(key, format!("v{i}").into())
             .await
             .unwrap()
             .await

@@ -34,7 +34,7 @@ async fn consumer_on_a_closed_client_is_a_subscribe_error(rt: Rt) {
     let consumer = stream.create_consumer(durable("reader")).await.unwrap();
     within(WAIT, "the close", client.close()).await.unwrap();
     let error = consumer
-        .fetch(FetchOptions::messages(1))
+        .fetch_with(FetchOptions::messages(1))
         .await
         .expect_err("no inbox can be subscribed on a closed client");
     assert_eq!(error.kind(), JetStreamErrorKind::Disconnected, "{error}");
@@ -50,7 +50,7 @@ async fn a_consume_tells_when_its_client_closes(rt: Rt) {
     let stream = create_stream(&js, "CLOSING", &["closing.>"]).await;
     let consumer = stream.create_consumer(durable("reader")).await.unwrap();
     publish_range(&js, "closing.x", 0..3).await;
-    let mut messages = consumer.messages(ConsumeOptions::new()).await.unwrap();
+    let mut messages = consumer.messages().await.unwrap();
     for _ in 0..3 {
         within(WAIT, "a stored message", messages.next())
             .await
@@ -81,7 +81,7 @@ async fn burst(js: &jetstream::Context, count: usize) -> (usize, usize) {
     let mut acks = Vec::new();
     for i in 0..count {
         acks.push(Some(Box::pin(
-            js.publish("busy.x", format!("{i}")).await.unwrap(),
+            js.publish("busy.x", format!("{i}").into()).await.unwrap(),
         )));
     }
     let mut results = Vec::new();
@@ -160,7 +160,7 @@ async fn publish_with_ttl(
     payload: &'static str,
     ttl: Duration,
 ) -> Result<PubAck, JetStreamError> {
-    let publish = Publish::new().payload(payload).ttl(ttl);
+    let publish = Publish::new().payload(payload.into()).ttl(ttl);
     within(WAIT, "the ack of a publish with a TTL", async {
         js.send_publish(subject, publish).await.unwrap().await
     })
@@ -215,7 +215,7 @@ async fn consume_resumes_after_a_reconnect_it_was_not_polled_for(rt: Rt) {
     let consumer = stream.create_consumer(durable("sleeper")).await.unwrap();
     publish_range(&js, "idle.x", 0..5).await;
     let mut messages = consumer
-        .messages(ConsumeOptions::messages(5))
+        .messages_with(ConsumeOptions::messages(5))
         .await
         .unwrap();
     for _ in 0..5 {
@@ -232,7 +232,7 @@ async fn consume_resumes_after_a_reconnect_it_was_not_polled_for(rt: Rt) {
     server.restart();
     reconnected(&mut events, WAIT).await;
     for _ in 0..EVENT_FLOOD {
-        client.publish("forbidden.x", "no").await.unwrap();
+        client.publish("forbidden.x", "no".into()).await.unwrap();
     }
     // The server reports each violation before it answers the flush's PING.
     within(WAIT, "the flush", client.flush()).await.unwrap();

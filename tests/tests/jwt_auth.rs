@@ -380,7 +380,7 @@ async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> 
 async fn round_trip(client: &Client, subject: &str) {
     let mut sub = client.subscribe(subject).await.unwrap();
     client.flush().await.unwrap();
-    client.publish(subject, "over jwt").await.unwrap();
+    client.publish(subject, ("over jwt").into()).await.unwrap();
     let msg = within("the message", sub.next())
         .await
         .expect("subscription open");

@@ -38,7 +38,7 @@ async fn a_subscriber_outlives_its_client(rt: Rt) {
     drop(client);
 
     publisher
-        .publish("still.here", "after the drop")
+        .publish("still.here", ("after the drop").into())
         .await
         .unwrap();
     let message = within(WAIT, "a message after the client was dropped", sub.next())

@@ -256,7 +256,10 @@ async fn push_answers_flow_control(rt: Rt) {
     let payload = vec![b'x'; 128 * 1024];
     for _ in 0..total {
         within(WAIT, "a publish ack", async {
-            js.publish("flow.x", payload.clone()).await.unwrap().await
+            js.publish("flow.x", payload.clone().into())
+                .await
+                .unwrap()
+                .await
         })
         .await
         .unwrap();

@@ -36,7 +36,7 @@ async fn force_reconnect_replaces_a_healthy_connection(rt: Rt) {
     client.flush().await.unwrap();
 
     // The subscription was restored on the new connection.
-    publisher.publish("steered", "after").await.unwrap();
+    publisher.publish("steered", "after".into()).await.unwrap();
     let message = within(WAIT, "a message after the reconnect", sub.next())
         .await
         .expect("subscription open");

@@ -4,6 +4,19 @@
 //! Invariant: nothing here decides anything about pulls; this file names the consumer and a
 //! fresh inbox, and turns delivered messages into acknowledgeable ones.
 
+/// A consumer's configuration, as async-nats names it (`jetstream::consumer::Config`).
+pub use nats_sansio::jetstream::api::ConsumerConfig as Config;
+/// What the server says about a consumer (`jetstream::consumer::Info`).
+pub use nats_sansio::jetstream::api::ConsumerInfo as Info;
+pub use nats_sansio::jetstream::api::{AckPolicy, DeliverPolicy, ReplayPolicy};
+
+/// Pull consumers under the names async-nats uses (`jetstream::consumer::pull::Config`).
+pub mod pull {
+    /// A pull consumer's configuration: the one consumer configuration, without a
+    /// deliver subject.
+    pub use nats_sansio::jetstream::api::ConsumerConfig as Config;
+}
+
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
@@ -50,48 +63,101 @@ impl Consumer {
         Ok(&self.info)
     }
 
-    /// One pull: up to `max_messages` messages, ending early when the server has no more
-    /// (`no_wait`) or the pull expires.
-    pub async fn fetch(&self, options: FetchOptions) -> Result<Messages, JetStreamError> {
-        let now = self.context.client().shared_state().runtime.now();
-        let machine = PullMachine::fetch(now, options)?;
-        self.messages_with(machine).await
+    /// One pull of the messages available now, as async-nats's `fetch()`: a builder whose
+    /// [`messages`](FetchBuilder::messages) starts it. It asks for up to 100 messages (or
+    /// what [`max_messages`](FetchBuilder::max_messages) says) and ends as soon as the
+    /// server has no more, without an error when there were none.
+    ///
+    /// ```no_run
+    /// # async fn run(consumer: nats_client::jetstream::Consumer) -> Result<(), nats_client::jetstream::JetStreamError> {
+    /// use futures_lite::StreamExt;
+    ///
+    /// let mut batch = consumer.fetch().max_messages(10).messages().await?;
+    /// while let Some(message) = batch.next().await {
+    ///     message?.ack().await?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn fetch(&self) -> FetchBuilder {
+        FetchBuilder {
+            consumer: self.clone(),
+            options: FetchOptions::no_wait(DEFAULT_BATCH),
+        }
     }
 
-    /// A continuous stream of messages, with pulls kept in flight by message (or byte)
-    /// thresholds, idle heartbeats, and reconnects handled.
+    /// One pull that waits for messages, as async-nats's `batch()`: up to 100 messages (or
+    /// what [`max_messages`](FetchBuilder::max_messages) says), ending when they arrived or
+    /// the pull expires (30 s unless [`expires`](FetchBuilder::expires) says otherwise).
+    pub fn batch(&self) -> FetchBuilder {
+        FetchBuilder {
+            consumer: self.clone(),
+            options: FetchOptions::messages(DEFAULT_BATCH),
+        }
+    }
+
+    /// One pull with options: up to `max_messages` messages, ending early when the server
+    /// has no more (`no_wait`) or the pull expires.
+    pub async fn fetch_with(&self, options: FetchOptions) -> Result<Messages, JetStreamError> {
+        let now = self.context.client().shared_state().runtime.now();
+        let machine = PullMachine::fetch(now, options)?;
+        self.start(machine).await
+    }
+
+    /// A continuous stream of messages with the default pull settings (500 messages kept
+    /// requested, pulls expiring after 30 s, idle heartbeats), as async-nats's
+    /// `messages()`; [`stream`](Self::stream) is the builder for other settings and
+    /// [`messages_with`](Self::messages_with) takes them as [`ConsumeOptions`].
     ///
     /// Each item is a [`JsMessage`] to acknowledge, or an error; a terminal error (the
     /// consumer was deleted, for example) is yielded and then the stream ends. Dropping the
-    /// stream stops pulling. For one bounded batch, use [`fetch`](Self::fetch).
+    /// stream stops pulling. Reconnects are handled. For one bounded batch, use
+    /// [`fetch`](Self::fetch).
     ///
     /// ```no_run
     /// # async fn run(stream: nats_client::jetstream::Stream) -> Result<(), nats_client::jetstream::JetStreamError> {
     /// use futures_lite::StreamExt;
-    /// use nats_client::jetstream::{api::ConsumerConfig, pull::ConsumeOptions};
+    /// use nats_client::jetstream::consumer::pull;
     ///
-    /// let mut config = ConsumerConfig::default();
-    /// config.durable_name = "billing".into();
-    /// let consumer = stream.create_consumer(config).await?;
+    /// let consumer = stream
+    ///     .create_consumer(pull::Config {
+    ///         durable_name: "billing".into(),
+    ///         ..Default::default()
+    ///     })
+    ///     .await?;
     ///
-    /// // Up to 100 messages kept in flight (the default budget is larger).
-    /// let mut messages = consumer.messages(ConsumeOptions::messages(100)).await?;
+    /// let mut messages = consumer.messages().await?;
     /// while let Some(message) = messages.next().await {
-    ///     let mut message = message?;
-    ///     let metadata = message.metadata()?;
-    ///     println!("#{} on {}", metadata.stream_sequence, message.subject);
+    ///     let message = message?;
+    ///     let info = message.info()?;
+    ///     println!("#{} on {}", info.stream_sequence, message.subject);
     ///     message.ack().await?;
     /// }
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn messages(&self, options: ConsumeOptions) -> Result<Messages, JetStreamError> {
-        let now = self.context.client().shared_state().runtime.now();
-        let machine = PullMachine::consume(now, options)?;
-        self.messages_with(machine).await
+    pub async fn messages(&self) -> Result<Messages, JetStreamError> {
+        self.messages_with(ConsumeOptions::new()).await
     }
 
-    async fn messages_with(&self, machine: PullMachine) -> Result<Messages, JetStreamError> {
+    /// A builder for a continuous stream with other pull settings, as async-nats's
+    /// `stream()`: `consumer.stream().max_messages_per_batch(100).messages().await`.
+    pub fn stream(&self) -> StreamBuilder {
+        StreamBuilder {
+            consumer: self.clone(),
+            options: ConsumeOptions::new(),
+        }
+    }
+
+    /// A continuous stream of messages with the given pull settings (see
+    /// [`messages`](Self::messages)).
+    pub async fn messages_with(&self, options: ConsumeOptions) -> Result<Messages, JetStreamError> {
+        let now = self.context.client().shared_state().runtime.now();
+        let machine = PullMachine::consume(now, options)?;
+        self.start(machine).await
+    }
+
+    async fn start(&self, machine: PullMachine) -> Result<Messages, JetStreamError> {
         let client = self.context.client().clone();
         let machine = PullConsume::new(
             self.context.prefix(),
@@ -102,6 +168,104 @@ impl Consumer {
         )?;
         let inner = MachineStream::start(client, machine, self.context.timeout()).await?;
         Ok(Messages { inner })
+    }
+}
+
+/// How many messages [`Consumer::fetch`] and [`Consumer::batch`] ask for unless told.
+pub const DEFAULT_BATCH: usize = 100;
+
+/// The settings of one pull, started by [`messages`](Self::messages); made by
+/// [`Consumer::fetch`] (no waiting) or [`Consumer::batch`] (waiting up to the expiry).
+#[derive(Debug, Clone)]
+#[must_use = "a pull starts only when `messages()` is awaited"]
+pub struct FetchBuilder {
+    consumer: Consumer,
+    options: FetchOptions,
+}
+
+impl FetchBuilder {
+    /// Ask for up to `n` messages.
+    pub fn max_messages(mut self, n: usize) -> FetchBuilder {
+        self.options.max_messages = Some(n);
+        self
+    }
+
+    /// Ask for up to `n` bytes of messages (and no more messages than a message limit, if
+    /// one is set too).
+    pub fn max_bytes(mut self, n: usize) -> FetchBuilder {
+        self.options.max_bytes = Some(n);
+        self
+    }
+
+    /// The pull expires on the server after `expires`. On a [`Consumer::fetch`] the server
+    /// then waits up to `expires` for the first message instead of answering at once.
+    pub fn expires(mut self, expires: std::time::Duration) -> FetchBuilder {
+        self.options.expires = Some(expires);
+        self
+    }
+
+    /// Ask for idle heartbeats at this interval (at most half the expiry); the pull fails
+    /// with a missed-heartbeat error after two go missing.
+    pub fn heartbeat(mut self, interval: std::time::Duration) -> FetchBuilder {
+        self.options.idle_heartbeat = Some(interval);
+        self
+    }
+
+    /// Starts the pull; its messages come as a stream that ends with the pull.
+    pub async fn messages(self) -> Result<Messages, JetStreamError> {
+        self.consumer.fetch_with(self.options).await
+    }
+}
+
+/// The settings of a continuous stream, started by [`messages`](Self::messages); made by
+/// [`Consumer::stream`].
+#[derive(Debug, Clone)]
+#[must_use = "nothing is pulled until `messages()` is awaited"]
+pub struct StreamBuilder {
+    consumer: Consumer,
+    options: ConsumeOptions,
+}
+
+impl StreamBuilder {
+    /// Keep up to `n` messages requested (default 500).
+    pub fn max_messages_per_batch(mut self, n: usize) -> StreamBuilder {
+        self.options.max_messages = Some(n);
+        self
+    }
+
+    /// Keep up to `n` bytes requested, instead of a message count.
+    pub fn max_bytes_per_batch(mut self, n: usize) -> StreamBuilder {
+        self.options.max_bytes = Some(n);
+        self
+    }
+
+    /// Each pull expires after `expires` (default 30 s, at least 1 s).
+    pub fn expires(mut self, expires: std::time::Duration) -> StreamBuilder {
+        self.options.expires = Some(expires);
+        self
+    }
+
+    /// Heartbeat interval (default half the expiry, clamped to 500 ms ..= 30 s).
+    pub fn heartbeat(mut self, interval: std::time::Duration) -> StreamBuilder {
+        self.options.idle_heartbeat = Some(interval);
+        self
+    }
+
+    /// Pull again when the messages still requested drop to `n` (default half).
+    pub fn threshold_messages(mut self, n: usize) -> StreamBuilder {
+        self.options.threshold_messages = Some(n);
+        self
+    }
+
+    /// Pull again when the bytes still requested drop to `n` (default half).
+    pub fn threshold_bytes(mut self, n: usize) -> StreamBuilder {
+        self.options.threshold_bytes = Some(n);
+        self
+    }
+
+    /// Starts pulling.
+    pub async fn messages(self) -> Result<Messages, JetStreamError> {
+        self.consumer.messages_with(self.options).await
     }
 }
 

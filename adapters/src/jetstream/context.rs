@@ -408,7 +408,7 @@ impl Context {
     pub async fn publish(
         &self,
         subject: impl AsRef<str>,
-        payload: impl Into<Bytes>,
+        payload: Bytes,
     ) -> Result<PublishAckFuture, JetStreamError> {
         self.send_publish(subject, Publish::new().payload(payload))
             .await
@@ -423,7 +423,7 @@ impl Context {
     ///
     /// let mut headers = HeaderMap::new();
     /// headers.insert("Order-Kind", "express");
-    /// let ack = js.publish_with_headers("orders.new", headers, "{}").await?.await?;
+    /// let ack = js.publish_with_headers("orders.new", headers, "{}".into()).await?.await?;
     /// # Ok(())
     /// # }
     /// ```
@@ -431,12 +431,9 @@ impl Context {
         &self,
         subject: impl AsRef<str>,
         headers: HeaderMap,
-        payload: impl Into<Bytes>,
+        payload: Bytes,
     ) -> Result<PublishAckFuture, JetStreamError> {
-        let publish = Publish {
-            payload: payload.into(),
-            headers,
-        };
+        let publish = Publish { payload, headers };
         self.send_publish(subject, publish).await
     }
 
@@ -449,7 +446,7 @@ impl Context {
     /// # async fn run(js: nats_client::jetstream::Context) -> Result<(), nats_client::jetstream::JetStreamError> {
     /// let mut acks = Vec::new();
     /// for i in 0..100 {
-    ///     acks.push(js.publish("orders.new", format!("{i}")).await?);
+    ///     acks.push(js.publish("orders.new", format!("{i}").into()).await?);
     /// }
     /// js.wait_for_acks().await;
     /// for ack in acks {
@@ -742,8 +739,8 @@ impl Publish {
     }
 
     /// The payload.
-    pub fn payload(mut self, payload: impl Into<Bytes>) -> Publish {
-        self.payload = payload.into();
+    pub fn payload(mut self, payload: Bytes) -> Publish {
+        self.payload = payload;
         self
     }
 

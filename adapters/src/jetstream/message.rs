@@ -78,7 +78,7 @@ macro_rules! ack_methods {
 /// use futures_lite::StreamExt;
 /// use nats_client::jetstream::pull::FetchOptions;
 ///
-/// let mut batch = consumer.fetch(FetchOptions::messages(10)).await?;
+/// let mut batch = consumer.fetch_with(FetchOptions::messages(10)).await?;
 /// while let Some(message) = batch.next().await {
 ///     let message = message?;
 ///     let info = message.info()?;

@@ -5,20 +5,27 @@
 //! # #[cfg(feature = "tokio")]
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use futures_lite::StreamExt;
-//! use nats_client::jetstream::{self, api::{ConsumerConfig, StreamConfig}, pull::ConsumeOptions};
+//! use nats_client::jetstream::{self, consumer, stream};
 //!
 //! let client = nats_client::tokio::connect("nats://127.0.0.1:4222").await?;
 //! let js = jetstream::new(client);
-//! let mut config = StreamConfig::new("ORDERS");
-//! config.subjects = vec!["orders.>".into()];
-//! let stream = js.create_stream(config).await?;
-//! let ack = js.publish("orders.new", "{\"id\":1}").await?.await?;
+//! let stream = js
+//!     .create_stream(stream::Config {
+//!         name: "ORDERS".into(),
+//!         subjects: vec!["orders.>".into()],
+//!         ..Default::default()
+//!     })
+//!     .await?;
+//! let ack = js.publish("orders.new", "{\"id\":1}".into()).await?.await?;
 //! println!("stored as #{}", ack.seq);
 //!
-//! let mut consumer_config = ConsumerConfig::default();
-//! consumer_config.durable_name = "processor".into();
-//! let consumer = stream.create_consumer(consumer_config).await?;
-//! let mut messages = consumer.messages(ConsumeOptions::new()).await?;
+//! let consumer = stream
+//!     .create_consumer(consumer::pull::Config {
+//!         durable_name: "processor".into(),
+//!         ..Default::default()
+//!     })
+//!     .await?;
+//! let mut messages = consumer.messages().await?;
 //! while let Some(message) = messages.next().await {
 //!     let message = message?;
 //!     message.ack().await?;
@@ -30,7 +37,7 @@
 //! Invariant: protocol decisions (subjects, envelopes, error codes, pull bookkeeping,
 //! statuses, ack payloads and metadata) are the core's; this module only awaits them.
 
-mod consumer;
+pub mod consumer;
 mod context;
 mod direct_get;
 mod error;
@@ -38,9 +45,9 @@ mod message;
 mod ordered_messages;
 mod pages;
 mod push_consumer;
-mod stream;
+pub mod stream;
 
-pub use consumer::{Consumer, Messages};
+pub use consumer::{Consumer, FetchBuilder, Messages, StreamBuilder};
 pub use context::{
     Context, ContextBuilder, Publish, PublishAckFuture, DEFAULT_MAX_ACKS_IN_FLIGHT, DEFAULT_TIMEOUT,
 };
@@ -69,7 +76,7 @@ use crate::Client;
 /// let js = jetstream::new(client);
 /// let account = js.account_info().await?;
 /// println!("{account:?}");
-/// let ack = js.publish("orders.new", "{}").await?.await?;
+/// let ack = js.publish("orders.new", "{}".into()).await?.await?;
 /// println!("stored in {} as #{}", ack.stream, ack.seq);
 /// # Ok(())
 /// # }

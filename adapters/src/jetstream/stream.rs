@@ -6,6 +6,17 @@
 //! is one API request through its context (a get-or-create two at most, a listing one per
 //! page).
 
+/// The stream configuration, as async-nats names it (`jetstream::stream::Config`).
+pub use nats_sansio::jetstream::api::StreamConfig as Config;
+/// What the server says about a stream, as async-nats names it (`jetstream::stream::Info`).
+pub use nats_sansio::jetstream::api::StreamInfo as Info;
+/// A stream's state, as async-nats names it (`jetstream::stream::State`).
+pub use nats_sansio::jetstream::api::StreamState as State;
+pub use nats_sansio::jetstream::api::{
+    Compression, DiscardPolicy, External, Placement, Republish, RetentionPolicy, StorageType,
+    StreamSource as Source, SubjectTransform,
+};
+
 use bytes::Bytes;
 use nats_sansio::jetstream::api::{
     ApiErrorKind, ConsumerAction, ConsumerConfig, ConsumerInfo, ConsumerListResponse,

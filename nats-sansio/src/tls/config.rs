@@ -1,8 +1,10 @@
 //! TLS client configuration from PEM bytes.
 //!
 //! Invariant: a configuration built here always verifies the server certificate and its
-//! host name against a non-empty root store (the given CA PEMs, or the `webpki-roots` set
-//! when none are given); a CA PEM without a certificate is an error, never an empty store.
+//! host name against a non-empty root store (the given CA PEMs; when none are given, the
+//! roots of [`TlsOptions::platform_roots`] if set, else the `webpki-roots` set); a CA PEM
+//! without a certificate, or a platform store that yields none, is an error, never an empty
+//! store.
 //! A connection builds its configuration once, when it is created ([`TlsOptions::prepare`]),
 //! and hands the same `Arc<ClientConfig>` to every TLS session it starts: PEM is parsed
 //! once, a bad PEM is a configuration error before any socket opens, and rustls' session
@@ -26,8 +28,13 @@ use super::TlsError;
 #[derive(Clone, Default)]
 pub struct TlsOptions {
     /// PEM bytes of CA certificates to trust (each may hold several certificates). When
-    /// empty, the Mozilla root set of the `webpki-roots` crate is used.
+    /// empty, the roots of [`platform_roots`](Self::platform_roots) are used if it is set,
+    /// else the Mozilla root set of the `webpki-roots` crate.
     pub root_certificates_pem: Vec<Vec<u8>>,
+    /// Where the operating system's trusted roots come from, when no CA PEM is given. The
+    /// core reads no files: an adapter supplies the loader (`nats-client`'s feature
+    /// `native-roots` does), and it is called once, when the configuration is built.
+    pub platform_roots: Option<PlatformRoots>,
     /// PEM bytes of a client certificate chain and its private key, for servers that
     /// verify clients (mTLS).
     pub client_certificate_pem: Option<(Vec<u8>, Vec<u8>)>,
@@ -54,6 +61,7 @@ impl fmt::Debug for TlsOptions {
                     .as_ref()
                     .map(|_| format_args!("<cert chain, key redacted>")),
             )
+            .field("platform_roots", &self.platform_roots.is_some())
             .field("config", &self.config.as_ref().map(|_| format_args!("..")))
             .field("required", &self.required)
             .field("tls_first", &self.tls_first)
@@ -109,9 +117,12 @@ impl TlsOptions {
 
     fn root_store(&self) -> Result<RootCertStore, TlsError> {
         if self.root_certificates_pem.is_empty() {
-            return Ok(RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            });
+            return match &self.platform_roots {
+                Some(platform) => platform.store(),
+                None => Ok(RootCertStore {
+                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+                }),
+            };
         }
         let mut store = RootCertStore::empty();
         for pem in &self.root_certificates_pem {
@@ -126,6 +137,43 @@ impl TlsOptions {
             }
         }
         Ok(store)
+    }
+}
+
+/// The signature of a [`PlatformRoots`] loader.
+type RootsFn = dyn Fn() -> Result<Vec<CertificateDer<'static>>, String> + Send + Sync;
+
+/// A loader of the operating system's trusted root certificates (DER), with an error message
+/// when the store cannot be read.
+#[derive(Clone)]
+pub struct PlatformRoots(Arc<RootsFn>);
+
+impl PlatformRoots {
+    /// Wraps a loader.
+    pub fn new(
+        load: impl Fn() -> Result<Vec<CertificateDer<'static>>, String> + Send + Sync + 'static,
+    ) -> PlatformRoots {
+        PlatformRoots(Arc::new(load))
+    }
+
+    /// Loads the roots into a store; certificates the store cannot use are skipped (system
+    /// stores hold some), but a store left empty is an error.
+    fn store(&self) -> Result<RootCertStore, TlsError> {
+        let certificates = (self.0)().map_err(TlsError::PlatformRoots)?;
+        let mut store = RootCertStore::empty();
+        let (added, _unusable) = store.add_parsable_certificates(certificates);
+        if added == 0 {
+            return Err(TlsError::PlatformRoots(
+                "the platform's store holds no usable root certificate".into(),
+            ));
+        }
+        Ok(store)
+    }
+}
+
+impl fmt::Debug for PlatformRoots {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PlatformRoots(..)")
     }
 }
 

@@ -16,7 +16,7 @@ mod session;
 #[cfg(test)]
 mod tests;
 
-pub use config::TlsOptions;
+pub use config::{PlatformRoots, TlsOptions};
 /// The rustls version the TLS layer uses, for building a custom `ClientConfig`.
 pub use rustls;
 pub use session::TlsSession;
@@ -40,6 +40,9 @@ pub enum TlsError {
     /// A CA certificate could not be used as a trust anchor.
     #[error("invalid CA certificate: {0}")]
     InvalidCaCertificate(rustls::Error),
+    /// The platform's trusted roots ([`TlsOptions::platform_roots`]) could not be loaded.
+    #[error("cannot load the platform's root certificates: {0}")]
+    PlatformRoots(String),
     /// The client certificate chain PEM contains no certificate.
     #[error("no certificate found in client certificate PEM")]
     NoClientCertificate,

@@ -48,7 +48,10 @@ pub(crate) async fn publish_range(js: &Context, subject: &str, range: Range<u64>
     for i in range {
         let what = format!("the ack of {subject} {i}");
         within(ACK_WAIT, &what, async {
-            js.publish(subject, format!("{i}")).await.unwrap().await
+            js.publish(subject, format!("{i}").into())
+                .await
+                .unwrap()
+                .await
         })
         .await
         .unwrap_or_else(|e| panic!("{what}: {e}"));
