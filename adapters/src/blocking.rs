@@ -275,6 +275,13 @@ impl BlockingConnection {
                 }
                 self.socket = None;
             }
+            // Deferred credentials come from an async callback, which only the async
+            // client runs; here the connect fails with this reason.
+            Directive::Authenticate { request, .. } => self.conn.handle_credentials(
+                Instant::now(),
+                request,
+                Err("deferred credentials need the async client (use Auth::Callback here)".into()),
+            ),
         }
     }
 

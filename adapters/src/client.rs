@@ -95,6 +95,7 @@ impl Client {
         runtime.spawn(Box::pin(Driver::new(
             Arc::clone(&shared),
             options.max_pending_bytes,
+            options.auth_callback,
         )));
         let client = Client {
             handle: Arc::new(Handle {

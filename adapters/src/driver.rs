@@ -11,7 +11,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use nats_sansio::auth::AuthResponse;
 use nats_sansio::connection::Directive;
+
+use crate::auth::{Auth, AuthError, Callback};
 
 use crate::runtime::{AsyncStream, BoxFuture, DeadlineTimer};
 use crate::shared::{Shared, State};
@@ -37,6 +40,10 @@ pub(crate) struct Driver {
     max_pending: usize,
     /// Closed by the application: the socket is kept only to write the last publishes.
     lingering: bool,
+    /// Computes credentials when the machine asks ([`Directive::Authenticate`]).
+    auth: Option<Callback>,
+    /// The credentials being computed, and the machine's name for the request.
+    authenticating: Option<(u64, BoxFuture<Result<Auth, AuthError>>)>,
 }
 
 /// What a read without the lock found.
@@ -47,7 +54,7 @@ enum Read {
 }
 
 impl Driver {
-    pub(crate) fn new(shared: Arc<Shared>, max_pending: usize) -> Driver {
+    pub(crate) fn new(shared: Arc<Shared>, max_pending: usize, auth: Option<Callback>) -> Driver {
         let timer = DeadlineTimer::new(shared.runtime.as_ref());
         Driver {
             shared,
@@ -57,7 +64,23 @@ impl Driver {
             read_buf: vec![0; MIN_READ_SIZE],
             max_pending,
             lingering: false,
+            auth,
+            authenticating: None,
         }
+    }
+
+    /// Polls the credentials being computed, without the lock.
+    fn poll_auth(&mut self, cx: &mut Context<'_>) -> Option<(u64, Result<AuthResponse, String>)> {
+        let (request, computing) = self.authenticating.as_mut()?;
+        let Poll::Ready(result) = computing.as_mut().poll(cx) else {
+            return None;
+        };
+        let request = *request;
+        self.authenticating = None;
+        Some((
+            request,
+            result.map(AuthResponse::from).map_err(|e| e.to_string()),
+        ))
     }
 
     /// Polls the pending TCP connect and the socket, without the lock.
@@ -99,6 +122,7 @@ impl Driver {
     /// One pass under the lock; true when something happened.
     fn pass(&mut self, cx: &mut Context<'_>) -> bool {
         let (connected, read) = self.poll_io(cx);
+        let credentials = self.poll_auth(cx);
         let shared = Arc::clone(&self.shared);
         let mut state = shared.lock();
         state.set_driver_waker(cx.waker());
@@ -108,6 +132,10 @@ impl Driver {
             Some(Ok(())) => state.conn.handle_connected(now),
             Some(Err(reason)) => state.conn.handle_connect_failed(now, &reason),
             None => {}
+        }
+        if let Some((request, credentials)) = credentials {
+            progressed = true;
+            state.conn.handle_credentials(now, request, credentials);
         }
         match read {
             Read::Nothing => {}
@@ -154,6 +182,7 @@ impl Driver {
             match directive {
                 Directive::Connect { server } => {
                     self.stream = None;
+                    self.authenticating = None;
                     self.connecting =
                         Some(self.shared.runtime.connect(server.host(), server.port()));
                 }
@@ -167,6 +196,15 @@ impl Driver {
                         self.stream = None;
                     }
                 }
+                Directive::Authenticate { nonce, request } => match &self.auth {
+                    // Polled from the next pass on, outside the lock.
+                    Some(callback) => self.authenticating = Some((request, callback.call(nonce))),
+                    None => state.conn.handle_credentials(
+                        self.shared.runtime.now(),
+                        request,
+                        Err("deferred credentials without a callback".into()),
+                    ),
+                },
             }
         }
         any

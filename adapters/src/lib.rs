@@ -109,6 +109,7 @@
 #![deny(missing_docs)]
 
 mod addrs;
+mod auth;
 pub mod blocking;
 mod client;
 mod driver;
@@ -154,6 +155,7 @@ mod shared;
 mod subscriber;
 
 pub use addrs::ToServerAddrs;
+pub use auth::{Auth, AuthError};
 
 /// Any error, boxed, for functions that return several kinds with `?` (as
 /// `async_nats::Error`).

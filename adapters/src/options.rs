@@ -8,6 +8,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::future::Future;
+
 use nats_sansio::auth::{self, Auth, AuthCallback, AuthResponse};
 use nats_sansio::connection::{ConnectionError, Options, ReconnectDelay};
 
@@ -28,6 +30,8 @@ pub struct ConnectOptions {
     pub(crate) credentials_file: Option<String>,
     pub(crate) root_certificate_files: Vec<String>,
     pub(crate) client_certificate_files: Option<(String, String)>,
+    /// Awaited by the driver on each connect when the machine's auth is `Deferred`.
+    pub(crate) auth_callback: Option<crate::auth::Callback>,
 }
 
 impl Default for ConnectOptions {
@@ -51,6 +55,7 @@ impl ConnectOptions {
             credentials_file: None,
             root_certificate_files: Vec::new(),
             client_certificate_files: None,
+            auth_callback: None,
         }
     }
 
@@ -97,8 +102,41 @@ impl ConnectOptions {
         self
     }
 
-    /// JWT authentication with the user's JWT and seed.
-    pub fn jwt(mut self, jwt: impl Into<String>, seed: impl Into<String>) -> ConnectOptions {
+    /// JWT authentication: the user's JWT, and a callback that signs the server's nonce
+    /// (with a key held elsewhere: an HSM, a signing service), as async-nats's `jwt`. The
+    /// callback gets the nonce and returns the raw signature; it is awaited on every
+    /// connect, beside the socket.
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "tokio")]
+    /// # async fn run(jwt: String) -> Result<(), nats_client::Error> {
+    /// use nats_client::{AuthError, ConnectOptions};
+    ///
+    /// let options = ConnectOptions::new().jwt(jwt, |nonce| async move {
+    ///     signing_service(&nonce).await.map_err(AuthError::new)
+    /// });
+    /// # async fn signing_service(_: &[u8]) -> Result<Vec<u8>, String> { Ok(Vec::new()) }
+    /// let client = nats_client::tokio::connect_with_options("nats://127.0.0.1:4222", options).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn jwt<F, Fut>(mut self, jwt: impl Into<String>, sign: F) -> ConnectOptions
+    where
+        F: Fn(Vec<u8>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<u8>, crate::AuthError>> + Send + 'static,
+    {
+        self.options.auth = Auth::Deferred;
+        self.auth_callback = Some(crate::auth::Callback::jwt(jwt.into(), sign));
+        self
+    }
+
+    /// JWT authentication with the user's JWT and its NKey seed (the two parts of a
+    /// `.creds` file); the nonce is signed here.
+    pub fn jwt_with_seed(
+        mut self,
+        jwt: impl Into<String>,
+        seed: impl Into<String>,
+    ) -> ConnectOptions {
         self.options.auth = Auth::Jwt {
             jwt: jwt.into(),
             seed: seed.into(),
@@ -123,12 +161,34 @@ impl ConnectOptions {
         self
     }
 
-    /// Computes the credentials from the server's nonce on every connect.
-    pub fn auth_callback(
-        mut self,
-        f: impl Fn(Option<&str>) -> Result<AuthResponse, String> + Send + Sync + 'static,
-    ) -> ConnectOptions {
-        self.options.auth = Auth::Callback(AuthCallback::new(f));
+    /// Computes the credentials on every connect, as async-nats's `auth_callback`: the
+    /// callback gets the server's nonce (empty when it sent none) and returns an
+    /// [`Auth`](crate::Auth), or an [`AuthError`](crate::AuthError) that fails this connect
+    /// (retried as any failed connect). It is awaited beside the socket, so it may await a
+    /// vault or a signing service; the connection timeout bounds it.
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "tokio")]
+    /// # async fn run() -> Result<(), nats_client::Error> {
+    /// use nats_client::{Auth, ConnectOptions};
+    ///
+    /// let options = ConnectOptions::new().auth_callback(|_nonce| async {
+    ///     let mut auth = Auth::new();
+    ///     auth.token = Some(fetch_token().await);
+    ///     Ok(auth)
+    /// });
+    /// # async fn fetch_token() -> String { String::new() }
+    /// let client = nats_client::tokio::connect_with_options("nats://127.0.0.1:4222", options).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn auth_callback<F, Fut>(mut self, callback: F) -> ConnectOptions
+    where
+        F: Fn(Vec<u8>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<crate::Auth, crate::AuthError>> + Send + 'static,
+    {
+        self.options.auth = Auth::Deferred;
+        self.auth_callback = Some(crate::auth::Callback::new(callback));
         self
     }
 

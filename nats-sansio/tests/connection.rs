@@ -874,3 +874,128 @@ fn reconnect_delay_callback_sets_each_wait() {
         conn.handle_timeout(t);
     }
 }
+
+const NONCE_INFO: &[u8] =
+    b"INFO {\"server_id\":\"S1\",\"headers\":true,\"max_payload\":1024,\"nonce\":\"n0nce\"}\r\n";
+
+/// A connection with deferred credentials whose first socket is up and greeted with a nonce;
+/// returns the request it asked credentials for. With `retry`, a failed first connect is
+/// retried (else it closes the connection, with its reason).
+fn awaiting_credentials(now: Instant, retry: bool) -> (Connection, u64) {
+    let mut o = options("nats://127.0.0.1:4222");
+    o.retry_on_initial_connect = retry;
+    o.auth = nats_sansio::auth::Auth::Deferred;
+    let mut conn = Connection::new(o, now).unwrap();
+    conn.poll_directive();
+    conn.handle_connected(now);
+    conn.handle_received(now, NONCE_INFO);
+    let Some(Directive::Authenticate { nonce, request }) = conn.poll_directive() else {
+        panic!("deferred credentials are asked for after INFO");
+    };
+    assert_eq!(
+        nonce.as_deref(),
+        Some("n0nce"),
+        "the nonce to sign is handed over"
+    );
+    (conn, request)
+}
+
+#[test]
+fn deferred_credentials_hold_connect_until_the_driver_answers() {
+    let now = t0();
+    let (mut conn, request) = awaiting_credentials(now, false);
+    assert!(
+        sent(&mut conn).is_empty(),
+        "no CONNECT before the credentials"
+    );
+    // A late publish waits too, as before any handshake completes.
+    conn.publish("early", None, None, Bytes::from_static(b"x"))
+        .unwrap();
+    assert!(sent(&mut conn).is_empty());
+
+    let credentials = nats_sansio::auth::AuthResponse {
+        jwt: Some("the-jwt".into()),
+        nkey: Some("UIGNORED".into()),
+        signature: Some("c2ln".into()),
+        ..Default::default()
+    };
+    conn.handle_credentials(now, request, Ok(credentials));
+    let hello = text(&sent(&mut conn));
+    assert!(hello.starts_with("CONNECT {"), "{hello}");
+    assert!(hello.contains("\"jwt\":\"the-jwt\"") && hello.contains("\"sig\":\"c2ln\""));
+    assert!(!hello.contains("UIGNORED"), "no nkey beside a JWT: {hello}");
+    conn.handle_received(now, b"PONG\r\n");
+    assert_eq!(conn.state(), ConnectionState::Connected);
+    assert!(text(&sent(&mut conn)).contains("PUB early"));
+}
+
+#[test]
+fn a_failed_credentials_callback_fails_the_connect_with_its_message() {
+    let now = t0();
+    let (mut conn, request) = awaiting_credentials(now, false);
+    conn.handle_credentials(now, request, Err("vault sealed".into()));
+    assert_eq!(conn.poll_directive(), Some(Directive::Close));
+    let reasons: Vec<String> = events(&mut conn)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Connection(ConnectionEvent::Disconnected { reason, .. }) => Some(reason),
+            Event::Connection(ConnectionEvent::Closed { reason, .. }) => reason,
+            _ => None,
+        })
+        .map(|reason| {
+            assert!(matches!(reason, ConnectionError::Auth(_)), "{reason:?}");
+            reason.to_string()
+        })
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("vault sealed")),
+        "the callback's message is the reason: {reasons:?}"
+    );
+}
+
+#[test]
+fn credentials_for_a_lost_socket_are_ignored_and_asked_again() {
+    let now = t0();
+    let (mut conn, stale) = awaiting_credentials(now, true);
+    conn.handle_disconnected(now, "reset by peer");
+    // The next attempt asks again, under a new name.
+    let later = conn.poll_timeout().expect("a reconnect is scheduled");
+    conn.handle_timeout(later);
+    assert!(matches!(
+        conn.poll_directive(),
+        Some(Directive::Connect { .. })
+    ));
+    conn.handle_connected(later);
+    conn.handle_received(later, NONCE_INFO);
+    let Some(Directive::Authenticate { request, .. }) = conn.poll_directive() else {
+        panic!("a new socket asks again");
+    };
+    assert_ne!(request, stale);
+    // The old answer arrives late: nothing is sent with it.
+    conn.handle_credentials(later, stale, Ok(Default::default()));
+    assert!(sent(&mut conn).is_empty(), "a stale answer sends nothing");
+    conn.handle_credentials(later, request, Ok(Default::default()));
+    assert!(text(&sent(&mut conn)).starts_with("CONNECT {"));
+}
+
+#[test]
+fn a_callback_that_never_answers_is_bounded_by_the_connect_timeout() {
+    let now = t0();
+    let (mut conn, _) = awaiting_credentials(now, false);
+    let deadline = conn.poll_timeout().expect("the connect timeout runs");
+    conn.handle_timeout(deadline);
+    assert_eq!(conn.poll_directive(), Some(Directive::Close));
+    let timed_out = events(&mut conn).into_iter().any(|e| {
+        matches!(
+            e,
+            Event::Connection(ConnectionEvent::Disconnected {
+                reason: ConnectionError::ConnectTimeout,
+                ..
+            }) | Event::Connection(ConnectionEvent::Closed {
+                reason: Some(ConnectionError::ConnectTimeout),
+                ..
+            })
+        )
+    });
+    assert!(timed_out, "the wait for credentials times out as a connect");
+}

@@ -5,6 +5,7 @@
 //! test asserts what a user notices: a round trip that works, or a refusal that names why.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_lite::StreamExt;
@@ -13,7 +14,7 @@ use nats_client::nats_sansio::auth::Auth;
 use nats_client::nats_sansio::connection::{
     ConnectionError, ConnectionEvent, ConnectionState, Event, Options, SubscriptionEnd,
 };
-use nats_client::{BlockingConnection, Client, ConnectError, ConnectOptions};
+use nats_client::{AuthError, BlockingConnection, Client, ConnectError, ConnectOptions};
 use nats_tests::{NatsServer, TempDir};
 use nkeys::KeyPair;
 
@@ -512,7 +513,92 @@ async fn creds_with_a_non_user_seed_fail_clearly(rt: Rt) {
     check(&err, "credentials_file()");
 }
 
+/// `jwt(jwt, sign)` as async-nats takes it: the signing callback gets each server nonce
+/// and is awaited on every connect (a restart makes it sign a new nonce).
+async fn jwt_with_a_signing_callback_connects_and_signs_every_nonce(rt: Rt) {
+    let mut trusted = Trusted::start();
+    let user = trusted.user("signer-user");
+    let key = Arc::new(KeyPair::from_seed(&user.seed()).unwrap());
+    let nonces = Arc::new(Mutex::new(Vec::<Vec<u8>>::new()));
+    let seen = Arc::clone(&nonces);
+    let options = ConnectOptions::new().jwt(user.jwt.clone(), move |nonce| {
+        let key = Arc::clone(&key);
+        let seen = Arc::clone(&seen);
+        async move {
+            futures_lite::future::yield_now().await;
+            seen.lock().unwrap().push(nonce.clone());
+            key.sign(&nonce).map_err(AuthError::new)
+        }
+    });
+    let client = rt
+        .connect_with(&trusted.server.url(), options)
+        .await
+        .expect("the signed nonce is accepted");
+    round_trip(&client, "jwt.signed").await;
+    let mut events = client.events();
+    trusted.server.restart();
+    reconnected(&mut events, WAIT).await;
+    round_trip(&client, "jwt.signed.again").await;
+    let nonces = nonces.lock().unwrap().clone();
+    assert!(nonces.len() >= 2, "signed on each connect: {nonces:?}");
+    assert!(
+        nonces.iter().all(|n| !n.is_empty()),
+        "each with the server's nonce"
+    );
+    assert_ne!(nonces[0], nonces[nonces.len() - 1], "a new nonce each time");
+    client.close().await.unwrap();
+}
+
+/// The generic async auth callback returning an [`nats_client::Auth`]; a signature made
+/// with the wrong key is refused by the server, and a callback error fails the connect with
+/// its message.
+async fn auth_callback_credentials_are_sent_and_checked(rt: Rt) {
+    let trusted = Trusted::start();
+    let user = trusted.user("callback-user");
+    let callback = |jwt: String, key: KeyPair| {
+        let key = Arc::new(key);
+        move |nonce: Vec<u8>| {
+            let (jwt, key) = (jwt.clone(), Arc::clone(&key));
+            async move {
+                let mut auth = nats_client::Auth::new();
+                auth.jwt = Some(jwt);
+                auth.signature = Some(key.sign(&nonce).map_err(AuthError::new)?);
+                Ok(auth)
+            }
+        }
+    };
+    let good = ConnectOptions::new().auth_callback(callback(
+        user.jwt.clone(),
+        KeyPair::from_seed(&user.seed()).unwrap(),
+    ));
+    let client = rt
+        .connect_with(&trusted.server.url(), good)
+        .await
+        .expect("the callback's credentials are accepted");
+    round_trip(&client, "jwt.callback").await;
+    client.close().await.unwrap();
+
+    let forged =
+        ConnectOptions::new().auth_callback(callback(user.jwt.clone(), KeyPair::new_user()));
+    match rt.connect_with(&trusted.server.url(), forged).await {
+        Err(ConnectError::Connection(ClientConnectionError::AuthorizationViolation(_))) => {}
+        other => panic!("a signature by another key must be refused, got {other:?}"),
+    }
+
+    let failing = ConnectOptions::new()
+        .auth_callback(|_nonce| async { Err(AuthError::new("the vault is sealed")) });
+    match rt.connect_with(&trusted.server.url(), failing).await {
+        Err(error @ ConnectError::Connection(ClientConnectionError::Auth(_))) => assert!(
+            error.to_string().contains("the vault is sealed"),
+            "the callback's message reaches the user: {error}"
+        ),
+        other => panic!("a failing callback must fail the connect, got {other:?}"),
+    }
+}
+
 on_every_runtime!(
+    jwt_with_a_signing_callback_connects_and_signs_every_nonce,
+    auth_callback_credentials_are_sent_and_checked,
     credentials_file_connects,
     credentials_contents_connect,
     rotated_credentials_file_applies_on_reconnect,

@@ -65,6 +65,9 @@ pub enum AuthError {
     /// The user's [`AuthCallback`] returned an error (its message, as given).
     #[error("auth callback failed: {0}")]
     Callback(String),
+    /// [`Auth::Deferred`] credentials cannot be resolved here: the driver supplies them.
+    #[error("deferred credentials are supplied by the driver, not resolved by the core")]
+    Deferred,
     /// NKey/JWT authentication was requested but the crate was built without the `nkeys`
     /// feature.
     #[error("NKey/JWT authentication needs the `nkeys` feature of nats-sansio")]
@@ -103,6 +106,12 @@ pub enum Auth {
     },
     /// A user callback called on every connect with the server nonce.
     Callback(AuthCallback),
+    /// The driver supplies the credentials on every connect: the connection asks with
+    /// [`Directive::Authenticate`](crate::Directive::Authenticate) and waits for
+    /// [`Connection::handle_credentials`](crate::Connection::handle_credentials). This is
+    /// how an async callback (which may await a vault or a signing service) is driven
+    /// without the core running it.
+    Deferred,
 }
 
 impl fmt::Debug for Auth {
@@ -125,6 +134,7 @@ impl fmt::Debug for Auth {
                 .field("seed", &format_args!("<redacted>"))
                 .finish(),
             Auth::Callback(cb) => f.debug_tuple("Callback").field(cb).finish(),
+            Auth::Deferred => f.write_str("Deferred"),
         }
     }
 }
@@ -189,6 +199,22 @@ impl fmt::Debug for AuthResponse {
             .field("nkey", &self.nkey)
             .field("signature", &Redacted(self.signature.is_some()))
             .finish()
+    }
+}
+
+impl From<AuthResponse> for AuthFields {
+    /// The fields to send; `nkey` is dropped when a `jwt` is given (the server takes the
+    /// key from the JWT).
+    fn from(r: AuthResponse) -> AuthFields {
+        let nkey = if r.jwt.is_some() { None } else { r.nkey };
+        AuthFields {
+            user: r.user,
+            pass: r.password,
+            auth_token: r.token,
+            jwt: r.jwt,
+            nkey,
+            sig: r.signature,
+        }
     }
 }
 
@@ -287,18 +313,8 @@ pub fn resolve(
                 ..AuthFields::default()
             }
         }
-        Auth::Callback(cb) => {
-            let r = cb.call(nonce).map_err(AuthError::Callback)?;
-            let nkey = if r.jwt.is_some() { None } else { r.nkey };
-            AuthFields {
-                user: r.user,
-                pass: r.password,
-                auth_token: r.token,
-                jwt: r.jwt,
-                nkey,
-                sig: r.signature,
-            }
-        }
+        Auth::Callback(cb) => AuthFields::from(cb.call(nonce).map_err(AuthError::Callback)?),
+        Auth::Deferred => return Err(AuthError::Deferred),
     };
     Ok(fields)
 }

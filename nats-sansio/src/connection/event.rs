@@ -155,6 +155,7 @@ pub enum Event {
 ///     match directive {
 ///         Directive::Connect { .. } => "open a socket",
 ///         Directive::Close => "write what is queued, then close",
+///         Directive::Authenticate { .. } => "compute the credentials, then hand them back",
 ///     }
 /// }
 /// # let _ = carry_out(Directive::Close);
@@ -175,6 +176,17 @@ pub enum Directive {
     /// `None`, then drop the socket; if a write fails first, call `handle_disconnected`. Do
     /// not call `handle_disconnected` for the close itself.
     Close,
+    /// Compute the credentials for this connect ([`Auth::Deferred`](crate::auth::Auth::Deferred))
+    /// and pass them, or why there are none, to
+    /// [`handle_credentials`](super::Connection::handle_credentials) with `request`.
+    /// Meanwhile keep reading and writing the socket: the handshake (TLS included) goes
+    /// on, and the connect timeout still runs.
+    Authenticate {
+        /// The server's nonce, to be signed (`None` if it sent none).
+        nonce: Option<String>,
+        /// Names this request in the answer.
+        request: u64,
+    },
 }
 
 /// Why a subscription stopped receiving.

@@ -1,14 +1,20 @@
 //! The handshake on each new socket: INFO, the TLS upgrade, CONNECT and PING, then the PONG
 //! that completes it and restores subscriptions.
 //!
+//! With [`Auth::Deferred`](crate::auth::Auth::Deferred) the handshake pauses after INFO
+//! (and the TLS upgrade) until the driver answers [`Directive::Authenticate`]; an answer is
+//! taken only for the socket it was asked on.
+//!
 //! Invariant: nothing but handshake ops (and TLS records) is written before the handshake's
 //! PONG: they go to the control queue, and the user's queue (the reconnect buffer) follows
 //! only once subscriptions are restored, so a replayed publish never reaches a server that
 //! has not yet seen the subscriptions it may depend on.
 
+use std::time::Instant;
+
 use super::keepalive::PongFor;
 use super::ConnectionEvent;
-use super::{Connection, ConnectionError, State, Timer};
+use super::{Connection, ConnectionError, Directive, State, Timer};
 use crate::auth;
 use crate::proto::{ConnectInfo, QueueGroup, ServerInfo};
 
@@ -63,6 +69,17 @@ impl Connection {
         if info.tls_required || server.tls_required() {
             return Err(ConnectionError::TlsNotAvailable);
         }
+        if matches!(self.opts.auth, auth::Auth::Deferred) {
+            // The driver computes the credentials (it may take a while: the connect timeout
+            // still runs) and answers with `handle_credentials`.
+            self.credential_requests += 1;
+            self.state = State::AwaitCredentials;
+            self.directives.push_back(Directive::Authenticate {
+                nonce: info.nonce.clone(),
+                request: self.credential_requests,
+            });
+            return Ok(());
+        }
         // A discovered server has no credentials of its own: use those of the URLs given.
         let credentials = if server.has_credentials() {
             &server
@@ -74,21 +91,53 @@ impl Connection {
                 .unwrap_or(&server)
         };
         let fields = auth::resolve(&self.opts.auth, credentials, info.nonce.as_deref())?;
+        self.send_connect(&info, fields);
+        Ok(())
+    }
+
+    /// The driver's answer to [`Directive::Authenticate`] `request`: the credentials to
+    /// send, or why there are none (the connection is then dropped with
+    /// [`AuthError::Callback`](crate::auth::AuthError::Callback) and retried as any failed
+    /// connect). An answer to an older request, or one that comes after the socket it was
+    /// for is gone, is ignored.
+    pub fn handle_credentials(
+        &mut self,
+        now: Instant,
+        request: u64,
+        credentials: Result<auth::AuthResponse, String>,
+    ) {
+        self.advance_clock(now);
+        if self.state != State::AwaitCredentials || request != self.credential_requests {
+            return;
+        }
+        match credentials {
+            Ok(response) => {
+                let info = self.info.as_ref().cloned().unwrap_or_default();
+                self.send_connect(&info, auth::AuthFields::from(response));
+            }
+            Err(message) => {
+                self.drop_connection(ConnectionError::Auth(auth::AuthError::Callback(message)))
+            }
+        }
+    }
+
+    /// Queues CONNECT with `credentials`, then the handshake's PING.
+    fn send_connect(&mut self, info: &ServerInfo, credentials: auth::AuthFields) {
         let connect = ConnectInfo {
             verbose: false,
             pedantic: false,
             tls_required: self.transport.is_encrypted(),
-            auth_token: fields.auth_token,
-            user: fields.user,
-            pass: fields.pass,
+            auth_token: credentials.auth_token,
+            user: credentials.user,
+            pass: credentials.pass,
             name: self.opts.name.clone(),
             lang: "rust".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             protocol: 1,
             echo: self.opts.echo,
-            sig: fields.sig,
-            jwt: fields.jwt,
-            nkey: fields.nkey,
+            sig: credentials.sig,
+            jwt: credentials.jwt,
+            nkey: credentials.nkey,
             headers: info.headers,
             no_responders: info.headers,
         };
@@ -106,7 +155,6 @@ impl Connection {
         self.control.ping();
         self.pongs.push_back(PongFor::Handshake);
         self.state = State::AwaitPong;
-        Ok(())
     }
 
     pub(super) fn on_handshake_complete(&mut self) {

@@ -142,7 +142,11 @@ impl Connection {
     pub(super) fn drop_connection(&mut self, reason: ConnectionError) {
         if matches!(
             self.state,
-            State::Connecting | State::AwaitInfo | State::AwaitPong | State::Connected
+            State::Connecting
+                | State::AwaitInfo
+                | State::AwaitCredentials
+                | State::AwaitPong
+                | State::Connected
         ) {
             self.directives.push_back(Directive::Close);
         }
@@ -254,7 +258,11 @@ impl Connection {
         }
         if matches!(
             self.state,
-            State::AwaitInfo | State::AwaitPong | State::Connected | State::Connecting
+            State::AwaitInfo
+                | State::AwaitCredentials
+                | State::AwaitPong
+                | State::Connected
+                | State::Connecting
         ) {
             self.directives.push_back(Directive::Close);
         }

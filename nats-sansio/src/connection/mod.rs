@@ -61,6 +61,8 @@ enum State {
     Connecting,
     /// Socket up; waiting for INFO (after the TLS handshake with TLS-first).
     AwaitInfo,
+    /// INFO read; waiting for the driver's credentials ([`Directive::Authenticate`]).
+    AwaitCredentials,
     /// CONNECT and PING sent; waiting for PONG.
     AwaitPong,
     /// Handshake complete.
@@ -169,6 +171,8 @@ pub struct Connection {
     draining: bool,
     /// Completed handshakes (see [`Connection::link_epoch`]).
     link_epoch: u64,
+    /// Credentials asked of the driver so far; names the current request.
+    credential_requests: u64,
 }
 
 impl std::fmt::Debug for Connection {
@@ -255,6 +259,7 @@ impl Connection {
             attempt: 0,
             draining: false,
             link_epoch: 0,
+            credential_requests: 0,
         };
         conn.start_attempt();
         Ok(conn)
@@ -329,7 +334,7 @@ impl Connection {
         }
         let writable = matches!(
             self.state,
-            State::AwaitInfo | State::AwaitPong | State::Connected
+            State::AwaitInfo | State::AwaitCredentials | State::AwaitPong | State::Connected
         ) || self.flush_on_close;
         if !writable {
             return None;
@@ -404,7 +409,11 @@ impl Connection {
         }
         if matches!(
             self.state,
-            State::Connecting | State::AwaitInfo | State::AwaitPong | State::Connected
+            State::Connecting
+                | State::AwaitInfo
+                | State::AwaitCredentials
+                | State::AwaitPong
+                | State::Connected
         ) {
             self.on_connection_lost(ConnectionError::Io(reason.to_owned()));
         }
@@ -427,7 +436,7 @@ impl Connection {
         self.advance_clock(now);
         if !matches!(
             self.state,
-            State::AwaitInfo | State::AwaitPong | State::Connected
+            State::AwaitInfo | State::AwaitCredentials | State::AwaitPong | State::Connected
         ) {
             self.recv_buf().clear();
             return;
@@ -486,7 +495,10 @@ impl Connection {
             Timer::ConnectTimeout => {
                 if matches!(
                     self.state,
-                    State::Connecting | State::AwaitInfo | State::AwaitPong
+                    State::Connecting
+                        | State::AwaitInfo
+                        | State::AwaitCredentials
+                        | State::AwaitPong
                 ) {
                     self.drop_connection(ConnectionError::ConnectTimeout);
                 }
@@ -517,7 +529,10 @@ impl Connection {
                     self.on_op(op);
                     if !matches!(
                         self.state,
-                        State::AwaitInfo | State::AwaitPong | State::Connected
+                        State::AwaitInfo
+                            | State::AwaitCredentials
+                            | State::AwaitPong
+                            | State::Connected
                     ) {
                         return;
                     }

@@ -533,6 +533,15 @@ impl World {
                     link.c2s.close(now, &profile, &mut self.rng);
                 }
             }
+            // The simulated server asks for no credentials: answer at once with none.
+            Directive::Authenticate { request, .. } => {
+                let now = self.clock.now();
+                self.clients[c].conn.handle_credentials(
+                    now,
+                    request,
+                    Ok(nats_sansio::auth::AuthResponse::default()),
+                );
+            }
         }
     }
 
