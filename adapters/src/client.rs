@@ -88,15 +88,11 @@ impl Client {
         runtime: Arc<dyn Runtime>,
     ) -> Result<Client, ConnectError> {
         let wait_for_connect = !options.options.retry_on_initial_connect;
-        let mut machine_options = options.options;
+        let mut machine_options = options.options.clone();
         crate::entropy::fill_seed(&mut machine_options);
         let conn = Connection::new(machine_options, runtime.now())?;
         let shared = Shared::new(conn, Arc::clone(&runtime));
-        runtime.spawn(Box::pin(Driver::new(
-            Arc::clone(&shared),
-            options.max_pending_bytes,
-            options.auth_callback,
-        )));
+        runtime.spawn(Box::pin(Driver::new(Arc::clone(&shared), &options)));
         let client = Client {
             handle: Arc::new(Handle {
                 shared,

@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::io::IoSlice;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -15,6 +16,7 @@ use nats_sansio::auth::AuthResponse;
 use nats_sansio::connection::Directive;
 
 use crate::auth::{Auth, AuthError, Callback};
+use crate::ConnectOptions;
 
 use crate::runtime::{AsyncStream, BoxFuture, DeadlineTimer};
 use crate::shared::{Shared, State};
@@ -24,8 +26,8 @@ const BUDGET: usize = 32;
 /// The read buffer starts this small (idle connections stay cheap) and doubles, up to
 /// `MAX_READ_SIZE`, each time a read fills it.
 const MIN_READ_SIZE: usize = 1024;
-/// The largest read buffer.
-const MAX_READ_SIZE: usize = 64 * 1024;
+/// The largest read buffer unless the options say otherwise.
+pub(crate) const DEFAULT_READ_BUFFER_CAPACITY: usize = 64 * 1024;
 /// Slices per vectored write.
 const MAX_SLICES: usize = 64;
 
@@ -38,6 +40,10 @@ pub(crate) struct Driver {
     read_buf: Vec<u8>,
     /// Publishers wait for room below this many queued bytes.
     max_pending: usize,
+    /// The read buffer grows up to this.
+    max_read_size: usize,
+    /// Sockets are bound to this address before connecting, if set.
+    local_address: Option<SocketAddr>,
     /// Closed by the application: the socket is kept only to write the last publishes.
     lingering: bool,
     /// Computes credentials when the machine asks ([`Directive::Authenticate`]).
@@ -54,17 +60,20 @@ enum Read {
 }
 
 impl Driver {
-    pub(crate) fn new(shared: Arc<Shared>, max_pending: usize, auth: Option<Callback>) -> Driver {
+    pub(crate) fn new(shared: Arc<Shared>, options: &ConnectOptions) -> Driver {
         let timer = DeadlineTimer::new(shared.runtime.as_ref());
+        let max_read_size = options.read_buffer_capacity.max(MIN_READ_SIZE);
         Driver {
             shared,
             stream: None,
             connecting: None,
             timer,
             read_buf: vec![0; MIN_READ_SIZE],
-            max_pending,
+            max_pending: options.max_pending_bytes,
+            max_read_size,
+            local_address: options.local_address,
             lingering: false,
-            auth,
+            auth: options.auth_callback.clone(),
             authenticating: None,
         }
     }
@@ -104,9 +113,9 @@ impl Driver {
                 Poll::Pending => Read::Nothing,
                 Poll::Ready(Ok(0)) => Read::Closed("connection closed by server".into()),
                 Poll::Ready(Ok(n)) => {
-                    if n == self.read_buf.len() && n < MAX_READ_SIZE {
+                    if n == self.read_buf.len() && n < self.max_read_size {
                         // A full read: more is waiting; read more at a time from now on.
-                        let grown = (n * 2).min(MAX_READ_SIZE);
+                        let grown = (n * 2).min(self.max_read_size);
                         let mut bigger = vec![0; grown];
                         bigger[..n].copy_from_slice(&self.read_buf[..n]);
                         self.read_buf = bigger;
@@ -183,8 +192,11 @@ impl Driver {
                 Directive::Connect { server } => {
                     self.stream = None;
                     self.authenticating = None;
-                    self.connecting =
-                        Some(self.shared.runtime.connect(server.host(), server.port()));
+                    let runtime = &self.shared.runtime;
+                    self.connecting = Some(match self.local_address {
+                        Some(local) => runtime.connect_from(server.host(), server.port(), local),
+                        None => runtime.connect(server.host(), server.port()),
+                    });
                 }
                 Directive::Close => {
                     self.write(state, cx);

@@ -5,6 +5,7 @@
 //! behaviour by itself; files are read at connect time (credentials files on every connect,
 //! so rotated credentials apply).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +33,10 @@ pub struct ConnectOptions {
     pub(crate) client_certificate_files: Option<(String, String)>,
     /// Awaited by the driver on each connect when the machine's auth is `Deferred`.
     pub(crate) auth_callback: Option<crate::auth::Callback>,
+    /// Sockets are bound to this before connecting.
+    pub(crate) local_address: Option<SocketAddr>,
+    /// The most bytes read from the socket at once.
+    pub(crate) read_buffer_capacity: usize,
 }
 
 impl Default for ConnectOptions {
@@ -56,12 +61,38 @@ impl ConnectOptions {
             root_certificate_files: Vec::new(),
             client_certificate_files: None,
             auth_callback: None,
+            local_address: None,
+            read_buffer_capacity: crate::driver::DEFAULT_READ_BUFFER_CAPACITY,
         }
     }
 
     /// The machine's options, for settings without a builder method.
     pub fn machine_options(mut self, f: impl FnOnce(&mut Options)) -> ConnectOptions {
         f(&mut self.options);
+        self
+    }
+
+    /// Binds every connection to this local address (a source IP; port 0 lets the system
+    /// choose) before connecting, for hosts with several interfaces. Only the server
+    /// addresses of the same family (IPv4 or IPv6) are tried. A runtime of your own must
+    /// implement [`Runtime::connect_from`](crate::runtime::Runtime::connect_from).
+    pub fn local_address(mut self, address: SocketAddr) -> ConnectOptions {
+        self.local_address = Some(address);
+        self
+    }
+
+    /// The most bytes read from the socket at once (default 64 KiB, at least 1 KiB). The
+    /// read buffer starts small and grows to this only while reads fill it.
+    pub fn read_buffer_capacity(mut self, bytes: u16) -> ConnectOptions {
+        self.read_buffer_capacity = usize::from(bytes);
+        self
+    }
+
+    /// Check publish subjects only for what would break the protocol line (empty,
+    /// whitespace), not for empty tokens or wildcards, as async-nats's option of the same
+    /// name. Subscriptions are always checked.
+    pub fn skip_subject_validation(mut self, skip: bool) -> ConnectOptions {
+        self.options.skip_subject_validation = skip;
         self
     }
 

@@ -999,3 +999,35 @@ fn a_callback_that_never_answers_is_bounded_by_the_connect_timeout() {
     });
     assert!(timed_out, "the wait for credentials times out as a connect");
 }
+
+#[test]
+fn skipping_subject_validation_keeps_only_the_framing_checks() {
+    let now = t0();
+    let mut o = options("nats://127.0.0.1:4222");
+    o.skip_subject_validation = true;
+    let mut conn = connected_with(o, now);
+    // Checked by default, let through when skipped: the server decides.
+    conn.publish("a..b", Some("r.*"), None, Bytes::new())
+        .unwrap();
+    assert!(text(&sent(&mut conn)).contains("PUB a..b r.* 0\r\n"));
+    // What would break the protocol line is refused either way.
+    for subject in ["", "a b", "a\r\nPUB x"] {
+        assert!(
+            matches!(
+                conn.publish(subject, None, None, Bytes::new()),
+                Err(PublishError::InvalidSubject(_))
+            ),
+            "{subject:?} must be refused"
+        );
+    }
+    assert!(
+        sent(&mut conn).is_empty(),
+        "nothing queued for a refused subject"
+    );
+
+    let mut checked = connected(now);
+    assert!(matches!(
+        checked.publish("a..b", None, None, Bytes::new()),
+        Err(PublishError::InvalidSubject(_))
+    ));
+}

@@ -7,8 +7,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use std::net::SocketAddr;
+
+use async_io::Async;
 use async_net::TcpStream;
 use futures_lite::{AsyncRead, AsyncWrite};
+use socket2::{Domain, Protocol, Socket, Type};
 
 use super::{AsyncStream, AsyncTimer, BoxFuture, Runtime};
 
@@ -16,6 +20,42 @@ fn connect(host: &str, port: u16) -> BoxFuture<io::Result<Box<dyn AsyncStream>>>
     let host = host.to_owned();
     Box::pin(async move {
         let stream = TcpStream::connect((host.as_str(), port)).await?;
+        stream.set_nodelay(true)?;
+        Ok(Box::new(Stream(stream)) as Box<dyn AsyncStream>)
+    })
+}
+
+/// Binds `local`, then connects (non-blocking, through async-io's reactor).
+fn connect_from(
+    host: &str,
+    port: u16,
+    local: SocketAddr,
+) -> BoxFuture<io::Result<Box<dyn AsyncStream>>> {
+    let host = host.to_owned();
+    Box::pin(async move {
+        let resolved = async_net::resolve((host.as_str(), port)).await?;
+        let addrs = super::same_family(resolved, local, &host)?;
+        let stream = super::first_connecting(addrs, |addr| async move {
+            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+            socket.bind(&local.into())?;
+            socket.set_nonblocking(true)?;
+            match socket.connect(&addr.into()) {
+                Ok(()) => {}
+                // Under way: unix says EINPROGRESS, Windows WSAEWOULDBLOCK.
+                #[cfg(unix)]
+                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            let stream = Async::new_nonblocking(std::net::TcpStream::from(socket))?;
+            // Writable once connected; then the outcome is the socket's pending error.
+            stream.writable().await?;
+            match stream.get_ref().take_error()? {
+                None => Ok(TcpStream::from(stream)),
+                Some(e) => Err(e),
+            }
+        })
+        .await?;
         stream.set_nodelay(true)?;
         Ok(Box::new(Stream(stream)) as Box<dyn AsyncStream>)
     })
@@ -36,6 +76,15 @@ impl Runtime for SmolRuntime {
         connect(host, port)
     }
 
+    fn connect_from(
+        &self,
+        host: &str,
+        port: u16,
+        local: SocketAddr,
+    ) -> BoxFuture<io::Result<Box<dyn AsyncStream>>> {
+        connect_from(host, port, local)
+    }
+
     fn new_timer(&self, at: Instant) -> Pin<Box<dyn AsyncTimer>> {
         new_timer(at)
     }
@@ -54,6 +103,15 @@ pub struct AsyncStdRuntime;
 impl Runtime for AsyncStdRuntime {
     fn connect(&self, host: &str, port: u16) -> BoxFuture<io::Result<Box<dyn AsyncStream>>> {
         connect(host, port)
+    }
+
+    fn connect_from(
+        &self,
+        host: &str,
+        port: u16,
+        local: SocketAddr,
+    ) -> BoxFuture<io::Result<Box<dyn AsyncStream>>> {
+        connect_from(host, port, local)
     }
 
     fn new_timer(&self, at: Instant) -> Pin<Box<dyn AsyncTimer>> {

@@ -6,6 +6,7 @@
 use std::fmt::Debug;
 use std::future::Future;
 use std::io::{self, IoSlice};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -22,6 +23,23 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub trait Runtime: Send + Sync + Debug + 'static {
     /// Opens a TCP connection (resolving `host`).
     fn connect(&self, host: &str, port: u16) -> BoxFuture<io::Result<Box<dyn AsyncStream>>>;
+    /// Opens a TCP connection from the local address `local` (a source IP, port 0 for any),
+    /// trying the addresses of `host` of the same family. Runtimes that cannot bind before
+    /// connecting keep this default, which fails with `Unsupported`.
+    fn connect_from(
+        &self,
+        host: &str,
+        port: u16,
+        local: SocketAddr,
+    ) -> BoxFuture<io::Result<Box<dyn AsyncStream>>> {
+        let _ = (host, port, local);
+        Box::pin(async {
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this runtime cannot bind a local address",
+            ))
+        })
+    }
     /// A timer that fires at `at`.
     fn new_timer(&self, at: Instant) -> Pin<Box<dyn AsyncTimer>>;
     /// Runs a future in the background.
@@ -53,6 +71,41 @@ pub trait AsyncStream: Send + Debug + 'static {
 }
 
 /// A runtime timer kept armed for a machine's next deadline (its `poll_timeout`).
+/// The addresses in `resolved` of `local`'s family, or an error naming the host when none is.
+pub(crate) fn same_family(
+    resolved: impl IntoIterator<Item = SocketAddr>,
+    local: SocketAddr,
+    host: &str,
+) -> io::Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = resolved
+        .into_iter()
+        .filter(|a| a.is_ipv4() == local.is_ipv4())
+        .collect();
+    if addrs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!("{host} has no address of the local address {local}'s family"),
+        ));
+    }
+    Ok(addrs)
+}
+
+/// Tries `connect` on each address in turn; the last error if none connects.
+pub(crate) async fn first_connecting<T, F, Fut>(addrs: Vec<SocketAddr>, connect: F) -> io::Result<T>
+where
+    F: Fn(SocketAddr) -> Fut,
+    Fut: Future<Output = io::Result<T>>,
+{
+    let mut last = None;
+    for addr in addrs {
+        match connect(addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "no address")))
+}
+
 pub(crate) struct DeadlineTimer {
     timer: Pin<Box<dyn AsyncTimer>>,
     armed_for: Option<Instant>,

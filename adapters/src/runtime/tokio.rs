@@ -2,12 +2,13 @@
 
 use std::future::Future;
 use std::io::{self, IoSlice};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Sleep;
 
 use super::{AsyncStream, AsyncTimer, BoxFuture, Runtime};
@@ -21,6 +22,31 @@ impl Runtime for TokioRuntime {
         let host = host.to_owned();
         Box::pin(async move {
             let stream = TcpStream::connect((host.as_str(), port)).await?;
+            stream.set_nodelay(true)?;
+            Ok(Box::new(Stream(stream)) as Box<dyn AsyncStream>)
+        })
+    }
+
+    fn connect_from(
+        &self,
+        host: &str,
+        port: u16,
+        local: SocketAddr,
+    ) -> BoxFuture<io::Result<Box<dyn AsyncStream>>> {
+        let host = host.to_owned();
+        Box::pin(async move {
+            let resolved = tokio::net::lookup_host((host.as_str(), port)).await?;
+            let addrs = super::same_family(resolved, local, &host)?;
+            let stream = super::first_connecting(addrs, |addr| async move {
+                let socket = if addr.is_ipv4() {
+                    TcpSocket::new_v4()?
+                } else {
+                    TcpSocket::new_v6()?
+                };
+                socket.bind(local)?;
+                socket.connect(addr).await
+            })
+            .await?;
             stream.set_nodelay(true)?;
             Ok(Box::new(Stream(stream)) as Box<dyn AsyncStream>)
         })

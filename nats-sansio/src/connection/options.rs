@@ -80,6 +80,10 @@ pub struct Options {
     pub reconnect_buffer_size: usize,
     /// Keep retrying when the very first connect fails, instead of closing.
     pub retry_on_initial_connect: bool,
+    /// Check publish and reply subjects only for what would break the protocol's framing
+    /// (empty, whitespace or control bytes), not for empty tokens or wildcards, as
+    /// async-nats's `skip_subject_validation`. The server drops what it cannot route.
+    pub skip_subject_validation: bool,
     /// Do not add servers the cluster advertises in INFO `connect_urls`.
     pub ignore_discovered_servers: bool,
     /// Try servers in the given order instead of shuffling them.
@@ -130,6 +134,7 @@ impl Default for Options {
             reconnect_jitter_tls: Duration::from_secs(1),
             reconnect_buffer_size: 8 * 1024 * 1024,
             retry_on_initial_connect: false,
+            skip_subject_validation: false,
             ignore_discovered_servers: false,
             retain_servers_order: false,
             subscription_pending_messages: 500_000,

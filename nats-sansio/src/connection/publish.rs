@@ -7,7 +7,7 @@
 use bytes::Bytes;
 
 use super::{Connection, PublishError, State};
-use crate::proto::{validate_publish, Encoder, HeaderMap};
+use crate::proto::{validate_framing, validate_publish, Encoder, HeaderMap};
 
 impl Connection {
     /// Publishes a message. `reply` is where responders should answer; `headers` makes it an
@@ -20,9 +20,14 @@ impl Connection {
         headers: Option<&HeaderMap>,
         payload: Bytes,
     ) -> Result<(), PublishError> {
-        validate_publish(subject).map_err(PublishError::InvalidSubject)?;
+        let validate = if self.opts.skip_subject_validation {
+            validate_framing
+        } else {
+            validate_publish
+        };
+        validate(subject).map_err(PublishError::InvalidSubject)?;
         if let Some(reply) = reply {
-            validate_publish(reply).map_err(PublishError::InvalidReply)?;
+            validate(reply).map_err(PublishError::InvalidReply)?;
         }
         self.queue_publish(subject, reply, headers, &payload)
     }

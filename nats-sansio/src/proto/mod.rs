@@ -19,5 +19,6 @@ pub use info::{ConnectInfo, ServerInfo};
 pub use message::Message;
 pub use status::StatusCode;
 pub use subject::{
-    validate_publish, validate_queue_group, validate_subscribe, QueueGroup, Subject, SubjectError,
+    validate_framing, validate_publish, validate_queue_group, validate_subscribe, QueueGroup,
+    Subject, SubjectError,
 };

@@ -97,6 +97,23 @@ pub fn validate_publish(s: &str) -> Result<(), SubjectError> {
     validate_subject(s, true)
 }
 
+/// Checks only what keeps `s` from breaking the protocol line it is written on: not empty,
+/// no whitespace or control byte. Tokens are not checked (see
+/// [`Options::skip_subject_validation`](crate::connection::Options::skip_subject_validation)).
+///
+/// # Errors
+///
+/// [`SubjectError::Empty`] or [`SubjectError::Whitespace`].
+pub fn validate_framing(s: &str) -> Result<(), SubjectError> {
+    if s.is_empty() {
+        return Err(SubjectError::Empty);
+    }
+    if s.bytes().any(is_forbidden_byte) {
+        return Err(SubjectError::Whitespace);
+    }
+    Ok(())
+}
+
 /// Checks that `s` is a valid subscription filter.
 ///
 /// A subject is one or more non-empty tokens joined by `.` (so no leading or trailing `.` and
