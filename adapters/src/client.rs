@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use nats_sansio::connection::{
     ConnectionError, ConnectionState, FlushError, PublishError, RequestError, RequestId,
-    Statistics, SubscribeError,
+    ServerStatus, Statistics, SubscribeError,
 };
 use nats_sansio::proto::{HeaderMap, Message, ServerInfo};
 use nats_sansio::Connection;
@@ -24,6 +24,7 @@ use crate::options::ConnectOptions;
 use crate::runtime::Runtime;
 use crate::shared::{poll_first_connect, poll_slot, Shared, Slot};
 use crate::subscriber::Subscriber;
+use crate::ToServerAddrs;
 
 /// A connection to NATS. Clone it freely; every clone talks to the same connection, which
 /// closes (after writing what is queued) when the last clone and the last
@@ -411,6 +412,30 @@ impl Client {
             state.conn.force_reconnect(now);
             state.wake_driver();
         });
+    }
+
+    /// Every server of the pool, discovered ones included, in the order they are tried,
+    /// with its failed attempts, whether it was ever connected to and its last error.
+    pub fn server_pool(&self) -> Vec<ServerStatus> {
+        self.shared().lock().conn.server_pool()
+    }
+
+    /// Replaces the server pool, as async-nats's `set_server_pool`: later connects go to
+    /// these servers, each with its attempts reset. The connection in use stays up
+    /// ([`force_reconnect`](Self::force_reconnect) moves it now).
+    ///
+    /// # Errors
+    ///
+    /// An invalid or empty list, or a closed client; the pool is then unchanged.
+    pub async fn set_server_pool(&self, servers: impl ToServerAddrs) -> Result<(), ConnectError> {
+        let servers = servers.to_server_addrs()?;
+        let now = self.now();
+        self.shared().command(|state| {
+            let result = state.conn.set_server_pool(now, servers);
+            state.wake_driver();
+            result
+        })?;
+        Ok(())
     }
 
     /// Closes the connection and waits until it is closed.

@@ -165,7 +165,7 @@ pub use client::{Client, Request};
 pub use error::{CloseError, ConnectError};
 pub use events::{ClientEvent, Events};
 pub use nats_sansio;
-pub use nats_sansio::connection::{ConnectionState, Statistics};
+pub use nats_sansio::connection::{ConnectionState, ServerStatus, Statistics};
 /// The core's message, re-exported. Where async-nats's `Message` has `status` and
 /// `description` fields, these are the methods [`Message::status`] and
 /// [`Message::description`], computed on demand from the header block (deliberately: a

@@ -11,8 +11,12 @@ use std::time::Duration;
 
 use std::future::Future;
 
+use nats_sansio::auth::ServerAddr;
 use nats_sansio::auth::{self, Auth, AuthCallback, AuthResponse};
-use nats_sansio::connection::{ConnectionError, Options, ReconnectDelay};
+use nats_sansio::connection::{
+    ConnectionError, Options, ReconnectDelay, ServerChooser, ServerStatus,
+};
+use nats_sansio::proto::ServerInfo;
 
 use crate::error::ConnectError;
 use crate::runtime::Runtime;
@@ -310,6 +314,24 @@ impl ConnectOptions {
         delay: impl Fn(u32) -> Duration + Send + Sync + 'static,
     ) -> ConnectOptions {
         self.options.reconnect_delay_callback = Some(ReconnectDelay::new(delay));
+        self
+    }
+
+    /// Picks the server of every connect attempt and the wait before it, as async-nats's
+    /// `reconnect_to_server_callback`: the function gets the pool (each server with its
+    /// failed attempts, whether it was ever connected to and its last error) and the last
+    /// INFO, and returns a server of the pool and the wait, or `None` for the default
+    /// rotation and back-off (a server not in the pool also gets the default). It is a
+    /// plain function, not async: it runs in the connection machine, which decides only
+    /// among servers it knows.
+    pub fn reconnect_to_server_callback(
+        mut self,
+        choose: impl Fn(&[ServerStatus], Option<&ServerInfo>) -> Option<(ServerAddr, Duration)>
+            + Send
+            + Sync
+            + 'static,
+    ) -> ConnectOptions {
+        self.options.reconnect_to_server = Some(ServerChooser::new(choose));
         self
     }
 

@@ -1031,3 +1031,87 @@ fn skipping_subject_validation_keeps_only_the_framing_checks() {
         Err(PublishError::InvalidSubject(_))
     ));
 }
+
+/// The server the next `Connect` directive names, after the back-off passed.
+fn next_connect(conn: &mut Connection) -> String {
+    loop {
+        match conn.poll_directive() {
+            Some(Directive::Connect { server }) => {
+                return format!("{}:{}", server.host(), server.port())
+            }
+            Some(_) => continue,
+            None => {
+                let at = conn.poll_timeout().expect("an attempt is scheduled");
+                conn.handle_timeout(at);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_pool_reports_each_server_and_a_new_pool_takes_the_next_attempt() {
+    let now = t0();
+    let mut o = options("nats://127.0.0.1:4222");
+    o.retain_servers_order = true;
+    let mut conn = connected_with(o, now);
+    let pool = conn.server_pool();
+    assert_eq!(pool.len(), 1);
+    assert!(pool[0].did_connect && pool[0].failed_attempts == 0 && pool[0].last_error.is_none());
+
+    assert_eq!(
+        conn.set_server_pool(now, Vec::new()),
+        Err(ConfigError::NoServers)
+    );
+    let new = ["nats://127.0.0.1:5001", "nats://127.0.0.1:5002"]
+        .map(|u| nats_sansio::auth::ServerAddr::parse(u).unwrap());
+    conn.set_server_pool(now, new.to_vec()).unwrap();
+    assert_eq!(
+        conn.state(),
+        ConnectionState::Connected,
+        "the socket in use stays"
+    );
+    assert_eq!(conn.server_pool().len(), 2);
+
+    conn.handle_disconnected(now, "reset");
+    assert_eq!(next_connect(&mut conn), "127.0.0.1:5001");
+    conn.handle_connect_failed(now, "refused");
+    assert_eq!(next_connect(&mut conn), "127.0.0.1:5002");
+    let failed = &conn.server_pool()[0];
+    assert_eq!(failed.failed_attempts, 1);
+    assert!(matches!(failed.last_error, Some(ConnectionError::Io(_))));
+}
+
+#[test]
+fn a_server_chooser_picks_every_attempt_and_its_wait() {
+    let now = t0();
+    let mut o = options("nats://127.0.0.1:4222,nats://127.0.0.1:5001,nats://127.0.0.1:5002");
+    o.retain_servers_order = true;
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&asked);
+    o.reconnect_to_server = Some(nats_sansio::connection::ServerChooser::new(
+        move |pool, _info| {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            match n {
+                // Not in the pool: the default choice.
+                1 => Some((
+                    nats_sansio::auth::ServerAddr::parse("nats://10.0.0.1:1").unwrap(),
+                    Duration::ZERO,
+                )),
+                // Always the last one, after 3 s.
+                _ => Some((pool.last().unwrap().addr.clone(), Duration::from_secs(3))),
+            }
+        },
+    ));
+    let mut conn = Connection::new(o, now).unwrap();
+    let at = conn
+        .poll_timeout()
+        .expect("the first attempt waits as chosen");
+    assert_eq!(at - now, Duration::from_secs(3));
+    assert_eq!(next_connect(&mut conn), "127.0.0.1:5002");
+    conn.handle_connect_failed(now, "refused");
+    // The chooser named a stranger: the rotation goes on after 5002, to 4222.
+    assert_eq!(next_connect(&mut conn), "127.0.0.1:4222");
+    conn.handle_connect_failed(now, "refused");
+    assert_eq!(next_connect(&mut conn), "127.0.0.1:5002");
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 3);
+}

@@ -77,7 +77,79 @@ async fn the_reconnect_delay_callback_decides_each_wait(rt: Rt) {
     );
 }
 
+/// The id of the server the client is connected to, once it is connected.
+fn connected_to(client: &nats_client::Client) -> String {
+    client.server_info().expect("connected").server_id
+}
+
+/// `set_server_pool` moves later connects to new servers without dropping the one in use;
+/// `server_pool()` reports each server; an empty pool is refused and changes nothing.
+async fn the_server_pool_is_replaced_at_runtime(rt: Rt) {
+    let old = NatsServer::start();
+    let new = NatsServer::start();
+    let client = rt.connect(&old.url()).await;
+    let old_id = connected_to(&client);
+    let mut events = client.events();
+
+    assert!(client.set_server_pool(Vec::<String>::new()).await.is_err());
+    assert_eq!(
+        client.server_pool().len(),
+        1,
+        "a refused pool changes nothing"
+    );
+
+    client.set_server_pool(new.url()).await.unwrap();
+    client.flush().await.unwrap();
+    assert_eq!(connected_to(&client), old_id, "the connection in use stays");
+    let pool = client.server_pool();
+    assert_eq!(pool.len(), 1);
+    assert_eq!(pool[0].addr.port(), new.port());
+    assert!(!pool[0].did_connect && pool[0].failed_attempts == 0);
+
+    client.force_reconnect().await;
+    reconnected(&mut events, WAIT).await;
+    client.flush().await.unwrap();
+    assert_ne!(connected_to(&client), old_id, "reconnected to the new pool");
+    assert!(client.server_pool()[0].did_connect);
+}
+
+/// `reconnect_to_server_callback` picks the server of every attempt: the second of two,
+/// though the order is kept and the first is up, and again after a forced reconnect.
+async fn the_reconnect_to_server_callback_picks_each_server(rt: Rt) {
+    let first = NatsServer::start();
+    let second = NatsServer::start();
+    let wanted = second.port();
+    let asked = Arc::new(Mutex::new(0u32));
+    let count = Arc::clone(&asked);
+    let options = ConnectOptions::new()
+        .retain_servers_order()
+        .reconnect_to_server_callback(move |pool, _info| {
+            *count.lock().unwrap() += 1;
+            let chosen = pool.iter().find(|s| s.addr.port() == wanted)?;
+            Some((chosen.addr.clone(), Duration::from_millis(10)))
+        });
+    let client = rt
+        .connect_with(&format!("{},{}", first.url(), second.url()), options)
+        .await
+        .unwrap();
+    let second_id = connected_to(&client);
+    assert_eq!(client.server_pool()[1].addr.port(), wanted);
+    assert!(client.server_pool()[1].did_connect && !client.server_pool()[0].did_connect);
+    let mut events = client.events();
+    client.force_reconnect().await;
+    reconnected(&mut events, WAIT).await;
+    client.flush().await.unwrap();
+    assert_eq!(connected_to(&client), second_id, "chosen again");
+    assert!(*asked.lock().unwrap() >= 2, "asked on every attempt");
+    assert!(
+        !client.server_pool()[0].did_connect,
+        "the first was never tried"
+    );
+}
+
 on_every_runtime!(
     force_reconnect_replaces_a_healthy_connection,
     the_reconnect_delay_callback_decides_each_wait,
+    the_server_pool_is_replaced_at_runtime,
+    the_reconnect_to_server_callback_picks_each_server,
 );

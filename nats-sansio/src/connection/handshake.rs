@@ -170,6 +170,7 @@ impl Connection {
         if let Some(server) = self.pool.current_mut() {
             server.failed_attempts = 0;
             server.auth_failures = 0;
+            server.did_connect = true;
         }
         self.requests.mark_all_sent();
         // Restore subscriptions before replaying the reconnect buffer.

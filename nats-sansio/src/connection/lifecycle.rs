@@ -97,9 +97,20 @@ impl Connection {
         } else {
             self.opts.reconnect_jitter
         };
-        let delay = match &self.opts.reconnect_delay_callback {
-            Some(callback) => callback.delay(self.attempt),
-            None => pool::backoff(
+        let chosen = self
+            .opts
+            .reconnect_to_server
+            .as_ref()
+            .and_then(|choose| choose.choose(&self.pool.statuses(), self.info.as_ref()));
+        let chosen_delay = match chosen {
+            // A server not in the pool: the default choice and delay (see the option).
+            Some((addr, delay)) if self.pool.choose(&addr) => Some(delay),
+            _ => None,
+        };
+        let delay = match (chosen_delay, &self.opts.reconnect_delay_callback) {
+            (Some(delay), _) => delay,
+            (None, Some(callback)) => callback.delay(self.attempt),
+            (None, None) => pool::backoff(
                 self.attempt,
                 self.opts.reconnect_delay,
                 self.opts.max_reconnect_delay,
@@ -191,6 +202,9 @@ impl Connection {
             return;
         }
         let auth_failed = matches!(reason, ConnectionError::AuthorizationViolation(_));
+        if let Some(server) = self.pool.current_mut() {
+            server.last_error = Some(reason.clone());
+        }
         if was_connected {
             // Their replies would come on the dead socket: they fail now, not at their timeout.
             for token in self.requests.take_sent() {

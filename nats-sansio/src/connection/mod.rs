@@ -17,6 +17,7 @@ mod publish;
 mod request;
 mod requests;
 mod server_error;
+mod server_pool;
 mod statistics;
 mod subscribe;
 mod subscriptions;
@@ -36,7 +37,8 @@ pub use event::{
     RequestError, RequestId, Sid, SubscribeError, SubscriptionEnd,
 };
 pub use lifecycle::ConnectionState;
-pub use options::{ConfigError, Options, ReconnectDelay};
+pub use options::{ConfigError, Options, ReconnectDelay, ServerChooser};
+pub use pool::ServerStatus;
 pub use statistics::Statistics;
 pub use subscriptions::{Delivery, SubscriptionStats};
 
@@ -187,6 +189,24 @@ impl std::fmt::Debug for Connection {
     }
 }
 
+/// Refuses servers this build cannot reach: WebSocket URLs, and TLS ones without `tls`.
+fn check_servers(servers: &[ServerAddr]) -> Result<(), ConfigError> {
+    if servers.is_empty() {
+        return Err(ConfigError::NoServers);
+    }
+    if let Some(ws) = servers
+        .iter()
+        .find(|s| matches!(s.scheme(), Scheme::Ws | Scheme::Wss))
+    {
+        return Err(ConfigError::WebSocketUnsupported(ws.clone()));
+    }
+    #[cfg(not(feature = "tls"))]
+    if servers.iter().any(ServerAddr::tls_required) {
+        return Err(ConfigError::TlsDisabled);
+    }
+    Ok(())
+}
+
 impl Connection {
     /// Creates the machine; its first directive asks the driver to connect.
     pub fn new(options: Options, now: Instant) -> Result<Connection, ConfigError> {
@@ -194,17 +214,7 @@ impl Connection {
             return Err(ConfigError::NoServers);
         }
         validate_subscribe(&options.inbox_prefix).map_err(ConfigError::InvalidInboxPrefix)?;
-        if let Some(ws) = options
-            .servers
-            .iter()
-            .find(|s| matches!(s.scheme(), Scheme::Ws | Scheme::Wss))
-        {
-            return Err(ConfigError::WebSocketUnsupported(ws.clone()));
-        }
-        #[cfg(not(feature = "tls"))]
-        if options.servers.iter().any(ServerAddr::tls_required) {
-            return Err(ConfigError::TlsDisabled);
-        }
+        check_servers(&options.servers)?;
         // Built once, here when TLS is asked for (so a bad PEM is this call's error), else at
         // the first TLS upgrade a server requires: every session shares it, and with it
         // rustls' session cache. A plain connection never holds one (a root store is

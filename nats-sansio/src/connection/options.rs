@@ -7,7 +7,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::pool::ServerStatus;
 use crate::auth::{Auth, ServerAddr};
+use crate::proto::ServerInfo;
 #[cfg(feature = "tls")]
 use crate::tls::TlsOptions;
 
@@ -34,6 +36,45 @@ impl ReconnectDelay {
 impl fmt::Debug for ReconnectDelay {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ReconnectDelay(..)")
+    }
+}
+
+/// The signature of a [`ServerChooser`] function.
+type ChooseFn =
+    dyn Fn(&[ServerStatus], Option<&ServerInfo>) -> Option<(ServerAddr, Duration)> + Send + Sync;
+
+/// A user function that picks the server of each connect attempt, and the wait before it
+/// ([`Options::reconnect_to_server`]).
+#[derive(Clone)]
+pub struct ServerChooser(Arc<ChooseFn>);
+
+impl ServerChooser {
+    /// Wraps a function of the pool (in rotation order, with each server's attempts and
+    /// last error) and the last INFO received. It returns the server to try and the wait
+    /// before trying it, or `None` for the default choice and back-off; a server that is
+    /// not in the pool also gets the default. A zero wait connects at once.
+    pub fn new(
+        f: impl Fn(&[ServerStatus], Option<&ServerInfo>) -> Option<(ServerAddr, Duration)>
+            + Send
+            + Sync
+            + 'static,
+    ) -> ServerChooser {
+        ServerChooser(Arc::new(f))
+    }
+
+    /// Asks the function.
+    pub fn choose(
+        &self,
+        pool: &[ServerStatus],
+        info: Option<&ServerInfo>,
+    ) -> Option<(ServerAddr, Duration)> {
+        (self.0)(pool, info)
+    }
+}
+
+impl fmt::Debug for ServerChooser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ServerChooser(..)")
     }
 }
 
@@ -71,6 +112,9 @@ pub struct Options {
     /// connect (0 for the immediate first one), it returns the wait before the next; no
     /// jitter is added.
     pub reconnect_delay_callback: Option<ReconnectDelay>,
+    /// Picks the server and the wait of every connect attempt, first included; wins over
+    /// the rotation and over both back-offs when it returns a server of the pool.
+    pub reconnect_to_server: Option<ServerChooser>,
     /// Upper bound of the uniform random delay added to each back-off (plain connections).
     pub reconnect_jitter: Duration,
     /// Upper bound of the random delay added to each back-off for TLS connections.
@@ -135,6 +179,7 @@ impl Default for Options {
             reconnect_buffer_size: 8 * 1024 * 1024,
             retry_on_initial_connect: false,
             skip_subject_validation: false,
+            reconnect_to_server: None,
             ignore_discovered_servers: false,
             retain_servers_order: false,
             subscription_pending_messages: 500_000,
@@ -184,6 +229,9 @@ pub enum ConfigError {
     /// A `ws://` or `wss://` server: this client does not speak WebSocket yet.
     #[error("{0}: WebSocket (ws://, wss://) is not supported yet; use a nats:// or tls:// URL")]
     WebSocketUnsupported(ServerAddr),
+    /// The connection is closed: there is nothing left to configure.
+    #[error("the connection is closed")]
+    Closed,
     /// TLS was asked for in a build without the `tls` feature.
     #[error("TLS requested but the `tls` feature is disabled")]
     TlsDisabled,

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use super::ConnectionError;
 use crate::auth::ServerAddr;
 
 use crate::rng::Rng;
@@ -21,6 +22,51 @@ pub(crate) struct Server {
     pub(crate) failed_attempts: u32,
     /// Authorization failures in a row.
     pub(crate) auth_failures: u32,
+    /// A handshake with it completed at least once.
+    pub(crate) did_connect: bool,
+    /// Why the last connection to it ended or failed.
+    pub(crate) last_error: Option<ConnectionError>,
+}
+
+impl Server {
+    fn new(addr: ServerAddr, discovered: bool) -> Server {
+        Server {
+            addr,
+            discovered,
+            failed_attempts: 0,
+            auth_failures: 0,
+            did_connect: false,
+            last_error: None,
+        }
+    }
+
+    /// What the application may read about it.
+    pub(crate) fn status(&self) -> ServerStatus {
+        ServerStatus {
+            addr: self.addr.clone(),
+            discovered: self.discovered,
+            failed_attempts: self.failed_attempts,
+            did_connect: self.did_connect,
+            last_error: self.last_error.clone(),
+        }
+    }
+}
+
+/// A server of the pool as the application sees it
+/// ([`Connection::server_pool`](super::Connection::server_pool)).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ServerStatus {
+    /// Its address.
+    pub addr: ServerAddr,
+    /// Advertised by the cluster rather than given by the user.
+    pub discovered: bool,
+    /// Failed attempts since it last completed a handshake.
+    pub failed_attempts: u32,
+    /// A handshake with it completed at least once.
+    pub did_connect: bool,
+    /// Why the last connection to it ended or failed, if one did.
+    pub last_error: Option<ConnectionError>,
 }
 
 #[derive(Debug, Default)]
@@ -28,6 +74,8 @@ pub(crate) struct ServerPool {
     servers: Vec<Server>,
     /// Index of the server tried last.
     current: Option<usize>,
+    /// The server the next `advance` moves to instead of the next in rotation.
+    chosen: Option<usize>,
     /// Every address ever seen, so discovery reports only new ones.
     seen: Vec<ServerAddr>,
 }
@@ -37,12 +85,7 @@ impl ServerPool {
         let mut servers: Vec<Server> = Vec::with_capacity(addrs.len());
         for addr in addrs {
             if !servers.iter().any(|s| s.addr == *addr) {
-                servers.push(Server {
-                    addr: addr.clone(),
-                    discovered: false,
-                    failed_attempts: 0,
-                    auth_failures: 0,
-                });
+                servers.push(Server::new(addr.clone(), false));
             }
         }
         if let Some(rng) = shuffle {
@@ -52,6 +95,7 @@ impl ServerPool {
         ServerPool {
             servers,
             current: None,
+            chosen: None,
             seen,
         }
     }
@@ -83,9 +127,10 @@ impl ServerPool {
             self.current = None;
             return None;
         }
-        let next = match self.current {
-            Some(i) => (i + 1) % self.servers.len(),
-            None => 0,
+        let next = match (self.chosen.take(), self.current) {
+            (Some(chosen), _) if chosen < self.servers.len() => chosen,
+            (_, Some(i)) => (i + 1) % self.servers.len(),
+            (_, None) => 0,
         };
         self.current = Some(next);
         self.servers.get(next)
@@ -104,6 +149,32 @@ impl ServerPool {
                 // `advance` moves to i, the server that followed the removed one.
                 Some((i + self.servers.len() - 1) % self.servers.len())
             };
+        }
+    }
+
+    /// What the application may read about every server, in rotation order.
+    pub(crate) fn statuses(&self) -> Vec<ServerStatus> {
+        self.servers.iter().map(Server::status).collect()
+    }
+
+    /// Makes `addr` the next server tried; false (and nothing changed) if it is not in the
+    /// pool.
+    pub(crate) fn choose(&mut self, addr: &ServerAddr) -> bool {
+        self.chosen = self.servers.iter().position(|s| s.addr == *addr);
+        self.chosen.is_some()
+    }
+
+    /// Replaces the servers by `addrs` (shuffled with `shuffle`), all counters reset; the
+    /// server in use stays current if it is among them, so the rotation goes on after it.
+    pub(crate) fn replace(&mut self, addrs: &[ServerAddr], shuffle: Option<&mut Rng>) {
+        let current = self.current().map(|s| s.addr.clone());
+        let seen = std::mem::take(&mut self.seen);
+        *self = ServerPool::new(addrs, shuffle);
+        self.current = current.and_then(|addr| self.servers.iter().position(|s| s.addr == addr));
+        for addr in seen {
+            if !self.seen.contains(&addr) {
+                self.seen.push(addr);
+            }
         }
     }
 
@@ -146,12 +217,7 @@ impl ServerPool {
         let mut added = Vec::new();
         for addr in advertised {
             if !self.servers.iter().any(|s| s.addr == addr) {
-                added.push(Server {
-                    addr: addr.clone(),
-                    discovered: true,
-                    failed_attempts: 0,
-                    auth_failures: 0,
-                });
+                added.push(Server::new(addr.clone(), true));
             }
         }
         if let Some(rng) = rng {
