@@ -70,6 +70,57 @@ impl ConnectOptions {
         }
     }
 
+    /// Options with token authentication (async-nats's constructor).
+    pub fn with_token(token: impl Into<String>) -> ConnectOptions {
+        ConnectOptions::new().token(token)
+    }
+
+    /// Options with user and password authentication.
+    pub fn with_user_and_password(
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> ConnectOptions {
+        ConnectOptions::new().user_and_password(user, password)
+    }
+
+    /// Options with NKey authentication.
+    pub fn with_nkey(seed: impl Into<String>) -> ConnectOptions {
+        ConnectOptions::new().nkey(seed)
+    }
+
+    /// Options with a JWT and a nonce-signing callback (see [`jwt`](Self::jwt)).
+    pub fn with_jwt<F, Fut>(jwt: impl Into<String>, sign: F) -> ConnectOptions
+    where
+        F: Fn(Vec<u8>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<u8>, crate::AuthError>> + Send + 'static,
+    {
+        ConnectOptions::new().jwt(jwt, sign)
+    }
+
+    /// Options with the credentials of a `.creds` file's contents.
+    pub fn with_credentials(contents: &str) -> Result<ConnectOptions, ConnectError> {
+        ConnectOptions::new().credentials(contents)
+    }
+
+    /// Options with a `.creds` file, read again on every connect. As in async-nats this is
+    /// awaited, and fails at once if the file is unreadable or not a `.creds` file.
+    pub async fn with_credentials_file(
+        path: impl Into<String>,
+    ) -> Result<ConnectOptions, ConnectError> {
+        let mut options = ConnectOptions::new().credentials_file(path);
+        options.load_files()?;
+        Ok(options)
+    }
+
+    /// Options with an async auth callback (see [`auth_callback`](Self::auth_callback)).
+    pub fn with_auth_callback<F, Fut>(callback: F) -> ConnectOptions
+    where
+        F: Fn(Vec<u8>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<crate::Auth, crate::AuthError>> + Send + 'static,
+    {
+        ConnectOptions::new().auth_callback(callback)
+    }
+
     /// The machine's options, for settings without a builder method.
     pub fn machine_options(mut self, f: impl FnOnce(&mut Options)) -> ConnectOptions {
         f(&mut self.options);

@@ -420,6 +420,19 @@ async fn credentials_file_connects(rt: Rt) {
         .expect("a creds file of a trusted user is accepted");
     round_trip(&client, "jwt.file").await;
     client.close().await.unwrap();
+
+    // async-nats's constructor: awaited, checked at once.
+    let options = ConnectOptions::with_credentials_file(path.clone())
+        .await
+        .expect("a readable creds file");
+    let client = rt.connect_with(&trusted.server.url(), options).await.unwrap();
+    round_trip(&client, "jwt.file.constructed").await;
+    client.close().await.unwrap();
+    let missing = dir.path().join("missing.creds");
+    match ConnectOptions::with_credentials_file(missing.to_str().unwrap()).await {
+        Err(ConnectError::File { path, .. }) => assert!(path.ends_with("missing.creds")),
+        other => panic!("a missing creds file fails at once, got {other:?}"),
+    }
 }
 
 /// The creds file is read again on every connect: after the file is replaced and the server
