@@ -85,11 +85,12 @@ impl AuthError {
     }
 }
 
+/// The credentials a callback is computing.
+type Computing = BoxFuture<Result<Auth, AuthError>>;
+
 /// An auth callback, boxed: the nonce in, credentials out.
 #[derive(Clone)]
-pub(crate) struct Callback(
-    Arc<dyn Fn(Vec<u8>) -> BoxFuture<Result<Auth, AuthError>> + Send + Sync>,
-);
+pub(crate) struct Callback(Arc<dyn Fn(Vec<u8>) -> Computing + Send + Sync>);
 
 impl Callback {
     /// Boxes a user callback.
@@ -123,7 +124,7 @@ impl Callback {
     }
 
     /// Starts computing the credentials for a server's nonce (empty when it sent none).
-    pub(crate) fn call(&self, nonce: Option<String>) -> BoxFuture<Result<Auth, AuthError>> {
+    pub(crate) fn call(&self, nonce: Option<String>) -> Computing {
         (self.0)(nonce.map(String::into_bytes).unwrap_or_default())
     }
 }

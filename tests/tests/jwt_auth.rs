@@ -425,7 +425,10 @@ async fn credentials_file_connects(rt: Rt) {
     let options = ConnectOptions::with_credentials_file(path.clone())
         .await
         .expect("a readable creds file");
-    let client = rt.connect_with(&trusted.server.url(), options).await.unwrap();
+    let client = rt
+        .connect_with(&trusted.server.url(), options)
+        .await
+        .unwrap();
     round_trip(&client, "jwt.file.constructed").await;
     client.close().await.unwrap();
     let missing = dir.path().join("missing.creds");
