@@ -646,12 +646,12 @@ impl OrderedConsumer {
             });
             // Where the first consumer really started, so that a replacement made before
             // anything was delivered starts there too (a `new`/`last`/time policy re-applied
-            // later would start elsewhere). Last-per-subject is not a contiguous range.
-            let contiguous = !matches!(
-                self.config.deliver_policy,
-                DeliverPolicy::LastPerSubject | DeliverPolicy::Other(_)
-            );
-            if self.resume_from.is_none() && contiguous {
+            // later would start elsewhere). Last-per-subject too: the server reports the
+            // first of its last messages (or, with none, the stream's end) as the start;
+            // from there a replacement also delivers older messages of later subjects, but
+            // re-applying last-per-subject would skip what changed meanwhile.
+            let known = !matches!(self.config.deliver_policy, DeliverPolicy::Other(_));
+            if self.resume_from.is_none() && known {
                 self.resume_from = Some(info.delivered.stream_seq.saturating_add(1).max(1));
             }
         }
