@@ -263,7 +263,9 @@ fn header(block: &[u8], name: &str) -> Option<String> {
     let text = std::str::from_utf8(block).ok()?;
     text.split("\r\n").skip(1).find_map(|line| {
         let (k, v) = line.split_once(':')?;
-        k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_owned())
     })
 }
 
@@ -646,7 +648,8 @@ impl JetStream {
         if !filter.is_empty() {
             filters.push(filter.to_owned());
         }
-        let initial = if field("deliver_policy") == "last_per_subject" {
+        let last_per_subject = field("deliver_policy") == "last_per_subject";
+        let initial = if last_per_subject {
             let wants = |subject: &str| {
                 filters.is_empty() || filters.iter().any(|f| subject_matches(f, subject))
             };
@@ -678,7 +681,13 @@ impl JetStream {
             filters,
             next_sseq: start,
             cseq: 0,
-            delivered_sseq: start - 1,
+            // As the server: a last-per-subject consumer starts at its first initial value,
+            // or (with none) at the stream's last message.
+            delivered_sseq: match initial.front() {
+                Some(first) => first - 1,
+                None if last_per_subject => s.last_seq.saturating_sub(1),
+                None => start - 1,
+            },
             pending: BTreeMap::new(),
             redeliver: BTreeSet::new(),
             waiting: VecDeque::new(),
@@ -854,7 +863,15 @@ impl JetStream {
                     lose,
                     &mut self.out,
                 );
-                push::serve(stream_name, &s.messages, c, now, interest, lose, &mut self.out);
+                push::serve(
+                    stream_name,
+                    &s.messages,
+                    c,
+                    now,
+                    interest,
+                    lose,
+                    &mut self.out,
+                );
             }
         }
     }
@@ -986,7 +1003,14 @@ fn prepare(stream: &str, messages: &BTreeMap<u64, Stored>, c: &mut Consumer) -> 
 }
 
 /// Sends `next` to `to` (unless the `lose` fault eats it) and records the delivery.
-fn commit(c: &mut Consumer, next: Next, to: String, now: Duration, lose: &mut u32, out: &mut Vec<Out>) {
+fn commit(
+    c: &mut Consumer,
+    next: Next,
+    to: String,
+    now: Duration,
+    lose: &mut u32,
+    out: &mut Vec<Out>,
+) {
     if *lose > 0 {
         *lose -= 1;
     } else {

@@ -117,7 +117,10 @@ impl JetStream {
     /// A flow-control answer: the consumer that asked resumes.
     pub(super) fn on_flow_control(&mut self, subject: &str) {
         let now = self.now;
-        let consumers = self.streams.values_mut().flat_map(|s| s.consumers.values_mut());
+        let consumers = self
+            .streams
+            .values_mut()
+            .flat_map(|s| s.consumers.values_mut());
         for push in consumers.filter_map(|c| c.push.as_mut()) {
             if push.stalled_on.as_deref() == Some(subject) {
                 push.stalled_on = None;
