@@ -12,8 +12,13 @@
 //! as many entries as it had at its creation. Entries of replacement consumers (after a
 //! reconnect or a gap) never count toward that last rule, since a replacement starting after
 //! a given revision also delivers revisions a last-per-key start skipped.
+//!
+//! A key listing (finishing at `CaughtUp`, latest entries only) is a snapshot: what a
+//! replacement consumer delivers before `CaughtUp` is held back and collapsed to each key's
+//! latest entry, released just before `CaughtUp`, so an older revision of a key deleted
+//! since is never listed.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::connection::RequestError;
@@ -140,6 +145,8 @@ pub struct Watch {
     /// Entries the first consumer delivered.
     first_count: u64,
     delivered: u64,
+    /// A key listing: a replacement's entries before `CaughtUp`, latest per key.
+    held: Option<BTreeMap<String, Entry>>,
     caught_up: bool,
     finished: bool,
     outputs: VecDeque<Output<WatchItem, KvError>>,
@@ -184,6 +191,7 @@ impl Watch {
         let consume =
             OrderedConsume::new(now, bucket.api_prefix(), bucket.stream(), inbox, ordered)
                 .map_err(KvError::ConsumerConfig)?;
+        let snapshot = config.finish_at_caught_up && !config.include_history;
         let mut watch = Watch {
             consume,
             bucket: bucket.clone(),
@@ -191,6 +199,7 @@ impl Watch {
             early: Vec::new(),
             first_count: 0,
             delivered: 0,
+            held: snapshot.then(BTreeMap::new),
             caught_up: false,
             finished: false,
             outputs: VecDeque::new(),
@@ -266,9 +275,10 @@ impl Watch {
         else {
             return;
         };
+        let mut from_first = true;
         match self.consume.first_consumer() {
             Some(first) if first.name == meta.consumer => self.first_count += 1,
-            Some(_) => {}
+            Some(_) => from_first = false,
             None => match self
                 .early
                 .iter_mut()
@@ -278,13 +288,15 @@ impl Watch {
                 None => self.early.push((meta.consumer.clone(), 1)),
             },
         }
-        match Entry::from_delivered(&self.bucket, message, &meta) {
-            Ok(entry) if self.config.ignore_deletes && entry.operation.is_deletion() => {}
-            Ok(entry) => {
-                self.delivered += 1;
-                self.push(Output::Deliver(WatchItem::Entry(entry)));
+        match (
+            Entry::from_delivered(&self.bucket, message, &meta),
+            &mut self.held,
+        ) {
+            (Ok(entry), Some(held)) if !from_first && !self.caught_up => {
+                held.insert(entry.key.clone(), entry);
             }
-            Err(error) => self.push(Output::Error(error)),
+            (Ok(entry), _) => self.deliver(entry),
+            (Err(error), _) => self.push(Output::Error(error)),
         }
         let backlog_done = self
             .consume
@@ -310,11 +322,26 @@ impl Watch {
         }
     }
 
+    fn deliver(&mut self, entry: Entry) {
+        if self.config.ignore_deletes && entry.operation.is_deletion() {
+            return;
+        }
+        self.delivered += 1;
+        self.push(Output::Deliver(WatchItem::Entry(entry)));
+    }
+
     fn on_caught_up(&mut self) {
         if self.caught_up || self.finished {
             return;
         }
         self.caught_up = true;
+        if let Some(held) = self.held.take() {
+            let mut latest: Vec<Entry> = held.into_values().collect();
+            latest.sort_by_key(|e| e.revision);
+            for entry in latest {
+                self.deliver(entry);
+            }
+        }
         let config = &self.config;
         if config.finish_at_caught_up && config.not_found_if_empty && self.delivered == 0 {
             let key = config.filters.join(" ");

@@ -86,13 +86,19 @@ impl Harness {
     /// Confirms the latest creation: the consumer had `pending` messages, had pushed
     /// `pushed` already.
     fn created(&mut self, pending: u64, pushed: u64) {
+        self.created_at(pending, pushed, 0);
+    }
+
+    /// As [`created`](Self::created), the server reporting `start - 1` as the stream
+    /// sequence delivered (where a last-per-subject consumer starts).
+    fn created_at(&mut self, pending: u64, pushed: u64, start: u64) {
         let (token, body) = self.creations.last().cloned().expect("a creation");
         let name = body["config"]["name"].as_str().unwrap().to_owned();
         let info = json!({
             "type": "io.nats.jetstream.api.v1.consumer_create_response",
             "stream_name": "KV_b", "name": name, "created": "2025-01-01T00:00:00Z",
             "config": body["config"],
-            "delivered": {"consumer_seq": pushed, "stream_seq": 0},
+            "delivered": {"consumer_seq": pushed, "stream_seq": start.saturating_sub(1)},
             "ack_floor": {"consumer_seq": 0, "stream_seq": 0},
             "num_pending": pending, "num_ack_pending": 0, "num_redelivered": 0,
             "num_waiting": 0
@@ -404,4 +410,38 @@ fn stop_deletes_the_consumer_and_finishes() {
     h.drain();
     assert!(h.finished);
     assert_eq!(h.deletions.len(), 1);
+}
+
+#[test]
+fn a_reset_before_anything_arrived_starts_where_the_first_consumer_did() {
+    // Last-per-key start: the server says the first initial value is revision 4.
+    let mut h = Harness::new(WatchConfig::all());
+    h.created_at(2, 0, 4);
+    h.now += Duration::from_secs(1);
+    h.watch.handle_link(h.now, Link::Down);
+    h.watch.handle_link(h.now, Link::Up);
+    h.drain();
+    // Not last-per-key again, which would skip what changed meanwhile.
+    assert_eq!(h.policy(), "by_start_sequence");
+    assert_eq!(h.config()["opt_start_seq"], 4);
+}
+
+#[test]
+fn a_key_listing_collapses_what_a_replacement_brings_to_each_key_s_latest() {
+    let mut h = Harness::new(WatchConfig::keys(Vec::<String>::new()));
+    h.created_at(3, 0, 2);
+    h.deliver(1, 1, 2, 2, "a", "");
+    h.now += Duration::from_secs(1);
+    h.watch.handle_link(h.now, Link::Down);
+    h.watch.handle_link(h.now, Link::Up);
+    h.drain();
+    h.created(4, 0);
+    // From revision 3 on: d's old value, then its deletion, then b and c.
+    h.deliver(2, 1, 3, 3, "d", "");
+    h.deliver(2, 2, 4, 2, "b", "");
+    h.deliver(2, 3, 5, 1, "d", "DEL");
+    assert_eq!(h.seen(), [2], "held back until the listing is complete");
+    h.deliver(2, 4, 6, 0, "c", "");
+    assert_eq!(h.seen(), [2, 4, 6, 0], "d was deleted: never listed");
+    assert!(h.finished);
 }
