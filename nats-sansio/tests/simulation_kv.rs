@@ -190,19 +190,25 @@ fn watched(filters: &[String], key: &str) -> bool {
         })
 }
 
-/// A seeded watch configuration.
-fn watch_config(rng: &mut Rng) -> WatchConfig {
+/// A seeded watch configuration; a resumed one starts at most at `next_revision`.
+fn watch_config(rng: &mut Rng, next_revision: u64) -> WatchConfig {
     let filters: Vec<String> = match rng.below(4) {
         0 => vec!["c.*".into()],
         1 => vec!["a".into(), "c.>".into()],
         _ => Vec::new(),
     };
-    WatchConfig {
-        include_history: rng.chance(30),
+    let mut config = WatchConfig {
         ignore_deletes: rng.chance(25),
         meta_only: rng.chance(15),
         ..WatchConfig::filters(filters)
+    };
+    match rng.below(10) {
+        0..3 => config.include_history = true,
+        3 => config.updates_only = true,
+        4 => config.resume_from = Some(rng.range(1, next_revision)),
+        _ => {}
     }
+    config
 }
 
 /// What can go wrong.
@@ -260,8 +266,8 @@ fn start_watch(w: &mut World, bucket: &BucketSubjects, config: WatchConfig) {
 
 // ===================== watch =====================
 
-/// A watcher (all keys or filtered; latest values or full history; deletions or not;
-/// values or metadata only) runs while a writer puts, deletes and purges keys and the
+/// A watcher (all keys or filtered; latest values, full history, updates only or resumed
+/// from a revision; deletions or not; values or metadata only) runs while a writer puts, deletes and purges keys and the
 /// watcher's link is cut and stalled, deliveries are lost and its consumer vanishes: every
 /// entry it reports is a write that happened, in revision order, none twice; every write
 /// still stored at the end that it should see, it saw; and `CaughtUp` came exactly once,
@@ -278,7 +284,7 @@ fn watch_sees_every_change_once_across_faults() {
         let initial = rng.range(0, 12);
         writer.write(&mut w, &mut rng, initial);
         w.run_for(ms(200));
-        let config = watch_config(&mut rng);
+        let config = watch_config(&mut rng, initial + 1);
         start_watch(&mut w, &bucket, config.clone());
         for _ in 0..rng.range(4, 10) {
             let n = rng.range(0, 6);
@@ -386,7 +392,12 @@ fn check_watch(w: &World, config: &WatchConfig, log: &BTreeMap<u64, Written>) {
             let initial_value = latest_at_start.get(written.key.as_str()) == Some(seq);
             watched(&config.filters, &written.key)
                 && !(config.ignore_deletes && written.operation.is_deletion())
-                && (*seq > s0 || config.include_history || initial_value)
+                && match config.resume_from {
+                    Some(start) => *seq >= start,
+                    None if config.include_history => true,
+                    None if config.updates_only => *seq > s0,
+                    None => *seq > s0 || initial_value,
+                }
         })
         .collect();
     let got: BTreeMap<u64, usize> = entries.iter().map(|(n, e)| (e.revision, *n)).collect();

@@ -12,7 +12,7 @@
 //!   create-conflict rules.
 //! - [`status`]: a bucket's [`Status`], listing buckets.
 //! - [`entry`]: [`Entry`] and [`Operation`] decoded from gets and deliveries, and [`Get`].
-//! - [`write`]: [`Write`], the publish each write needs and how its reply maps to a
+//! - [`write`](mod@write): [`Write`], the publish each write needs and how its reply maps to a
 //!   revision or a typed error (compare-and-set included).
 //! - [`watch`]: the [`Watch`] machine (watch, keys, history) on the ordered consumer.
 //! - [`purge`]: the `STREAM.PURGE` requests that drop old delete markers.

@@ -242,11 +242,14 @@ mod tests {
         v
     }
 
+    /// A write, the headers it must carry, its payload.
+    type Case = (Write, Vec<(&'static str, &'static str)>, &'static [u8]);
+
     #[test]
     fn each_write_sets_exactly_its_headers() {
         let b = bucket();
         let ttl = Some(Duration::from_secs(90));
-        let table: Vec<(Write, Vec<(&str, &str)>, &[u8])> = vec![
+        let table: Vec<Case> = vec![
             (Write::Put(value()), vec![], b"v"),
             (
                 Write::Create {
