@@ -20,6 +20,7 @@
 //! - [`proto`]: the wire format (decoder, encoder, subjects, headers, INFO/CONNECT).
 //! - [`connection`]: the connection state machine.
 //! - [`auth`]: credentials and nonce signing.
+//! - `kv` (feature `kv`): the key-value store, in pure parts above JetStream.
 //! - [`machine`]: the one shape of every machine above the connection.
 //! - [`rng`]: the seeded generator every machine, simulation and test draws from.
 //! - `tls` (feature `tls`): rustls driven in memory.
@@ -28,6 +29,8 @@
 pub mod auth;
 pub mod connection;
 pub mod jetstream;
+#[cfg(feature = "kv")]
+pub mod kv;
 pub mod machine;
 pub mod proto;
 pub mod rng;

@@ -275,6 +275,17 @@ pub enum OrderedReceived {
     Dropped(Dropped),
 }
 
+/// The first consumer an ordered consumer created, as its creation reply described it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FirstConsumer {
+    /// Its name; the ack subject of each message it delivers names it.
+    pub name: String,
+    /// The messages it had to deliver when it was created: those it had already pushed
+    /// (`delivered.consumer_seq`, a push consumer may start before its creation reply is
+    /// written) plus those still pending (`num_pending`).
+    pub backlog: u64,
+}
+
 /// A consumer whose messages are still accepted while they stay in sequence.
 #[derive(Debug)]
 struct Follow {
@@ -381,6 +392,7 @@ pub struct OrderedConsumer {
     last_sseq: u64,
     resume_from: Option<u64>,
     created_once: bool,
+    first: Option<FirstConsumer>,
     failures: u32,
     connected: bool,
     delivered: u64,
@@ -435,6 +447,7 @@ impl OrderedConsumer {
             last_sseq: 0,
             resume_from: None,
             created_once: false,
+            first: None,
             failures: 0,
             connected: true,
             delivered: 0,
@@ -463,6 +476,12 @@ impl OrderedConsumer {
             Phase::Active(active) => Some(&active.follow.name),
             _ => None,
         }
+    }
+
+    /// The first consumer created and what it had to deliver then, once its creation was
+    /// confirmed: the "initial data" of a reader that must tell when it has caught up.
+    pub fn first_consumer(&self) -> Option<&FirstConsumer> {
+        self.first.as_ref()
     }
 
     /// Consumers asked for so far (the serial of the latest).
@@ -621,14 +640,18 @@ impl OrderedConsumer {
         self.failures = 0;
         if !self.created_once {
             self.created_once = true;
+            self.first = Some(FirstConsumer {
+                name: name.clone(),
+                backlog: info.num_pending.saturating_add(info.delivered.consumer_seq),
+            });
             // Where the first consumer really started, so that a replacement made before
             // anything was delivered starts there too (a `new`/`last`/time policy re-applied
-            // later would start elsewhere). Last-per-subject is not a contiguous range.
-            let contiguous = !matches!(
-                self.config.deliver_policy,
-                DeliverPolicy::LastPerSubject | DeliverPolicy::Other(_)
-            );
-            if self.resume_from.is_none() && contiguous {
+            // later would start elsewhere). Last-per-subject too: the server reports the
+            // first of its last messages (or, with none, the stream's end) as the start;
+            // from there a replacement also delivers older messages of later subjects, but
+            // re-applying last-per-subject would skip what changed meanwhile.
+            let known = !matches!(self.config.deliver_policy, DeliverPolicy::Other(_));
+            if self.resume_from.is_none() && known {
                 self.resume_from = Some(info.delivered.stream_seq.saturating_add(1).max(1));
             }
         }

@@ -28,6 +28,13 @@ pub const NATS_EXPECTED_LAST_SEQUENCE: &str = "Nats-Expected-Last-Sequence";
 pub const NATS_EXPECTED_LAST_SUBJECT_SEQUENCE: &str = "Nats-Expected-Last-Subject-Sequence";
 /// Store only if the stream's last message id is this.
 pub const NATS_EXPECTED_LAST_MSG_ID: &str = "Nats-Expected-Last-Msg-Id";
+/// Replace older messages: `sub` (those on the same subject) or `all` (the whole stream);
+/// the stream must allow rollups (`allow_rollup_hdrs`).
+pub const NATS_ROLLUP: &str = "Nats-Rollup";
+/// The `Nats-Rollup` value that keeps only the newest message of its subject.
+pub const ROLLUP_SUBJECT: &str = "sub";
+/// Why the server wrote a delete marker (`MaxAge`, `Purge`, `Remove`; server 2.11+, ADR-43).
+pub const NATS_MARKER_REASON: &str = "Nats-Marker-Reason";
 
 /// JetStream publishes a client keeps awaiting their ack at most, by default: past it, a
 /// publish waits for an ack to arrive (back-pressure on the publisher, bounded memory).

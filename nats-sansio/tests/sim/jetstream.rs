@@ -17,6 +17,14 @@
 //!   exactly when a delivery was lost on its way (cut, or dropped by the
 //!   `lose_deliveries` fault). With explicit acks a delivered message stays
 //!   pending until `+ACK`/`+TERM`, and is delivered again after `-NAK` or `ack_wait`.
+//! - A publish with `Nats-Rollup: sub` (to a stream allowing rollups) leaves only itself on
+//!   its subject. A `last_per_subject` consumer first delivers the last message of each
+//!   subject it wants (those still stored when their turn comes), then what comes after its
+//!   creation; a `headers_only` one delivers the headers with `Nats-Msg-Size` and no payload.
+//! - A push consumer (`deliver_subject`, in `push.rs`) delivers while its deliver subject has
+//!   interest and no flow-control request is unanswered; it asks for flow control every few
+//!   messages, and after an idle heartbeat interval without deliveries sends a heartbeat
+//!   naming the last consumer and stream sequences (and the unanswered flow-control subject).
 //! - Anything a correct client never sends (unreadable JSON, names that disagree with the
 //!   subject, a heartbeat over half the expiry, acks to an ack-none consumer, unknown ack
 //!   payloads) is appended to `violations`.
@@ -27,6 +35,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::server::subject_matches;
+
+mod push;
 
 /// The API prefix served.
 const API: &str = "$JS.API.";
@@ -141,6 +151,12 @@ pub(crate) struct Consumer {
     pub(crate) deliveries: u64,
     /// Its rank among the consumers created (1 = first).
     order: u64,
+    /// `last_per_subject`: the initial values still to deliver, oldest first.
+    initial: VecDeque<u64>,
+    /// Deliver headers only, with the payload size in `Nats-Msg-Size`.
+    headers_only: bool,
+    /// A push consumer's deliver subject, heartbeat and flow control.
+    push: Option<push::Push>,
 }
 
 impl Consumer {
@@ -148,17 +164,31 @@ impl Consumer {
         self.filters.is_empty() || self.filters.iter().any(|f| subject_matches(f, subject))
     }
 
-    /// Messages never delivered from `next_sseq` on.
+    /// Messages never delivered: initial values still stored, and from `next_sseq` on.
     fn num_pending(&self, messages: &BTreeMap<u64, Stored>) -> u64 {
-        messages
+        let initial = self.initial.iter().filter(|s| messages.contains_key(s));
+        let fresh = messages
             .range(self.next_sseq..)
-            .filter(|(_, m)| self.wants(&m.subject))
-            .count() as u64
+            .filter(|(_, m)| self.wants(&m.subject));
+        (initial.count() + fresh.count()) as u64
+    }
+
+    /// Stream sequence `sseq` (not a redelivery) was delivered.
+    fn taken(&mut self, sseq: u64) {
+        if self.initial.front() == Some(&sseq) {
+            self.initial.pop_front();
+        } else {
+            self.next_sseq = sseq + 1;
+        }
+        self.delivered_sseq = self.delivered_sseq.max(sseq);
     }
 
     /// Everything stored was delivered and acked.
     pub(crate) fn settled(&self, last_seq: u64) -> bool {
-        self.pending.is_empty() && self.redeliver.is_empty() && self.next_sseq > last_seq
+        self.pending.is_empty()
+            && self.redeliver.is_empty()
+            && self.initial.is_empty()
+            && self.next_sseq > last_seq
     }
 
     /// The next stream sequence to deliver (a redelivery first) and whether it is one.
@@ -169,6 +199,13 @@ impl Consumer {
             }
             self.redeliver.remove(&sseq);
             self.pending.remove(&sseq);
+        }
+        while let Some(&sseq) = self.initial.front() {
+            if messages.contains_key(&sseq) {
+                return Some((sseq, false));
+            }
+            // Rolled up or purged before its turn.
+            self.initial.pop_front();
         }
         let (&sseq, _) = messages
             .range(self.next_sseq..)
@@ -210,12 +247,25 @@ pub(crate) struct JetStream {
     /// A fault: this many of the next deliveries are lost on their way out (as to a slow
     /// consumer), though they count as delivered.
     pub(crate) lose_deliveries: u32,
+    /// Every consumer created, with the stream's last sequence at that moment.
+    pub(crate) created_at: Vec<(String, u64)>,
 }
 
 fn api_error(kind: &str, code: u16, err_code: u16, description: &str) -> Value {
     json!({
         "type": format!("io.nats.jetstream.api.v1.{kind}"),
         "error": {"code": code, "err_code": err_code, "description": description},
+    })
+}
+
+/// The first value of header `name` in a raw header block.
+fn header(block: &[u8], name: &str) -> Option<String> {
+    let text = std::str::from_utf8(block).ok()?;
+    text.split("\r\n").skip(1).find_map(|line| {
+        let (k, v) = line.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_owned())
     })
 }
 
@@ -250,6 +300,9 @@ impl JetStream {
         } else if let Some(ack) = subject.strip_prefix("$JS.ACK.") {
             self.on_ack(ack, reply, payload);
             Routing::Consumed
+        } else if subject.starts_with(push::FLOW_CONTROL_PREFIX) {
+            self.on_flow_control(subject);
+            Routing::Consumed
         } else {
             self.store(subject, reply, headers, payload)
         };
@@ -267,7 +320,8 @@ impl JetStream {
                     .iter()
                     .flat_map(|p| [p.expires_at, p.heartbeat.map(|hb| p.last_activity + hb)]);
                 let acks = c.pending.values().map(|p| p.deadline);
-                pulls.chain(acks).flatten()
+                let push = c.push.as_ref().and_then(push::Push::deadline);
+                pulls.chain(acks).chain([push]).flatten()
             })
             .min()
     }
@@ -310,6 +364,7 @@ impl JetStream {
                     kept.push_back(pull);
                 }
                 c.waiting = kept;
+                push::heartbeat(c, now, &mut self.out);
             }
         }
         self.pump(interest);
@@ -361,8 +416,21 @@ impl JetStream {
         else {
             return Routing::Normal;
         };
+        let rollup = headers.and_then(|h| header(h, "Nats-Rollup"));
+        if rollup.is_some() && stream.config.get("allow_rollup_hdrs") != Some(&json!(true)) {
+            if let Some(reply) = reply {
+                let error = api_error("pub_ack_response", 400, 10115, "rollup not permitted");
+                self.out
+                    .push(Out::reply(reply, None, error.to_string().into_bytes()));
+            }
+            return Routing::Stored;
+        }
         stream.last_seq += 1;
         let seq = stream.last_seq;
+        if rollup.as_deref() == Some("sub") {
+            // Only the new message remains on its subject.
+            stream.messages.retain(|_, m| m.subject != subject);
+        }
         stream.messages.insert(
             seq,
             Stored {
@@ -530,9 +598,6 @@ impl JetStream {
         if subject_filter.is_some_and(|f| f != filter) {
             wrong.push("filter subject");
         }
-        if !field("deliver_subject").is_empty() {
-            return api_error(KIND, 400, 10003, "push consumers are not simulated");
-        }
         if !wrong.is_empty() {
             self.violations.push(format!(
                 "CONSUMER.CREATE.{stream}: {wrong:?} disagree: {body}"
@@ -556,6 +621,8 @@ impl JetStream {
             "" | "all" => 1,
             "new" => s.last_seq + 1,
             "last" => s.last_seq.max(1),
+            // The initial values are listed below, once the filters are known.
+            "last_per_subject" => s.last_seq + 1,
             "by_start_sequence" => match config.get("opt_start_seq").and_then(Value::as_u64) {
                 Some(seq) if seq > 0 => seq,
                 _ => {
@@ -581,6 +648,23 @@ impl JetStream {
         if !filter.is_empty() {
             filters.push(filter.to_owned());
         }
+        let last_per_subject = field("deliver_policy") == "last_per_subject";
+        let initial = if last_per_subject {
+            let wants = |subject: &str| {
+                filters.is_empty() || filters.iter().any(|f| subject_matches(f, subject))
+            };
+            let mut last: BTreeMap<&str, u64> = BTreeMap::new();
+            for (&seq, m) in s.messages.iter().filter(|(_, m)| wants(&m.subject)) {
+                last.insert(&m.subject, seq);
+            }
+            let mut seqs: Vec<u64> = last.into_values().collect();
+            seqs.sort_unstable();
+            seqs.into()
+        } else {
+            VecDeque::new()
+        };
+        let push = push::Push::from_config(&config, self.now);
+        let headers_only = config.get("headers_only").and_then(Value::as_bool) == Some(true);
         let ack_explicit = !matches!(field("ack_policy"), "" | "none");
         let ack_wait = config
             .get("ack_wait")
@@ -597,13 +681,23 @@ impl JetStream {
             filters,
             next_sseq: start,
             cseq: 0,
-            delivered_sseq: start - 1,
+            // As the server: a last-per-subject consumer starts at its first initial value,
+            // or (with none) at the stream's last message.
+            delivered_sseq: match initial.front() {
+                Some(first) => first - 1,
+                None if last_per_subject => s.last_seq.saturating_sub(1),
+                None => start - 1,
+            },
             pending: BTreeMap::new(),
             redeliver: BTreeSet::new(),
             waiting: VecDeque::new(),
             deliveries: 0,
             order: self.created,
+            initial,
+            headers_only,
+            push,
         };
+        self.created_at.push((name.clone(), s.last_seq));
         let mut info = c.info(stream, &s.messages);
         info["type"] = json!(format!("io.nats.jetstream.api.v1.{KIND}"));
         s.consumers.insert(name, c);
@@ -769,6 +863,15 @@ impl JetStream {
                     lose,
                     &mut self.out,
                 );
+                push::serve(
+                    stream_name,
+                    &s.messages,
+                    c,
+                    now,
+                    interest,
+                    lose,
+                    &mut self.out,
+                );
             }
         }
     }
@@ -801,27 +904,11 @@ fn serve(
         let mut ended = false;
         let mut dry = false;
         while c.waiting[i].batch > 0 {
-            let Some((sseq, again)) = c.peek(messages) else {
+            let Some(next) = prepare(stream, messages, c) else {
                 dry = true;
                 break;
             };
-            let m = &messages[&sseq];
-            let deliveries = if again {
-                c.pending[&sseq].deliveries + 1
-            } else {
-                1
-            };
-            let left_after = c.num_pending(messages) - u64::from(!again);
-            let ack = format!(
-                "$JS.ACK.{stream}.{}.{deliveries}.{sseq}.{}.{}.{left_after}",
-                c.name,
-                c.cseq + 1,
-                m.ts
-            );
-            let size = (m.subject.len()
-                + ack.len()
-                + m.headers.as_ref().map_or(0, Vec::len)
-                + m.payload.len()) as u64;
+            let size = next.size();
             let pull = &mut c.waiting[i];
             if pull.bytes.is_some_and(|left| size > left) {
                 out.push(Out::status(
@@ -836,34 +923,8 @@ fn serve(
             pull.bytes = pull.bytes.map(|b| b - size);
             pull.delivered += 1;
             pull.last_activity = now;
-            if *lose > 0 {
-                *lose -= 1;
-            } else {
-                out.push(Out {
-                    to: pull.reply.clone(),
-                    subject: m.subject.clone(),
-                    reply: Some(ack),
-                    headers: m.headers.clone(),
-                    payload: m.payload.clone(),
-                });
-            }
-            c.cseq += 1;
-            c.deliveries += 1;
-            if again {
-                c.redeliver.remove(&sseq);
-            } else {
-                c.next_sseq = sseq + 1;
-                c.delivered_sseq = c.delivered_sseq.max(sseq);
-            }
-            if c.ack_explicit {
-                c.pending.insert(
-                    sseq,
-                    Pending {
-                        deadline: Some(now + c.ack_wait),
-                        deliveries,
-                    },
-                );
-            }
+            let to = pull.reply.clone();
+            commit(c, next, to, now, lose, out);
         }
         let pull = &c.waiting[i];
         if ended || pull.batch == 0 {
@@ -877,5 +938,99 @@ fn serve(
         }
         // Still waiting (later pulls find nothing either; `no_wait` ones are answered).
         i += 1;
+    }
+}
+
+/// The next message a consumer delivers, before it is sent.
+pub(crate) struct Next {
+    sseq: u64,
+    again: bool,
+    deliveries: u64,
+    message: Out,
+}
+
+impl Next {
+    /// What the message weighs against a pull's `max_bytes`.
+    fn size(&self) -> u64 {
+        let m = &self.message;
+        (m.subject.len()
+            + m.reply.as_ref().map_or(0, String::len)
+            + m.headers.as_ref().map_or(0, Vec::len)
+            + m.payload.len()) as u64
+    }
+}
+
+/// The message `c` delivers next (a redelivery first), with its ack subject; headers only
+/// (with `Nats-Msg-Size`) for a `headers_only` consumer.
+fn prepare(stream: &str, messages: &BTreeMap<u64, Stored>, c: &mut Consumer) -> Option<Next> {
+    let (sseq, again) = c.peek(messages)?;
+    let m = &messages[&sseq];
+    let deliveries = if again {
+        c.pending[&sseq].deliveries + 1
+    } else {
+        1
+    };
+    let left_after = c.num_pending(messages) - u64::from(!again);
+    let ack = format!(
+        "$JS.ACK.{stream}.{}.{deliveries}.{sseq}.{}.{}.{left_after}",
+        c.name,
+        c.cseq + 1,
+        m.ts
+    );
+    let (headers, payload) = if c.headers_only {
+        let size = format!("Nats-Msg-Size: {}\r\n\r\n", m.payload.len());
+        let mut block = match &m.headers {
+            Some(h) => h[..h.len().saturating_sub(2)].to_vec(),
+            None => b"NATS/1.0\r\n".to_vec(),
+        };
+        block.extend_from_slice(size.as_bytes());
+        (Some(block), Vec::new())
+    } else {
+        (m.headers.clone(), m.payload.clone())
+    };
+    Some(Next {
+        sseq,
+        again,
+        deliveries,
+        message: Out {
+            to: String::new(),
+            subject: m.subject.clone(),
+            reply: Some(ack),
+            headers,
+            payload,
+        },
+    })
+}
+
+/// Sends `next` to `to` (unless the `lose` fault eats it) and records the delivery.
+fn commit(
+    c: &mut Consumer,
+    next: Next,
+    to: String,
+    now: Duration,
+    lose: &mut u32,
+    out: &mut Vec<Out>,
+) {
+    if *lose > 0 {
+        *lose -= 1;
+    } else {
+        out.push(Out { to, ..next.message });
+    }
+    let sseq = next.sseq;
+    c.cseq += 1;
+    c.deliveries += 1;
+    if next.again {
+        c.redeliver.remove(&sseq);
+    } else {
+        c.taken(sseq);
+    }
+    if c.ack_explicit {
+        c.pending.insert(
+            sseq,
+            Pending {
+                deadline: Some(now + c.ack_wait),
+                deliveries: next.deliveries,
+            },
+        );
     }
 }

@@ -379,7 +379,9 @@ impl ApiPrefix {
     /// The subject that creates (or updates) the consumer `request` describes: the rule
     /// every caller shares. A named consumer (`name`, else `durable_name`) goes to
     /// [`consumer_create`](Self::consumer_create), with the filter in the subject only when
-    /// there is exactly one; an unnamed one to
+    /// there is exactly one and it has no wildcard (a subject with a wildcard token cannot
+    /// be published through a [`Connection`](crate::Connection); the server reads the
+    /// filter from the body then); an unnamed one to
     /// [`consumer_create_legacy`](Self::consumer_create_legacy).
     ///
     /// # Errors
@@ -398,7 +400,8 @@ impl ApiPrefix {
         if name.is_empty() {
             return self.consumer_create_legacy(&request.stream_name);
         }
-        let filter = (!config.filter_subject.is_empty()).then_some(config.filter_subject.as_str());
+        let filter = Some(config.filter_subject.as_str())
+            .filter(|f| !f.is_empty() && !f.split('.').any(|token| token == "*" || token == ">"));
         self.consumer_create(&request.stream_name, name, filter)
     }
 
@@ -638,6 +641,22 @@ mod tests {
             api.consumer_create("S", "C", Some("a.>")).unwrap(),
             "$JS.API.CONSUMER.CREATE.S.C.a.>"
         );
+        let mut request = super::super::CreateConsumerRequest {
+            stream_name: "S".into(),
+            ..Default::default()
+        };
+        request.config.name = "C".into();
+        request.config.filter_subject = "a.b".into();
+        assert_eq!(
+            api.consumer_create_for(&request).unwrap(),
+            "$JS.API.CONSUMER.CREATE.S.C.a.b"
+        );
+        for wildcard in ["a.>", "*.b"] {
+            request.config.filter_subject = wildcard.into();
+            let subject = api.consumer_create_for(&request).unwrap();
+            assert_eq!(subject, "$JS.API.CONSUMER.CREATE.S.C", "publishable");
+            assert!(crate::proto::validate_publish(&subject).is_ok());
+        }
         assert_eq!(
             api.consumer_create_legacy("S").unwrap(),
             "$JS.API.CONSUMER.CREATE.S"

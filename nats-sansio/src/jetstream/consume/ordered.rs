@@ -18,8 +18,8 @@ use crate::jetstream::api::{
     parse_response, ApiPrefix, ConsumerInfo, CreateConsumerRequest, ResponseError,
 };
 use crate::jetstream::ordered::{
-    CreateError, OrderedAction, OrderedConfig, OrderedConfigError, OrderedConsumer, OrderedError,
-    OrderedEvent, OrderedMode, OrderedReceived,
+    CreateError, FirstConsumer, OrderedAction, OrderedConfig, OrderedConfigError, OrderedConsumer,
+    OrderedError, OrderedEvent, OrderedMode, OrderedReceived,
 };
 use crate::machine::{Link, Machine, Output, Publish};
 use crate::proto::Message;
@@ -90,6 +90,11 @@ impl OrderedConsume {
     /// The stream sequence of the last message delivered (0: none yet).
     pub fn last_stream_sequence(&self) -> u64 {
         self.machine.last_stream_sequence()
+    }
+
+    /// The first consumer created and its backlog then, once its creation was confirmed.
+    pub fn first_consumer(&self) -> Option<&FirstConsumer> {
+        self.machine.first_consumer()
     }
 
     /// How many times the consumer was replaced.
