@@ -14,17 +14,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use nats_sansio::connection::RequestId;
 use nats_sansio::jetstream::api::{
-    parse_response, AckPolicy, ApiPrefix, ConsumerConfig, ConsumerInfo, CreateConsumerRequest,
-    PubAck, StreamConfig, StreamConfigRequest, StreamCreateResponse,
+    AckPolicy, ApiPrefix, ConsumerConfig, ConsumerInfo, CreateConsumerRequest, PubAck,
+    StreamConfig, StreamConfigRequest, StreamCreateResponse,
 };
 use nats_sansio::jetstream::consume::{OrderedConsume, PullConsume};
 use nats_sansio::jetstream::ordered::OrderedConfig;
 use nats_sansio::jetstream::pull::{ConsumeOptions, PullMachine};
-use nats_sansio::proto::Message;
 use nats_sansio::rng::Rng;
-use nats_sansio::Event;
-use serde::de::DeserializeOwned;
 use sim::acker::{Acker, Delivered};
+use sim::api::{api, response};
 use sim::machine_app::{JustRead, MachineApp};
 use sim::server::ServerConfig;
 use sim::{for_seeds, ms, secs, World};
@@ -41,28 +39,6 @@ const CONSUMER: usize = 0;
 const PRODUCER: usize = 1;
 
 // ===================== helpers =====================
-
-/// The reply to request `id` of client `c`, once it came.
-fn response(w: &World, c: usize, id: RequestId) -> Option<Result<Message, String>> {
-    w.clients[c].events.iter().find_map(|(_, e)| match e {
-        Event::Response { id: r, result } if *r == id => {
-            Some(result.clone().map_err(|e| e.to_string()))
-        }
-        _ => None,
-    })
-}
-
-/// An API call from client `c`, run until its reply, parsed.
-fn api<T: DeserializeOwned>(w: &mut World, c: usize, subject: &str, body: Vec<u8>) -> T {
-    let id = w
-        .with(c, |conn, now| {
-            conn.request(now, subject, None, Bytes::from(body), None)
-        })
-        .expect("request");
-    w.run_until("API reply", secs(15), |w| response(w, c, id).is_some());
-    let reply = response(w, c, id).unwrap().expect("API reply");
-    parse_response(&reply.payload).unwrap_or_else(|e| panic!("SEED={}: {subject}: {e}", w.seed))
-}
 
 /// Two connected clients and the stream `ORDERS` on `orders.>`. One seed in four, the
 /// consumer's client holds only a few messages per subscription, so a burst read at once

@@ -17,6 +17,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod acker;
+pub(crate) mod api;
 pub(crate) mod app;
 pub(crate) mod jetstream;
 pub(crate) mod machine_app;
