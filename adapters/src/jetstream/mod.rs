@@ -41,6 +41,8 @@ pub mod consumer;
 mod context;
 mod direct_get;
 mod error;
+#[cfg(feature = "kv")]
+pub mod kv;
 mod message;
 mod ordered_messages;
 mod pages;
