@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_lite::StreamExt;
 use nats_client::error::{PublishError, RequestError};
 use nats_client::jetstream::api::{ConsumerConfig, StreamConfig};
-use nats_client::jetstream::Publish;
+use nats_client::jetstream::{kv, Publish};
 use nats_client::{ClientEvent, ConnectOptions, HeaderMap};
 
 #[tokio::main(flavor = "current_thread")]
@@ -183,6 +183,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let info = stream.info().await?;
     println!("   the stream holds {} messages", info.state.messages);
     js.delete_stream("TOUR").await?;
+
+    println!("== key-value: a bucket, compare-and-set, a watcher");
+    let store = js
+        .create_key_value(kv::Config {
+            bucket: "tour".into(),
+            history: 5,
+            ..Default::default()
+        })
+        .await?;
+    let mut watch = store.watch("greeting.*").await?;
+    let first = store.put("greeting.en", "hello".into()).await?;
+    let second = store.update("greeting.en", "hi".into(), first).await?;
+    println!("   put greeting.en at revision {first}, updated it at {second}");
+    match store.update("greeting.en", "hey".into(), first).await {
+        Err(kv::Error::Kv(kv::KvError::WrongLastRevision { expected, .. })) => {
+            println!("   an update expecting revision {expected} is refused: someone wrote since")
+        }
+        other => return Err(format!("a stale update must be refused, got {other:?}").into()),
+    }
+    store.delete("greeting.en").await?;
+    println!("   after delete, get = {:?}", store.get("greeting.en").await?);
+    for _ in 0..3 {
+        let entry = tokio::time::timeout(Duration::from_secs(10), watch.next())
+            .await?
+            .ok_or("the watch ended")??;
+        println!(
+            "   the watcher saw {} {:?} = {:?} (revision {})",
+            entry.key,
+            entry.operation,
+            String::from_utf8_lossy(&entry.value),
+            entry.revision
+        );
+    }
+    js.delete_key_value("tour").await?;
 
     println!("== drain: unsubscribe, let in-flight messages land, close");
     client.drain().await?;
