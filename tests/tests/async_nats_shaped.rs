@@ -30,6 +30,9 @@
 //!    `Some("consumer".into())`): in our configs an unset string is empty, as on the wire.
 //! 7. `program_fetch_batch` (`fetch().max_messages(10).messages()` repeated until a batch
 //!    comes back empty): `durable_name` as in 6.
+//! 8. `program_key_value` (`create_key_value`, `put`, `get`, `history`, `keys`, `watch`): no
+//!    difference (the keys are collected with futures-lite's `try_collect::<_, _, Vec<_>>`,
+//!    which works on both).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -309,6 +312,66 @@ async fn program_fetch_batch(url: String) -> Result<Vec<usize>, Error> {
     Ok(batches)
 }
 
+/// What `program_key_value` saw.
+#[derive(Debug)]
+struct KeyValueSeen {
+    value: Option<Bytes>,
+    revisions: Vec<u64>,
+    history: Vec<String>,
+    keys: Vec<String>,
+    watched: Vec<String>,
+}
+
+/// Creates the bucket `kv` (history 10), writes and reads keys, lists the history and the
+/// keys, and watches a key while another write lands (`examples/kv.rs`,
+/// `docs_learn_kv_*.rs`). Returns what it read.
+async fn program_key_value(url: String) -> Result<KeyValueSeen, Error> {
+    let client = nats_client::tokio::connect(url).await?;
+    let jetstream = jetstream::new(client);
+
+    let kv = jetstream
+        .create_key_value(jetstream::kv::Config {
+            bucket: "kv".to_string(),
+            history: 10,
+            ..Default::default()
+        })
+        .await?;
+
+    let mut revisions = Vec::new();
+    revisions.push(kv.put("sue.color", "blue".into()).await?);
+    revisions.push(kv.put("sue.color", "green".into()).await?);
+    revisions.push(kv.put("sue.age", "42".into()).await?);
+    let value = kv.get("sue.color").await?;
+
+    let mut entries = kv.history("sue.color").await?;
+    let mut history = Vec::new();
+    while let Some(entry) = entries.next().await {
+        let entry = entry?;
+        history.push(String::from_utf8_lossy(&entry.value).into_owned());
+    }
+
+    let mut keys = kv.keys().await?.try_collect::<_, _, Vec<String>>().await?;
+    keys.sort();
+
+    let mut watch = kv.watch("sue.*").await?;
+    kv.put("sue.color", "red".into()).await?;
+    let mut watched = Vec::new();
+    while let Some(entry) = watch.next().await {
+        let entry = entry?;
+        watched.push(format!("{}={}", entry.key, String::from_utf8_lossy(&entry.value)));
+        if watched.len() == 3 {
+            break;
+        }
+    }
+    Ok(KeyValueSeen {
+        value,
+        revisions,
+        history,
+        keys,
+        watched,
+    })
+}
+
 // ---- The tests ----------------------------------------------------------------------------
 
 /// Runs `future` to completion on a current-thread tokio runtime.
@@ -451,4 +514,16 @@ fn fetch_batch() {
             all_acked(&url, "ORDERS", "shipping", 15).await;
         },
     );
+}
+
+#[test]
+fn key_value() {
+    let (_server, seen) = run("the key-value program", program_key_value);
+    assert_eq!(seen.value.as_deref(), Some(&b"green"[..]));
+    assert_eq!(seen.revisions, [1, 2, 3]);
+    assert_eq!(seen.history, ["blue", "green"]);
+    assert_eq!(seen.keys, ["sue.age", "sue.color"]);
+    let mut watched = seen.watched.clone();
+    watched[..2].sort();
+    assert_eq!(watched, ["sue.age=42", "sue.color=green", "sue.color=red"]);
 }
