@@ -203,7 +203,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         other => return Err(format!("a stale update must be refused, got {other:?}").into()),
     }
     store.delete("greeting.en").await?;
-    println!("   after delete, get = {:?}", store.get("greeting.en").await?);
+    println!(
+        "   after delete, get = {:?}",
+        store.get("greeting.en").await?
+    );
     for _ in 0..3 {
         let entry = tokio::time::timeout(Duration::from_secs(10), watch.next())
             .await?

@@ -358,7 +358,11 @@ async fn program_key_value(url: String) -> Result<KeyValueSeen, Error> {
     let mut watched = Vec::new();
     while let Some(entry) = watch.next().await {
         let entry = entry?;
-        watched.push(format!("{}={}", entry.key, String::from_utf8_lossy(&entry.value)));
+        watched.push(format!(
+            "{}={}",
+            entry.key,
+            String::from_utf8_lossy(&entry.value)
+        ));
         if watched.len() == 3 {
             break;
         }

@@ -423,6 +423,120 @@ async fn a_watcher_survives_a_server_restart(rt: Rt) {
     assert_eq!(revisions, written, "every change once, in order");
 }
 
+/// What the second process prints before each result line.
+const CHILD_LINE: &str = "CHILD ";
+/// Tells this binary, run again, to watch a bucket: `<url> <bucket> <entries>`.
+const CHILD_WATCH: &str = "NATS_TEST_KV_WATCH";
+
+/// The second process: a watcher with default options that prints `caught-up`, then each
+/// entry as `key=value@revision`, and exits after as many entries as asked.
+#[test]
+fn child_process() {
+    let Ok(args) = std::env::var(CHILD_WATCH) else {
+        return;
+    };
+    let mut args = args.split(' ');
+    let (url, bucket, wanted) = (
+        args.next().unwrap(),
+        args.next().unwrap(),
+        args.next().unwrap(),
+    );
+    let wanted: usize = wanted.parse().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let js = jetstream::new(nats_client::tokio::connect(url).await.unwrap());
+        let store = js.get_key_value(bucket).await.unwrap();
+        let mut items = store.watch_items(WatchConfig::all()).await.unwrap();
+        let mut entries = 0;
+        while entries < wanted {
+            match next(&mut items, "a watched entry").await.unwrap() {
+                WatchItem::CaughtUp => println!("{CHILD_LINE}caught-up"),
+                WatchItem::Entry(entry) => {
+                    entries += 1;
+                    let value = String::from_utf8_lossy(&entry.value);
+                    println!("{CHILD_LINE}{}={value}@{}", entry.key, entry.revision);
+                }
+            }
+        }
+    });
+}
+
+/// The second process, killed when dropped, so a failing test leaves none behind.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A watcher in another process (default options) and a writer here: the watcher prints
+/// the initial values, catches up, then every later change in order.
+#[test]
+fn a_watcher_in_another_process_sees_every_change() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let server = js_server();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = runtime.block_on(async {
+        let js = jetstream::new(nats_client::tokio::connect(server.url()).await.unwrap());
+        let store = js.create_key_value(bucket("shared", 1)).await.unwrap();
+        store.put("before", "1".into()).await.unwrap();
+        store
+    });
+    let mut child = KillOnDrop(
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "child_process",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env(CHILD_WATCH, format!("{} shared 4", server.url()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    let stdout = BufReader::new(child.0.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if let Some((_, result)) = line.split_once(CHILD_LINE) {
+                let _ = lines_tx.send(result.to_owned());
+            }
+        }
+    });
+    let line = |what: &str| {
+        lines
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("the watcher process printed no {what}"))
+    };
+    assert_eq!(line("initial value"), "before=1@1");
+    assert_eq!(line("caught-up"), "caught-up");
+    let written: Vec<u64> = runtime.block_on(async {
+        let mut revisions = Vec::new();
+        revisions.push(store.put("a", "2".into()).await.unwrap());
+        store.delete("before").await.unwrap();
+        revisions.push(store.put("a", "3".into()).await.unwrap());
+        revisions
+    });
+    assert_eq!(line("a change"), format!("a=2@{}", written[0]));
+    assert_eq!(line("a deletion"), "before=@3");
+    assert_eq!(line("a change"), format!("a=3@{}", written[1]));
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "the watcher process failed: {status}");
+}
+
 on_every_runtime!(
     buckets_are_created_bound_listed_and_deleted,
     entries_with_compare_and_set,
