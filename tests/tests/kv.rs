@@ -268,6 +268,25 @@ async fn per_key_ttl_expires_with_a_marker(rt: Rt) {
     );
     // The lease can be taken again.
     store.create("lease.a", "next".into()).await.unwrap();
+
+    // A purge whose marker expires: afterwards the key has no entry at all.
+    store
+        .purge_with_ttl("lease.b", Duration::from_secs(1))
+        .await
+        .unwrap();
+    let purged = next(&mut watch, "the lease's creation").await.unwrap();
+    assert_eq!(purged.key, "lease.a");
+    let marker = next(&mut watch, "the purge marker").await.unwrap();
+    assert_eq!(
+        (marker.key.as_str(), marker.operation),
+        ("lease.b", Operation::Purge)
+    );
+    within(WAIT, "the purge marker to expire", async {
+        while store.entry("lease.b").await.unwrap().is_some() {
+            async_io::Timer::after(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
 }
 
 /// A watcher and a writer, each a client with default options: the watcher gets the
@@ -423,6 +442,87 @@ async fn a_watcher_survives_a_server_restart(rt: Rt) {
     assert_eq!(revisions, written, "every change once, in order");
 }
 
+/// The bucket settings reach the server and show in the status: a value over the size
+/// limit is refused, and a mirror bucket's handle reads the origin's entries and writes to
+/// the origin; a bucket sourcing another gets its keys under its own name.
+async fn bucket_settings_mirrors_and_sources(rt: Rt) {
+    let server = js_server();
+    let js = jetstream::new(rt.connect(&server.url()).await);
+    let config = kv::Config {
+        description: "small values".into(),
+        max_value_size: 16,
+        max_bytes: 1 << 20,
+        max_age: Duration::from_secs(3600),
+        storage: jetstream::stream::StorageType::Memory,
+        compression: true,
+        ..bucket("origin", 3)
+    };
+    let origin = js.create_key_value(config).await.unwrap();
+    let status = origin.status().await.unwrap();
+    assert_eq!(status.ttl(), Duration::from_secs(3600));
+    assert!(status.is_compressed());
+    let held = status.config();
+    assert_eq!(
+        (held.max_value_size, held.max_bytes, held.history),
+        (16, 1 << 20, 3)
+    );
+    assert_eq!(held.storage, jetstream::stream::StorageType::Memory);
+    assert_eq!(held.description, "small values");
+    let too_big = origin.put("big", Bytes::from(vec![b'x'; 17])).await;
+    assert!(too_big.is_err(), "a value over max_value_size is refused");
+    assert_eq!(origin.get("big").await.unwrap(), None, "and not stored");
+    origin.put("shared", "from origin".into()).await.unwrap();
+
+    let mirror_config = kv::Config {
+        mirror: Some(jetstream::stream::Source {
+            name: "origin".into(),
+            ..Default::default()
+        }),
+        ..bucket("replica", 3)
+    };
+    let replica = js.create_key_value(mirror_config).await.unwrap();
+    // The mirror catches up in the background: wait until it has the entry.
+    let mirrored = within(WAIT, "the mirrored entry", async {
+        loop {
+            if let Some(value) = replica.get("shared").await.unwrap() {
+                break value;
+            }
+            async_io::Timer::after(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert_eq!(&mirrored[..], b"from origin");
+    // A write through the mirror's handle lands in the origin.
+    replica.put("via.mirror", "written".into()).await.unwrap();
+    assert_eq!(
+        origin.get("via.mirror").await.unwrap().as_deref(),
+        Some(&b"written"[..])
+    );
+
+    let sourcing = kv::Config {
+        sources: vec![jetstream::stream::Source {
+            name: "origin".into(),
+            ..Default::default()
+        }],
+        ..bucket("aggregate", 3)
+    };
+    let aggregate = js.create_key_value(sourcing).await.unwrap();
+    let sourced = within(WAIT, "the sourced entry", async {
+        loop {
+            if let Some(value) = aggregate.get("shared").await.unwrap() {
+                break value;
+            }
+            async_io::Timer::after(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        &sourced[..],
+        b"from origin",
+        "sourced under the bucket's own subjects"
+    );
+}
+
 /// What the second process prints before each result line.
 const CHILD_LINE: &str = "CHILD ";
 /// Tells this binary, run again, to watch a bucket: `<url> <bucket> <entries>`.
@@ -538,6 +638,7 @@ fn a_watcher_in_another_process_sees_every_change() {
 }
 
 on_every_runtime!(
+    bucket_settings_mirrors_and_sources,
     buckets_are_created_bound_listed_and_deleted,
     entries_with_compare_and_set,
     keys_and_history,
