@@ -47,7 +47,7 @@ pub struct Config {
     /// File (default) or memory.
     pub storage: StorageType,
     /// Replicas (default 1).
-    pub replicas: usize,
+    pub num_replicas: usize,
     /// Compress stored values (S2).
     pub compression: bool,
     /// Where the replicas go.
@@ -73,7 +73,7 @@ impl Default for Config {
             max_age: Duration::ZERO,
             limit_markers: None,
             storage: StorageType::File,
-            replicas: 1,
+            num_replicas: 1,
             compression: false,
             placement: None,
             republish: None,
@@ -142,7 +142,7 @@ impl Config {
             max_msgs: -1,
             max_consumers: -1,
             storage: self.storage.clone(),
-            num_replicas: self.replicas.max(1),
+            num_replicas: self.num_replicas.max(1),
             placement: self.placement.clone(),
             republish: self.republish.clone(),
             compression: if self.compression {
@@ -231,7 +231,7 @@ impl Config {
             limit_markers: (!config.subject_delete_marker_ttl.is_zero())
                 .then_some(config.subject_delete_marker_ttl),
             storage: config.storage.clone(),
-            replicas: config.num_replicas.max(1),
+            num_replicas: config.num_replicas.max(1),
             compression: config.compression == Compression::S2,
             placement: config.placement.clone(),
             republish: config.republish.clone(),

@@ -42,7 +42,7 @@ fn every_option_lands_in_its_field() {
         max_age: Duration::from_secs(30),
         limit_markers: Some(Duration::from_secs(60)),
         storage: StorageType::Memory,
-        replicas: 3,
+        num_replicas: 3,
         compression: true,
         placement: Some(Placement {
             cluster: "east".into(),
