@@ -303,11 +303,8 @@ async fn a_watcher_sees_another_clients_changes(rt: Rt) {
     let store = watcher_js.get_key_value("feed").await.unwrap();
     let mut items = store.watch_items(WatchConfig::all()).await.unwrap();
     let mut initial = Vec::new();
-    loop {
-        match next(&mut items, "an initial value").await.unwrap() {
-            WatchItem::Entry(entry) => initial.push(seen(&entry)),
-            WatchItem::CaughtUp => break,
-        }
+    while let WatchItem::Entry(entry) = next(&mut items, "an initial value").await.unwrap() {
+        initial.push(seen(&entry));
     }
     initial.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
