@@ -55,6 +55,24 @@ fn seen(entry: &Entry) -> (String, String, Operation) {
     )
 }
 
+/// What `probe` finds once it finds something, asked again every 50 ms (at most [`WAIT`]):
+/// for what the server does in the background (mirrors, sources, expiries).
+async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    within(WAIT, what, async {
+        loop {
+            if let Some(found) = probe().await {
+                break found;
+            }
+            async_io::Timer::after(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+}
+
 fn kv_error(result: Result<impl std::fmt::Debug, Error>) -> KvError {
     match result {
         Err(Error::Kv(e)) => e,
@@ -281,10 +299,13 @@ async fn per_key_ttl_expires_with_a_marker(rt: Rt) {
         (marker.key.as_str(), marker.operation),
         ("lease.b", Operation::Purge)
     );
-    within(WAIT, "the purge marker to expire", async {
-        while store.entry("lease.b").await.unwrap().is_some() {
-            async_io::Timer::after(Duration::from_millis(100)).await;
-        }
+    eventually("the purge marker to expire", || async {
+        store
+            .entry("lease.b")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
     })
     .await;
 }
@@ -479,22 +500,21 @@ async fn bucket_settings_mirrors_and_sources(rt: Rt) {
     };
     let replica = js.create_key_value(mirror_config).await.unwrap();
     // The mirror catches up in the background: wait until it has the entry.
-    let mirrored = within(WAIT, "the mirrored entry", async {
-        loop {
-            if let Some(value) = replica.get("shared").await.unwrap() {
-                break value;
-            }
-            async_io::Timer::after(Duration::from_millis(50)).await;
-        }
+    let mirrored = eventually("the mirrored entry", || async {
+        replica.get("shared").await.unwrap()
     })
     .await;
     assert_eq!(&mirrored[..], b"from origin");
-    // A write through the mirror's handle lands in the origin.
-    replica.put("via.mirror", "written".into()).await.unwrap();
-    assert_eq!(
-        origin.get("via.mirror").await.unwrap().as_deref(),
-        Some(&b"written"[..])
-    );
+    // A write through the mirror's handle lands in the origin: its revision is the
+    // origin's next. (A read right after may be answered by the mirror, which also serves
+    // the origin's direct gets and may not have it yet: no read-after-write, ADR-8.)
+    let revision = replica.put("via.mirror", "written".into()).await.unwrap();
+    assert_eq!(revision, 2, "the origin's sequence: shared=1, via.mirror=2");
+    let read = eventually("the write in the origin", || async {
+        origin.entry("via.mirror").await.unwrap()
+    })
+    .await;
+    assert_eq!((read.revision, &read.value[..]), (2, &b"written"[..]));
 
     let sourcing = kv::Config {
         sources: vec![jetstream::stream::Source {
@@ -504,13 +524,8 @@ async fn bucket_settings_mirrors_and_sources(rt: Rt) {
         ..bucket("aggregate", 3)
     };
     let aggregate = js.create_key_value(sourcing).await.unwrap();
-    let sourced = within(WAIT, "the sourced entry", async {
-        loop {
-            if let Some(value) = aggregate.get("shared").await.unwrap() {
-                break value;
-            }
-            async_io::Timer::after(Duration::from_millis(50)).await;
-        }
+    let sourced = eventually("the sourced entry", || async {
+        aggregate.get("shared").await.unwrap()
     })
     .await;
     assert_eq!(
