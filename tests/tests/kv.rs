@@ -209,6 +209,41 @@ async fn entries_with_compare_and_set(rt: Rt) {
     );
 }
 
+/// `purge_deletes`: old markers go with their keys' history; by default a fresh marker
+/// stays (a watcher may not have seen it); values are untouched.
+async fn purge_deletes_drops_old_markers(rt: Rt) {
+    let server = js_server();
+    let js = jetstream::new(rt.connect(&server.url()).await);
+    let store = js.create_key_value(bucket("markers", 5)).await.unwrap();
+    for key in ["gone", "wiped", "kept"] {
+        store.put(key, "v".into()).await.unwrap();
+    }
+    store.delete("gone").await.unwrap();
+    store.purge("wiped").await.unwrap();
+
+    store.purge_deletes(kv::MarkerAge::Default).await.unwrap();
+    let fresh = store
+        .entry("gone")
+        .await
+        .unwrap()
+        .expect("a fresh marker stays");
+    assert_eq!(fresh.operation, Operation::Delete);
+    assert_eq!(
+        all(store.history("gone").await.unwrap(), "history")
+            .await
+            .len(),
+        1
+    );
+
+    store.purge_deletes(kv::MarkerAge::All).await.unwrap();
+    assert!(
+        store.entry("gone").await.unwrap().is_none(),
+        "the marker went"
+    );
+    assert!(store.entry("wiped").await.unwrap().is_none());
+    assert_eq!(store.get("kept").await.unwrap().as_deref(), Some(&b"v"[..]));
+}
+
 async fn keys_and_history(rt: Rt) {
     let server = js_server();
     let js = jetstream::new(rt.connect(&server.url()).await);
@@ -653,6 +688,7 @@ on_every_runtime!(
     bucket_settings_mirrors_and_sources,
     buckets_are_created_bound_listed_and_deleted,
     entries_with_compare_and_set,
+    purge_deletes_drops_old_markers,
     keys_and_history,
     per_key_ttl_expires_with_a_marker,
     a_watcher_sees_another_clients_changes,

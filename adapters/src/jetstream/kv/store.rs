@@ -4,14 +4,16 @@
 //! or a typed error; only `create` may send a second (the core's one retry over a delete
 //! marker); every get is one request (Direct Get when the bucket allows it).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use nats_sansio::jetstream::api::StreamInfo;
-use nats_sansio::kv::{BucketSubjects, Entry, Get, KvError, Status, Write};
+use futures_lite::StreamExt;
+use nats_sansio::jetstream::api::{PurgeResponse, StreamInfo};
+use nats_sansio::kv::purge::{purge_deletes, MarkerAge};
+use nats_sansio::kv::{BucketSubjects, Entry, Get, KvError, Status, WatchConfig, Write};
 
 use super::error::{publish_failure, Error};
-use crate::jetstream::Context;
+use crate::jetstream::{Context, JetStreamError};
 use crate::Request;
 
 /// A key-value bucket (async-nats's `kv::Store`). Cheap to clone.
@@ -133,6 +135,32 @@ impl Store {
             ttl: Some(ttl),
         };
         self.write(key.as_ref(), &purge).await.map(drop)
+    }
+
+    /// Drops old delete and purge markers (nats.go's `PurgeDeletes`): every deleted key's
+    /// history goes, and its marker too unless it is younger than `age` says (by default
+    /// 30 minutes), so watchers that have not seen a recent deletion still will.
+    pub async fn purge_deletes(&self, age: MarkerAge) -> Result<(), Error> {
+        let snapshot = WatchConfig {
+            finish_at_caught_up: true,
+            ..WatchConfig::all()
+        };
+        let entries: Vec<Entry> = self.watch_with(snapshot).await?.try_collect().await?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos() as i128);
+        let subject = self
+            .context
+            .prefix()
+            .stream_purge(self.bucket.stream())
+            .map_err(JetStreamError::from)?;
+        for request in purge_deletes(&self.bucket, &entries, now, age)? {
+            let _: PurgeResponse = self
+                .context
+                .api_request(subject.clone(), Some(&request))
+                .await?;
+        }
+        Ok(())
     }
 
     /// A create, and the core's one retry when the key's last entry is a deletion.
