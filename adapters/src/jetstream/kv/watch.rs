@@ -136,21 +136,28 @@ impl Stream for Watch {
     type Item = Result<Entry, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
-        loop {
-            let item = match self.inner.poll_item_with(cx, |_, item| item) {
-                Poll::Ready(item) => item,
-                Poll::Pending => return Poll::Pending,
-            };
-            return Poll::Ready(match item {
-                Some(Ok(WatchItem::CaughtUp)) => {
-                    self.caught_up = true;
-                    continue;
-                }
-                Some(Ok(WatchItem::Entry(entry))) => Some(Ok(entry)),
-                Some(Err(e)) => Some(Err(e)),
-                None => None,
-            });
-        }
+        let this = &mut *self;
+        poll_entry(&mut this.inner, cx, &mut this.caught_up)
+    }
+}
+
+/// The next entry of `inner`, past the caught-up marker (noted in `caught_up`).
+fn poll_entry(
+    inner: &mut Driven,
+    cx: &mut TaskContext<'_>,
+    caught_up: &mut bool,
+) -> Poll<Option<Result<Entry, Error>>> {
+    loop {
+        return Poll::Ready(match inner.poll_item_with(cx, |_, item| item) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Some(Ok(WatchItem::CaughtUp))) => {
+                *caught_up = true;
+                continue;
+            }
+            Poll::Ready(Some(Ok(WatchItem::Entry(entry)))) => Some(Ok(entry)),
+            Poll::Ready(Some(Err(e))) => Some(Err(e)),
+            Poll::Ready(None) => None,
+        });
     }
 }
 
@@ -178,14 +185,8 @@ impl Stream for Keys {
     type Item = Result<String, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
-        loop {
-            return Poll::Ready(match self.inner.poll_item_with(cx, |_, item| item) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(WatchItem::CaughtUp))) => continue,
-                Poll::Ready(Some(Ok(WatchItem::Entry(entry)))) => Some(Ok(entry.key)),
-                Poll::Ready(Some(Err(e))) => Some(Err(e)),
-                Poll::Ready(None) => None,
-            });
-        }
+        let mut caught_up = false;
+        poll_entry(&mut self.inner, cx, &mut caught_up)
+            .map(|entry| entry.map(|entry| entry.map(|entry| entry.key)))
     }
 }
