@@ -38,6 +38,24 @@ pub(crate) trait Nats: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Self::Ack> + Send;
     /// Waits for the ack; panics when the stream did not store the message.
     fn ack(ack: Self::Ack) -> impl Future<Output = ()> + Send;
+
+    /// A key-value bucket handle.
+    type Kv: Clone + Send + Sync + 'static;
+    /// Deletes bucket `bucket` if it exists, then creates it afresh: history 1, direct get
+    /// on (both clients' default), file or memory storage.
+    fn recreate_kv(
+        js: &Self::Js,
+        bucket: &'static str,
+        memory: bool,
+    ) -> impl Future<Output = Self::Kv> + Send;
+    fn delete_kv(js: &Self::Js, bucket: &'static str) -> impl Future<Output = ()> + Send;
+    /// Puts `value` at `key` and waits for the server's ack.
+    fn kv_put(kv: &Self::Kv, key: &'static str, value: Bytes) -> impl Future<Output = ()> + Send;
+    /// The value at `key` (panics when there is none), as its length.
+    fn kv_get(kv: &Self::Kv, key: &'static str) -> impl Future<Output = usize> + Send;
+    /// A watch of every key of the bucket: its entries, as value lengths; it ends at the
+    /// first error (the bucket deleted under it), which the scenario sees as entries missing.
+    fn kv_watch_all(kv: &Self::Kv) -> impl Future<Output = Boxed<usize>> + Send;
 }
 
 impl Nats for nats_client::Client {
@@ -109,6 +127,43 @@ impl Nats for nats_client::Client {
 
     async fn ack(ack: Self::Ack) {
         ack.await.expect("JetStream ack");
+    }
+
+    type Kv = nats_client::jetstream::kv::Store;
+
+    async fn recreate_kv(js: &Self::Js, bucket: &'static str, memory: bool) -> Self::Kv {
+        use nats_client::jetstream::api::StorageType;
+        use nats_client::jetstream::kv::Config;
+        js.delete_key_value(bucket).await.ok();
+        let mut config = Config::new(bucket);
+        config.history = 1;
+        config.storage = if memory {
+            StorageType::Memory
+        } else {
+            StorageType::File
+        };
+        js.create_key_value(config).await.expect("create bucket")
+    }
+
+    async fn delete_kv(js: &Self::Js, bucket: &'static str) {
+        js.delete_key_value(bucket).await.expect("delete bucket");
+    }
+
+    async fn kv_put(kv: &Self::Kv, key: &'static str, value: Bytes) {
+        kv.put(key, value).await.expect("key-value put");
+    }
+
+    async fn kv_get(kv: &Self::Kv, key: &'static str) -> usize {
+        kv.get(key)
+            .await
+            .expect("key-value get")
+            .expect("key has a value")
+            .len()
+    }
+
+    async fn kv_watch_all(kv: &Self::Kv) -> Boxed<usize> {
+        let watch = kv.watch_all().await.expect("key-value watch");
+        watch.map_while(|e| Some(e.ok()?.value.len())).boxed()
     }
 }
 
@@ -184,6 +239,47 @@ impl Nats for async_nats::Client {
 
     async fn ack(ack: Self::Ack) {
         ack.await.expect("JetStream ack");
+    }
+
+    type Kv = async_nats::jetstream::kv::Store;
+
+    async fn recreate_kv(js: &Self::Js, bucket: &'static str, memory: bool) -> Self::Kv {
+        use async_nats::jetstream::kv::Config;
+        use async_nats::jetstream::stream::StorageType;
+        js.delete_key_value(bucket).await.ok();
+        js.create_key_value(Config {
+            bucket: bucket.to_owned(),
+            history: 1,
+            storage: if memory {
+                StorageType::Memory
+            } else {
+                StorageType::File
+            },
+            ..Config::default()
+        })
+        .await
+        .expect("create bucket")
+    }
+
+    async fn delete_kv(js: &Self::Js, bucket: &'static str) {
+        js.delete_key_value(bucket).await.expect("delete bucket");
+    }
+
+    async fn kv_put(kv: &Self::Kv, key: &'static str, value: Bytes) {
+        kv.put(key, value).await.expect("key-value put");
+    }
+
+    async fn kv_get(kv: &Self::Kv, key: &'static str) -> usize {
+        kv.get(key)
+            .await
+            .expect("key-value get")
+            .expect("key has a value")
+            .len()
+    }
+
+    async fn kv_watch_all(kv: &Self::Kv) -> Boxed<usize> {
+        let watch = kv.watch_all().await.expect("key-value watch");
+        watch.map_while(|e| Some(e.ok()?.value.len())).boxed()
     }
 }
 

@@ -129,6 +129,17 @@ is lower, raise it (`ulimit -Hn`) before running.
   `with_max_acks_in_flight(256)`, async-nats: `max_ack_inflight(256)` with backpressure).
   A warm-up of a tenth of the messages comes first; the rate and allocations cover the
   measured publishes and every ack.
+- **KV** (key-value, 128 B values, buckets of one revision per key, direct get on, created
+  afresh by each arm: `create_key_value` in both clients, a raw `STREAM.CREATE` of the same
+  stream config for the raw arm). *put*: sequential puts to one key, each ack awaited before
+  the next (both clients' `put` awaits its ack, so there is no in-flight form to compare);
+  the raw arm publishes with a reply inbox and reads the ack. *get*: sequential gets of one
+  key, latency of each; the raw arm's is a Direct Get round trip
+  (`$JS.API.DIRECT.GET.KV_<b>.$KV.<b>.<key>`, empty payload, on a connection that announces
+  headers), the ceiling. *watch*: a watch of every key (`watch_all`) on a fresh bucket
+  while a raw writer puts the values to keys of their own without awaiting acks (the
+  same writer for both clients); the rate is entries received over the time from the
+  first put to the last entry, the allocations are per entry received.
 - **memory per idle connection**: each arm runs in a child process of its own (this binary
   re-executed with `--child`), opens one connection to warm up, reads VmRSS, opens 1,000 more
   connections, lets them idle 500 ms, reads VmRSS again; the value is the difference over

@@ -28,7 +28,10 @@ use std::time::Duration;
 
 use clients::{run_tokio, Arm, AsyncBody, Flavor};
 use memory::ChildScenario;
-use scenarios::{Contention, JsPublish, PubSub, Publish, Receive, RequestInflight, RequestLatency};
+use scenarios::{
+    Contention, JsPublish, KvGet, KvPut, KvWatch, PubSub, Publish, Receive, RequestInflight,
+    RequestLatency,
+};
 
 #[global_allocator]
 static GLOBAL: alloc::Counting = alloc::Counting;
@@ -520,6 +523,8 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
         ));
     }
 
+    kv_rows(s, &mut rows);
+
     let name = format!("memory per idle connection ({IDLE_CONNECTIONS} connections)");
     if s.wanted(&name) {
         let child = move |arm| {
@@ -563,6 +568,69 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
         ));
     }
     rows
+}
+
+/// The key-value rows: sequential puts (memory and file buckets) and gets beside the raw
+/// socket's, and a watch fed by a raw writer (file buckets, 128 B values).
+fn kv_rows(s: &Settings, rows: &mut Vec<Row>) {
+    const SIZE: usize = 128;
+    let url = s.url.as_str();
+    for memory in [true, false] {
+        let name = format!(
+            "KV put 128 B, {} bucket, sequential",
+            if memory { "memory" } else { "file" }
+        );
+        if !s.wanted(&name) {
+            continue;
+        }
+        let n = s.pick(5_000, 20_000);
+        let body = move || KvPut {
+            size: SIZE,
+            n,
+            memory,
+        };
+        let raw: ArmFn<'_> = Box::new(move || raw::kv_put(url, SIZE, n, memory));
+        rows.push(compare(
+            s,
+            &name,
+            Unit::Rate,
+            three_arms(s, Flavor::MultiThread, body, raw),
+        ));
+    }
+    const GET: &str = "KV get 128 B p50 (µs)";
+    if s.wanted(GET) {
+        let n = s.pick(5_000, 20_000);
+        let body = move || KvGet {
+            size: SIZE,
+            n,
+            memory: false,
+        };
+        let raw: ArmFn<'_> = Box::new(move || raw::kv_get_latency(url, SIZE, n, false));
+        let row = compare(
+            s,
+            GET,
+            Unit::Micros,
+            three_arms(s, Flavor::MultiThread, body, raw),
+        );
+        let p99 = p99_row(&row, "KV get 128 B p99 (µs)");
+        rows.extend([row, p99]);
+    }
+    const WATCH: &str = "KV watch 128 B, raw writer";
+    if s.wanted(WATCH) {
+        let n = s.pick(50_000, 200_000);
+        let body = move || KvWatch {
+            size: SIZE,
+            n,
+            wait: Duration::from_millis(500),
+            memory: false,
+        };
+        rows.push(compare(
+            s,
+            WATCH,
+            Unit::Rate,
+            both_clients(s, Flavor::MultiThread, body),
+        ));
+    }
 }
 
 /// The p99 of a latency row's samples, as a row of its own.

@@ -24,6 +24,12 @@ pub(crate) fn addr(url: &str) -> String {
 
 impl Conn {
     pub(crate) fn connect(url: &str) -> Conn {
+        Conn::connect_with(url, false)
+    }
+
+    /// With `headers`, the connection announces header support (`HMSG`), as clients do;
+    /// without, the server strips headers from what it delivers.
+    pub(crate) fn connect_with(url: &str, headers: bool) -> Conn {
         let stream = TcpStream::connect(addr(url)).expect("raw connect");
         stream.set_nodelay(true).expect("nodelay");
         let writer = stream.try_clone().expect("clone socket");
@@ -34,9 +40,12 @@ impl Conn {
         let mut line = Vec::new();
         conn.reader.read_until(b'\n', &mut line).expect("INFO");
         assert!(line.starts_with(b"INFO "), "expected INFO");
-        conn.writer
-            .write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\nPING\r\n")
-            .expect("CONNECT");
+        let connect: &[u8] = if headers {
+            b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true}\r\nPING\r\n"
+        } else {
+            b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\nPING\r\n"
+        };
+        conn.writer.write_all(connect).expect("CONNECT");
         conn.wait_pong();
         conn
     }
@@ -188,12 +197,49 @@ pub(crate) fn publisher_thread(
     std::sync::mpsc::Sender<()>,
     std::thread::JoinHandle<Instant>,
 ) {
-    let mut conn = Conn::connect(url);
     let frame = pub_frame(subject, None, &vec![b'x'; size]);
+    writer_thread(url, move |writer| write_frames(writer, &frame, n))
+}
+
+/// A raw writer thread for a client's key-value watch: waits for `go`, then puts `n` values
+/// of `size` bytes, each to a key of its own (`k0000000`, …: with one revision per key, a
+/// watcher behind the writer would otherwise find most of one key's revisions already
+/// replaced), without awaiting acks; round trips, and returns the instant the server had
+/// them all. The frames are encoded before `go`.
+pub(crate) fn kv_writer_thread(
+    url: &str,
+    size: usize,
+    n: usize,
+) -> (
+    std::sync::mpsc::Sender<()>,
+    std::thread::JoinHandle<Instant>,
+) {
+    let value = vec![b'x'; size];
+    let mut frames = Vec::new();
+    for i in 0..n {
+        let subject = format!("$KV.{}.k{i:07}", crate::scenarios::KV_BUCKET);
+        frames.extend_from_slice(&pub_frame(&subject, None, &value));
+    }
+    writer_thread(url, move |writer| {
+        for chunk in frames.chunks(64 * 1024) {
+            writer.write_all(chunk).expect("write");
+        }
+    })
+}
+
+/// Connects, then runs `write` on a thread once `go` is sent, and round trips.
+fn writer_thread(
+    url: &str,
+    write: impl FnOnce(&mut TcpStream) + Send + 'static,
+) -> (
+    std::sync::mpsc::Sender<()>,
+    std::thread::JoinHandle<Instant>,
+) {
+    let mut conn = Conn::connect(url);
     let (go, wait) = std::sync::mpsc::channel::<()>();
     let thread = std::thread::spawn(move || {
         wait.recv().ok();
-        write_frames(&mut conn.writer, &frame, n);
+        write(&mut conn.writer);
         conn.round_trip();
         Instant::now()
     });
@@ -260,13 +306,15 @@ pub(crate) fn spawn_responder(url: &str, subject: &str) {
     });
 }
 
-/// Reads one `MSG` (no headers) and returns.
+/// Reads one `MSG` or `HMSG` into `body` (headers, payload and the closing CRLF) and
+/// returns.
 fn read_msg(reader: &mut BufReader<TcpStream>, line: &mut Vec<u8>, body: &mut Vec<u8>) {
     loop {
         line.clear();
         let n = reader.read_until(b'\n', line).expect("read");
         assert!(n > 0, "server closed the raw connection");
-        if line.starts_with(b"MSG ") {
+        // The last field is the whole size, headers included.
+        if line.starts_with(b"MSG ") || line.starts_with(b"HMSG ") {
             let size = line
                 .trim_ascii_end()
                 .rsplit(|b| *b == b' ')
@@ -282,7 +330,12 @@ fn read_msg(reader: &mut BufReader<TcpStream>, line: &mut Vec<u8>, body: &mut Ve
 }
 
 fn requester(url: &str) -> Conn {
-    let mut conn = Conn::connect(url);
+    requester_with(url, false)
+}
+
+/// A connection subscribed to the raw inbox `_INBOX.rawbench.*`.
+fn requester_with(url: &str, headers: bool) -> Conn {
+    let mut conn = Conn::connect_with(url, headers);
     conn.writer
         .write_all(b"SUB _INBOX.rawbench.* 1\r\n")
         .expect("SUB");
@@ -333,4 +386,111 @@ pub(crate) fn request_inflight(url: &str, subject: &str, n: usize, inflight: usi
         }
     }
     Sample::rate(n, started.elapsed())
+}
+
+/// One request on a [`requester`]'s connection, outside any measured window: the reply's
+/// body as text.
+fn api_request(conn: &mut Conn, subject: &str, payload: &[u8]) -> String {
+    let (mut line, mut body) = (Vec::new(), Vec::new());
+    let frame = pub_frame(subject, Some("_INBOX.rawbench.1"), payload);
+    conn.writer.write_all(&frame).expect("write");
+    read_msg(&mut conn.reader, &mut line, &mut body);
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+/// Creates the key-value scenarios' bucket afresh over the raw connection, as the clients'
+/// `create_key_value` does (its stream: one revision per key, direct get allowed), and,
+/// given a value, puts it at the scenarios' key.
+fn raw_bucket(conn: &mut Conn, memory: bool, value: Option<&[u8]>) {
+    use crate::scenarios::{KV_BUCKET, KV_SUBJECT};
+    let stream = format!("KV_{KV_BUCKET}");
+    api_request(conn, &format!("$JS.API.STREAM.DELETE.{stream}"), b"");
+    let config = format!(
+        "{{\"name\":\"{stream}\",\"subjects\":[\"$KV.{KV_BUCKET}.>\"],\
+         \"retention\":\"limits\",\"max_msgs_per_subject\":1,\"max_msgs\":-1,\
+         \"max_bytes\":-1,\"max_msg_size\":-1,\"max_consumers\":-1,\"storage\":\"{}\",\
+         \"num_replicas\":1,\"discard\":\"new\",\"duplicate_window\":120000000000,\
+         \"allow_rollup_hdrs\":true,\"deny_delete\":true,\"allow_direct\":true}}",
+        if memory { "memory" } else { "file" }
+    );
+    let reply = api_request(
+        conn,
+        &format!("$JS.API.STREAM.CREATE.{stream}"),
+        config.as_bytes(),
+    );
+    assert!(!reply.contains("\"error\""), "raw bucket: {reply}");
+    if let Some(value) = value {
+        let reply = api_request(conn, KV_SUBJECT, value);
+        assert!(reply.contains("\"seq\""), "raw put: {reply}");
+    }
+}
+
+fn delete_raw_bucket(conn: &mut Conn) {
+    let stream = format!("KV_{}", crate::scenarios::KV_BUCKET);
+    api_request(conn, &format!("$JS.API.STREAM.DELETE.{stream}"), b"");
+}
+
+/// Sequential direct gets of the key's latest value (`$JS.API.DIRECT.GET.KV_<b>.$KV.<b>.<key>`,
+/// empty payload) after a raw put of `size` bytes: the latency of each, in microseconds.
+/// The ceiling of a key-value get.
+pub(crate) fn kv_get_latency(url: &str, size: usize, n: usize, memory: bool) -> Sample {
+    use crate::scenarios::{KV_BUCKET, KV_SUBJECT};
+    let mut conn = requester_with(url, true);
+    raw_bucket(&mut conn, memory, Some(&vec![b'x'; size]));
+    let subject = format!("$JS.API.DIRECT.GET.KV_{KV_BUCKET}.{KV_SUBJECT}");
+    let frame = pub_frame(&subject, Some("_INBOX.rawbench.1"), b"");
+    let (mut line, mut body) = (Vec::with_capacity(256), Vec::with_capacity(1024));
+    conn.writer.write_all(&frame).expect("write");
+    read_msg(&mut conn.reader, &mut line, &mut body);
+    assert!(
+        line.starts_with(b"HMSG ") && body.starts_with(b"NATS/1.0\r\n"),
+        "raw direct get: {}",
+        String::from_utf8_lossy(&body)
+    );
+    // The value, then the closing CRLF.
+    assert_eq!(
+        body.len() - 2 - memchr::memmem::find(&body, b"\r\n\r\n").map_or(0, |i| i + 4),
+        size
+    );
+    for _ in 0..n / 10 {
+        conn.writer.write_all(&frame).expect("write");
+        read_msg(&mut conn.reader, &mut line, &mut body);
+    }
+    let mut times = Vec::with_capacity(n);
+    let window = crate::alloc::Window::start();
+    for _ in 0..n {
+        let started = Instant::now();
+        conn.writer.write_all(&frame).expect("write");
+        read_msg(&mut conn.reader, &mut line, &mut body);
+        times.push(started.elapsed());
+    }
+    let sample = Sample::latency(&mut times).allocs(window.per(n as u64));
+    delete_raw_bucket(&mut conn);
+    sample
+}
+
+/// Sequential puts of `size` bytes to the key (a publish with a reply inbox, its ack read
+/// before the next): puts per second. The ceiling of a key-value put.
+pub(crate) fn kv_put(url: &str, size: usize, n: usize, memory: bool) -> Sample {
+    let mut conn = requester_with(url, true);
+    raw_bucket(&mut conn, memory, None);
+    let frame = pub_frame(
+        crate::scenarios::KV_SUBJECT,
+        Some("_INBOX.rawbench.1"),
+        &vec![b'x'; size],
+    );
+    let (mut line, mut body) = (Vec::with_capacity(256), Vec::with_capacity(256));
+    for _ in 0..n / 10 {
+        conn.writer.write_all(&frame).expect("write");
+        read_msg(&mut conn.reader, &mut line, &mut body);
+    }
+    let window = crate::alloc::Window::start();
+    let started = Instant::now();
+    for _ in 0..n {
+        conn.writer.write_all(&frame).expect("write");
+        read_msg(&mut conn.reader, &mut line, &mut body);
+    }
+    let sample = Sample::rate(n, started.elapsed()).allocs(window.per(n as u64));
+    delete_raw_bucket(&mut conn);
+    sample
 }

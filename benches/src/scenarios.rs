@@ -100,8 +100,13 @@ fn spawn_detached(task: impl std::future::Future<Output = ()> + Send + 'static) 
 
 /// Counts a subscription's messages on a spawned task.
 async fn counting_subscriber<C: Nats>(client: &C, subject: &'static str) -> Arc<AtomicU64> {
-    let mut messages = client.subscribe(subject).await;
+    let messages = client.subscribe(subject).await;
     client.flush().await;
+    count_on_task(messages)
+}
+
+/// Counts a stream's items on a spawned task.
+fn count_on_task(mut messages: futures_lite::stream::Boxed<usize>) -> Arc<AtomicU64> {
     let count = Arc::new(AtomicU64::new(0));
     let counter = Arc::clone(&count);
     spawn_detached(async move {
@@ -283,6 +288,99 @@ impl AsyncBody<Sample> for JsPublish {
         let sample = Sample::rate(self.n, started.elapsed()).allocs(window.per(self.n as u64));
         C::delete_stream(&js, "BENCH").await;
         sample
+    }
+}
+
+/// The bucket of the key-value scenarios (every arm's, one after the other) and its key.
+pub(crate) const KV_BUCKET: &str = "BENCHKV";
+pub(crate) const KV_KEY: &str = "key";
+/// The subject a put to [`KV_KEY`] publishes to.
+pub(crate) const KV_SUBJECT: &str = "$KV.BENCHKV.key";
+
+/// Sequential key-value puts of `size` bytes to one key of a fresh bucket (history 1), each
+/// ack awaited before the next put (both clients' `put` awaits its ack).
+pub(crate) struct KvPut {
+    pub(crate) size: usize,
+    pub(crate) n: usize,
+    /// Memory storage (else file).
+    pub(crate) memory: bool,
+}
+
+impl AsyncBody<Sample> for KvPut {
+    async fn run<C: Nats>(self, client: C, _url: &str) -> Sample {
+        let js = client.jetstream(256);
+        let kv = C::recreate_kv(&js, KV_BUCKET, self.memory).await;
+        let value = payload(self.size);
+        for _ in 0..self.n / 10 {
+            C::kv_put(&kv, KV_KEY, value.clone()).await;
+        }
+        let window = Window::start();
+        let started = Instant::now();
+        for _ in 0..self.n {
+            C::kv_put(&kv, KV_KEY, value.clone()).await;
+        }
+        let sample = Sample::rate(self.n, started.elapsed()).allocs(window.per(self.n as u64));
+        C::delete_kv(&js, KV_BUCKET).await;
+        sample
+    }
+}
+
+/// Sequential gets of one key holding `size` bytes (direct get): latency of each.
+pub(crate) struct KvGet {
+    pub(crate) size: usize,
+    pub(crate) n: usize,
+    /// Memory storage (else file).
+    pub(crate) memory: bool,
+}
+
+impl AsyncBody<Sample> for KvGet {
+    async fn run<C: Nats>(self, client: C, _url: &str) -> Sample {
+        let js = client.jetstream(256);
+        let kv = C::recreate_kv(&js, KV_BUCKET, self.memory).await;
+        C::kv_put(&kv, KV_KEY, payload(self.size)).await;
+        for _ in 0..self.n / 10 {
+            assert_eq!(C::kv_get(&kv, KV_KEY).await, self.size);
+        }
+        let mut times = Vec::with_capacity(self.n);
+        let window = Window::start();
+        for _ in 0..self.n {
+            let started = Instant::now();
+            C::kv_get(&kv, KV_KEY).await;
+            times.push(started.elapsed());
+        }
+        let allocs = window.per(self.n as u64);
+        C::delete_kv(&js, KV_BUCKET).await;
+        Sample::latency(&mut times).allocs(allocs)
+    }
+}
+
+/// A watch of every key of a fresh bucket while a raw writer (no allocations) puts `n`
+/// values of `size` bytes to `n` keys without awaiting acks: entries/s the watcher
+/// receives, and allocations per entry received.
+pub(crate) struct KvWatch {
+    pub(crate) size: usize,
+    pub(crate) n: usize,
+    pub(crate) wait: Duration,
+    /// Memory storage (else file).
+    pub(crate) memory: bool,
+}
+
+impl AsyncBody<Sample> for KvWatch {
+    async fn run<C: Nats>(self, client: C, url: &str) -> Sample {
+        let js = client.jetstream(256);
+        let kv = C::recreate_kv(&js, KV_BUCKET, self.memory).await;
+        let count = count_on_task(C::kv_watch_all(&kv).await);
+        let (go, writer) = crate::raw::kv_writer_thread(url, self.size, self.n);
+        let window = Window::start();
+        let started = Instant::now();
+        go.send(()).ok();
+        let (got, elapsed) = wait_for_count(&count, self.n as u64, started, self.wait).await;
+        let allocs = window.per(got);
+        writer.join().ok();
+        C::delete_kv(&js, KV_BUCKET).await;
+        Sample::rate(got as usize, elapsed)
+            .delivered(got, self.n)
+            .allocs(allocs)
     }
 }
 

@@ -88,6 +88,46 @@ fn allocs_line(rows: &[Row], target: &str, names: &[&str], limit: f64) -> Line {
     line
 }
 
+/// The key-value targets: get p50 against the raw direct get, put (each put row) and watch
+/// rates against async-nats, allocations per get.
+fn kv_lines(rows: &[Row], lines: &mut Vec<Line>) {
+    const GET: &str = "KV get 128 B p50 (µs)";
+    lines.push(ratio_line(
+        rows,
+        "KV get p50 ≤ 1.1× raw direct get",
+        GET,
+        true,
+        false,
+        1.1,
+    ));
+    let puts: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.name.starts_with("KV put"))
+        .collect();
+    for row in &puts {
+        lines.push(ratio_line(
+            rows,
+            "KV put ≥ async-nats",
+            &row.name,
+            false,
+            true,
+            1.0,
+        ));
+    }
+    if puts.is_empty() {
+        lines.push(Line::new("KV put ≥ async-nats", "KV put …"));
+    }
+    lines.push(ratio_line(
+        rows,
+        "KV watch ≥ async-nats",
+        "KV watch 128 B, raw writer",
+        false,
+        true,
+        1.0,
+    ));
+    lines.push(allocs_line(rows, "≤ 3 allocations per KV get", &[GET], 3.0));
+}
+
 /// The targets table (Markdown).
 pub(crate) fn table(s: &Settings, rows: &[Row]) -> String {
     let mut lines = vec![ratio_line(
@@ -200,6 +240,8 @@ pub(crate) fn table(s: &Settings, rows: &[Row]) -> String {
         &js_names,
         3.0,
     ));
+
+    kv_lines(rows, &mut lines);
 
     let peak = rows
         .iter()
