@@ -391,11 +391,11 @@ impl Decoder {
         // inside it came from another client, so it costs that message its bad lines, not
         // the connection.
         let headers = if head.header_len > 0 {
-            Some(HeaderMap::decode_lenient(&self.buf[..head.header_len]))
+            let block = self.buf.split_to(head.header_len).freeze();
+            Some(HeaderMap::decode_received(block))
         } else {
             None
         };
-        self.buf.advance(head.header_len);
         let payload = self.buf.split_to(head.total_len - head.header_len).freeze();
         self.buf.advance(terminator);
         self.state = State::Line { scanned: 0 };

@@ -4,8 +4,13 @@
 //! [`HeaderMap::encode`] writes, and a map that passes [`HeaderMap::validate`] survives
 //! `encode` then [`HeaderMap::decode`] unchanged (values and description are compared
 //! trimmed). Decoding never panics, whatever the input.
+//!
+//! A received header block whose every line is well formed is kept as it came (a shared
+//! slice of the read buffer) and read in place: receiving headers allocates nothing, and a
+//! map is copied into owned entries only when it is changed. A block with a malformed line
+//! or a value that is not UTF-8 is decoded into owned entries at once, as before.
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::status::StatusCode;
 
@@ -53,11 +58,53 @@ pub enum HeaderError {
 /// entries: [`len`](Self::len) and [`is_empty`](Self::is_empty) count entries only.
 ///
 /// Mutators do not validate; call [`validate`](Self::validate) before sending (publish does).
-#[derive(Clone, Default, PartialEq, Eq, Debug)]
+#[derive(Clone, Default)]
 pub struct HeaderMap {
     status: Option<StatusCode>,
     description: Option<String>,
+    /// The entries, unless `received` holds them.
     entries: Vec<(String, String)>,
+    /// A received block the entries are read from in place (`entries` is then empty).
+    received: Option<Received>,
+}
+
+/// A received header block whose `block[start..end]` holds `count` lines, each checked at
+/// decode (a valid name, a `:`, UTF-8 throughout) and parsed again on every read.
+#[derive(Clone)]
+struct Received {
+    block: Bytes,
+    start: usize,
+    end: usize,
+    count: usize,
+}
+
+impl PartialEq for HeaderMap {
+    fn eq(&self, other: &HeaderMap) -> bool {
+        self.status == other.status
+            && self.description == other.description
+            && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for HeaderMap {}
+
+impl std::fmt::Debug for HeaderMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeaderMap")
+            .field("status", &self.status)
+            .field("description", &self.description)
+            .field("entries", &EntriesDebug(self))
+            .finish()
+    }
+}
+
+/// The entries of a map as a `Debug` list.
+struct EntriesDebug<'a>(&'a HeaderMap);
+
+impl std::fmt::Debug for EntriesDebug<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter()).finish()
+    }
 }
 
 impl HeaderMap {
@@ -72,25 +119,26 @@ impl HeaderMap {
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
         let name = name.into();
         let value = value.into();
-        match self.entries.iter().position(|(n, _)| *n == name) {
+        let entries = self.owned();
+        match entries.iter().position(|(n, _)| *n == name) {
             Some(first) => {
                 let mut index = 0;
-                self.entries.retain(|(n, _)| {
+                entries.retain(|(n, _)| {
                     let keep = index <= first || *n != name;
                     index += 1;
                     keep
                 });
-                if let Some(entry) = self.entries.get_mut(first) {
+                if let Some(entry) = entries.get_mut(first) {
                     entry.1 = value;
                 }
             }
-            None => self.entries.push((name, value)),
+            None => entries.push((name, value)),
         }
     }
 
     /// Adds a value for `name` after the existing ones.
     pub fn append(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.entries.push((name.into(), value.into()));
+        self.owned().push((name.into(), value.into()));
     }
 
     /// The first value of `name`.
@@ -100,42 +148,65 @@ impl HeaderMap {
 
     /// The last value of `name`.
     pub fn get_last(&self, name: &str) -> Option<&str> {
-        self.iter().rev().find(|(n, _)| *n == name).map(|(_, v)| v)
+        self.iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+            .last()
     }
 
     /// Every value of `name`, in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.entries
-            .iter()
-            .filter(move |(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.iter().filter(move |(n, _)| *n == name).map(|(_, v)| v)
     }
 
     /// Removes every value of `name`; returns whether there was any.
     pub fn remove(&mut self, name: &str) -> bool {
-        let before = self.entries.len();
-        self.entries.retain(|(n, _)| n != name);
-        self.entries.len() != before
+        if !self.contains_key(name) {
+            return false;
+        }
+        self.owned().retain(|(n, _)| n != name);
+        true
     }
 
     /// Is there at least one value for `name`?
     pub fn contains_key(&self, name: &str) -> bool {
-        self.entries.iter().any(|(n, _)| n == name)
+        self.iter().any(|(n, _)| n == name)
     }
 
     /// All `(name, value)` entries in order (one per value).
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        let owned = self.entries.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+        let lines = self.received.iter().flat_map(|r| Lines {
+            rest: r.block.get(r.start..r.end).unwrap_or_default(),
+        });
+        // Every line was checked at decode: each is UTF-8 and splits.
+        let received = lines.filter_map(|line| std::str::from_utf8(line).ok().and_then(split_line));
+        owned.chain(received)
     }
 
     /// The number of entries (values), not counting the status.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        match &self.received {
+            Some(received) => received.count,
+            None => self.entries.len(),
+        }
     }
 
     /// Are there no entries? (A map with only a status is empty.)
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
+    }
+
+    /// The entries as owned strings, copied out of a received block first if need be.
+    fn owned(&mut self) -> &mut Vec<(String, String)> {
+        if self.received.is_some() {
+            self.entries = self
+                .iter()
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                .collect();
+            self.received = None;
+        }
+        &mut self.entries
     }
 
     /// The inline status code, if any.
@@ -166,10 +237,12 @@ impl HeaderMap {
                 return Err(HeaderError::InvalidDescription);
             }
         }
-        for (name, value) in &self.entries {
+        for (name, value) in self.iter() {
             check_name(name.as_bytes())?;
             if value.bytes().any(|b| b == b'\r' || b == b'\n') {
-                return Err(HeaderError::InvalidValue { name: name.clone() });
+                return Err(HeaderError::InvalidValue {
+                    name: name.to_owned(),
+                });
             }
         }
         Ok(())
@@ -184,7 +257,7 @@ impl HeaderMap {
                 len += 1 + d.len();
             }
         }
-        for (n, v) in &self.entries {
+        for (n, v) in self.iter() {
             len += n.len() + 2 + v.len() + 2;
         }
         len + 2
@@ -204,7 +277,7 @@ impl HeaderMap {
             }
         }
         dst.put_slice(b"\r\n");
-        for (n, v) in &self.entries {
+        for (n, v) in self.iter() {
             dst.put_slice(n.as_bytes());
             dst.put_slice(b": ");
             dst.put_slice(v.as_bytes());
@@ -226,7 +299,7 @@ impl HeaderMap {
     /// A [`HeaderError`] for a missing `NATS/1.0`, a malformed status, a line without `:`, or
     /// an invalid name.
     pub fn decode(block: &[u8]) -> Result<HeaderMap, HeaderError> {
-        Self::decode_with(block, false)
+        Self::decode_with(Bytes::copy_from_slice(block), false)
     }
 
     /// Like [`decode`](Self::decode), but never fails: a malformed version or status line
@@ -234,11 +307,21 @@ impl HeaderMap {
     /// client published (the server forwards them unchecked): one bad publisher must not
     /// break every subscriber's connection.
     pub fn decode_lenient(block: &[u8]) -> HeaderMap {
+        Self::decode_received(Bytes::copy_from_slice(block))
+    }
+
+    /// Like [`decode_lenient`](Self::decode_lenient), keeping `block` (a slice of the read
+    /// buffer) and reading the entries in place when every line is well formed: nothing is
+    /// copied or allocated for them.
+    pub fn decode_received(block: Bytes) -> HeaderMap {
         Self::decode_with(block, true).unwrap_or_default()
     }
 
-    fn decode_with(block: &[u8], lenient: bool) -> Result<HeaderMap, HeaderError> {
-        let mut lines = Lines { rest: block };
+    fn decode_with(block: Bytes, lenient: bool) -> Result<HeaderMap, HeaderError> {
+        if let Some(map) = Self::decode_in_place(&block)? {
+            return Ok(map);
+        }
+        let mut lines = Lines { rest: &block };
         let mut map = HeaderMap::new();
         let first = lines.next().ok_or(HeaderError::MissingVersion)?;
         match Self::status_line(first) {
@@ -262,7 +345,7 @@ impl HeaderMap {
                     Ok((name, trim(value.get(1..).unwrap_or_default())))
                 });
             match parsed {
-                Ok((name, value)) => map.entries.push((
+                Ok((name, value)) => map.owned().push((
                     String::from_utf8_lossy(name).into_owned(),
                     String::from_utf8_lossy(value).into_owned(),
                 )),
@@ -271,6 +354,45 @@ impl HeaderMap {
             }
         }
         Ok(map)
+    }
+
+    /// The map read in place from `block`, when its first line is a valid version and
+    /// status line and every header line is well formed and UTF-8; `None` when a line is
+    /// not (the caller then decodes it the careful way). The only error is a first line
+    /// that cannot be one, which both ways refuse alike.
+    fn decode_in_place(block: &Bytes) -> Result<Option<HeaderMap>, HeaderError> {
+        let mut lines = Lines { rest: block };
+        let Some(first) = lines.next() else {
+            return Ok(None);
+        };
+        let Ok(status) = Self::status_line(first) else {
+            return Ok(None);
+        };
+        let start = block.len() - lines.rest.len();
+        let mut end = start;
+        let mut count = 0;
+        while let Some(line) = lines.next() {
+            if line.is_empty() {
+                break;
+            }
+            if std::str::from_utf8(line).map_or(true, |l| split_line(l).is_none()) {
+                return Ok(None);
+            }
+            count += 1;
+            end = block.len() - lines.rest.len();
+        }
+        let (status, description) = status.map_or((None, None), |(s, d)| (Some(s), d));
+        Ok(Some(HeaderMap {
+            status,
+            description,
+            entries: Vec::new(),
+            received: Some(Received {
+                block: block.clone(),
+                start,
+                end,
+                count,
+            }),
+        }))
     }
 
     /// The status and description of a `NATS/1.0[ code[ description]]` line.
@@ -328,6 +450,14 @@ fn trim(mut s: &[u8]) -> &[u8] {
         s = rest;
     }
     s
+}
+
+/// A header line split into its name (checked) and its value (trimmed), or `None` when the
+/// line has no `:` or an invalid name.
+fn split_line(line: &str) -> Option<(&str, &str)> {
+    let (name, value) = line.split_once(':')?;
+    check_name(name.as_bytes()).ok()?;
+    Some((name, value.trim_matches([' ', '\t'])))
 }
 
 /// Lines of a block, each without its `\n` or `\r\n` terminator; the final unterminated
@@ -542,6 +672,64 @@ mod tests {
             }
             let _ = HeaderMap::decode(&buf);
             let _ = HeaderMap::decode(buf.get(8..).unwrap_or_default());
+            // Read in place or decoded the careful way, a received block reads the same.
+            let received = HeaderMap::decode_received(Bytes::from(buf.clone()));
+            let careful = HeaderMap::decode_with_copies(&buf);
+            assert_eq!(received, careful, "{buf:?}");
+            assert_eq!(received.len(), careful.iter().count(), "{buf:?}");
         }
+    }
+
+    /// The careful decode alone (owned entries), to compare the in-place reading with.
+    impl HeaderMap {
+        fn decode_with_copies(block: &[u8]) -> HeaderMap {
+            let mut map = HeaderMap::new();
+            let mut lines = Lines { rest: block };
+            if let Some(Ok(Some((code, description)))) = lines.next().map(HeaderMap::status_line) {
+                map.set_status(code, description);
+            }
+            for line in lines.take_while(|l| !l.is_empty()) {
+                let text = String::from_utf8_lossy(line);
+                if let Some((name, value)) = split_line(&text) {
+                    map.append(name, value);
+                }
+            }
+            map
+        }
+    }
+
+    #[test]
+    fn a_received_block_is_read_in_place_until_changed() {
+        let block = Bytes::from_static(
+            b"NATS/1.0\r\nNats-Stream: KV_b\r\nNats-Sequence: 7\r\nA: 1\r\nA: 2\r\n\r\n",
+        );
+        let mut h = HeaderMap::decode_received(block.clone());
+        assert!(
+            h.received.is_some(),
+            "a well-formed block is kept as it came"
+        );
+        assert_eq!(h.get("Nats-Sequence"), Some("7"));
+        assert_eq!(
+            (h.get("A"), h.get_last("A"), h.len()),
+            (Some("1"), Some("2"), 4)
+        );
+        assert_eq!(h, HeaderMap::decode(&block).unwrap());
+        let mut out = BytesMut::new();
+        h.encode(&mut out);
+        assert_eq!(&out[..], &block[..], "re-encoded byte for byte");
+        // A change copies the entries out, keeping their order.
+        h.insert("A", "3");
+        assert!(h.received.is_none());
+        assert_eq!(
+            h.iter().collect::<Vec<_>>(),
+            [("Nats-Stream", "KV_b"), ("Nats-Sequence", "7"), ("A", "3")]
+        );
+        // A bad line or a value that is not UTF-8: decoded the careful way, line dropped.
+        let bad =
+            HeaderMap::decode_received(Bytes::from_static(b"NATS/1.0\r\nno colon\r\nK: v\r\n\r\n"));
+        assert!(bad.received.is_none());
+        assert_eq!(bad.iter().collect::<Vec<_>>(), [("K", "v")]);
+        let lossy = HeaderMap::decode_received(Bytes::from_static(b"NATS/1.0\r\nK: \xff\r\n\r\n"));
+        assert_eq!(lossy.get("K"), Some("\u{fffd}"));
     }
 }
