@@ -129,7 +129,7 @@ async fn direct_get_batches_yield_every_message(rt: Rt) {
     assert_eq!(sequences(&items), [3, 4, 5, 6]);
     let first = items[0].as_ref().unwrap();
     assert_eq!(
-        (first.subject.as_str(), &first.message.payload[..]),
+        (first.subject(), &first.message.payload[..]),
         ("kv.a", &b"v3"[..])
     );
     let end = end.expect("the batch ended at its EOB");

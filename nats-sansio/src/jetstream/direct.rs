@@ -32,10 +32,6 @@ pub const NATS_UP_TO_SEQUENCE: &str = "Nats-UpTo-Sequence";
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DirectMessage {
-    /// The stream (empty with `no_hdr`).
-    pub stream: String,
-    /// The subject it was stored under (empty with `no_hdr`).
-    pub subject: String,
     /// Its stream sequence (0 with `no_hdr`).
     pub sequence: u64,
     /// Batched replies: how many more match after it.
@@ -48,19 +44,34 @@ impl DirectMessage {
     /// Reads the headers of a Direct Get reply that carries a message.
     pub fn from_message(message: Message) -> DirectMessage {
         let headers = message.headers.as_ref();
-        let text = |name| headers.and_then(|h| h.get(name)).unwrap_or("").to_owned();
         let number = |name| {
             headers
                 .and_then(|h| h.get(name))
                 .and_then(|v| v.trim().parse::<u64>().ok())
         };
         DirectMessage {
-            stream: text(NATS_STREAM),
-            subject: text(NATS_SUBJECT),
             sequence: number(NATS_SEQUENCE).unwrap_or(0),
             num_pending: number(NATS_NUM_PENDING),
             message,
         }
+    }
+
+    /// The stream (empty with `no_hdr`), read from the reply's headers in place.
+    pub fn stream(&self) -> &str {
+        self.header(NATS_STREAM)
+    }
+
+    /// The subject it was stored under (empty with `no_hdr`).
+    pub fn subject(&self) -> &str {
+        self.header(NATS_SUBJECT)
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(name))
+            .unwrap_or("")
     }
 }
 
@@ -322,7 +333,7 @@ mod tests {
                 .unwrap()
                 .unwrap();
             assert_eq!(
-                (got.subject.as_str(), got.num_pending),
+                (got.subject(), got.num_pending),
                 ("kv.a", Some(pending))
             );
             seqs.push(got.sequence);

@@ -155,7 +155,7 @@ impl Entry {
         let created = DateTime::new(headers.and_then(|h| h.get(NATS_TIME_STAMP)).unwrap_or(""));
         Entry::new(
             bucket,
-            &reply.subject,
+            reply.subject(),
             headers,
             reply.message.payload.clone(),
             reply.sequence,
@@ -197,16 +197,18 @@ impl Entry {
 ///
 /// let bucket = BucketSubjects::new("cfg", &ApiPrefix::default()).unwrap();
 /// let get = Get::new(&bucket, "db.url", None).unwrap();
-/// assert_eq!(get.subject, "$JS.API.DIRECT.GET.KV_cfg.$KV.cfg.db.url");
+/// assert_eq!(get.subject(), "$JS.API.DIRECT.GET.KV_cfg.$KV.cfg.db.url");
 /// assert!(get.payload.is_empty());
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Get {
-    /// Where to send the request.
-    pub subject: String,
+    /// The request subject, then the key (`text[key_start..]`): one allocation for both,
+    /// and none when the subject already ends with the key (the get of the latest).
+    text: String,
+    subject_len: usize,
+    key_start: usize,
     /// The request body.
     pub payload: Bytes,
-    key: String,
     revision: Option<u64>,
     direct: bool,
 }
@@ -218,16 +220,24 @@ impl Get {
     ///
     /// [`KvError::InvalidKey`].
     pub fn new(bucket: &BucketSubjects, key: &str, revision: Option<u64>) -> Result<Get, KvError> {
+        if bucket.direct() && revision.is_none() {
+            // `<prefix>.DIRECT.GET.<stream>.$KV.<bucket>.<key>`, built in place: the stream
+            // name and the key were both checked, so the subject is valid.
+            let subject = bucket.direct_get_last(key)?;
+            let subject_len = subject.len();
+            return Ok(Get {
+                key_start: subject_len - key.len(),
+                subject_len,
+                text: subject,
+                payload: Bytes::new(),
+                revision,
+                direct: true,
+            });
+        }
         let subject = bucket.key_subject(key)?;
         let prefix = bucket.api_prefix();
         let name_error = |e| KvError::Malformed(format!("get subject: {e}"));
         let (to, body) = match (bucket.direct(), revision) {
-            (true, None) => (
-                prefix
-                    .direct_get_last_for(bucket.stream(), &subject)
-                    .map_err(name_error)?,
-                Vec::new(),
-            ),
             (true, Some(seq)) => (
                 prefix.direct_get(bucket.stream()).map_err(name_error)?,
                 json(&DirectGetRequest {
@@ -235,7 +245,8 @@ impl Get {
                     ..DirectGetRequest::default()
                 }),
             ),
-            (false, revision) => (
+            // `(true, None)` returned above; the legacy get covers it alike.
+            (_, revision) => (
                 prefix.stream_msg_get(bucket.stream()).map_err(name_error)?,
                 json(&match revision {
                     Some(seq) => MsgGetRequest::Sequence(seq),
@@ -243,13 +254,24 @@ impl Get {
                 }),
             ),
         };
+        let subject_len = to.len();
         Ok(Get {
-            subject: to,
+            text: to + key,
+            subject_len,
+            key_start: subject_len,
             payload: Bytes::from(body),
-            key: key.to_owned(),
             revision,
             direct: bucket.direct(),
         })
+    }
+
+    /// Where to send the request.
+    pub fn subject(&self) -> &str {
+        self.text.get(..self.subject_len).unwrap_or_default()
+    }
+
+    fn key(&self) -> &str {
+        self.text.get(self.key_start..).unwrap_or_default()
     }
 
     /// The entry the reply carries, deletions included (history, the create retry).
@@ -264,7 +286,7 @@ impl Get {
         reply: Result<Message, RequestError>,
     ) -> Result<Entry, KvError> {
         let not_found = || KvError::KeyNotFound {
-            key: self.key.clone(),
+            key: self.key().to_owned(),
         };
         let entry = match reply {
             Err(e) => return Err(KvError::Request(e)),
@@ -284,7 +306,7 @@ impl Get {
                 Err(e) => return Err(e.into()),
             },
         };
-        if entry.key != self.key {
+        if entry.key != self.key() {
             // A revision of another key (or a stale replica's odd answer).
             return Err(not_found());
         }

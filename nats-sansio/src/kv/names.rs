@@ -306,6 +306,23 @@ impl BucketSubjects {
         Ok(format!("{}{key}", self.read))
     }
 
+    /// The Direct Get of `key`'s latest entry, `<api prefix>.DIRECT.GET.<stream>.<key
+    /// subject>`, written in one allocation.
+    ///
+    /// # Errors
+    ///
+    /// [`KvError::InvalidKey`].
+    pub fn direct_get_last(&self, key: &str) -> Result<String, KvError> {
+        validate_key(key)?;
+        let prefix = self.prefix.as_str();
+        let parts = [prefix, ".DIRECT.GET.", &self.stream, ".", &self.read, key];
+        let mut subject = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+        for part in parts {
+            subject.push_str(part);
+        }
+        Ok(subject)
+    }
+
     /// Where a write of `key` is published: the stored subject, after the API prefix when
     /// one is set (`<prefix>.$KV.<bucket>.<key>`), or the mirror origin's.
     ///

@@ -214,7 +214,7 @@ impl Store {
         let reply = self
             .context
             .client()
-            .send_request(&get.subject, request)
+            .send_request(get.subject(), request)
             .await;
         Ok(get.entry(&self.bucket, reply)?)
     }

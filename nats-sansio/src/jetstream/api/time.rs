@@ -2,7 +2,8 @@
 //!
 //! Invariant: a [`DateTime`] keeps exactly the text the server sent (so a config read from the
 //! server is sent back byte for byte), and its numeric value is computed on demand with our own
-//! civil-date arithmetic; no clock is ever read. Durations are `std::time::Duration` on our
+//! civil-date arithmetic; no clock is ever read. The text is kept inline (no allocation)
+//! when it is as short as a timestamp is, so decoding one costs nothing on the heap. Durations are `std::time::Duration` on our
 //! side and a signed 64-bit count of nanoseconds (Go's `time.Duration`) on the wire.
 
 use std::fmt;
@@ -33,14 +34,75 @@ pub const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 /// let shifted = DateTime::new("2023-11-15T00:13:20.123456789+02:00");
 /// assert_eq!(shifted.unix_nanos(), t.unix_nanos());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct DateTime(String);
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct DateTime(Text);
+
+/// The longest text kept inline: RFC 3339 with nanoseconds and an offset is 35 bytes, the
+/// Go layout old servers wrote 39.
+const INLINE: usize = 40;
+
+/// A timestamp's text: inline when it fits (every timestamp the server writes), else boxed.
+/// A given text always takes the same form, so the derived equality compares texts.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Text {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Boxed(Box<str>),
+}
+
+impl Text {
+    fn new(text: &str) -> Text {
+        let mut bytes = [0; INLINE];
+        match bytes.get_mut(..text.len()) {
+            Some(inline) => {
+                inline.copy_from_slice(text.as_bytes());
+                Text::Inline {
+                    len: text.len() as u8,
+                    bytes,
+                }
+            }
+            None => Text::Boxed(text.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Copied from a `&str` whole: always UTF-8.
+            Text::Inline { len, bytes } => bytes
+                .get(..usize::from(*len))
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or_default(),
+            Text::Boxed(text) => text,
+        }
+    }
+}
+
+/// Formats into an inline buffer (a timestamp always fits).
+struct InlineWriter {
+    bytes: [u8; INLINE],
+    len: usize,
+}
+
+impl fmt::Write for InlineWriter {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.bytes.get_mut(self.len..end).ok_or(fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+impl fmt::Debug for DateTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DateTime").field(&self.as_str()).finish()
+    }
+}
 
 impl DateTime {
     /// Wraps a timestamp string without checking it; [`unix_nanos`](DateTime::unix_nanos)
     /// returns `None` later if it does not parse.
-    pub fn new(text: impl Into<String>) -> DateTime {
-        DateTime(text.into())
+    pub fn new(text: impl AsRef<str>) -> DateTime {
+        DateTime(Text::new(text.as_ref()))
     }
 
     /// Wraps a timestamp string after checking that it parses.
@@ -49,11 +111,13 @@ impl DateTime {
     ///
     /// [`DateTimeError`] if `text` is not a timestamp [`unix_nanos`](DateTime::unix_nanos)
     /// accepts.
-    pub fn parse(text: impl Into<String>) -> Result<DateTime, DateTimeError> {
-        let text = text.into();
-        match parse_unix_nanos(&text) {
-            Some(_) => Ok(DateTime(text)),
-            None => Err(DateTimeError { text }),
+    pub fn parse(text: impl AsRef<str>) -> Result<DateTime, DateTimeError> {
+        let text = text.as_ref();
+        match parse_unix_nanos(text) {
+            Some(_) => Ok(DateTime::new(text)),
+            None => Err(DateTimeError {
+                text: text.to_owned(),
+            }),
         }
     }
 
@@ -71,12 +135,24 @@ impl DateTime {
         if !(0..=9999).contains(&year) {
             return None;
         }
-        Some(DateTime(format!(
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{frac:09}Z",
-            sod / 3600,
-            sod % 3600 / 60,
-            sod % 60
-        )))
+        let mut out = InlineWriter {
+            bytes: [0; INLINE],
+            len: 0,
+        };
+        fmt::Write::write_fmt(
+            &mut out,
+            format_args!(
+                "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{frac:09}Z",
+                sod / 3600,
+                sod % 3600 / 60,
+                sod % 60
+            ),
+        )
+        .ok()?;
+        Some(DateTime(Text::Inline {
+            len: out.len as u8,
+            bytes: out.bytes,
+        }))
     }
 
     /// Nanoseconds since the Unix epoch (negative before 1970), or `None` if the text does
@@ -87,41 +163,41 @@ impl DateTime {
     /// `time.Time.String()` layout that old servers wrote in `Nats-Time-Stamp`
     /// (`2022-08-06 00:29:27.587861324 +0000 UTC`, anything after the offset ignored).
     pub fn unix_nanos(&self) -> Option<i128> {
-        parse_unix_nanos(&self.0)
+        parse_unix_nanos(self.as_str())
     }
 
     /// The timestamp text as received or built.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 
     /// Whether this is Go's zero time (`0001-01-01T00:00:00Z`, or any text meaning that
     /// instant), which the server uses for "never".
     pub fn is_go_zero(&self) -> bool {
-        self.0 == GO_ZERO_TIME || self.unix_nanos() == parse_unix_nanos(GO_ZERO_TIME)
+        self.as_str() == GO_ZERO_TIME || self.unix_nanos() == parse_unix_nanos(GO_ZERO_TIME)
     }
 
     /// Consumes the wrapper and returns the text.
     pub fn into_string(self) -> String {
-        self.0
+        self.as_str().to_owned()
     }
 }
 
 impl Default for DateTime {
     fn default() -> DateTime {
-        DateTime(GO_ZERO_TIME.to_owned())
+        DateTime::new(GO_ZERO_TIME)
     }
 }
 
 impl fmt::Display for DateTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl Serialize for DateTime {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -129,7 +205,22 @@ impl<'de> Deserialize<'de> for DateTime {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<DateTime, D::Error> {
         // Kept verbatim even if it does not parse: a newer server's layout must not break
         // reading the rest of a response.
-        String::deserialize(deserializer).map(DateTime)
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+/// Reads a timestamp string without an intermediate `String`.
+struct TextVisitor;
+
+impl serde::de::Visitor<'_> for TextVisitor {
+    type Value = DateTime;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an RFC 3339 timestamp string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<DateTime, E> {
+        Ok(DateTime::new(text))
     }
 }
 
@@ -600,6 +691,16 @@ mod tests {
         assert_eq!(serde_json::to_string(&t).unwrap(), text);
         let odd: DateTime = serde_json::from_str("\"yesterday\"").unwrap();
         assert_eq!(odd.unix_nanos(), None);
+        // Longer than any timestamp: kept whole, compared by text as the short ones are.
+        let long = "2023-11-15T00:13:20.123456789123456789+02:00 and then some";
+        let kept: DateTime = serde_json::from_str(&format!("\"{long}\"")).unwrap();
+        assert_eq!(kept.as_str(), long);
+        assert_eq!(kept, DateTime::new(long));
+        assert_ne!(kept, DateTime::new(&long[..30]));
+        assert_eq!(kept.unix_nanos(), None, "trailing text is not a timestamp");
+        let escaped: DateTime = serde_json::from_str("\"2023-11-14T22:13:20\\u005a\"").unwrap();
+        assert_eq!(escaped.as_str(), "2023-11-14T22:13:20Z", "escapes are decoded");
+        assert_eq!(format!("{escaped:?}"), "DateTime(\"2023-11-14T22:13:20Z\")");
     }
 
     #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug, Default)]

@@ -147,7 +147,7 @@ fn missing_keys_and_failures() {
 fn get_at_a_revision_checks_the_subject() {
     let b = bucket();
     let get = Get::new(&b, "k", Some(4)).unwrap();
-    assert_eq!(get.subject, "$JS.API.DIRECT.GET.KV_b");
+    assert_eq!(get.subject(), "$JS.API.DIRECT.GET.KV_b");
     assert_eq!(&get.payload[..], br#"{"seq":4}"#);
     assert_eq!(
         get.value(&b, Ok(direct_reply("$KV.b.k", 4, &[], "x")))
@@ -163,7 +163,7 @@ fn get_at_a_revision_checks_the_subject() {
 fn legacy_get_reads_stream_msg_get() {
     let b = legacy_bucket();
     let get = Get::new(&b, "k", None).unwrap();
-    assert_eq!(get.subject, "$JS.API.STREAM.MSG.GET.KV_b");
+    assert_eq!(get.subject(), "$JS.API.STREAM.MSG.GET.KV_b");
     assert_eq!(&get.payload[..], br#"{"last_by_subj":"$KV.b.k"}"#);
     let stored = StoredMessage {
         subject: "$KV.b.k".into(),
