@@ -84,28 +84,81 @@ pub enum MetadataError {
 /// assert!(ack::parse("$JS.ACK.ORDERS.worker.1.42.7.1700000000000000000").is_err());
 /// ```
 pub fn parse(reply: &str) -> Result<MessageMetadata, MetadataError> {
-    let tokens: Vec<&str> = reply.split('.').collect();
-    if tokens.len() < 2 || tokens[..2] != ACK_PREFIX {
+    parse_ref(reply).map(|info| info.to_owned())
+}
+
+/// What an ack reply subject says, borrowed from it: [`parse`] without allocating, for the
+/// machines that read every delivered message's subject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AckInfo<'a> {
+    /// The stream the message is stored in.
+    pub stream: &'a str,
+    /// The consumer that delivered it.
+    pub consumer: &'a str,
+    /// The JetStream domain, when the subject is in the v2 layout and names one.
+    pub domain: Option<&'a str>,
+    /// How many times it has been delivered, this delivery included.
+    pub delivered: u64,
+    /// Its sequence number in the stream.
+    pub stream_sequence: u64,
+    /// Its sequence number in the consumer.
+    pub consumer_sequence: u64,
+    /// When it was stored, in nanoseconds since the Unix epoch.
+    pub timestamp_nanos: u64,
+    /// How many messages are left for this consumer after this one.
+    pub pending: u64,
+}
+
+impl AckInfo<'_> {
+    /// The owned form.
+    pub fn to_owned(&self) -> MessageMetadata {
+        MessageMetadata {
+            stream: self.stream.to_owned(),
+            consumer: self.consumer.to_owned(),
+            domain: self.domain.map(str::to_owned),
+            delivered: self.delivered,
+            stream_sequence: self.stream_sequence,
+            consumer_sequence: self.consumer_sequence,
+            timestamp_nanos: self.timestamp_nanos,
+            pending: self.pending,
+        }
+    }
+}
+
+/// Parses an ack reply subject as [`parse`] does, borrowing the names from it.
+///
+/// # Errors
+///
+/// As [`parse`].
+pub fn parse_ref(reply: &str) -> Result<AckInfo<'_>, MetadataError> {
+    // The first twelve tokens are all any layout reads; the count goes on past them.
+    let mut tokens = [""; 12];
+    let mut count = 0;
+    let mut any_empty = false;
+    for token in reply.split('.') {
+        any_empty |= token.is_empty();
+        if let Some(slot) = tokens.get_mut(count) {
+            *slot = token;
+        }
+        count += 1;
+    }
+    if count < 2 || tokens[..2] != ACK_PREFIX {
         return Err(MetadataError::NotAckSubject);
     }
-    if tokens.iter().any(|t| t.is_empty()) {
+    if any_empty {
         return Err(MetadataError::EmptyToken);
     }
-    // The tokens from the stream name on, and the domain.
-    let (domain, rest) = match tokens.len() {
-        9 => (None, &tokens[2..]),
+    let (domain, rest) = match count {
+        9 => (None, &tokens[2..9]),
         n if n >= 11 => {
-            let domain = match tokens[2] {
-                NO_DOMAIN => None,
-                d => Some(d.to_owned()),
-            };
+            let domain = Some(tokens[2]).filter(|d| *d != NO_DOMAIN);
             (domain, &tokens[4..11])
         }
         n => return Err(MetadataError::TokenCount(n)),
     };
-    Ok(MessageMetadata {
-        stream: rest[0].to_owned(),
-        consumer: rest[1].to_owned(),
+    Ok(AckInfo {
+        stream: rest[0],
+        consumer: rest[1],
         domain,
         delivered: number("delivered", rest[2])?,
         stream_sequence: number("stream sequence", rest[3])?,

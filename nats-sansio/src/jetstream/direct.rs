@@ -332,10 +332,7 @@ mod tests {
                 .handle_message(now, stored(seq, Some(pending)))
                 .unwrap()
                 .unwrap();
-            assert_eq!(
-                (got.subject(), got.num_pending),
-                ("kv.a", Some(pending))
-            );
+            assert_eq!((got.subject(), got.num_pending), ("kv.a", Some(pending)));
             seqs.push(got.sequence);
         }
         assert_eq!(seqs, [1, 2, 3]);

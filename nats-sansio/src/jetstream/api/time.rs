@@ -699,7 +699,11 @@ mod tests {
         assert_ne!(kept, DateTime::new(&long[..30]));
         assert_eq!(kept.unix_nanos(), None, "trailing text is not a timestamp");
         let escaped: DateTime = serde_json::from_str("\"2023-11-14T22:13:20\\u005a\"").unwrap();
-        assert_eq!(escaped.as_str(), "2023-11-14T22:13:20Z", "escapes are decoded");
+        assert_eq!(
+            escaped.as_str(),
+            "2023-11-14T22:13:20Z",
+            "escapes are decoded"
+        );
         assert_eq!(format!("{escaped:?}"), "DateTime(\"2023-11-14T22:13:20Z\")");
     }
 
