@@ -396,6 +396,8 @@ pub struct OrderedConsumer {
     failures: u32,
     connected: bool,
     delivered: u64,
+    /// What the caller holds of the delivered messages (pull mode): messages, bytes.
+    held: (usize, usize),
     actions: VecDeque<OrderedAction>,
     events: VecDeque<OrderedEvent>,
 }
@@ -451,6 +453,7 @@ impl OrderedConsumer {
             failures: 0,
             connected: true,
             delivered: 0,
+            held: (0, 0),
             actions: VecDeque::new(),
             events: VecDeque::new(),
         };
@@ -624,6 +627,19 @@ impl OrderedConsumer {
         }
     }
 
+    /// The caller still holds `messages` of the delivered messages, `bytes` bytes in all
+    /// (pull mode; see [`PullMachine::set_held`]): the pulls of this and every later consumer
+    /// count them against the budget, so what is requested plus what the caller holds never
+    /// exceeds it. Push mode ignores it.
+    pub fn set_held(&mut self, messages: usize, bytes: usize) {
+        self.held = (messages, bytes);
+        if let Phase::Active(active) = &mut self.phase {
+            if let Reader::Pull(pull) = &mut active.reader {
+                pull.set_held(messages, bytes);
+            }
+        }
+    }
+
     // ===================== commands =====================
 
     /// Ends the machine: the consumer is deleted, `Finished` is emitted, later messages are
@@ -668,6 +684,7 @@ impl OrderedConsumer {
             ),
             _ => match PullMachine::consume(self.now, self.config.consume.clone()) {
                 Ok(mut pull) => {
+                    pull.set_held(self.held.0, self.held.1);
                     if !self.connected {
                         pull.handle_disconnected(self.now);
                     }

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 
 use super::*;
+use crate::machine::{Link, Machine, Output};
 use crate::jetstream::api::ApiPrefix;
 use crate::kv::Operation;
 use crate::proto::{HeaderMap, StatusCode, Subject};
