@@ -53,7 +53,7 @@ impl ObjectMeta {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectLink {
     /// The bucket linked to.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::jetstream::api::null_default")]
     pub bucket: String,
     /// The object linked to; empty for a bucket link (Go omits it, nats.rs writes `null`).
     #[serde(
@@ -78,7 +78,12 @@ pub struct ObjectOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<ObjectLink>,
     /// The chunk size the object was cut into.
-    #[serde(default, rename = "max_chunk_size", skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        rename = "max_chunk_size",
+        skip_serializing_if = "is_zero",
+        deserialize_with = "crate::jetstream::api::null_default"
+    )]
     pub max_chunk_size: u32,
 }
 
@@ -92,7 +97,7 @@ pub struct ObjectInfo {
     /// The object's name.
     pub name: String,
     /// Free text.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "crate::jetstream::api::null_default")]
     pub description: String,
     /// Headers, name → values.
     #[serde(
@@ -112,13 +117,13 @@ pub struct ObjectInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<ObjectOptions>,
     /// The bucket.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::jetstream::api::null_default")]
     pub bucket: String,
     /// The NUID of its chunk subject `$O.<bucket>.C.<nuid>`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::jetstream::api::null_default")]
     pub nuid: String,
     /// Its size in bytes.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::jetstream::api::null_default")]
     pub size: u64,
     /// When its metadata was stored (read from the meta message; written as the zero time).
     #[serde(
@@ -128,13 +133,13 @@ pub struct ObjectInfo {
     )]
     pub mtime: DateTime,
     /// How many chunks it was cut into.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::jetstream::api::null_default")]
     pub chunks: u64,
     /// `SHA-256=` and the padded URL-safe base64 of the SHA-256 of its bytes.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "crate::jetstream::api::null_default")]
     pub digest: String,
     /// Whether it was deleted (its chunks purged, this record kept).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not", deserialize_with = "crate::jetstream::api::null_default")]
     pub deleted: bool,
 }
 
