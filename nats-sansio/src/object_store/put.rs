@@ -832,7 +832,20 @@ impl Machine for Put {
             Ack::Stored(_) => None,
         };
         match &self.phase {
-            Phase::Chunks => self.window.iter().filter_map(|s| at(&s.ack)).min(),
+            Phase::Chunks => {
+                // Refused chunks go out together once the last wait is over.
+                let deadline = |s: &Slot| match s.ack {
+                    Ack::Waiting { deadline, .. } => Some(deadline),
+                    _ => None,
+                };
+                let retry = |s: &Slot| match s.ack {
+                    Ack::Retry { at } => Some(at),
+                    _ => None,
+                };
+                let waiting = self.window.iter().filter_map(deadline).min();
+                let retries = self.window.iter().filter_map(retry).max();
+                waiting.into_iter().chain(retries).min()
+            }
             Phase::Meta { ack, .. } => at(ack),
             _ => None,
         }

@@ -350,7 +350,7 @@ impl PullMachine {
                 self.pin_id = Some(pin.to_owned());
             }
         }
-        match PullStatus::from_message(message) {
+        let received = match PullStatus::from_message(message) {
             None => {
                 self.on_user_message(message);
                 Received::Message
@@ -360,7 +360,12 @@ impl PullMachine {
                 self.on_status(&status, message);
                 Received::Status(status)
             }
+        };
+        if self.nothing_requested() {
+            // The pull ended and the caller holds the rest of the budget: no pull waits.
+            self.timers.stop(Timer::HeartbeatAlarm);
         }
+        received
     }
 
     /// Fires the timers due at `now`. Spurious calls are harmless.
