@@ -398,6 +398,8 @@ pub struct OrderedConsumer {
     delivered: u64,
     /// What the caller holds of the delivered messages (pull mode): messages, bytes.
     held: (usize, usize),
+    /// Count each delivered message as held at once (see `hold_delivered`).
+    hold_delivered: bool,
     actions: VecDeque<OrderedAction>,
     events: VecDeque<OrderedEvent>,
 }
@@ -454,6 +456,7 @@ impl OrderedConsumer {
             connected: true,
             delivered: 0,
             held: (0, 0),
+            hold_delivered: false,
             actions: VecDeque::new(),
             events: VecDeque::new(),
         };
@@ -576,6 +579,13 @@ impl OrderedConsumer {
     pub fn handle_message(&mut self, now: Instant, message: &Message) -> OrderedReceived {
         self.advance_clock(now);
         let received = self.on_message(message);
+        if self.hold_delivered && matches!(received, OrderedReceived::Deliver(_)) {
+            let size = message.subject.as_bytes().len()
+                + message.reply.as_ref().map_or(0, |r| r.as_bytes().len())
+                + message.length;
+            let (messages, bytes) = self.held;
+            self.set_held(messages + 1, bytes + size);
+        }
         self.pump();
         received
     }
@@ -638,6 +648,14 @@ impl OrderedConsumer {
                 pull.set_held(messages, bytes);
             }
         }
+    }
+
+    /// From now on, every message delivered counts as held (one message, its subject +
+    /// reply + headers + payload bytes) before any pull is computed, until the caller lowers
+    /// the count with [`set_held`](Self::set_held) as it lets go of messages; so no pull can
+    /// ask again for bytes the caller just received.
+    pub fn hold_delivered(&mut self) {
+        self.hold_delivered = true;
     }
 
     // ===================== commands =====================

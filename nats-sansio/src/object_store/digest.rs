@@ -117,7 +117,10 @@ mod tests {
         d.update(b"hello");
         assert!(d.clone().check("x", HELLO).is_ok());
         // The same hash in the standard alphabet (nats.go before URL encoding did this).
-        assert!(d.clone().check("x", "SHA-256=LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=").is_ok());
+        assert!(d
+            .clone()
+            .check("x", "SHA-256=LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=")
+            .is_ok());
         match d.clone().check("x", EMPTY) {
             Err(ObjectStoreError::DigestMismatch {
                 name,

@@ -221,7 +221,8 @@ impl Get {
         let bucket = if link.bucket == self.bucket.bucket() {
             Ok(self.bucket.clone())
         } else {
-            BucketSubjects::new(&link.bucket, self.bucket.api_prefix()).map(|b| b.with_direct(false))
+            BucketSubjects::new(&link.bucket, self.bucket.api_prefix())
+                .map(|b| b.with_direct(false))
         };
         match bucket.and_then(|b| InfoGet::new(&b, &link.name)) {
             Ok(lookup) => {
@@ -280,7 +281,8 @@ impl Get {
         let prefix: ApiPrefix = self.bucket.api_prefix().clone();
         self.target = Some(info);
         match OrderedConsume::new(self.now, &prefix, &stream, &self.inbox, config) {
-            Ok(consume) => {
+            Ok(mut consume) => {
+                consume.hold_delivered();
                 self.consume = Some(consume);
                 self.collect();
             }

@@ -97,7 +97,11 @@ pub struct ObjectInfo {
     /// The object's name.
     pub name: String,
     /// Free text.
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "crate::jetstream::api::null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "crate::jetstream::api::null_default"
+    )]
     pub description: String,
     /// Headers, name → values.
     #[serde(
@@ -136,10 +140,18 @@ pub struct ObjectInfo {
     #[serde(default, deserialize_with = "crate::jetstream::api::null_default")]
     pub chunks: u64,
     /// `SHA-256=` and the padded URL-safe base64 of the SHA-256 of its bytes.
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "crate::jetstream::api::null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "crate::jetstream::api::null_default"
+    )]
     pub digest: String,
     /// Whether it was deleted (its chunks purged, this record kept).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not", deserialize_with = "crate::jetstream::api::null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "std::ops::Not::not",
+        deserialize_with = "crate::jetstream::api::null_default"
+    )]
     pub deleted: bool,
 }
 

@@ -293,7 +293,10 @@ impl InfoGet {
     /// [`ObjectStoreError::ObjectNotFound`] when no metadata is stored;
     /// [`ObjectStoreError::BucketNotFound`], [`ObjectStoreError::BadMeta`], or the request's
     /// or server's error otherwise.
-    pub fn info(&self, reply: Result<Message, RequestError>) -> Result<ObjectInfo, ObjectStoreError> {
+    pub fn info(
+        &self,
+        reply: Result<Message, RequestError>,
+    ) -> Result<ObjectInfo, ObjectStoreError> {
         let not_found = || ObjectStoreError::ObjectNotFound {
             bucket: self.bucket.clone(),
             name: self.name.clone(),

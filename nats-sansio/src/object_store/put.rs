@@ -130,9 +130,17 @@ enum Phase {
     /// Taking input and sending chunks.
     Chunks,
     /// The record was sent (`attempt` so far).
-    Meta { info: ObjectInfo, attempt: u32, ack: Ack },
+    Meta {
+        info: ObjectInfo,
+        attempt: u32,
+        ack: Ack,
+    },
     /// The record is stored; the replaced object's chunks are being purged.
-    PurgeOld { info: ObjectInfo, subject: String, token: u64 },
+    PurgeOld {
+        info: ObjectInfo,
+        subject: String,
+        token: u64,
+    },
     /// Undoing a failed put: purging its chunks (attempts so far, the request if one is out).
     Cleanup {
         cause: ObjectStoreError,

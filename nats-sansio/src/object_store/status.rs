@@ -158,7 +158,12 @@ mod tests {
             r#"{"subject":"$O.*.C.>"}"#
         );
         let page = StreamNamesResponse {
-            streams: vec!["OBJ_a".into(), "ORDERS".into(), "OBJ_".into(), "KV_b".into()],
+            streams: vec![
+                "OBJ_a".into(),
+                "ORDERS".into(),
+                "OBJ_".into(),
+                "KV_b".into(),
+            ],
             ..StreamNamesResponse::default()
         };
         assert_eq!(bucket_names(&page).collect::<Vec<_>>(), ["a"]);

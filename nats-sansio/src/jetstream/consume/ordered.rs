@@ -115,6 +115,12 @@ impl OrderedConsume {
         self.collect();
     }
 
+    /// Every message delivered counts as held at once ([`OrderedConsumer::hold_delivered`]),
+    /// until lowered with [`set_held`](Self::set_held).
+    pub fn hold_delivered(&mut self) {
+        self.machine.hold_delivered();
+    }
+
     /// Whether a consumer creation is waiting for its reply.
     pub fn is_creating(&self) -> bool {
         self.creating.is_some()

@@ -7,9 +7,9 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::machine::{Link, Machine, Output};
 use crate::jetstream::api::ApiPrefix;
 use crate::kv::Operation;
+use crate::machine::{Link, Machine, Output};
 use crate::proto::{HeaderMap, StatusCode, Subject};
 
 const INBOX: &str = "_INBOX.w1";

@@ -91,7 +91,11 @@ impl Harness {
                     .push((token, serde_json::from_slice(&payload).unwrap())),
                 Output::Request { token, subject, .. } => self.requests.push((token, subject)),
                 Output::Publish(p) => {
-                    assert!(p.subject.contains(".CONSUMER.MSG.NEXT.OBJ_b."), "{}", p.subject);
+                    assert!(
+                        p.subject.contains(".CONSUMER.MSG.NEXT.OBJ_b."),
+                        "{}",
+                        p.subject
+                    );
                     let body: Value = serde_json::from_slice(&p.payload).unwrap();
                     self.pulls.push(body["max_bytes"].as_u64().unwrap());
                 }
@@ -120,7 +124,10 @@ impl Harness {
     /// The consumer delivers the next chunk, `pending` more after it.
     fn chunk(&mut self, payload: &[u8], pending: u64) {
         self.cseq += 1;
-        let name = self.creations[0].1["config"]["name"].as_str().unwrap().to_owned();
+        let name = self.creations[0].1["config"]["name"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let ack = format!(
             "$JS.ACK.OBJ_b.{name}.1.{}.{}.1700000000000000000.{pending}",
             self.cseq + 10,
@@ -164,7 +171,12 @@ fn chunks_come_in_order_and_the_digest_is_checked_at_the_end() {
     assert_eq!(h.chunks.concat(), bytes);
     assert!(h.errors.is_empty(), "{:?}", h.errors);
     assert!(h.finished);
-    assert!(h.requests.iter().any(|(_, s)| s.contains(".CONSUMER.DELETE.")), "cleaned up");
+    assert!(
+        h.requests
+            .iter()
+            .any(|(_, s)| s.contains(".CONSUMER.DELETE.")),
+        "cleaned up"
+    );
     assert_eq!(h.get.delivered(), (4, bytes.len() as u64));
 }
 
@@ -174,7 +186,7 @@ fn pulls_never_ask_beyond_what_the_application_has_room_for() {
     let mut h = Harness::new(object(&bytes), 4);
     h.created(10);
     let budget = h.get.budget();
-    assert!(budget >= 4 * CHUNK && budget < 4 * (CHUNK + 2 * CHUNK_OVERHEAD));
+    assert!((4 * CHUNK..4 * (CHUNK + 2 * CHUNK_OVERHEAD)).contains(&budget));
     assert_eq!(h.pulls, [budget as u64], "one pull of the whole budget");
     let pieces: Vec<&[u8]> = bytes.chunks(CHUNK).collect();
     // The application reads nothing: four chunks arrive, no new pull goes out.
@@ -182,13 +194,23 @@ fn pulls_never_ask_beyond_what_the_application_has_room_for() {
         h.chunk(piece, (9 - i) as u64);
         assert!(h.get.held_bytes() <= budget);
     }
-    assert_eq!(h.pulls.len(), 1, "nothing more while the application holds the budget");
-    assert!(h.get.poll_timeout().is_some(), "the pull's remnant waits at the server");
+    assert_eq!(
+        h.pulls.len(),
+        1,
+        "nothing more while the application holds the budget"
+    );
+    assert!(
+        h.get.poll_timeout().is_some(),
+        "the pull's remnant waits at the server"
+    );
     // The next chunk does not fit the remnant: the server ends the pull. Nothing is
     // requested any more, so no heartbeat can come, and no alarm is armed.
     let left = (budget - h.get.held_bytes()).to_string();
     let mut status = HeaderMap::new();
-    status.set_status(StatusCode::from_u16(409).unwrap(), Some("Message Size Exceeds MaxBytes".into()));
+    status.set_status(
+        StatusCode::from_u16(409).unwrap(),
+        Some("Message Size Exceeds MaxBytes".into()),
+    );
     status.insert("Nats-Pending-Messages", "999996");
     status.insert("Nats-Pending-Bytes", left.as_str());
     let ended = Message {
@@ -197,14 +219,21 @@ fn pulls_never_ask_beyond_what_the_application_has_room_for() {
     };
     h.get.handle_message(h.now, ended);
     h.drain();
-    assert_eq!(h.get.poll_timeout(), None, "no alarm while the application holds it all");
+    assert_eq!(
+        h.get.poll_timeout(),
+        None,
+        "no alarm while the application holds it all"
+    );
     assert_eq!(h.pulls.len(), 1);
     h.consume();
     assert_eq!(h.pulls.len(), 1, "one chunk freed: under half the budget");
     h.consume();
     assert_eq!(h.pulls.len(), 2, "half the budget freed: pull it");
     let held_then = h.get.held_bytes();
-    assert!(h.pulls[1] as usize + held_then <= budget, "pull + held within budget");
+    assert!(
+        h.pulls[1] as usize + held_then <= budget,
+        "pull + held within budget"
+    );
     for (i, piece) in pieces[4..].iter().enumerate() {
         h.chunk(piece, (5 - i) as u64);
         h.consume();
@@ -283,7 +312,10 @@ fn empty_deleted_and_bucket_link_objects_need_no_consumer() {
     let mut deleted = object(b"abc");
     deleted.deleted = true;
     let h = Harness::new(deleted, 4);
-    assert!(matches!(&h.errors[..], [ObjectStoreError::ObjectNotFound { .. }]));
+    assert!(matches!(
+        &h.errors[..],
+        [ObjectStoreError::ObjectNotFound { .. }]
+    ));
 
     let mut link = object(b"");
     link.options = Some(ObjectOptions {
@@ -326,8 +358,11 @@ fn an_object_link_is_followed_to_its_target() {
     let stored = json!({"message": {"subject": "$O.other.M.b2Jq", "seq": 3,
         "data": base64::engine::general_purpose::STANDARD.encode(target.to_json()),
         "time": "2025-01-01T00:00:00Z"}});
-    h.get
-        .handle_reply(h.now, token, Ok(message("_INBOX.r", None, stored.to_string().into())));
+    h.get.handle_reply(
+        h.now,
+        token,
+        Ok(message("_INBOX.r", None, stored.to_string().into())),
+    );
     h.drain();
     let (_, body) = h.creations.last().unwrap();
     assert_eq!(body["stream_name"], "OBJ_other");
@@ -335,15 +370,28 @@ fn an_object_link_is_followed_to_its_target() {
     assert_eq!(h.get.info().unwrap().bucket, "other");
 
     // A missing target is not found.
-    let mut h = Harness::new(h.get.info().cloned().map(|mut i| {
-        i.options = Some(ObjectOptions {
-            link: Some(ObjectLink { bucket: "b".into(), name: "gone".into() }),
-            max_chunk_size: 0,
-        });
-        i
-    }).unwrap(), 4);
+    let mut h = Harness::new(
+        h.get
+            .info()
+            .cloned()
+            .map(|mut i| {
+                i.options = Some(ObjectOptions {
+                    link: Some(ObjectLink {
+                        bucket: "b".into(),
+                        name: "gone".into(),
+                    }),
+                    max_chunk_size: 0,
+                });
+                i
+            })
+            .unwrap(),
+        4,
+    );
     let (token, subject) = h.requests.pop().unwrap();
-    assert!(subject.contains("DIRECT.GET.OBJ_b"), "same bucket: this handle's lookup");
+    assert!(
+        subject.contains("DIRECT.GET.OBJ_b"),
+        "same bucket: this handle's lookup"
+    );
     let mut not_found = HeaderMap::new();
     not_found.set_status(StatusCode::NOT_FOUND, Some("Message Not Found".into()));
     let reply = Message {
@@ -352,5 +400,8 @@ fn an_object_link_is_followed_to_its_target() {
     };
     h.get.handle_reply(h.now, token, Ok(reply));
     h.drain();
-    assert!(matches!(&h.errors[..], [ObjectStoreError::ObjectNotFound { .. }]));
+    assert!(matches!(
+        &h.errors[..],
+        [ObjectStoreError::ObjectNotFound { .. }]
+    ));
 }

@@ -35,8 +35,18 @@ fn written_as_nats_go_writes_it() {
         "mtime is always the zero time; no deleted key while live"
     );
     let back = ObjectInfo::from_json(&info.to_json()).unwrap();
-    assert_eq!(back.mtime, DateTime::default(), "a stored mtime is not read");
-    assert_eq!(ObjectInfo { mtime: info.mtime.clone(), ..back }, info);
+    assert_eq!(
+        back.mtime,
+        DateTime::default(),
+        "a stored mtime is not read"
+    );
+    assert_eq!(
+        ObjectInfo {
+            mtime: info.mtime.clone(),
+            ..back
+        },
+        info
+    );
 }
 
 #[test]
@@ -62,11 +72,15 @@ fn records_other_clients_write() {
         assert_eq!(link.bucket, "other", "{who}");
         assert_eq!(info.mtime, DateTime::default(), "{who}");
     }
-    let object_link = br#"{"name":"l","bucket":"b","nuid":"N","options":{"link":{"bucket":"o","name":"x"}}}"#;
+    let object_link =
+        br#"{"name":"l","bucket":"b","nuid":"N","options":{"link":{"bucket":"o","name":"x"}}}"#;
     let info = ObjectInfo::from_json(object_link).unwrap();
     assert!(!info.link().unwrap().is_bucket_link());
     let written: Value = serde_json::from_slice(&info.to_json()).unwrap();
-    assert_eq!(written["options"], json!({"link": {"bucket": "o", "name": "x"}}));
+    assert_eq!(
+        written["options"],
+        json!({"link": {"bucket": "o", "name": "x"}})
+    );
 }
 
 #[test]

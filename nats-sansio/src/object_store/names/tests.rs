@@ -62,7 +62,9 @@ fn bind_and_purge() {
     config.allow_direct = false;
     let b = BucketSubjects::from_stream(&ApiPrefix::default(), &config).unwrap();
     assert!(!b.direct());
-    assert!(BucketSubjects::from_stream(&ApiPrefix::default(), &StreamConfig::new("KV_x")).is_err());
+    assert!(
+        BucketSubjects::from_stream(&ApiPrefix::default(), &StreamConfig::new("KV_x")).is_err()
+    );
     let (to, body) = b.purge(&b.chunk_subject("N")).unwrap();
     assert_eq!(to, "$JS.API.STREAM.PURGE.OBJ_files");
     assert_eq!(body, r#"{"filter":"$O.files.C.N"}"#);
@@ -85,7 +87,11 @@ fn lookup_by_direct_get() {
     headers.insert("Nats-Time-Stamp", "2024-05-01T10:00:00.5Z");
     let info = get.info(reply(Some(headers), RECORD.as_bytes())).unwrap();
     assert_eq!((info.name.as_str(), info.size), ("a", 5));
-    assert_eq!(info.mtime.as_str(), "2024-05-01T10:00:00.5Z", "from the message");
+    assert_eq!(
+        info.mtime.as_str(),
+        "2024-05-01T10:00:00.5Z",
+        "from the message"
+    );
     let mut not_found = HeaderMap::new();
     not_found.set_status(StatusCode::NOT_FOUND, Some("Message Not Found".into()));
     assert!(matches!(
@@ -99,7 +105,10 @@ fn lookup_by_direct_get() {
     );
     let deleted = br#"{"name":"a","bucket":"files","nuid":"N","deleted":true}"#;
     assert!(get.info(reply(None, deleted)).unwrap().deleted);
-    assert!(get.live_info(reply(None, deleted)).unwrap_err().is_not_found());
+    assert!(get
+        .live_info(reply(None, deleted))
+        .unwrap_err()
+        .is_not_found());
 }
 
 #[test]
@@ -111,13 +120,22 @@ fn lookup_by_the_stream_leader() {
     use base64::engine::general_purpose::STANDARD;
     let stored = json!({"message": {"subject": "$O.files.M.YQ==", "seq": 4,
         "data": STANDARD.encode(RECORD), "time": "2024-05-01T10:00:00Z"}});
-    let info = get.info(reply(None, stored.to_string().as_bytes())).unwrap();
+    let info = get
+        .info(reply(None, stored.to_string().as_bytes()))
+        .unwrap();
     assert_eq!(info.mtime.as_str(), "2024-05-01T10:00:00Z");
-    let missing = json!({"error": {"code": 404, "err_code": 10037, "description": "no message found"}});
-    assert!(get.info(reply(None, missing.to_string().as_bytes())).unwrap_err().is_not_found());
-    let no_stream = json!({"error": {"code": 404, "err_code": 10059, "description": "stream not found"}});
+    let missing =
+        json!({"error": {"code": 404, "err_code": 10037, "description": "no message found"}});
+    assert!(get
+        .info(reply(None, missing.to_string().as_bytes()))
+        .unwrap_err()
+        .is_not_found());
+    let no_stream =
+        json!({"error": {"code": 404, "err_code": 10059, "description": "stream not found"}});
     assert_eq!(
         get.info(reply(None, no_stream.to_string().as_bytes())),
-        Err(ObjectStoreError::BucketNotFound { bucket: "files".into() })
+        Err(ObjectStoreError::BucketNotFound {
+            bucket: "files".into()
+        })
     );
 }

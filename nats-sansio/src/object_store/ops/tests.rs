@@ -37,7 +37,10 @@ fn delete_keeps_a_deleted_record_then_purges() {
     let r = record(&d.record);
     assert_eq!(d.record.subject, "$O.b.M.YQ==");
     assert_eq!(r["deleted"], true);
-    assert_eq!((r["size"].as_u64(), r["chunks"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (r["size"].as_u64(), r["chunks"].as_u64()),
+        (Some(0), Some(0))
+    );
     assert!(r.get("digest").is_none());
     assert_eq!(r["nuid"], "Na");
     assert_eq!(d.purge.0, "$JS.API.STREAM.PURGE.OBJ_b");
@@ -55,7 +58,10 @@ fn update_and_rename() {
     let u = update_meta(&bucket(), &current, &meta, None).unwrap();
     assert!(u.purge_old.is_none());
     let r = record(&u.record);
-    assert_eq!((r["description"].as_str(), r["nuid"].as_str()), (Some("new"), Some("Na")));
+    assert_eq!(
+        (r["description"].as_str(), r["nuid"].as_str()),
+        (Some("new"), Some("Na"))
+    );
     assert_eq!(r["options"]["max_chunk_size"], 128, "chunk size kept");
 
     meta.name = "z".into();
@@ -64,7 +70,10 @@ fn update_and_rename() {
     assert_eq!(u.purge_old.unwrap().1, r#"{"filter":"$O.b.M.YQ=="}"#);
     let mut dead = object("z");
     dead.deleted = true;
-    assert!(update_meta(&bucket(), &current, &meta, Some(&dead)).is_ok(), "onto a deleted one");
+    assert!(
+        update_meta(&bucket(), &current, &meta, Some(&dead)).is_ok(),
+        "onto a deleted one"
+    );
     assert_eq!(
         update_meta(&bucket(), &current, &meta, Some(&object("z"))),
         Err(ObjectStoreError::ObjectExists { name: "z".into() })
@@ -83,8 +92,14 @@ fn links_follow_nats_go_rules() {
     let target = object("t");
     let l = add_link(&b, "l", &target, None, "L1").unwrap();
     let r = record(&l);
-    assert_eq!(r["options"]["link"], serde_json::json!({"bucket": "b", "name": "t"}));
-    assert_eq!((r["nuid"].as_str(), r["size"].as_u64()), (Some("L1"), Some(0)));
+    assert_eq!(
+        r["options"]["link"],
+        serde_json::json!({"bucket": "b", "name": "t"})
+    );
+    assert_eq!(
+        (r["nuid"].as_str(), r["size"].as_u64()),
+        (Some("L1"), Some(0))
+    );
     assert!(r.get("digest").is_none());
     // Over a link (object or bucket): allowed.
     let info = ObjectInfo::from_json(&l.payload).unwrap();
@@ -101,13 +116,28 @@ fn links_follow_nats_go_rules() {
     // Bad targets.
     let mut deleted = object("t");
     deleted.deleted = true;
-    assert!(matches!(add_link(&b, "l", &deleted, None, "L"), Err(ObjectStoreError::BadLinkTarget { .. })));
-    assert!(matches!(add_link(&b, "l", &info, None, "L"), Err(ObjectStoreError::BadLinkTarget { .. })));
-    assert!(matches!(add_link(&b, "l", &ObjectInfo::default(), None, "L"), Err(ObjectStoreError::BadLinkTarget { .. })));
-    assert_eq!(add_link(&b, "", &target, None, "L"), Err(ObjectStoreError::NameRequired));
+    assert!(matches!(
+        add_link(&b, "l", &deleted, None, "L"),
+        Err(ObjectStoreError::BadLinkTarget { .. })
+    ));
+    assert!(matches!(
+        add_link(&b, "l", &info, None, "L"),
+        Err(ObjectStoreError::BadLinkTarget { .. })
+    ));
+    assert!(matches!(
+        add_link(&b, "l", &ObjectInfo::default(), None, "L"),
+        Err(ObjectStoreError::BadLinkTarget { .. })
+    ));
+    assert_eq!(
+        add_link(&b, "", &target, None, "L"),
+        Err(ObjectStoreError::NameRequired)
+    );
     // A bucket link: no name at all.
     let bl = add_bucket_link(&b, "all", "other", None, "L4").unwrap();
-    assert_eq!(record(&bl)["options"]["link"], serde_json::json!({"bucket": "other"}));
+    assert_eq!(
+        record(&bl)["options"]["link"],
+        serde_json::json!({"bucket": "other"})
+    );
     assert!(add_bucket_link(&b, "all", "bad.bucket", None, "L5").is_err());
 }
 
@@ -120,7 +150,10 @@ fn outcomes_are_typed() {
         description: "invalid operation on sealed stream".into(),
     };
     assert_eq!(
-        publish_outcome(&b, Err(PublishFailure::Response(ResponseError::Api(sealed.clone())))),
+        publish_outcome(
+            &b,
+            Err(PublishFailure::Response(ResponseError::Api(sealed.clone())))
+        ),
         Err(ObjectStoreError::BucketSealed { bucket: "b".into() })
     );
     let reply = |body: &str| {
@@ -132,7 +165,10 @@ fn outcomes_are_typed() {
             payload: Bytes::from(body.to_owned()),
         })
     };
-    assert_eq!(purge_outcome(&b, reply(r#"{"success":true,"purged":3}"#)), Ok(3));
+    assert_eq!(
+        purge_outcome(&b, reply(r#"{"success":true,"purged":3}"#)),
+        Ok(3)
+    );
     let refused = serde_json::json!({"error": sealed}).to_string();
     assert_eq!(
         purge_outcome(&b, reply(&refused)),

@@ -144,7 +144,9 @@ impl Harness {
                 message(
                     &sent.reply,
                     None,
-                    json!({"stream": "OBJ_b", "seq": self.seq}).to_string().into(),
+                    json!({"stream": "OBJ_b", "seq": self.seq})
+                        .to_string()
+                        .into(),
                 )
             }
             Answer::NoResponders => {
@@ -291,7 +293,10 @@ fn the_replaced_object_is_purged_after_the_record() {
     h.answer_lookup(Some(old.clone()));
     h.run(b"abc", 10, 4);
     assert_eq!(h.purges(), [r#"{"filter":"$O.b.C.OLD"}"#]);
-    assert!(h.delivered.is_empty(), "delivered once the purge is answered");
+    assert!(
+        h.delivered.is_empty(),
+        "delivered once the purge is answered"
+    );
     let token = h.requests.last().unwrap().0;
     let ok = message("_INBOX.r", None, br#"{"success":true,"purged":1}"#.to_vec());
     h.put.handle_reply(h.now, token, Ok(ok));
@@ -342,10 +347,13 @@ fn a_failed_cleanup_is_reported_with_the_cause() {
     for attempt in 1..=CLEANUP_ATTEMPTS {
         let token = h.requests.last().unwrap().0;
         assert_eq!(h.purges().len(), attempt as usize);
-        h.put.handle_reply(h.now, token, Err(RequestError::TimedOut));
+        h.put
+            .handle_reply(h.now, token, Err(RequestError::TimedOut));
         h.drain();
     }
-    assert!(matches!(&h.errors[..], [ObjectStoreError::CleanupFailed { subject, .. }, ObjectStoreError::Api(_)] if subject == "$O.b.C.NEW"));
+    assert!(
+        matches!(&h.errors[..], [ObjectStoreError::CleanupFailed { subject, .. }, ObjectStoreError::Api(_)] if subject == "$O.b.C.NEW")
+    );
     assert!(h.finished);
 }
 
@@ -409,7 +417,10 @@ fn a_chunk_stored_before_an_earlier_one_fails_the_put() {
     h.drain();
     assert_eq!(h.errors, [ObjectStoreError::ChunkOutOfOrder { chunk: 1 }]);
     assert!(h.delivered.is_empty() && h.finished);
-    assert!(h.stored.iter().all(|(_, s, _)| s.contains(".C.")), "no record");
+    assert!(
+        h.stored.iter().all(|(_, s, _)| s.contains(".C.")),
+        "no record"
+    );
 }
 
 #[test]
@@ -463,9 +474,15 @@ fn a_silent_chunk_ack_times_out_and_a_silent_record_keeps_the_chunks() {
     h2.drain();
     assert!(matches!(
         &h2.errors[..],
-        [ObjectStoreError::MetaUnacknowledged { cause: RequestError::TimedOut, .. }]
+        [ObjectStoreError::MetaUnacknowledged {
+            cause: RequestError::TimedOut,
+            ..
+        }]
     ));
-    assert!(h2.purges().is_empty(), "the record may be stored: keep its chunks");
+    assert!(
+        h2.purges().is_empty(),
+        "the record may be stored: keep its chunks"
+    );
     assert!(h2.finished);
     assert_eq!(h.delivered.len(), 1);
 }
