@@ -21,6 +21,8 @@
 //! - [`connection`]: the connection state machine.
 //! - [`auth`]: credentials and nonce signing.
 //! - `kv` (feature `kv`): the key-value store, in pure parts above JetStream.
+//! - `object_store` (feature `object-store`): the object store, in pure parts and machines
+//!   above JetStream.
 //! - [`machine`]: the one shape of every machine above the connection.
 //! - [`rng`]: the seeded generator every machine, simulation and test draws from.
 //! - `tls` (feature `tls`): rustls driven in memory.
@@ -32,6 +34,8 @@ pub mod jetstream;
 #[cfg(feature = "kv")]
 pub mod kv;
 pub mod machine;
+#[cfg(feature = "object-store")]
+pub mod object_store;
 pub mod proto;
 pub mod rng;
 #[cfg(test)]

@@ -14,14 +14,20 @@
 //! - [`push`]: the push consumer's heartbeats, flow control and gap detection.
 //! - [`ordered`]: the ordered consumer, a chain of ephemeral pull (or push) consumers read in
 //!   order.
+//! - [`bucket`]: what the key-value store and the object store share about buckets (names,
+//!   server metadata, listing).
 //! - [`consume`]: the readers above in the one machine shape
 //!   ([`Machine`](crate::machine::Machine)), with their subjects and API calls.
+//! - [`watch`]: the watcher the key-value store and the object store share (latest record
+//!   per subject, caught-up marker, listings).
 
 pub mod ack;
 pub mod api;
+pub mod bucket;
 pub mod consume;
 pub mod direct;
 pub mod ordered;
 pub mod publish;
 pub mod pull;
 pub mod push;
+pub mod watch;

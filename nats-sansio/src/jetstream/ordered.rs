@@ -396,6 +396,10 @@ pub struct OrderedConsumer {
     failures: u32,
     connected: bool,
     delivered: u64,
+    /// What the caller holds of the delivered messages (pull mode): messages, bytes.
+    held: (usize, usize),
+    /// Count each delivered message as held at once (see `hold_delivered`).
+    hold_delivered: bool,
     actions: VecDeque<OrderedAction>,
     events: VecDeque<OrderedEvent>,
 }
@@ -451,6 +455,8 @@ impl OrderedConsumer {
             failures: 0,
             connected: true,
             delivered: 0,
+            held: (0, 0),
+            hold_delivered: false,
             actions: VecDeque::new(),
             events: VecDeque::new(),
         };
@@ -573,6 +579,13 @@ impl OrderedConsumer {
     pub fn handle_message(&mut self, now: Instant, message: &Message) -> OrderedReceived {
         self.advance_clock(now);
         let received = self.on_message(message);
+        if self.hold_delivered && matches!(received, OrderedReceived::Deliver(_)) {
+            let size = message.subject.as_bytes().len()
+                + message.reply.as_ref().map_or(0, |r| r.as_bytes().len())
+                + message.length;
+            let (messages, bytes) = self.held;
+            self.set_held(messages + 1, bytes + size);
+        }
         self.pump();
         received
     }
@@ -624,6 +637,27 @@ impl OrderedConsumer {
         }
     }
 
+    /// The caller still holds `messages` of the delivered messages, `bytes` bytes in all
+    /// (pull mode; see [`PullMachine::set_held`]): the pulls of this and every later consumer
+    /// count them against the budget, so what is requested plus what the caller holds never
+    /// exceeds it. Push mode ignores it.
+    pub fn set_held(&mut self, messages: usize, bytes: usize) {
+        self.held = (messages, bytes);
+        if let Phase::Active(active) = &mut self.phase {
+            if let Reader::Pull(pull) = &mut active.reader {
+                pull.set_held(messages, bytes);
+            }
+        }
+    }
+
+    /// From now on, every message delivered counts as held (one message, its subject +
+    /// reply + headers + payload bytes) before any pull is computed, until the caller lowers
+    /// the count with [`set_held`](Self::set_held) as it lets go of messages; so no pull can
+    /// ask again for bytes the caller just received.
+    pub fn hold_delivered(&mut self) {
+        self.hold_delivered = true;
+    }
+
     // ===================== commands =====================
 
     /// Ends the machine: the consumer is deleted, `Finished` is emitted, later messages are
@@ -668,6 +702,7 @@ impl OrderedConsumer {
             ),
             _ => match PullMachine::consume(self.now, self.config.consume.clone()) {
                 Ok(mut pull) => {
+                    pull.set_held(self.held.0, self.held.1);
                     if !self.connected {
                         pull.handle_disconnected(self.now);
                     }

@@ -23,8 +23,7 @@ use super::KvError;
 pub const MAX_HISTORY: u32 = 64;
 /// The longest duplicate window a bucket's stream gets.
 pub const MAX_DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
-/// Metadata keys with this prefix are the server's (`_nats.ver`, `_nats.level`, ...).
-pub const SERVER_METADATA_PREFIX: &str = "_nats.";
+pub use crate::jetstream::bucket::{user_metadata, SERVER_METADATA_PREFIX};
 
 /// A bucket's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,15 +239,6 @@ impl Config {
             metadata: user_metadata(&config.metadata),
         })
     }
-}
-
-/// Metadata without the server's own `_nats.*` keys.
-pub fn user_metadata(metadata: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    metadata
-        .iter()
-        .filter(|(k, _)| !k.starts_with(SERVER_METADATA_PREFIX))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
 }
 
 /// The stream config to update a bucket with: `wanted` (from

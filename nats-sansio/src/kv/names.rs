@@ -7,7 +7,8 @@
 //! (`$KV.<bucket>.`, or the origin's on a mirror); writes add the API prefix when one is
 //! set (ADR-19) or the mirror's external API, and nothing else ever assembles a KV subject.
 
-use crate::jetstream::api::{validate_name, ApiPrefix, StreamConfig, DEFAULT_API_PREFIX};
+use crate::jetstream::api::{ApiPrefix, StreamConfig, DEFAULT_API_PREFIX};
+use crate::jetstream::bucket::check_bucket_name;
 
 use super::KvError;
 
@@ -18,20 +19,7 @@ pub const SUBJECT_PREFIX: &str = "$KV";
 /// Keys starting with this are reserved for the client's own use; writes refuse them.
 pub const RESERVED_KEY_PREFIX: &str = "_kv";
 
-/// Why a bucket name is refused.
-#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BucketNameError {
-    /// The name is empty.
-    #[error("it is empty")]
-    Empty,
-    /// A character outside `A-Z a-z 0-9 _ -`.
-    #[error("it contains {0:?}; only letters, digits, '_' and '-' are allowed")]
-    InvalidChar(char),
-    /// Its stream name `KV_<bucket>` would be longer than the server allows.
-    #[error("it is {0} bytes long; the stream name KV_<bucket> must fit in 255 bytes")]
-    TooLong(usize),
-}
+pub use crate::jetstream::bucket::BucketNameError;
 
 /// Why a key or a watch filter is refused.
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
@@ -67,24 +55,10 @@ pub enum KeyError {
 /// assert!(validate_bucket("a.b").is_err());
 /// ```
 pub fn validate_bucket(bucket: &str) -> Result<(), KvError> {
-    let invalid = |reason| KvError::InvalidBucket {
+    check_bucket_name(bucket, STREAM_PREFIX).map_err(|reason| KvError::InvalidBucket {
         bucket: bucket.to_owned(),
         reason,
-    };
-    if bucket.is_empty() {
-        return Err(invalid(BucketNameError::Empty));
-    }
-    if let Some(ch) = bucket
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
-    {
-        return Err(invalid(BucketNameError::InvalidChar(ch)));
-    }
-    let stream = stream_name(bucket);
-    match validate_name(crate::jetstream::api::NameKind::Stream, &stream) {
-        Ok(()) => Ok(()),
-        Err(_) => Err(invalid(BucketNameError::TooLong(bucket.len()))),
-    }
+    })
 }
 
 /// The stream of a bucket: `KV_<bucket>`.
@@ -94,7 +68,7 @@ pub fn stream_name(bucket: &str) -> String {
 
 /// The bucket of a stream name, if it is a bucket's stream (`KV_<bucket>`).
 pub fn bucket_of_stream(stream: &str) -> Option<&str> {
-    stream.strip_prefix(STREAM_PREFIX).filter(|b| !b.is_empty())
+    crate::jetstream::bucket::bucket_of_stream(stream, STREAM_PREFIX)
 }
 
 fn is_key_char(c: char) -> bool {

@@ -13,7 +13,6 @@ use crate::jetstream::api::{
 };
 
 use super::config::Config;
-use super::names::bucket_of_stream;
 use super::KvError;
 
 /// The subject filter that selects bucket streams in `STREAM.NAMES` and `STREAM.LIST`.
@@ -96,15 +95,12 @@ impl Status {
 
 /// The `STREAM.NAMES` (or `STREAM.LIST`) request body for one page of buckets.
 pub fn list_request(offset: usize) -> StreamNamesRequest {
-    StreamNamesRequest {
-        offset,
-        subject: LIST_FILTER.to_owned(),
-    }
+    crate::jetstream::bucket::list_request(LIST_FILTER, offset)
 }
 
 /// The bucket names on one `STREAM.NAMES` page (the `KV_` streams, prefix stripped).
 pub fn bucket_names(page: &StreamNamesResponse) -> impl Iterator<Item = &str> {
-    page.streams.iter().filter_map(|s| bucket_of_stream(s))
+    crate::jetstream::bucket::bucket_names(page, super::names::STREAM_PREFIX)
 }
 
 /// The bucket statuses on one `STREAM.LIST` page (other streams left out).

@@ -25,6 +25,9 @@
 //!   interest and no flow-control request is unanswered; it asks for flow control every few
 //!   messages, and after an idle heartbeat interval without deliveries sends a heartbeat
 //!   naming the last consumer and stream sequences (and the unanswered flow-control subject).
+//! - `STREAM.PURGE` removes a stream's messages on a subject filter (or all of them);
+//!   `DIRECT.GET.<stream>.<subject>` answers the last message on a subject as a raw message
+//!   with the `Nats-*` headers, or `404 Message Not Found`.
 //! - Anything a correct client never sends (unreadable JSON, names that disagree with the
 //!   subject, a heartbeat over half the expiry, acks to an ack-none consumer, unknown ack
 //!   payloads) is appended to `violations`.
@@ -465,6 +468,14 @@ impl JetStream {
                 self.consumer_create(s, Some(c), None, payload)
             }
             ["CONSUMER", "INFO", s, c] => self.consumer_info(s, c),
+            ["STREAM", "PURGE", s] => self.stream_purge(s, payload),
+            ["DIRECT", "GET", s, ..] if tokens.len() > 3 => {
+                if let Some(reply) = reply {
+                    let out = self.direct_get_last(s, &tokens[3..].join("."), reply);
+                    self.out.push(out);
+                }
+                return Routing::Consumed;
+            }
             ["CONSUMER", "DELETE", s, c] => self.consumer_delete(s, c),
             ["CONSUMER", "MSG", "NEXT", s, c] => {
                 return match reply {
@@ -544,6 +555,48 @@ impl JetStream {
         let mut info = self.stream_info(name);
         info["type"] = json!(format!("io.nats.jetstream.api.v1.{KIND}"));
         info
+    }
+
+    fn stream_purge(&mut self, name: &str, payload: &[u8]) -> Value {
+        const KIND: &str = "stream_purge_response";
+        let Some(body) = self.body("STREAM.PURGE", payload) else {
+            return api_error(KIND, 400, 10025, "bad request");
+        };
+        let Some(s) = self.streams.get_mut(name) else {
+            return api_error(KIND, 404, 10059, "stream not found");
+        };
+        let filter = body.get("filter").and_then(Value::as_str).unwrap_or("");
+        let before = s.messages.len();
+        s.messages
+            .retain(|_, m| !(filter.is_empty() || subject_matches(filter, &m.subject)));
+        let purged = before - s.messages.len();
+        json!({"type": format!("io.nats.jetstream.api.v1.{KIND}"), "success": true, "purged": purged})
+    }
+
+    /// The last message on `subject`, as Direct Get answers it.
+    fn direct_get_last(&self, name: &str, subject: &str, reply: &str) -> Out {
+        let last = self
+            .streams
+            .get(name)
+            .and_then(|s| s.messages.iter().rev().find(|(_, m)| m.subject == subject));
+        let Some((seq, m)) = last else {
+            return Out::status(reply, "404 Message Not Found", &[]);
+        };
+        let time = CREATED.to_owned();
+        let mut block = match &m.headers {
+            Some(h) => String::from_utf8_lossy(&h[..h.len().saturating_sub(2)]).into_owned(),
+            None => "NATS/1.0\r\n".to_owned(),
+        };
+        for (k, v) in [
+            ("Nats-Stream", name.to_owned()),
+            ("Nats-Subject", m.subject.clone()),
+            ("Nats-Sequence", seq.to_string()),
+            ("Nats-Time-Stamp", time),
+        ] {
+            block.push_str(&format!("{k}: {v}\r\n"));
+        }
+        block.push_str("\r\n");
+        Out::reply(reply, Some(block.into_bytes()), m.payload.clone())
     }
 
     fn stream_info(&self, name: &str) -> Value {

@@ -43,6 +43,10 @@ impl<I> Handler<I> for JustRead {
 /// Builds the machine when the app starts on its client (it may want a fresh inbox).
 type Build<M> = Box<dyn FnOnce(&mut AppCx<'_>) -> M>;
 
+/// The inputs a machine takes beyond the one shape (a put's bytes, a get's consumed chunks),
+/// given by the handler before each drain of the outputs, at the given time.
+pub(crate) type Tend<M, H> = fn(&mut M, &mut H, Instant);
+
 pub(crate) struct MachineApp<M: Machine, H> {
     build: Option<Build<M>>,
     machine: Option<M>,
@@ -51,6 +55,7 @@ pub(crate) struct MachineApp<M: Machine, H> {
     /// Requests in flight: the connection's id and the machine's token.
     requests: BTreeMap<RequestId, u64>,
     pub(crate) handler: H,
+    tend: Option<Tend<M, H>>,
     pub(crate) delivered: Vec<M::Item>,
     pub(crate) errors: Vec<M::Error>,
     pub(crate) finished: bool,
@@ -85,10 +90,17 @@ impl<M: Machine, H: Handler<M::Item>> MachineApp<M, H> {
             subjects: BTreeMap::new(),
             requests: BTreeMap::new(),
             handler,
+            tend: None,
             delivered: Vec::new(),
             errors: Vec::new(),
             finished: false,
         }
+    }
+
+    /// The same app, giving the machine its extra inputs with `tend` before every drain.
+    pub(crate) fn with_tend(mut self, tend: Tend<M, H>) -> MachineApp<M, H> {
+        self.tend = Some(tend);
+        self
     }
 
     pub(crate) fn machine(&self) -> &M {
@@ -99,9 +111,24 @@ impl<M: Machine, H: Handler<M::Item>> MachineApp<M, H> {
         self.machine.as_mut().expect("started")
     }
 
-    /// Carries out every output the machine has.
+    /// Carries out every output the machine has (tending it first, and again after any
+    /// output, until it has nothing more).
     fn carry_out(&mut self, cx: &mut AppCx<'_>) {
+        loop {
+            if let (Some(tend), Some(machine)) = (self.tend, self.machine.as_mut()) {
+                tend(machine, &mut self.handler, cx.now);
+            }
+            if !self.carry_out_once(cx) || self.tend.is_none() {
+                return;
+            }
+        }
+    }
+
+    /// Carries out the outputs the machine has now; whether there were any.
+    fn carry_out_once(&mut self, cx: &mut AppCx<'_>) -> bool {
+        let mut any = false;
         while let Some(output) = self.machine_mut().poll_output() {
+            any = true;
             match output {
                 Output::Subscribe {
                     subject,
@@ -154,6 +181,7 @@ impl<M: Machine, H: Handler<M::Item>> MachineApp<M, H> {
                 Output::Finished => self.finished = true,
             }
         }
+        any
     }
 }
 

@@ -107,6 +107,20 @@ impl OrderedConsume {
         self.flow_control_answered
     }
 
+    /// The application still holds `messages` of the delivered messages, `bytes` bytes in
+    /// all (pull form; [`OrderedConsumer::set_held`]): pulls count them against the byte or
+    /// message budget. Letting go of some may make a pull due: drain the outputs after.
+    pub fn set_held(&mut self, messages: usize, bytes: usize) {
+        self.machine.set_held(messages, bytes);
+        self.collect();
+    }
+
+    /// Every message delivered counts as held at once ([`OrderedConsumer::hold_delivered`]),
+    /// until lowered with [`set_held`](Self::set_held).
+    pub fn hold_delivered(&mut self) {
+        self.machine.hold_delivered();
+    }
+
     /// Whether a consumer creation is waiting for its reply.
     pub fn is_creating(&self) -> bool {
         self.creating.is_some()

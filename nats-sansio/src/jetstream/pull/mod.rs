@@ -10,10 +10,13 @@
 //! subtracts 1 and its size (subject + reply + headers + payload), a status with
 //! `Nats-Pending-Messages`/`Nats-Pending-Bytes` subtracts those, and a status that ends pulls
 //! without saying how much (404, 408 Requests Pending, 409 Leadership Change, 423), a missed
-//! heartbeat and a reconnect zero them. A consume pulls `max - pending` whenever pending is at
-//! or below its threshold and below its maximum, and only while connected; so it can neither
-//! stall (every path that ends a pull lowers pending) nor request more than its maximum.
-//! Nothing here does IO or reads a clock.
+//! heartbeat and a reconnect zero them. A consume pulls `max - pending - held` whenever
+//! `pending + held` is at or below its threshold and below its maximum, and only while
+//! connected; so it can neither stall (every path that ends a pull lowers pending, and the
+//! caller lowers `held` as it consumes) nor have more than its maximum requested and held.
+//! `held` is what the caller says it still holds of what was delivered
+//! ([`PullMachine::set_held`]; zero unless it says so), which bounds the caller's memory by the
+//! budget however slowly it consumes. Nothing here does IO or reads a clock.
 
 mod event;
 mod options;
@@ -123,6 +126,8 @@ pub struct PullMachine {
     pin_id: Option<String>,
     pending_messages: usize,
     pending_bytes: usize,
+    held_messages: usize,
+    held_bytes: usize,
     delivered_messages: u64,
     delivered_bytes: u64,
 }
@@ -149,6 +154,8 @@ impl PullMachine {
             pin_id,
             pending_messages: 0,
             pending_bytes: 0,
+            held_messages: 0,
+            held_bytes: 0,
             delivered_messages: 0,
             delivered_bytes: 0,
         };
@@ -227,6 +234,11 @@ impl PullMachine {
         self.pending_bytes
     }
 
+    /// What the caller said it still holds ([`set_held`](Self::set_held)): messages, bytes.
+    pub fn held(&self) -> (usize, usize) {
+        (self.held_messages, self.held_bytes)
+    }
+
     /// User messages received so far.
     pub fn delivered_messages(&self) -> u64 {
         self.delivered_messages
@@ -275,24 +287,29 @@ impl PullMachine {
             Mode::Consume {
                 budget: Budget::Messages { max, threshold },
             } => {
-                let pending = self.pending_messages;
-                if pending > *threshold || pending >= *max {
+                let used = self.pending_messages.saturating_add(self.held_messages);
+                if used > *threshold || used >= *max {
                     return None;
                 }
-                self.pending_messages = *max;
-                (*max - pending, 0, false)
+                self.pending_messages = *max - self.held_messages;
+                (*max - used, 0, false)
             }
             Mode::Consume {
                 budget: Budget::Bytes { max, threshold },
             } => {
-                let pending = self.pending_bytes;
-                if pending > *threshold || pending >= *max {
+                let used = self.pending_bytes.saturating_add(self.held_bytes);
+                if used > *threshold || used >= *max {
                     return None;
                 }
-                self.pending_bytes = *max;
-                (BYTES_ONLY_BATCH, *max - pending, false)
+                self.pending_bytes = *max - self.held_bytes;
+                (BYTES_ONLY_BATCH, *max - used, false)
             }
         };
+        if matches!(self.mode, Mode::Consume { .. }) {
+            // The server heartbeats a waiting pull: watch for them from now on (a no-op
+            // unless the alarm was off because nothing was requested, see `set_held`).
+            self.arm_heartbeat();
+        }
         let priority = self.priority.as_ref();
         Some(PullRequest {
             batch,
@@ -333,7 +350,7 @@ impl PullMachine {
                 self.pin_id = Some(pin.to_owned());
             }
         }
-        match PullStatus::from_message(message) {
+        let received = match PullStatus::from_message(message) {
             None => {
                 self.on_user_message(message);
                 Received::Message
@@ -343,7 +360,12 @@ impl PullMachine {
                 self.on_status(&status, message);
                 Received::Status(status)
             }
+        };
+        if self.nothing_requested() {
+            // The pull ended and the caller holds the rest of the budget: no pull waits.
+            self.timers.stop(Timer::HeartbeatAlarm);
         }
+        received
     }
 
     /// Fires the timers due at `now`. Spurious calls are harmless.
@@ -380,6 +402,20 @@ impl PullMachine {
         self.arm_heartbeat();
         if matches!(self.mode, Mode::Consume { .. }) {
             self.reset_pending();
+        }
+    }
+
+    /// The caller still holds `messages` delivered messages of `bytes` bytes in all (sizes as
+    /// counted against the budget: subject + reply + headers + payload). A consume counts them
+    /// against its budget, so it pulls again only as the caller lets go of what it has: what
+    /// is requested plus what is held never exceeds the maximum, whatever the caller's pace.
+    /// While nothing is requested (all of the budget held), no pull waits at the server, so the
+    /// heartbeat alarm is off until the next pull. A fetch ignores it.
+    pub fn set_held(&mut self, messages: usize, bytes: usize) {
+        self.held_messages = messages;
+        self.held_bytes = bytes;
+        if self.nothing_requested() {
+            self.timers.stop(Timer::HeartbeatAlarm);
         }
     }
 
@@ -531,11 +567,25 @@ impl PullMachine {
         self.pending_bytes = 0;
     }
 
-    /// (Re)starts the alarm at twice the idle heartbeat from now, if heartbeats are on and
-    /// the connection is up.
+    /// A consume with nothing requested because the caller holds its budget: no pull waits
+    /// at the server, so no heartbeat can come.
+    fn nothing_requested(&self) -> bool {
+        match self.mode {
+            Mode::Consume {
+                budget: Budget::Messages { .. },
+            } => self.pending_messages == 0 && self.held_messages > 0,
+            Mode::Consume {
+                budget: Budget::Bytes { .. },
+            } => self.pending_bytes == 0 && self.held_bytes > 0,
+            Mode::Fetch { .. } => false,
+        }
+    }
+
+    /// (Re)starts the alarm at twice the idle heartbeat from now, if heartbeats are on, the
+    /// connection is up and a pull may be waiting at the server.
     fn arm_heartbeat(&mut self) {
         match self.idle_heartbeat {
-            Some(hb) if self.connected && !self.finished => {
+            Some(hb) if self.connected && !self.finished && !self.nothing_requested() => {
                 if let Some(at) = self.now.checked_add(hb.saturating_mul(2)) {
                     self.timers.set(Timer::HeartbeatAlarm, at);
                 }

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::*;
 use crate::jetstream::api::ApiPrefix;
 use crate::kv::Operation;
+use crate::machine::{Link, Machine, Output};
 use crate::proto::{HeaderMap, StatusCode, Subject};
 
 const INBOX: &str = "_INBOX.w1";
