@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use crate::proto::Message;
 
-use super::ack::{self, MessageMetadata};
+use super::ack::{self, AckInfo};
 use super::api::{
     validate_name, AckPolicy, ApiError, ApiErrorKind, ConsumerConfig, ConsumerInfo,
     CreateConsumerRequest, DeliverPolicy, NameError, NameKind, ReplayPolicy,
@@ -270,7 +270,10 @@ pub enum Dropped {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OrderedReceived {
     /// In order: deliver it to the application.
-    Deliver(MessageMetadata),
+    Deliver {
+        /// Its stream sequence.
+        stream_sequence: u64,
+    },
     /// Not for the application.
     Dropped(Dropped),
 }
@@ -579,7 +582,7 @@ impl OrderedConsumer {
     pub fn handle_message(&mut self, now: Instant, message: &Message) -> OrderedReceived {
         self.advance_clock(now);
         let received = self.on_message(message);
-        if self.hold_delivered && matches!(received, OrderedReceived::Deliver(_)) {
+        if self.hold_delivered && matches!(received, OrderedReceived::Deliver { .. }) {
             let size = message.subject.as_bytes().len()
                 + message.reply.as_ref().map_or(0, |r| r.as_bytes().len())
                 + message.length;
@@ -769,7 +772,7 @@ impl OrderedConsumer {
         let Some(meta) = message
             .reply
             .as_ref()
-            .and_then(|reply| ack::parse(reply.as_str()).ok())
+            .and_then(|reply| ack::parse_ref(reply.as_str()).ok())
         else {
             return dropped(Dropped::NotJetStream);
         };
@@ -873,14 +876,16 @@ impl OrderedConsumer {
     }
 
     /// A message in consumer order: delivered unless its stream sequence already was.
-    fn accept(&mut self, meta: MessageMetadata) -> OrderedReceived {
+    fn accept(&mut self, meta: AckInfo<'_>) -> OrderedReceived {
         if meta.stream_sequence <= self.last_sseq {
             return OrderedReceived::Dropped(Dropped::Duplicate);
         }
         self.last_sseq = meta.stream_sequence;
         self.resume_from = Some(meta.stream_sequence.saturating_add(1));
         self.delivered += 1;
-        OrderedReceived::Deliver(meta)
+        OrderedReceived::Deliver {
+            stream_sequence: meta.stream_sequence,
+        }
     }
 
     /// Acts on what the current pull reported.

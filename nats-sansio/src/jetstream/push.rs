@@ -168,7 +168,7 @@ impl PushMachine {
         let Some(meta) = message
             .reply
             .as_ref()
-            .and_then(|r| ack::parse(r.as_str()).ok())
+            .and_then(|r| ack::parse_ref(r.as_str()).ok())
         else {
             return;
         };

@@ -26,7 +26,7 @@ use crate::connection::RequestError;
 use crate::machine::{Link, Machine, Output};
 use crate::proto::Message;
 
-use super::ack::{self, MessageMetadata};
+use super::ack::{self, AckInfo};
 use super::api::ApiPrefix;
 use super::consume::OrderedConsume;
 use super::ordered::{OrderedConfig, OrderedConfigError, OrderedError};
@@ -52,8 +52,7 @@ pub trait WatchDecoder: Debug {
     /// # Errors
     ///
     /// The store's error for a message it cannot have written.
-    fn decode(&self, message: &Message, meta: &MessageMetadata)
-        -> Result<Self::Entry, Self::Error>;
+    fn decode(&self, message: &Message, meta: &AckInfo<'_>) -> Result<Self::Entry, Self::Error>;
 
     /// What a snapshot listing keeps the latest entry of (a key, an object name).
     fn key(entry: &Self::Entry) -> &str;
@@ -195,7 +194,7 @@ impl<D: WatchDecoder> Watcher<D> {
         let Some(meta) = message
             .reply
             .as_ref()
-            .and_then(|r| ack::parse(r.as_str()).ok())
+            .and_then(|r| ack::parse_ref(r.as_str()).ok())
         else {
             return;
         };
@@ -209,7 +208,7 @@ impl<D: WatchDecoder> Watcher<D> {
                 .find(|(name, _)| *name == meta.consumer)
             {
                 Some((_, count)) => *count += 1,
-                None => self.early.push((meta.consumer.clone(), 1)),
+                None => self.early.push((meta.consumer.to_owned(), 1)),
             },
         }
         match (self.decoder.decode(message, &meta), &mut self.held) {

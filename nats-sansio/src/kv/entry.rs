@@ -11,7 +11,7 @@
 use bytes::Bytes;
 
 use crate::connection::RequestError;
-use crate::jetstream::ack::MessageMetadata;
+use crate::jetstream::ack::AckInfo;
 use crate::jetstream::api::{
     parse_response, DateTime, DirectGetRequest, MsgGetRequest, MsgGetResponse, ResponseError,
 };
@@ -126,7 +126,7 @@ impl Entry {
     pub fn from_delivered(
         bucket: &BucketSubjects,
         message: &Message,
-        meta: &MessageMetadata,
+        meta: &AckInfo<'_>,
     ) -> Result<Entry, KvError> {
         let created =
             DateTime::from_unix_nanos(i128::from(meta.timestamp_nanos)).unwrap_or_default();

@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::jetstream::ack::MessageMetadata;
+use crate::jetstream::ack::AckInfo;
 use crate::jetstream::api::DeliverPolicy;
 use crate::jetstream::ordered::{OrderedConfig, OrderedMode, DEFAULT_HEARTBEAT};
 use crate::jetstream::watch::{WatchDecoder, WatchRules, Watcher};
@@ -127,7 +127,7 @@ impl WatchDecoder for KvDecoder {
     type Entry = Entry;
     type Error = KvError;
 
-    fn decode(&self, message: &Message, meta: &MessageMetadata) -> Result<Entry, KvError> {
+    fn decode(&self, message: &Message, meta: &AckInfo<'_>) -> Result<Entry, KvError> {
         Entry::from_delivered(&self.bucket, message, meta)
     }
 

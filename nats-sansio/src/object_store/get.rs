@@ -369,7 +369,7 @@ impl Get {
         let pending = message
             .reply
             .as_ref()
-            .and_then(|r| ack::parse(r.as_str()).ok())
+            .and_then(|r| ack::parse_ref(r.as_str()).ok())
             .map_or(0, |meta| meta.pending);
         let payload = message.payload.clone();
         self.chunks += 1;

@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::jetstream::ack::MessageMetadata;
+use crate::jetstream::ack::AckInfo;
 use crate::jetstream::api::{DateTime, DeliverPolicy};
 use crate::jetstream::ordered::{OrderedConfig, OrderedMode, DEFAULT_HEARTBEAT};
 use crate::jetstream::watch::{WatchDecoder, WatchRules, Watcher};
@@ -90,7 +90,7 @@ impl WatchDecoder for InfoDecoder {
     fn decode(
         &self,
         message: &Message,
-        meta: &MessageMetadata,
+        meta: &AckInfo<'_>,
     ) -> Result<ObjectInfo, ObjectStoreError> {
         let mut info = ObjectInfo::from_json(&message.payload)?;
         info.mtime =

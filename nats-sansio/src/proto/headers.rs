@@ -62,20 +62,38 @@ pub enum HeaderError {
 pub struct HeaderMap {
     status: Option<StatusCode>,
     description: Option<String>,
-    /// The entries, unless `received` holds them.
-    entries: Vec<(String, String)>,
-    /// A received block the entries are read from in place (`entries` is then empty).
-    received: Option<Received>,
+    entries: Entries,
 }
 
-/// A received header block whose `block[start..end]` holds `count` lines, each checked at
-/// decode (a valid name, a `:`, UTF-8 throughout) and parsed again on every read.
+/// Where a map's entries are.
 #[derive(Clone)]
-struct Received {
-    block: Bytes,
-    start: usize,
-    end: usize,
-    count: usize,
+enum Entries {
+    /// Built or changed by the application.
+    Owned(Vec<(String, String)>),
+    /// Received: `lines` (a slice of the header block) holds `count` header lines, each
+    /// checked at decode (a valid name, a `:`, UTF-8 throughout) and parsed again on every
+    /// read.
+    Received { lines: Bytes, count: u32 },
+}
+
+impl Entries {
+    fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        let (owned, received) = match self {
+            Entries::Owned(entries) => (entries.as_slice(), &[][..]),
+            Entries::Received { lines, .. } => (&[][..], &lines[..]),
+        };
+        let owned = owned.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+        let lines = Lines { rest: received };
+        // Every line was checked at decode: each is UTF-8 and splits.
+        let received = lines.filter_map(|line| std::str::from_utf8(line).ok().and_then(split_line));
+        owned.chain(received)
+    }
+}
+
+impl Default for Entries {
+    fn default() -> Entries {
+        Entries::Owned(Vec::new())
+    }
 }
 
 impl PartialEq for HeaderMap {
@@ -119,26 +137,28 @@ impl HeaderMap {
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
         let name = name.into();
         let value = value.into();
-        let entries = self.owned();
-        match entries.iter().position(|(n, _)| *n == name) {
-            Some(first) => {
-                let mut index = 0;
-                entries.retain(|(n, _)| {
-                    let keep = index <= first || *n != name;
-                    index += 1;
-                    keep
-                });
-                if let Some(entry) = entries.get_mut(first) {
-                    entry.1 = value;
+        self.change(
+            |entries| match entries.iter().position(|(n, _)| *n == name) {
+                Some(first) => {
+                    let mut index = 0;
+                    entries.retain(|(n, _)| {
+                        let keep = index <= first || *n != name;
+                        index += 1;
+                        keep
+                    });
+                    if let Some(entry) = entries.get_mut(first) {
+                        entry.1 = value;
+                    }
                 }
-            }
-            None => entries.push((name, value)),
-        }
+                None => entries.push((name, value)),
+            },
+        );
     }
 
     /// Adds a value for `name` after the existing ones.
     pub fn append(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.owned().push((name.into(), value.into()));
+        let entry = (name.into(), value.into());
+        self.change(|entries| entries.push(entry));
     }
 
     /// The first value of `name`.
@@ -164,7 +184,7 @@ impl HeaderMap {
         if !self.contains_key(name) {
             return false;
         }
-        self.owned().retain(|(n, _)| n != name);
+        self.change(|entries| entries.retain(|(n, _)| n != name));
         true
     }
 
@@ -175,20 +195,14 @@ impl HeaderMap {
 
     /// All `(name, value)` entries in order (one per value).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        let owned = self.entries.iter().map(|(n, v)| (n.as_str(), v.as_str()));
-        let lines = self.received.iter().flat_map(|r| Lines {
-            rest: r.block.get(r.start..r.end).unwrap_or_default(),
-        });
-        // Every line was checked at decode: each is UTF-8 and splits.
-        let received = lines.filter_map(|line| std::str::from_utf8(line).ok().and_then(split_line));
-        owned.chain(received)
+        self.entries.iter()
     }
 
     /// The number of entries (values), not counting the status.
     pub fn len(&self) -> usize {
-        match &self.received {
-            Some(received) => received.count,
-            None => self.entries.len(),
+        match &self.entries {
+            Entries::Owned(entries) => entries.len(),
+            Entries::Received { count, .. } => *count as usize,
         }
     }
 
@@ -197,16 +211,18 @@ impl HeaderMap {
         self.len() == 0
     }
 
-    /// The entries as owned strings, copied out of a received block first if need be.
-    fn owned(&mut self) -> &mut Vec<(String, String)> {
-        if self.received.is_some() {
-            self.entries = self
+    /// Runs `f` on the entries as owned strings, copied out of a received block first.
+    fn change<R>(&mut self, f: impl FnOnce(&mut Vec<(String, String)>) -> R) -> R {
+        let mut entries = match std::mem::take(&mut self.entries) {
+            Entries::Owned(entries) => entries,
+            received => received
                 .iter()
                 .map(|(n, v)| (n.to_owned(), v.to_owned()))
-                .collect();
-            self.received = None;
-        }
-        &mut self.entries
+                .collect(),
+        };
+        let out = f(&mut entries);
+        self.entries = Entries::Owned(entries);
+        out
     }
 
     /// The inline status code, if any.
@@ -345,10 +361,10 @@ impl HeaderMap {
                     Ok((name, trim(value.get(1..).unwrap_or_default())))
                 });
             match parsed {
-                Ok((name, value)) => map.owned().push((
-                    String::from_utf8_lossy(name).into_owned(),
-                    String::from_utf8_lossy(value).into_owned(),
-                )),
+                Ok((name, value)) => map.append(
+                    String::from_utf8_lossy(name),
+                    String::from_utf8_lossy(value),
+                ),
                 Err(_) if lenient => {}
                 Err(e) => return Err(e),
             }
@@ -382,16 +398,16 @@ impl HeaderMap {
             end = block.len() - lines.rest.len();
         }
         let (status, description) = status.map_or((None, None), |(s, d)| (Some(s), d));
+        let Ok(count) = u32::try_from(count) else {
+            return Ok(None);
+        };
         Ok(Some(HeaderMap {
             status,
             description,
-            entries: Vec::new(),
-            received: Some(Received {
-                block: block.clone(),
-                start,
-                end,
+            entries: Entries::Received {
+                lines: block.slice(start..end),
                 count,
-            }),
+            },
         }))
     }
 
@@ -705,7 +721,7 @@ mod tests {
         );
         let mut h = HeaderMap::decode_received(block.clone());
         assert!(
-            h.received.is_some(),
+            matches!(h.entries, Entries::Received { .. }),
             "a well-formed block is kept as it came"
         );
         assert_eq!(h.get("Nats-Sequence"), Some("7"));
@@ -719,7 +735,7 @@ mod tests {
         assert_eq!(&out[..], &block[..], "re-encoded byte for byte");
         // A change copies the entries out, keeping their order.
         h.insert("A", "3");
-        assert!(h.received.is_none());
+        assert!(matches!(h.entries, Entries::Owned(_)));
         assert_eq!(
             h.iter().collect::<Vec<_>>(),
             [("Nats-Stream", "KV_b"), ("Nats-Sequence", "7"), ("A", "3")]
@@ -727,7 +743,7 @@ mod tests {
         // A bad line or a value that is not UTF-8: decoded the careful way, line dropped.
         let bad =
             HeaderMap::decode_received(Bytes::from_static(b"NATS/1.0\r\nno colon\r\nK: v\r\n\r\n"));
-        assert!(bad.received.is_none());
+        assert!(matches!(bad.entries, Entries::Owned(_)));
         assert_eq!(bad.iter().collect::<Vec<_>>(), [("K", "v")]);
         let lossy = HeaderMap::decode_received(Bytes::from_static(b"NATS/1.0\r\nK: \xff\r\n\r\n"));
         assert_eq!(lossy.get("K"), Some("\u{fffd}"));

@@ -144,7 +144,7 @@ impl Harness {
         messages
             .into_iter()
             .filter_map(|message| match self.feed(&message) {
-                OrderedReceived::Deliver(meta) => Some(meta.stream_sequence),
+                OrderedReceived::Deliver { stream_sequence } => Some(stream_sequence),
                 OrderedReceived::Dropped(_) => None,
             })
             .collect()
@@ -181,8 +181,8 @@ pub(crate) fn read_some(
             break;
         };
         *now += Duration::from_millis(10);
-        if let OrderedReceived::Deliver(meta) = m.handle_message(*now, &message) {
-            received.push(meta.stream_sequence);
+        if let OrderedReceived::Deliver { stream_sequence } = m.handle_message(*now, &message) {
+            received.push(stream_sequence);
         }
     }
 }

@@ -242,7 +242,7 @@ impl Machine for OrderedConsume {
     fn handle_message(&mut self, now: Instant, message: Message) {
         let received = self.machine.handle_message(now, &message);
         self.collect_requests();
-        if let OrderedReceived::Deliver(_) = received {
+        if let OrderedReceived::Deliver { .. } = received {
             self.outputs.push(Output::Deliver(message));
         }
         self.collect();

@@ -195,7 +195,8 @@ fn delivered_entries_take_their_metadata_from_the_ack_subject() {
         payload: Bytes::new(),
         length: 0,
     };
-    let meta = crate::jetstream::ack::parse("$JS.ACK.KV_b.c.1.42.3.1700000000000000001.5").unwrap();
+    let meta =
+        crate::jetstream::ack::parse_ref("$JS.ACK.KV_b.c.1.42.3.1700000000000000001.5").unwrap();
     let entry = Entry::from_delivered(&b, &message, &meta).unwrap();
     assert_eq!(entry.key, "x.y");
     assert_eq!((entry.revision, entry.delta), (42, 5));
