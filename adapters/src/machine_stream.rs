@@ -91,6 +91,14 @@ where
         &self.machine
     }
 
+    /// Hands the machine an input of its own, beyond the shared shape (a put's next bytes,
+    /// a get's consumed chunk), then carries out what it asks.
+    pub(crate) fn feed(&mut self, input: impl FnOnce(&mut M, Instant)) {
+        let now = self.now();
+        input(&mut self.machine, now);
+        self.carry_out();
+    }
+
     fn now(&self) -> Instant {
         self.client.shared_state().runtime.now()
     }

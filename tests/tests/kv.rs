@@ -38,7 +38,11 @@ async fn next<S: Stream + Unpin>(stream: &mut S, what: &str) -> S::Item {
 }
 
 /// Every item of a finite stream (keys, history), each unwrapped.
-async fn all<T, S: Stream<Item = Result<T, Error>> + Unpin>(mut stream: S, what: &str) -> Vec<T> {
+async fn all<T, E, S>(mut stream: S, what: &str) -> Vec<T>
+where
+    E: std::fmt::Display,
+    S: Stream<Item = Result<T, E>> + Unpin,
+{
     let mut items = Vec::new();
     while let Some(item) = within(WAIT, what, stream.next()).await {
         items.push(item.unwrap_or_else(|e| panic!("{what}: {e}")));

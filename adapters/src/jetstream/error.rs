@@ -112,6 +112,23 @@ impl JetStreamError {
         }
     }
 
+    /// A failed publish as the core's JetStream machines read it (to map a refusal to their
+    /// own typed error), or this error back when it is not one they read (a local
+    /// refusal, say).
+    pub(crate) fn into_publish_failure(
+        self,
+    ) -> Result<nats_sansio::jetstream::publish::PublishFailure, JetStreamError> {
+        use nats_sansio::jetstream::publish::PublishFailure;
+        match self {
+            JetStreamError::Api(api) => Ok(PublishFailure::Response(ResponseError::Api(api))),
+            JetStreamError::Request(request) => Ok(PublishFailure::Request(request)),
+            JetStreamError::Malformed(text) => {
+                Ok(PublishFailure::Response(ResponseError::Malformed(text)))
+            }
+            other => Err(other),
+        }
+    }
+
     /// The server's API error kind, if this is one.
     pub fn api_kind(&self) -> Option<ApiErrorKind> {
         match self.kind() {

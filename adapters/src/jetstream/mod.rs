@@ -44,6 +44,8 @@ mod error;
 #[cfg(feature = "kv")]
 pub mod kv;
 mod message;
+#[cfg(feature = "object-store")]
+pub mod object_store;
 mod ordered_messages;
 mod pages;
 mod push_consumer;
@@ -58,7 +60,7 @@ pub use error::{JetStreamError, JetStreamErrorKind};
 pub use message::{Acker, JsMessage};
 pub use nats_sansio::jetstream::{ack, api, direct, ordered, publish, pull, push};
 pub use ordered_messages::OrderedMessages;
-pub use pages::Pages;
+pub use pages::{Listing, Pages};
 pub use push_consumer::{PushItem, PushMessages};
 pub use stream::Stream;
 

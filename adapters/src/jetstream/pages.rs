@@ -150,3 +150,44 @@ impl<T> futures_lite::Stream for Pages<T> {
         }
     }
 }
+
+/// A listing that keeps only some items of another, turned into something else (the buckets
+/// among the streams, for example): what `keep` maps to `None` is skipped, and the listing
+/// still pages lazily and ends after an error.
+#[must_use = "a listing does nothing until polled"]
+pub struct Listing<T, U> {
+    pages: Pages<T>,
+    keep: fn(T) -> Option<U>,
+}
+
+impl<T, U> Listing<T, U> {
+    pub(crate) fn new(pages: Pages<T>, keep: fn(T) -> Option<U>) -> Listing<T, U> {
+        Listing { pages, keep }
+    }
+}
+
+impl<T, U> std::fmt::Debug for Listing<T, U> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listing")
+            .field("pages", &self.pages)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, U> futures_lite::Stream for Listing<T, U> {
+    type Item = Result<U, JetStreamError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            return Poll::Ready(match Pin::new(&mut self.pages).poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(item))) => match (self.keep)(item) {
+                    Some(kept) => Some(Ok(kept)),
+                    None => continue,
+                },
+                Poll::Ready(Some(Err(e))) => Some(Err(e)),
+                Poll::Ready(None) => None,
+            });
+        }
+    }
+}

@@ -49,6 +49,19 @@ impl ObjectMeta {
     }
 }
 
+impl From<&str> for ObjectMeta {
+    /// The metadata of an object that has only a name.
+    fn from(name: &str) -> ObjectMeta {
+        ObjectMeta::new(name)
+    }
+}
+
+impl From<String> for ObjectMeta {
+    fn from(name: String) -> ObjectMeta {
+        ObjectMeta::new(name)
+    }
+}
+
 /// A link's target: an object (`name` set) or a whole bucket (`name` empty).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectLink {

@@ -6,10 +6,6 @@
 //! [`Store`] is only ever bound from the stream's own config, so a mirror's handle writes to
 //! its origin.
 
-use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll};
-
-use futures_lite::Stream;
 use nats_sansio::jetstream::api::{ApiErrorKind, StreamConfig, StreamInfo, StreamListResponse};
 use nats_sansio::kv::config::{update_instead_of_create, update_stream_config};
 use nats_sansio::kv::names::{bucket_of_stream, stream_name, validate_bucket};
@@ -18,7 +14,7 @@ use nats_sansio::kv::{BucketSubjects, Config, KvError, Status};
 
 use super::error::Error;
 use super::store::Store;
-use crate::jetstream::{Context, JetStreamError, Pages};
+use crate::jetstream::{Context, JetStreamError, Listing, Pages};
 
 impl Context {
     /// Creates the bucket (async-nats's `create_key_value`). A bucket of that name with the
@@ -90,14 +86,14 @@ impl Context {
             self.prefix().stream_names(),
             list_request,
         );
-        BucketNames { pages }
+        Listing::new(pages, |stream| bucket_of_stream(&stream).map(str::to_owned))
     }
 
     /// The status of every bucket, page by page (nats.go's `KeyValueStores`).
     pub fn key_value_stores(&self) -> BucketStatuses {
         let pages =
             Pages::new::<StreamListResponse, _>(self, self.prefix().stream_list(), list_request);
-        BucketStatuses { pages }
+        Listing::new(pages, |info| Status::from_info(info).ok())
     }
 
     /// The stream config of `config`, with the server's API level when it matters.
@@ -139,52 +135,8 @@ fn not_found_as_bucket(e: JetStreamError, bucket: &str) -> Error {
 }
 
 /// Bucket names ([`Context::key_value_store_names`]).
-#[derive(Debug)]
-#[must_use = "a listing does nothing until polled"]
-pub struct BucketNames {
-    pages: Pages<String>,
-}
+pub type BucketNames = Listing<String, String>;
 
-impl Stream for BucketNames {
-    type Item = Result<String, Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
-        loop {
-            return Poll::Ready(match Pin::new(&mut self.pages).poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(stream))) => match bucket_of_stream(&stream) {
-                    Some(bucket) => Some(Ok(bucket.to_owned())),
-                    None => continue,
-                },
-                Poll::Ready(Some(Err(e))) => Some(Err(e.into())),
-                Poll::Ready(None) => None,
-            });
-        }
-    }
-}
-
-/// Bucket statuses ([`Context::key_value_stores`]).
-#[derive(Debug)]
-#[must_use = "a listing does nothing until polled"]
-pub struct BucketStatuses {
-    pages: Pages<StreamInfo>,
-}
-
-impl Stream for BucketStatuses {
-    type Item = Result<Status, Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
-        loop {
-            return Poll::Ready(match Pin::new(&mut self.pages).poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                // Another stream on `$KV.*.>` that is not a bucket is left out.
-                Poll::Ready(Some(Ok(info))) => match Status::from_info(info) {
-                    Ok(status) => Some(Ok(status)),
-                    Err(_) => continue,
-                },
-                Poll::Ready(Some(Err(e))) => Some(Err(e.into())),
-                Poll::Ready(None) => None,
-            });
-        }
-    }
-}
+/// Bucket statuses ([`Context::key_value_stores`]); a stream on `$KV.*.>` that is not a
+/// bucket is left out.
+pub type BucketStatuses = Listing<StreamInfo, Status>;

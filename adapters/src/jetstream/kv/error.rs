@@ -6,8 +6,6 @@
 //! compare-and-set loop matches one variant.
 
 use nats_sansio::connection::{RequestError, SubscribeError};
-use nats_sansio::jetstream::api::ResponseError;
-use nats_sansio::jetstream::publish::PublishFailure;
 use nats_sansio::kv::KvError;
 
 use crate::jetstream::JetStreamError;
@@ -49,18 +47,5 @@ impl From<SubscribeError> for Error {
 impl From<RequestError> for Error {
     fn from(e: RequestError) -> Error {
         Error::Kv(KvError::Request(e))
-    }
-}
-
-/// A publish's failure as the core's write outcome reads it, or the error itself when it is
-/// not one the core maps (a local refusal, say).
-pub(super) fn publish_failure(e: JetStreamError) -> Result<PublishFailure, Error> {
-    match e {
-        JetStreamError::Api(api) => Ok(PublishFailure::Response(ResponseError::Api(api))),
-        JetStreamError::Request(request) => Ok(PublishFailure::Request(request)),
-        JetStreamError::Malformed(text) => {
-            Ok(PublishFailure::Response(ResponseError::Malformed(text)))
-        }
-        other => Err(Error::JetStream(other)),
     }
 }

@@ -12,7 +12,7 @@ use nats_sansio::jetstream::api::{PurgeResponse, StreamInfo};
 use nats_sansio::kv::purge::{purge_deletes, MarkerAge};
 use nats_sansio::kv::{BucketSubjects, Entry, Get, KvError, Status, WatchConfig, Write};
 
-use super::error::{publish_failure, Error};
+use super::error::Error;
 use crate::jetstream::{Context, JetStreamError};
 use crate::Request;
 
@@ -200,7 +200,7 @@ impl Store {
             .await;
         let outcome = match acked {
             Ok(ack) => Ok(ack),
-            Err(e) => Err(publish_failure(e)?),
+            Err(e) => Err(e.into_publish_failure()?),
         };
         Ok(write.outcome(key, outcome)?)
     }

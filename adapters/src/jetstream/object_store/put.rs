@@ -1,0 +1,105 @@
+//! Putting an object: the application's reader feeds the core's put machine, which cuts
+//! chunks, keeps at most a window of them unacknowledged and then stores the record.
+//!
+//! Invariant: a chunk's worth of input is read only while the machine wants it, so memory
+//! stays a few chunks (the window) whatever the object size and however fast the reader is;
+//! a failed read or a dropped put stops the machine, which purges what it stored.
+
+use std::future::poll_fn;
+use std::task::Poll;
+
+use bytes::{Bytes, BytesMut};
+use futures_lite::AsyncRead;
+use nats_sansio::object_store::{ObjectInfo, ObjectMeta, ObjectStoreError, Put, PutOptions};
+
+use super::error::Error;
+use super::store::{now_utc, nuid, ObjectStore};
+use crate::machine_stream::MachineStream;
+
+impl ObjectStore {
+    /// Stores the bytes `data` yields under `meta`'s name (a `&str` will do), replacing the
+    /// object of that name, as async-nats's `put`; returns the record stored. The object
+    /// is read a chunk at a time (128 KiB unless `meta` says otherwise) and at most a window
+    /// of chunks waits for acknowledgement, so memory stays bounded whatever the size. It is
+    /// stored whole or not at all: a failed put (a read error, a server refusal, a lost
+    /// connection) purges the chunks it sent.
+    pub async fn put<R>(
+        &self,
+        meta: impl Into<ObjectMeta>,
+        data: &mut R,
+    ) -> Result<ObjectInfo, Error>
+    where
+        R: AsyncRead + Unpin + ?Sized,
+    {
+        self.put_with(meta, data, PutOptions::default()).await
+    }
+
+    /// Stores `bytes` under `meta`'s name (see [`put`](Self::put)).
+    pub async fn put_bytes(
+        &self,
+        meta: impl Into<ObjectMeta>,
+        bytes: Bytes,
+    ) -> Result<ObjectInfo, Error> {
+        self.put(meta, &mut &bytes[..]).await
+    }
+
+    /// As [`put`](Self::put), with the window and timeouts of `options`.
+    pub async fn put_with<R>(
+        &self,
+        meta: impl Into<ObjectMeta>,
+        data: &mut R,
+        options: PutOptions,
+    ) -> Result<ObjectInfo, Error>
+    where
+        R: AsyncRead + Unpin + ?Sized,
+    {
+        let client = self.context.client().clone();
+        let now = client.shared_state().runtime.now();
+        let inbox = client.new_inbox();
+        let machine = Put::new(now, &self.bucket, meta.into(), &nuid(), &inbox, options)?;
+        let chunk = machine.chunk_size();
+        let mut put: MachineStream<Put, Error> =
+            MachineStream::start(client, machine, self.context.timeout()).await?;
+        let mut buf = BytesMut::new();
+        let mut ended = false;
+        let mut info = poll_fn(|cx| loop {
+            let mut read_pending = true;
+            if !ended && put.machine().wants_input() {
+                if buf.capacity() < chunk {
+                    buf.reserve(chunk);
+                }
+                buf.resize(chunk, 0);
+                match std::pin::Pin::new(&mut *data).poll_read(cx, &mut buf[..]) {
+                    Poll::Ready(Ok(0)) => {
+                        buf.clear();
+                        ended = true;
+                        put.feed(|m, now| m.handle_end(now));
+                        read_pending = false;
+                    }
+                    Poll::Ready(Ok(n)) => {
+                        buf.truncate(n);
+                        let piece = buf.split().freeze();
+                        put.feed(|m, now| m.handle_data(now, piece));
+                        read_pending = false;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::Read(e))),
+                    Poll::Pending => buf.clear(),
+                }
+            }
+            match put.poll_item(cx) {
+                Poll::Ready(Some(result)) => return Poll::Ready(result),
+                Poll::Ready(None) => {
+                    return Poll::Ready(Err(ObjectStoreError::Malformed(
+                        "the put ended without a record".into(),
+                    )
+                    .into()))
+                }
+                Poll::Pending if read_pending => return Poll::Pending,
+                Poll::Pending => {}
+            }
+        })
+        .await?;
+        info.mtime = now_utc();
+        Ok(info)
+    }
+}
