@@ -33,6 +33,7 @@
 //! | `tokio` | yes | the `nats_client::tokio` module (`connect`, `connect_with_options`, `TokioRuntime`) |
 //! | `tracing` | yes | connection events logged through the [`tracing`](https://docs.rs/tracing) crate |
 //! | `smol` | no | the `nats_client::smol` module (`SmolRuntime`, over async-io and async-net) |
+//! | `object-store` | yes | object stores, [`jetstream::object_store`] (as async-nats's feature of that name) |
 //! | `kv` | yes | key-value buckets, [`jetstream::kv`] (as async-nats's feature of that name) |
 //! | `native-roots` | no | TLS trusts the operating system's root certificates (rustls-native-certs, honouring `SSL_CERT_FILE`) instead of the bundled Mozilla set when no CA is given; read only when a connection uses TLS |
 //! | `async-std` | no | the `nats_client::async_std` module (`AsyncStdRuntime`, the smol implementation spawned on async-std) |

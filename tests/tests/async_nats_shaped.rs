@@ -33,6 +33,9 @@
 //! 8. `program_key_value` (`create_key_value`, `put`, `get`, `history`, `keys`, `watch`): no
 //!    difference (the keys are collected with futures-lite's `try_collect::<_, _, Vec<_>>`,
 //!    which works on both).
+//! 9. `program_object_store` (`create_object_store`, `put` from a `tokio::fs::File`, `get`
+//!    read with tokio's `read_to_end`): `put` takes a `futures` reader (any runtime's), so
+//!    the tokio file is wrapped: `&mut TokioReader::new(file)` instead of `&mut file`.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -376,6 +379,34 @@ async fn program_key_value(url: String) -> Result<KeyValueSeen, Error> {
     })
 }
 
+/// Creates the object store `bucket`, puts a file into it and reads the object back
+/// (async-nats's object-store example). Returns the bytes read and the stored size.
+async fn program_object_store(
+    url: String,
+    path: std::path::PathBuf,
+) -> Result<(Vec<u8>, u64), Error> {
+    use nats_client::jetstream::object_store::TokioReader;
+    use tokio::io::AsyncReadExt;
+
+    let client = nats_client::tokio::connect(url).await?;
+    let jetstream = jetstream::new(client);
+
+    let bucket = jetstream
+        .create_object_store(jetstream::object_store::Config {
+            bucket: "bucket".to_string(),
+            ..Default::default()
+        })
+        .await?;
+
+    let file = tokio::fs::File::open(path).await?;
+    let info = bucket.put("FOO", &mut TokioReader::new(file)).await?;
+
+    let mut object = bucket.get("FOO").await?;
+    let mut result = Vec::new();
+    object.read_to_end(&mut result).await?;
+    Ok((result, info.size))
+}
+
 // ---- The tests ----------------------------------------------------------------------------
 
 /// Runs `future` to completion on a current-thread tokio runtime.
@@ -530,4 +561,17 @@ fn key_value() {
     let mut watched = seen.watched.clone();
     watched[..2].sort();
     assert_eq!(watched, ["sue.age=42", "sue.color=green", "sue.color=red"]);
+}
+
+#[test]
+fn object_store() {
+    let dir = nats_tests::TempDir::new("object-store-program");
+    let path = dir.path().join("foo.txt");
+    let contents: Vec<u8> = (0..300_000).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&path, &contents).unwrap();
+    let (_server, (read, size)) = run("the object-store program", |url| {
+        program_object_store(url, path)
+    });
+    assert_eq!(size, contents.len() as u64);
+    assert!(read == contents, "the bytes read back are the file's");
 }

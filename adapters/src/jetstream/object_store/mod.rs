@@ -39,4 +39,6 @@ pub use get::Object;
 pub use nats_sansio::object_store::{
     Config, ObjectInfo, ObjectLink, ObjectMeta, ObjectStoreError, Status, WatchConfig,
 };
+#[cfg(feature = "tokio")]
+pub use put::TokioReader;
 pub use store::{List, ObjectStore, Watch};

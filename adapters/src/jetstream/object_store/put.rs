@@ -103,3 +103,38 @@ impl ObjectStore {
         Ok(info)
     }
 }
+
+/// A tokio reader (a `tokio::fs::File`, a socket) as the `futures` reader
+/// [`ObjectStore::put`] takes: `bucket.put("name", &mut TokioReader::new(file))`.
+#[cfg(feature = "tokio")]
+#[derive(Debug)]
+pub struct TokioReader<R>(R);
+
+#[cfg(feature = "tokio")]
+impl<R> TokioReader<R> {
+    /// Wraps `reader`.
+    pub fn new(reader: R) -> TokioReader<R> {
+        TokioReader(reader)
+    }
+
+    /// The reader back.
+    pub fn into_inner(self) -> R {
+        self.0
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<R: tokio::io::AsyncRead + Unpin> AsyncRead for TokioReader<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let mut read = tokio::io::ReadBuf::new(buf);
+        match std::pin::Pin::new(&mut self.0).poll_read(cx, &mut read) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(read.filled().len())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
