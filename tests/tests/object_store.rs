@@ -22,17 +22,12 @@ use nats_tests::NatsServer;
 
 #[macro_use]
 mod common;
-use common::js::js_server;
+use common::js::{js_server, pattern, read_object};
 use common::runtime::{within, Rt};
 
 const WAIT: Duration = Duration::from_secs(30);
 /// The default chunk size.
 const CHUNK: usize = 128 * 1024;
-
-/// `n` bytes of a fixed pattern (the same formula the nats-py interop script uses).
-fn pattern(n: usize) -> Vec<u8> {
-    (0..n).map(|i| ((i * 7 + 3) % 251) as u8).collect()
-}
 
 fn bucket(name: &str) -> object_store::Config {
     object_store::Config {
@@ -48,16 +43,6 @@ fn os_error<T: std::fmt::Debug>(result: Result<T, Error>) -> ObjectStoreError {
     }
 }
 
-/// The object's bytes, read through the async reader.
-async fn read_all(store: &object_store::ObjectStore, name: &str) -> Vec<u8> {
-    let mut object = store.get(name).await.unwrap();
-    let mut bytes = Vec::new();
-    within(WAIT, "the object's bytes", object.read_to_end(&mut bytes))
-        .await
-        .unwrap();
-    bytes
-}
-
 async fn objects_round_trip_at_every_size(rt: Rt) {
     let server = js_server();
     let js = jetstream::new(rt.connect(&server.url()).await);
@@ -70,7 +55,7 @@ async fn objects_round_trip_at_every_size(rt: Rt) {
         assert_eq!(info.chunks, size.div_ceil(CHUNK) as u64, "{size} bytes");
         assert!(info.digest.starts_with("SHA-256="), "{}", info.digest);
         assert_eq!(
-            read_all(&store, &name).await,
+            read_object(&store, &name).await,
             data,
             "{size} bytes read back"
         );
@@ -82,7 +67,7 @@ async fn objects_round_trip_at_every_size(rt: Rt) {
         .put_bytes("object-1", Bytes::from_static(b"replaced"))
         .await
         .unwrap();
-    assert_eq!(read_all(&store, "object-1").await, b"replaced");
+    assert_eq!(read_object(&store, "object-1").await, b"replaced");
     // A reader yielding odd-sized pieces, and a custom chunk size.
     let data = pattern(300_000);
     let meta = ObjectMeta {
@@ -94,7 +79,7 @@ async fn objects_round_trip_at_every_size(rt: Rt) {
         .await
         .unwrap();
     assert_eq!(info.chunks, 6);
-    assert_eq!(read_all(&store, "custom").await, data);
+    assert_eq!(read_object(&store, "custom").await, data);
 }
 
 async fn metadata_renames_deletes_and_links(rt: Rt) {
@@ -125,7 +110,7 @@ async fn metadata_renames_deletes_and_links(rt: Rt) {
         ..ObjectMeta::new("guide.txt")
     };
     store.update_metadata("manual.txt", renamed).await.unwrap();
-    assert_eq!(read_all(&store, "guide.txt").await, b"read me");
+    assert_eq!(read_object(&store, "guide.txt").await, b"read me");
     assert_eq!(
         store.info("guide.txt").await.unwrap().description,
         "renamed"
@@ -140,7 +125,7 @@ async fn metadata_renames_deletes_and_links(rt: Rt) {
     // refused; a bucket link cannot be read.
     let target = store.info("guide.txt").await.unwrap();
     store.add_link("latest", &target).await.unwrap();
-    assert_eq!(read_all(&store, "latest").await, b"read me");
+    assert_eq!(read_object(&store, "latest").await, b"read me");
     assert!(store.info("latest").await.unwrap().is_link());
     let link = store.info("latest").await.unwrap();
     let chained = os_error(store.add_link("chained", &link).await);
@@ -215,7 +200,7 @@ async fn buckets_are_listed_sealed_and_deleted(rt: Rt) {
 
     // Sealed: reads work, writes are refused with their own error.
     assert!(store.seal().await.unwrap().sealed());
-    assert_eq!(read_all(&store, "a").await, pattern(1000));
+    assert_eq!(read_object(&store, "a").await, pattern(1000));
     let refused = os_error(store.put_bytes("b", "x".into()).await);
     assert!(
         matches!(refused, ObjectStoreError::BucketSealed { .. }),

@@ -8,10 +8,9 @@
 //! raw, in the shape nats.go writes them, and reads them back through nats-py.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use bytes::Bytes;
-use futures_lite::{AsyncReadExt, StreamExt};
+use futures_lite::StreamExt;
 use nats_client::jetstream::object_store::{
     self, Error, ObjectMeta, ObjectStore, ObjectStoreError,
 };
@@ -20,27 +19,12 @@ use nats_tests::{nats_py_or_skip, script};
 
 #[macro_use]
 mod common;
-use common::js::js_server;
-use common::runtime::{within, Rt};
+use common::js::{js_server, pattern, read_object};
+use common::runtime::Rt;
 
-const WAIT: Duration = Duration::from_secs(60);
 const SCRIPT: &str = "obj_interop.py";
 /// The bucket the fixed set's bucket link points at (the script creates it too).
 const OTHER: &str = "interop-other";
-
-/// `n` bytes of the pattern both sides generate.
-fn pattern(n: usize) -> Vec<u8> {
-    (0..n).map(|i| ((i * 7 + 3) % 251) as u8).collect()
-}
-
-async fn read_all(store: &ObjectStore, name: &str) -> Vec<u8> {
-    let mut object = store.get(name).await.unwrap();
-    let mut bytes = Vec::new();
-    within(WAIT, "an object's bytes", object.read_to_end(&mut bytes))
-        .await
-        .unwrap();
-    bytes
-}
 
 /// The fixed set, written by ours the way the script writes it.
 async fn write_fixed_set(js: &Context, bucket: &str) -> ObjectStore {
@@ -116,7 +100,7 @@ async fn objects_put_by_nats_py_read_back(rt: Rt) {
         let info = store.info(name).await.unwrap();
         assert_eq!(info.size, size as u64, "{name}");
         assert!(
-            read_all(&store, name).await == pattern(size),
+            read_object(&store, name).await == pattern(size),
             "{name} byte for byte"
         );
     }
@@ -129,7 +113,7 @@ async fn objects_put_by_nats_py_read_back(rt: Rt) {
     assert_eq!(described.headers["X-Interop"], ["one", "two"]);
     assert_eq!(described.metadata["origin"], "interop");
     assert_eq!(
-        read_all(&store, "link-to-small").await,
+        read_object(&store, "link-to-small").await,
         pattern(10),
         "read through a link"
     );
@@ -216,7 +200,7 @@ async fn a_large_object_crosses_both_ways(rt: Rt) {
         &["put", &server.url(), "large", "theirs", &size.to_string()],
     );
     assert!(
-        read_all(&store, "theirs").await == data,
+        read_object(&store, "theirs").await == data,
         "ours read nats-py's bytes"
     );
 }

@@ -80,3 +80,30 @@ pub(crate) async fn stream_with_items(
     publish_range(&js, &format!("{prefix}.item"), 0..messages).await;
     (server, js, stream)
 }
+
+/// `n` bytes of the fixed pattern the object-store tests put (the nats-py interop script
+/// generates the same).
+pub(crate) fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| ((i * 7 + 3) % 251) as u8).collect()
+}
+
+/// The bytes of object `name`, read to the end through its async reader.
+pub(crate) async fn read_object(
+    store: &nats_client::jetstream::object_store::ObjectStore,
+    name: &str,
+) -> Vec<u8> {
+    use futures_lite::AsyncReadExt;
+    let mut object = store
+        .get(name)
+        .await
+        .unwrap_or_else(|e| panic!("getting {name}: {e}"));
+    let mut bytes = Vec::new();
+    within(
+        Duration::from_secs(60),
+        "an object's bytes",
+        object.read_to_end(&mut bytes),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("reading {name}: {e}"));
+    bytes
+}
