@@ -159,7 +159,11 @@ fn stall_ends_the_call_after_a_silence_following_a_reply() {
     m.handle_message(t0 + ms(2000), reply(b"a"));
     assert_eq!(m.poll_timeout(), Some(t0 + ms(2300)));
     m.handle_message(t0 + ms(2200), reply(b"b"));
-    assert_eq!(m.poll_timeout(), Some(t0 + ms(2500)), "each reply rearms it");
+    assert_eq!(
+        m.poll_timeout(),
+        Some(t0 + ms(2500)),
+        "each reply rearms it"
+    );
     m.handle_timeout(t0 + ms(2499));
     assert_eq!(drain(&mut m).len(), 2);
     m.handle_timeout(t0 + ms(2500));
@@ -232,8 +236,8 @@ fn max_messages_of_zero_is_refused() {
         max_messages: Some(0),
         ..RequestManyOptions::default()
     };
-    let err = RequestMany::new(test_clock::base(), INBOX, "a", None, Bytes::new(), options)
-        .unwrap_err();
+    let err =
+        RequestMany::new(test_clock::base(), INBOX, "a", None, Bytes::new(), options).unwrap_err();
     assert_eq!(err, RequestManyError::ZeroMaxMessages);
 }
 
@@ -326,10 +330,7 @@ fn no_responders_ends_the_call_with_an_error_before_the_sentinel_is_checked() {
     };
     let mut m = start(t0, options);
     m.handle_message(t0 + ms(1), status(503, None));
-    assert_eq!(
-        drain(&mut m),
-        ending(Some(RequestManyError::NoResponders))
-    );
+    assert_eq!(drain(&mut m), ending(Some(RequestManyError::NoResponders)));
     assert_eq!(m.end(), Some(End::Failed));
     assert_eq!(m.received(), 0);
 }
@@ -344,7 +345,10 @@ fn any_other_status_in_place_of_a_reply_is_terminal() {
         code: StatusCode::TIMEOUT,
         description: Some("Request Timeout".into()),
     };
-    assert_eq!(error.to_string(), "status 408 in place of a reply: Request Timeout");
+    assert_eq!(
+        error.to_string(),
+        "status 408 in place of a reply: Request Timeout"
+    );
     let mut want = vec![Seen::Deliver(b"a".to_vec())];
     want.extend(ending(Some(error)));
     assert_eq!(drain(&mut m), want);
@@ -396,10 +400,7 @@ fn a_request_made_while_down_waits_for_the_next_link() {
     assert_eq!(drain(&mut m), vec![Seen::Deliver(b"a".to_vec())]);
     // Now it went out on that link: losing it is an error.
     m.handle_link(t0 + ms(4), Link::Down);
-    assert_eq!(
-        drain(&mut m),
-        ending(Some(RequestManyError::Disconnected))
-    );
+    assert_eq!(drain(&mut m), ending(Some(RequestManyError::Disconnected)));
 }
 
 #[test]

@@ -249,8 +249,7 @@ fn join(prefix: &str, name: &str) -> String {
 /// `^[A-Za-z0-9\-_]+$`.
 fn is_name(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 

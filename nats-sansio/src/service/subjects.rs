@@ -130,7 +130,10 @@ mod tests {
         let p = Some("$SRV");
         for verb in Verb::ALL {
             let v = verb.as_str();
-            assert_eq!(verb_subject(p, verb, None, None).unwrap(), format!("$SRV.{v}"));
+            assert_eq!(
+                verb_subject(p, verb, None, None).unwrap(),
+                format!("$SRV.{v}")
+            );
             assert_eq!(
                 verb_subject(p, verb, Some("a-b_c"), None).unwrap(),
                 format!("$SRV.{v}.a-b_c")

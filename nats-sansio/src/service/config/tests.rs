@@ -10,7 +10,11 @@ fn service_names() {
         assert_eq!(validate_name(good), Ok(()), "{good:?}");
     }
     for bad in ["", "a.b", "a b", "a*", "a>", "é", "a/b", "a$", "a\n"] {
-        assert_eq!(validate_name(bad), Err(E::InvalidName(bad.into())), "{bad:?}");
+        assert_eq!(
+            validate_name(bad),
+            Err(E::InvalidName(bad.into())),
+            "{bad:?}"
+        );
     }
 }
 
@@ -142,7 +146,10 @@ fn meta(pairs: &[(&str, &str)]) -> Metadata {
 #[test]
 fn metadata_size_and_reserved_prefix() {
     assert_eq!(validate_metadata(&Metadata::new()), Ok(()));
-    assert_eq!(validate_metadata(&meta(&[("nats", "x"), ("_nat", "y")])), Ok(()));
+    assert_eq!(
+        validate_metadata(&meta(&[("nats", "x"), ("_nat", "y")])),
+        Ok(())
+    );
     assert_eq!(
         validate_metadata(&meta(&[("_nats.version", "1")])),
         Err(E::ReservedMetadataKey("_nats.version".into()))
@@ -325,7 +332,8 @@ fn endpoint_names_subjects_and_metadata() {
     }
     // An empty subject is no subject: the name (as nats.go).
     assert_eq!(
-        root.resolve(&EndpointConfig::new("e").subject("")).map(|r| r.0),
+        root.resolve(&EndpointConfig::new("e").subject(""))
+            .map(|r| r.0),
         Ok("e".to_owned())
     );
     let g = root.group("g", QueueGroup::Inherit).unwrap();

@@ -34,7 +34,9 @@ fn service() -> (Service, [EndpointId; 3]) {
         .add_endpoint(Some(&g), EndpointConfig::new("sub").subject("minus"))
         .unwrap();
     let w = s.group("w", QueueGroup::named("workers")).unwrap();
-    let mul = s.add_endpoint(Some(&w), EndpointConfig::new("mul")).unwrap();
+    let mul = s
+        .add_endpoint(Some(&w), EndpointConfig::new("mul"))
+        .unwrap();
     (s, [add, sub, mul])
 }
 
@@ -155,7 +157,11 @@ fn averages_are_integer_nanoseconds() {
     }
     let e = s.endpoint(add).unwrap();
     assert_eq!(e.processing_time, Duration::from_nanos(5));
-    assert_eq!(e.average_processing_time(), Duration::from_nanos(1), "5 / 3");
+    assert_eq!(
+        e.average_processing_time(),
+        Duration::from_nanos(1),
+        "5 / 3"
+    );
 }
 
 #[test]
@@ -233,7 +239,10 @@ fn disabled_service_queue_group_reaches_its_endpoints() {
     let mut s = Service::new(c, ID, DateTime::new(T0)).unwrap();
     let e = s.add_endpoint(None, EndpointConfig::new("e")).unwrap();
     assert_eq!(s.endpoint(e).unwrap().queue_group, None);
-    assert_eq!(to_value(&s.info())["endpoints"][0]["queue_group"], json!(""));
+    assert_eq!(
+        to_value(&s.info())["endpoints"][0]["queue_group"],
+        json!("")
+    );
 }
 
 // ===================== answering verb messages =====================
@@ -278,7 +287,9 @@ fn every_verb_subject_is_answered_whatever_the_payload() {
     for (verb, subject) in s.verb_subjects() {
         for payload in [&b""[..], b"garbage \xff\x00", b"{\"not\":\"asked\"}"] {
             let p = s
-                .respond(&verb_message(&subject, Some("_INBOX.r.1"), payload), |_| None)
+                .respond(&verb_message(&subject, Some("_INBOX.r.1"), payload), |_| {
+                    None
+                })
                 .unwrap_or_else(|| panic!("{subject} answered"));
             assert_eq!(p.subject, "_INBOX.r.1");
             assert_eq!(p.headers, None);
@@ -329,7 +340,10 @@ fn other_instances_and_non_verbs_get_no_answer() {
         );
     }
     // No reply subject: nothing to answer.
-    assert_eq!(s.respond(&verb_message("$SRV.PING", None, b""), |_| None), None);
+    assert_eq!(
+        s.respond(&verb_message("$SRV.PING", None, b""), |_| None),
+        None
+    );
 }
 
 #[test]
@@ -356,7 +370,10 @@ fn started_has_microseconds() {
         started_at(1_700_000_000_123_456_789).unwrap().as_str(),
         "2023-11-14T22:13:20.123456Z"
     );
-    assert_eq!(started_at(0).unwrap().as_str(), "1970-01-01T00:00:00.000000Z");
+    assert_eq!(
+        started_at(0).unwrap().as_str(),
+        "1970-01-01T00:00:00.000000Z"
+    );
     assert_eq!(
         started_at(1_700_000_000_123_456_789).unwrap().unix_nanos(),
         Some(1_700_000_000_123_456_000)

@@ -74,7 +74,10 @@ fn info_and_ping_from_other_clients() {
     .unwrap();
     assert_eq!(info.description, "");
     assert_eq!(info.endpoints[0].metadata, None);
-    assert_eq!(info.endpoints[1].queue_group, "", "a missing queue group is \"\"");
+    assert_eq!(
+        info.endpoints[1].queue_group, "",
+        "a missing queue group is \"\""
+    );
     assert_eq!(
         info.endpoints[1].metadata,
         Some([("k".to_owned(), "v".to_owned())].into())
@@ -163,7 +166,8 @@ fn malformed_replies_are_typed_errors() {
             String::from_utf8_lossy(bad)
         );
     }
-    let ping = br#"{"type":"io.nats.micro.v1.ping_response","name":"s","id":"i","version":"1.0.0"}"#;
+    let ping =
+        br#"{"type":"io.nats.micro.v1.ping_response","name":"s","id":"i","version":"1.0.0"}"#;
     assert_eq!(
         InfoResponse::from_message(&reply(ping)),
         Err(DiscoveryError::WrongType {
