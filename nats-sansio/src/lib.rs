@@ -24,6 +24,9 @@
 //! - `object_store` (feature `object-store`): the object store, in pure parts and machines
 //!   above JetStream.
 //! - [`machine`]: the one shape of every machine above the connection.
+//! - [`request_many`]: scatter-gather, one request and every reply until a stop condition.
+//! - `service` (feature `service`): the service API's pure core (config, verb subjects,
+//!   stats bookkeeping, the PING/INFO/STATS JSON, error headers, discovery).
 //! - [`rng`]: the seeded generator every machine, simulation and test draws from.
 //! - `tls` (feature `tls`): rustls driven in memory.
 #![deny(missing_docs)]
@@ -37,7 +40,10 @@ pub mod machine;
 #[cfg(feature = "object-store")]
 pub mod object_store;
 pub mod proto;
+pub mod request_many;
 pub mod rng;
+#[cfg(feature = "service")]
+pub mod service;
 #[cfg(test)]
 mod test_clock;
 mod timer;
