@@ -34,6 +34,7 @@
 //! | `tracing` | yes | connection events logged through the [`tracing`](https://docs.rs/tracing) crate |
 //! | `smol` | no | the `nats_client::smol` module (`SmolRuntime`, over async-io and async-net) |
 //! | `object-store` | yes | object stores, [`jetstream::object_store`] (as async-nats's feature of that name) |
+//! | `service` | yes | services discoverable with PING, INFO and STATS, [`service`] (as async-nats's feature of that name) |
 //! | `kv` | yes | key-value buckets, [`jetstream::kv`] (as async-nats's feature of that name) |
 //! | `native-roots` | no | TLS trusts the operating system's root certificates (rustls-native-certs, honouring `SSL_CERT_FILE`) instead of the bundled Mozilla set when no CA is given; read only when a connection uses TLS |
 //! | `async-std` | no | the `nats_client::async_std` module (`AsyncStdRuntime`, the smol implementation spawned on async-std) |
@@ -152,7 +153,10 @@ mod machine_stream;
 #[cfg(feature = "native-roots")]
 mod native_roots;
 mod options;
+mod request_many;
 pub mod runtime;
+#[cfg(feature = "service")]
+pub mod service;
 mod shared;
 mod subscriber;
 
@@ -175,10 +179,13 @@ pub use nats_sansio::connection::{ConnectionState, ServerStatus, Statistics};
 ///
 pub use nats_sansio::proto::Message;
 pub use nats_sansio::proto::{HeaderMap, StatusCode};
+/// Request-many's stop rules and sentinels (the core's).
+pub use nats_sansio::request_many::Sentinel;
 /// The rustls version the TLS layer uses, for a custom `ClientConfig`
 /// ([`ConnectOptions::tls_client_config`]).
 pub use nats_sansio::tls::rustls;
 pub use options::{ConnectOptions, DEFAULT_MAX_PENDING_BYTES};
+pub use request_many::{Replies, RequestManyBuilder, RequestManyError};
 pub use subscriber::Subscriber;
 
 /// Defines a runtime module: `connect(url)` and `connect_with_options(url, options)`.

@@ -269,7 +269,7 @@ impl<M: Machine, E> Drop for MachineStream<M, E> {
 
 /// Queues a machine's publish without waiting for room; a failure is the machine's to
 /// notice (its timers catch what never arrives).
-fn publish(client: &Client, message: Publish) {
+pub(crate) fn publish(client: &Client, message: Publish) {
     let Publish {
         subject,
         reply,

@@ -81,6 +81,23 @@ impl Subscriber {
             .command(|state| state.conn.drain_subscription(now, sid));
     }
 
+    /// Ends the subscription `sid` from outside its stream (a service stopping its
+    /// endpoints): at once, or, with `drain`, after the messages in flight arrived and the
+    /// queued ones were read. The stream's task is woken to see it.
+    pub(crate) fn end(shared: &Shared, sid: Sid, drain: bool) {
+        let now = shared.runtime.now();
+        shared.command(|state| {
+            if drain {
+                state.conn.drain_subscription(now, sid);
+            } else {
+                state.conn.unsubscribe(sid);
+                if let Some(waker) = state.subscribers.remove(&sid) {
+                    waker.wake();
+                }
+            }
+        });
+    }
+
     /// Queued, delivered and dropped message counts.
     pub fn stats(&self) -> Option<SubscriptionStats> {
         self.shared.lock().conn.subscription_stats(self.sid)

@@ -295,6 +295,11 @@ impl Connection {
         }
     }
 
+    /// The options the connection was made with (as validated, its server pool aside).
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
     /// The last INFO received from the server.
     pub fn server_info(&self) -> Option<&ServerInfo> {
         self.info.as_ref()
