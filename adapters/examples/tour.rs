@@ -11,6 +11,7 @@ use futures_lite::{AsyncReadExt, StreamExt};
 use nats_client::error::{PublishError, RequestError};
 use nats_client::jetstream::api::{ConsumerConfig, StreamConfig};
 use nats_client::jetstream::{kv, object_store, Publish};
+use nats_client::service::{self, ServiceExt};
 use nats_client::{ClientEvent, ConnectOptions, HeaderMap};
 
 #[tokio::main(flavor = "current_thread")]
@@ -247,6 +248,48 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         read_back.len()
     );
     js.delete_object_store("tour-files").await?;
+
+    println!("== service: started, discovered, called, its stats shown");
+    let service = client
+        .service_builder()
+        .description("reverses text")
+        .start("reverser", "1.0.0")
+        .await?;
+    let mut endpoint = service.endpoint("tour.reverse").await?;
+    let serving = tokio::spawn(async move {
+        while let Some(request) = endpoint.next().await {
+            let text = String::from_utf8_lossy(&request.message.payload);
+            let reversed: String = text.chars().rev().collect();
+            if request.respond(Ok(reversed.into())).await.is_err() {
+                break;
+            }
+        }
+    });
+    client.flush().await?;
+    for ping in service::discover(&client).name("reverser").ping().await? {
+        println!(
+            "   found {} {} (instance {})",
+            ping.name, ping.version, ping.id
+        );
+    }
+    let reply = client.request("tour.reverse", "stressed".into()).await?;
+    println!(
+        "   tour.reverse(\"stressed\") = {:?}",
+        String::from_utf8_lossy(&reply.payload)
+    );
+    for stats in service::discover(&client).name("reverser").stats().await? {
+        for endpoint in stats.endpoints {
+            println!(
+                "   stats of {}: {} request(s), {} error(s), average {:?}",
+                endpoint.name,
+                endpoint.num_requests,
+                endpoint.num_errors,
+                endpoint.average_processing_time
+            );
+        }
+    }
+    service.stop().await?;
+    serving.await?;
 
     println!("== drain: unsubscribe, let in-flight messages land, close");
     client.drain().await?;

@@ -98,7 +98,8 @@ impl EndpointBuilder {
         }
     }
 
-    /// The endpoint's name (default: its subject).
+    /// The endpoint's name (default: its subject, with each character a name may not have,
+    /// such as `.`, made a `-`).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
@@ -128,7 +129,8 @@ impl EndpointBuilder {
             return Err(Error::Stopped);
         }
         let subject = subject.as_ref();
-        let mut config = EndpointConfig::new(self.name.as_deref().unwrap_or(subject))
+        let name = self.name.unwrap_or_else(|| name_of(subject));
+        let mut config = EndpointConfig::new(name)
             .subject(subject)
             .queue_group(self.queue_group);
         if let Some(metadata) = self.metadata {
@@ -151,6 +153,21 @@ impl EndpointBuilder {
             subscriber,
         })
     }
+}
+
+/// The name of an endpoint given only a subject: the subject, with every character a name
+/// may not have (names are `A-Z a-z 0-9 - _`) made a `-`.
+fn name_of(subject: &str) -> String {
+    subject
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 /// An endpoint's requests (async-nats's `Endpoint`): a stream that ends when the service
