@@ -36,6 +36,8 @@
 //! 9. `program_object_store` (`create_object_store`, `put` from a `tokio::fs::File`, `get`
 //!    read with tokio's `read_to_end`): `put` takes a `futures` reader (any runtime's), so
 //!    the tokio file is wrapped: `&mut TokioReader::new(file)` instead of `&mut file`.
+//! 10. `program_service` (`service_builder().description(..).start(name, version)`,
+//!     `endpoint`, `request.respond(Ok(..))`, `stop`): no difference.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -407,6 +409,36 @@ async fn program_object_store(
     Ok((result, info.size))
 }
 
+/// Starts the service `generator` with an endpoint `echo` that answers each request with its
+/// payload, and calls it (async-nats's service example). Returns the replies.
+async fn program_service(url: String) -> Result<Vec<String>, Error> {
+    use nats_client::service::ServiceExt;
+
+    let client = nats_client::tokio::connect(url).await?;
+
+    let service = client
+        .service_builder()
+        .description("a service that echoes")
+        .start("generator", "1.0.0")
+        .await?;
+
+    let mut endpoint = service.endpoint("echo").await?;
+    tokio::spawn(async move {
+        while let Some(request) = endpoint.next().await {
+            let payload = request.message.payload.clone();
+            request.respond(Ok(payload)).await.ok();
+        }
+    });
+
+    let mut replies = Vec::new();
+    for word in ["one", "two", "three"] {
+        let reply = client.request("echo", word.into()).await?;
+        replies.push(String::from_utf8(reply.payload.to_vec())?);
+    }
+    service.stop().await?;
+    Ok(replies)
+}
+
 // ---- The tests ----------------------------------------------------------------------------
 
 /// Runs `future` to completion on a current-thread tokio runtime.
@@ -574,4 +606,10 @@ fn object_store() {
     });
     assert_eq!(size, contents.len() as u64);
     assert!(read == contents, "the bytes read back are the file's");
+}
+
+#[test]
+fn service() {
+    let (_server, replies) = run("the service program", program_service);
+    assert_eq!(replies, ["one", "two", "three"]);
 }
