@@ -140,6 +140,19 @@ is lower, raise it (`ulimit -Hn`) before running.
   while a raw writer puts the values to keys of their own without awaiting acks (the
   same writer for both clients); the rate is entries received over the time from the
   first put to the last entry, the allocations are per entry received.
+- **object** (object store, one object in both clients' default 128 KiB chunks, a bucket
+  with file storage, both clients' default, created afresh by each arm with
+  `create_object_store`). *put*: 256 MiB (64 MiB in quick mode) made while it is read, by a
+  reader that fills each read from a 4 KiB pattern (so no copy of the object is held), from
+  the call to `put` to its return with the record stored; ours keeps up to 8 chunks
+  unacknowledged, async-nats awaits each chunk's ack before reading the next. *get*: the
+  same client puts the object first (untimed), then `get` reads it to its verified end in
+  64 KiB reads into a sink that only counts. MB/s are 10^6 bytes per second; allocations
+  are per chunk. *peak memory growth*: one put, or one get of an object the parent process
+  put beforehand with the same client, alone in a child process per arm (1 GiB, 64 MiB in
+  quick mode); the value is the peak resident memory (VmHWM, reset to the resident size
+  just before the operation through `/proc/self/clear_refs`) minus the resident memory just
+  before, so it counts what the operation holds, not the runtime, binary or connection.
 - **memory per idle connection**: each arm runs in a child process of its own (this binary
   re-executed with `--child`), opens one connection to warm up, reads VmRSS, opens 1,000 more
   connections, lets them idle 500 ms, reads VmRSS again; the value is the difference over

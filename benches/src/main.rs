@@ -29,8 +29,8 @@ use std::time::Duration;
 use clients::{run_tokio, Arm, AsyncBody, Flavor};
 use memory::ChildScenario;
 use scenarios::{
-    Contention, JsPublish, KvGet, KvPut, KvWatch, PubSub, Publish, Receive, RequestInflight,
-    RequestLatency,
+    Contention, JsPublish, KvGet, KvPut, KvWatch, ObjectGet, ObjectPut, ObjectSetUp, PubSub,
+    Publish, Receive, RequestInflight, RequestLatency,
 };
 
 #[global_allocator]
@@ -93,6 +93,8 @@ enum Unit {
     Micros,
     /// Bytes of memory: lower is better.
     Bytes,
+    /// Bytes per second, shown in MB/s (10^6 bytes): higher is better.
+    Throughput,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -524,6 +526,7 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
     }
 
     kv_rows(s, &mut rows);
+    object_rows(s, &mut rows);
 
     let name = format!("memory per idle connection ({IDLE_CONNECTIONS} connections)");
     if s.wanted(&name) {
@@ -633,6 +636,61 @@ fn kv_rows(s: &Settings, rows: &mut Vec<Row>) {
     }
 }
 
+/// The object-store rows: put and get throughput of one object (256 MiB, 64 MiB in quick
+/// mode), and the peak memory growth of a put and of a get, each alone in a child process
+/// (1 GiB, 64 MiB in quick mode).
+fn object_rows(s: &Settings, rows: &mut Vec<Row>) {
+    let url = s.url.as_str();
+    let size = s.pick(64 << 20, 256 << 20) as u64;
+    let name = format!("object put {}", size_name(size as usize));
+    if s.wanted(&name) {
+        let body = move || ObjectPut { size };
+        let arms = both_clients(s, Flavor::MultiThread, body);
+        rows.push(compare(s, &name, Unit::Throughput, arms));
+    }
+    let name = format!("object get {}", size_name(size as usize));
+    if s.wanted(&name) {
+        let body = move || ObjectGet { size };
+        let arms = both_clients(s, Flavor::MultiThread, body);
+        rows.push(compare(s, &name, Unit::Throughput, arms));
+    }
+    let size = s.pick(64 << 20, 1 << 30);
+    for get in [false, true] {
+        let name = format!(
+            "object {} {}, peak memory growth",
+            if get { "get" } else { "put" },
+            size_name(size)
+        );
+        if !s.wanted(&name) {
+            continue;
+        }
+        let child = move |arm| {
+            Box::new(move || {
+                if get {
+                    run_tokio(
+                        arm,
+                        Flavor::MultiThread,
+                        url,
+                        ObjectSetUp { size: size as u64 },
+                    );
+                    memory::in_child(ChildScenario::ObjectGet, arm, url, size)
+                } else {
+                    memory::in_child(ChildScenario::ObjectPut, arm, url, size)
+                }
+            }) as ArmFn<'_>
+        };
+        rows.push(compare(
+            s,
+            &name,
+            Unit::Bytes,
+            vec![
+                (Slot::Ours, child(Arm::Ours)),
+                (Slot::Theirs, child(Arm::Theirs)),
+            ],
+        ));
+    }
+}
+
 /// The p99 of a latency row's samples, as a row of its own.
 fn p99_row(row: &Row, name: &str) -> Row {
     let p99 = |v: &[Sample]| -> Vec<Sample> {
@@ -684,7 +742,11 @@ fn micro_benches(s: &Settings) -> Vec<MicroRow> {
 }
 
 fn size_name(size: usize) -> String {
-    if size >= 1024 {
+    if size >= 1 << 30 && size.is_multiple_of(1 << 30) {
+        format!("{} GiB", size >> 30)
+    } else if size >= 1 << 20 && size.is_multiple_of(1 << 20) {
+        format!("{} MiB", size >> 20)
+    } else if size >= 1024 {
         format!("{} KiB", size / 1024)
     } else {
         format!("{size} B")
@@ -727,6 +789,7 @@ fn fmt_value(v: f64, unit: Unit) -> String {
         Unit::Bytes => compact,
         Unit::Micros => format!("{compact} µs"),
         Unit::Rate => format!("{compact}/s"),
+        Unit::Throughput => format!("{compact} MB/s"),
     }
 }
 
@@ -736,6 +799,7 @@ fn fmt_compact(v: f64, unit: Unit) -> String {
         Unit::Micros => format!("{v:.1}"),
         Unit::Rate if v >= 1e6 => format!("{:.2}M", v / 1e6),
         Unit::Rate => format!("{:.0}k", v / 1e3),
+        Unit::Throughput => format!("{:.0}", v / 1e6),
     }
 }
 
@@ -779,7 +843,8 @@ fn report(s: &Settings, rows: &[Row], micro: &[MicroRow]) -> String {
         out,
         "Mode: {}, {} repetition(s) per arm, arms alternating order. Values are medians \
          (min..max over repetitions). Rates are messages (or requests) per second; ours/raw is \
-         the fraction of the raw-socket ceiling (for latency: ours over raw, lower is better).\n",
+         the fraction of the raw-socket ceiling (for latency: ours over raw, lower is better). \
+         Object rows are in MB/s (10^6 bytes per second), their allocations per chunk.\n",
         if s.quick { "quick" } else { "full" },
         s.reps
     );

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::clients::{run_tokio, Arm, Flavor};
-use crate::scenarios::{IdleConnections, PeakPubSub};
+use crate::scenarios::{IdleConnections, PeakObject, PeakPubSub};
 use crate::Sample;
 
 /// A `kB` field of /proc/self/status, in bytes (0 when unreadable: not Linux).
@@ -30,6 +30,32 @@ pub(crate) fn rss_bytes() -> u64 {
 /// The process's peak resident memory so far (VmHWM).
 pub(crate) fn peak_rss_bytes() -> u64 {
     status_bytes("VmHWM")
+}
+
+/// Resets the peak (VmHWM) to the resident memory now, where the kernel allows it (Linux
+/// 4.0 and later: `5` written to /proc/self/clear_refs), and returns the resident memory
+/// now (VmRSS). Without the reset the peak still counts from start-up, which for the
+/// scenarios that use this is below the figure they measure.
+pub(crate) fn reset_peak_rss() -> u64 {
+    if let Err(e) = std::fs::write("/proc/self/clear_refs", "5") {
+        eprintln!("    cannot reset the peak resident memory: {e}");
+    }
+    rss_bytes()
+}
+
+/// The CPU time the process has used so far, user and system, all threads.
+#[allow(unsafe_code)]
+pub(crate) fn cpu_time() -> Duration {
+    // SAFETY: `rusage` is plain data; all zeroes is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable `rusage` for the duration of the call.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 /// Raises the soft limit on open files to the hard limit, so 1,000 client connections (and
@@ -65,6 +91,11 @@ pub(crate) enum ChildScenario {
     IdleConnections,
     /// Peak resident memory of a pub→sub of `n` × 1 KiB.
     PeakPubSub,
+    /// Peak resident memory growth of one object put of `n` bytes.
+    ObjectPut,
+    /// Peak resident memory growth of one object get of `n` bytes (put beforehand by the
+    /// parent: [`crate::scenarios::ObjectSetUp`]).
+    ObjectGet,
 }
 
 impl ChildScenario {
@@ -72,6 +103,8 @@ impl ChildScenario {
         match self {
             ChildScenario::IdleConnections => "idle-connections",
             ChildScenario::PeakPubSub => "peak-pubsub",
+            ChildScenario::ObjectPut => "object-put",
+            ChildScenario::ObjectGet => "object-get",
         }
     }
 }
@@ -133,6 +166,15 @@ pub(crate) fn child_main(args: &[String]) -> ! {
                 size: 1024,
                 n,
                 wait: Duration::from_millis(500),
+            },
+        ),
+        "object-put" | "object-get" => run_tokio(
+            arm,
+            Flavor::MultiThread,
+            url,
+            PeakObject {
+                size: n as u64,
+                get: scenario == "object-get",
             },
         ),
         other => {

@@ -454,3 +454,124 @@ impl AsyncBody<Sample> for PeakPubSub {
         }
     }
 }
+
+/// The bucket of the object-store scenarios (every arm's, one after the other) and its
+/// object.
+pub(crate) const OBJ_BUCKET: &str = "BENCHOBJ";
+pub(crate) const OBJ_NAME: &str = "object";
+/// Whether the object-store buckets use memory storage (else file, both clients' default).
+pub(crate) const OBJ_MEMORY: bool = false;
+
+/// A put of one object of `size` bytes, generated as it is read
+/// ([`PatternReader`](crate::clients::PatternReader)), to a fresh bucket: bytes per second,
+/// and allocations per chunk stored.
+pub(crate) struct ObjectPut {
+    pub(crate) size: u64,
+}
+
+impl AsyncBody<Sample> for ObjectPut {
+    async fn run<C: Nats>(self, client: C, _url: &str) -> Sample {
+        let js = client.jetstream(256);
+        let obj = C::recreate_object_store(&js, OBJ_BUCKET, OBJ_MEMORY).await;
+        let window = Window::start();
+        let started = Instant::now();
+        let chunks = C::object_put(&obj, OBJ_NAME, self.size).await;
+        let sample = Sample::rate(self.size as usize, started.elapsed()).allocs(window.per(chunks));
+        eprintln!("    {chunks} chunks");
+        C::delete_object_store(&js, OBJ_BUCKET).await;
+        sample
+    }
+}
+
+/// A get of one object of `size` bytes that the same client put to a fresh bucket first
+/// (untimed), read to its verified end into a sink that only counts: bytes per second, and
+/// allocations per chunk read.
+pub(crate) struct ObjectGet {
+    pub(crate) size: u64,
+}
+
+impl AsyncBody<Sample> for ObjectGet {
+    async fn run<C: Nats>(self, client: C, _url: &str) -> Sample {
+        let js = client.jetstream(256);
+        let obj = C::recreate_object_store(&js, OBJ_BUCKET, OBJ_MEMORY).await;
+        let chunks = C::object_put(&obj, OBJ_NAME, self.size).await;
+        let window = Window::start();
+        let started = Instant::now();
+        let got = C::object_get(&obj, OBJ_NAME).await;
+        let sample = Sample::rate(got as usize, started.elapsed()).allocs(window.per(chunks));
+        assert_eq!(got, self.size, "object read whole");
+        C::delete_object_store(&js, OBJ_BUCKET).await;
+        sample
+    }
+}
+
+/// The set-up of [`PeakObject`]'s get, run by the parent process: a fresh bucket holding
+/// the object, put by the arm's own client.
+pub(crate) struct ObjectSetUp {
+    pub(crate) size: u64,
+}
+
+impl AsyncBody<()> for ObjectSetUp {
+    async fn run<C: Nats>(self, client: C, _url: &str) {
+        let js = client.jetstream(256);
+        let obj = C::recreate_object_store(&js, OBJ_BUCKET, OBJ_MEMORY).await;
+        C::object_put(&obj, OBJ_NAME, self.size).await;
+    }
+}
+
+/// One object put (to a fresh bucket) or get (of the object [`ObjectSetUp`] left) of `size`
+/// bytes, alone in a child process: the value is the growth of the process's resident
+/// memory from just before the operation to its peak (VmHWM, reset first where the kernel
+/// allows), so the runtime, the binary and the connection are not in it.
+pub(crate) struct PeakObject {
+    pub(crate) size: u64,
+    /// A get (else a put).
+    pub(crate) get: bool,
+}
+
+impl AsyncBody<Sample> for PeakObject {
+    async fn run<C: Nats>(self, client: C, _url: &str) -> Sample {
+        let js = client.jetstream(256);
+        let obj = if self.get {
+            C::object_store(&js, OBJ_BUCKET).await
+        } else {
+            C::recreate_object_store(&js, OBJ_BUCKET, OBJ_MEMORY).await
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let before = crate::memory::reset_peak_rss();
+        let window = Window::start();
+        let cpu = crate::memory::cpu_time();
+        let started = Instant::now();
+        let chunks = if self.get {
+            let got = C::object_get(&obj, OBJ_NAME).await;
+            assert_eq!(got, self.size, "object read whole");
+            got.div_ceil(crate::clients::CHUNK_SIZE)
+        } else {
+            C::object_put(&obj, OBJ_NAME, self.size).await
+        };
+        let elapsed = started.elapsed();
+        let cpu = crate::memory::cpu_time().saturating_sub(cpu);
+        let allocs = window.per(chunks);
+        let peak = crate::memory::peak_rss_bytes();
+        C::delete_object_store(&js, OBJ_BUCKET).await;
+        let growth = peak.saturating_sub(before);
+        eprintln!(
+            "    RSS {:.1} MiB before, peak {:.1} MiB (+{:.1} MiB), {}, CPU {:.0}% of {:.2} s",
+            before as f64 / 1048576.0,
+            peak as f64 / 1048576.0,
+            growth as f64 / 1048576.0,
+            crate::fmt_value(
+                self.size as f64 / elapsed.as_secs_f64(),
+                crate::Unit::Throughput
+            ),
+            cpu.as_secs_f64() / elapsed.as_secs_f64() * 100.0,
+            elapsed.as_secs_f64(),
+        );
+        Sample {
+            value: growth as f64,
+            p99: None,
+            delivered: None,
+            allocs: Some(allocs),
+        }
+    }
+}

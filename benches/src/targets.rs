@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::{median_of, Row, Sample, Settings};
+use crate::{fmt_bytes, median_of, Row, Sample, Settings, Unit};
 
 /// Allocation figures at or below this count as zero (amortised buffer growth).
 const ZERO: f64 = 0.005;
@@ -128,6 +128,44 @@ fn kv_lines(rows: &[Row], lines: &mut Vec<Line>) {
     lines.push(allocs_line(rows, "≤ 3 allocations per KV get", &[GET], 3.0));
 }
 
+/// The most a 1 GiB object put or get may add to the process's peak resident memory.
+const OBJECT_PEAK: f64 = 32.0 * 1048576.0;
+
+/// The object-store targets, for a put and for a get: throughput at least async-nats's, and
+/// a peak memory growth under [`OBJECT_PEAK`] for a 1 GiB object (the full run's size; a
+/// quick run's smaller object is shown but does not meet or miss the target).
+fn object_lines(rows: &[Row], lines: &mut Vec<Line>) {
+    for op in ["put", "get"] {
+        let prefix = format!("object {op} ");
+        let row = |unit| {
+            rows.iter()
+                .find(|r| r.name.starts_with(&prefix) && r.unit == unit)
+        };
+        let target = format!("object {op} ≥ async-nats");
+        lines.push(match row(Unit::Throughput) {
+            Some(r) => ratio_line(rows, &target, &r.name, false, true, 1.0),
+            None => Line::new(&target, &format!("object {op} 256 MiB")),
+        });
+        let mut line = Line::new(
+            &format!("object {op} peak memory < 32 MiB, 1 GiB object"),
+            &format!("object {op} 1 GiB, peak memory growth"),
+        );
+        if let Some(r) = row(Unit::Bytes) {
+            line.rows = format!("{}, ours (async-nats)", r.name);
+            if let Some(ours) = value(&r.ours) {
+                let theirs = value(&r.theirs).map_or("—".into(), fmt_bytes);
+                line.figure = format!("{} (async-nats {theirs})", fmt_bytes(ours));
+                if r.name.contains("1 GiB") {
+                    line.met = Some(ours < OBJECT_PEAK);
+                } else {
+                    line.figure.push_str("; 1 GiB not measured (quick mode)");
+                }
+            }
+        }
+        lines.push(line);
+    }
+}
+
 /// The targets table (Markdown).
 pub(crate) fn table(s: &Settings, rows: &[Row]) -> String {
     let mut lines = vec![ratio_line(
@@ -242,6 +280,7 @@ pub(crate) fn table(s: &Settings, rows: &[Row]) -> String {
     ));
 
     kv_lines(rows, &mut lines);
+    object_lines(rows, &mut lines);
 
     let peak = rows
         .iter()
