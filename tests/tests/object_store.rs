@@ -82,6 +82,28 @@ async fn objects_round_trip_at_every_size(rt: Rt) {
     assert_eq!(read_object(&store, "custom").await, data);
 }
 
+/// A put with a window of one chunk: every chunk waits for the one before it to be
+/// acknowledged, and the next read follows each acknowledgement (the ack timeout is set
+/// longer than the test, so a put that waited for it would fail here).
+async fn a_put_reads_on_as_soon_as_its_window_opens(rt: Rt) {
+    let server = js_server();
+    let js = jetstream::new(rt.connect(&server.url()).await);
+    let store = js.create_object_store(bucket("narrow")).await.unwrap();
+    let data = pattern(6 * CHUNK + 1);
+    let options = object_store::PutOptions {
+        window: 1,
+        ack_timeout: Duration::from_secs(600),
+        ..Default::default()
+    };
+    let mut reader = &data[..];
+    let put = store.put_with("narrow", &mut reader, options);
+    let info = within(WAIT, "a put with a window of one", put)
+        .await
+        .unwrap();
+    assert_eq!(info.chunks, 7);
+    assert_eq!(read_object(&store, "narrow").await, data);
+}
+
 async fn metadata_renames_deletes_and_links(rt: Rt) {
     let server = js_server();
     let js = jetstream::new(rt.connect(&server.url()).await);
@@ -352,6 +374,7 @@ async fn list_and_watch(rt: Rt) {
 
 on_every_runtime!(
     objects_round_trip_at_every_size,
+    a_put_reads_on_as_soon_as_its_window_opens,
     metadata_renames_deletes_and_links,
     buckets_are_listed_sealed_and_deleted,
     a_corrupted_chunk_fails_the_read,

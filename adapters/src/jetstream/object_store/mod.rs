@@ -37,7 +37,8 @@ pub use bucket::{ObjectStoreNames, ObjectStores};
 pub use error::Error;
 pub use get::Object;
 pub use nats_sansio::object_store::{
-    Config, ObjectInfo, ObjectLink, ObjectMeta, ObjectStoreError, Status, WatchConfig,
+    Config, GetOptions, ObjectInfo, ObjectLink, ObjectMeta, ObjectStoreError, PutOptions, Status,
+    WatchConfig,
 };
 #[cfg(feature = "tokio")]
 pub use put::TokioReader;

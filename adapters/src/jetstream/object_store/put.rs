@@ -63,7 +63,8 @@ impl ObjectStore {
         let mut buf = BytesMut::new();
         let mut ended = false;
         let mut info = poll_fn(|cx| loop {
-            let mut read_pending = true;
+            // Whether the reader was asked this turn and has nothing yet (then it wakes us).
+            let mut reader_waits = false;
             if !ended && put.machine().wants_input() {
                 if buf.capacity() < chunk {
                     buf.reserve(chunk);
@@ -74,16 +75,17 @@ impl ObjectStore {
                         buf.clear();
                         ended = true;
                         put.feed(|m, now| m.handle_end(now));
-                        read_pending = false;
                     }
                     Poll::Ready(Ok(n)) => {
                         buf.truncate(n);
                         let piece = buf.split().freeze();
                         put.feed(|m, now| m.handle_data(now, piece));
-                        read_pending = false;
                     }
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::Read(e))),
-                    Poll::Pending => buf.clear(),
+                    Poll::Pending => {
+                        buf.clear();
+                        reader_waits = true;
+                    }
                 }
             }
             match put.poll_item(cx) {
@@ -94,7 +96,11 @@ impl ObjectStore {
                     )
                     .into()))
                 }
-                Poll::Pending if read_pending => return Poll::Pending,
+                // Acks handled just now may have opened the window: read again unless the
+                // reader itself is waiting (it wakes us) or there is nothing to read.
+                Poll::Pending if reader_waits || ended || !put.machine().wants_input() => {
+                    return Poll::Pending
+                }
                 Poll::Pending => {}
             }
         })
