@@ -7,6 +7,12 @@ use std::task::{Context as TaskContext, Poll};
 use bytes::Bytes;
 use futures_lite::stream::{Boxed, StreamExt};
 
+use crate::scenarios::spawn_detached;
+
+/// The name and version of the services the responders start.
+const SERVICE_NAME: &str = "bench";
+const SERVICE_VERSION: &str = "1.0.0";
+
 /// What the scenarios need from a client. Every call panics on error: a benchmark that
 /// fails is not a result.
 pub(crate) trait Nats: Clone + Send + Sync + 'static {
@@ -16,6 +22,14 @@ pub(crate) trait Nats: Clone + Send + Sync + 'static {
     /// The subscription's messages, as payload lengths.
     fn subscribe(&self, subject: &str) -> impl Future<Output = Boxed<usize>> + Send;
     fn request(&self, subject: &'static str, payload: Bytes) -> impl Future<Output = ()> + Send;
+    /// Answers every request on `subject` with its payload until the arm's runtime ends: a
+    /// plain subscription on this connection and a task of the scenario's executor
+    /// publishing each payload to its reply subject. Returns once the server has the
+    /// subscription.
+    fn spawn_responder(&self, subject: &'static str) -> impl Future<Output = ()> + Send;
+    /// The same answers through the client's service API: a service with one endpoint on
+    /// `subject` (default queue group) and a task responding `Ok(payload)` to each request.
+    fn spawn_service(&self, subject: &'static str) -> impl Future<Output = ()> + Send;
 
     /// The client's JetStream context.
     type Js: Clone + Send + Sync + 'static;
@@ -189,6 +203,41 @@ impl Nats for nats_client::Client {
             .expect("request");
     }
 
+    async fn spawn_responder(&self, subject: &'static str) {
+        let mut requests = nats_client::Client::subscribe(self, subject)
+            .await
+            .expect("subscribe");
+        let client = self.clone();
+        spawn_detached(async move {
+            while let Some(m) = requests.next().await {
+                if let Some(reply) = m.reply {
+                    nats_client::Client::publish(&client, reply, m.payload)
+                        .await
+                        .expect("publish reply");
+                }
+            }
+        });
+        Nats::flush(self).await;
+    }
+
+    async fn spawn_service(&self, subject: &'static str) {
+        use nats_client::service::ServiceExt;
+        let service = self
+            .service_builder()
+            .start(SERVICE_NAME, SERVICE_VERSION)
+            .await
+            .expect("start service");
+        let mut endpoint = service.endpoint(subject).await.expect("endpoint");
+        spawn_detached(async move {
+            let _service = service;
+            while let Some(request) = endpoint.next().await {
+                let payload = request.message.payload.clone();
+                request.respond(Ok(payload)).await.expect("respond");
+            }
+        });
+        Nats::flush(self).await;
+    }
+
     type Js = nats_client::jetstream::Context;
     type Ack = nats_client::jetstream::PublishAckFuture;
 
@@ -341,6 +390,41 @@ impl Nats for async_nats::Client {
         async_nats::Client::request(self, subject, payload)
             .await
             .expect("request");
+    }
+
+    async fn spawn_responder(&self, subject: &'static str) {
+        let mut requests = async_nats::Client::subscribe(self, subject)
+            .await
+            .expect("subscribe");
+        let client = self.clone();
+        spawn_detached(async move {
+            while let Some(m) = requests.next().await {
+                if let Some(reply) = m.reply {
+                    async_nats::Client::publish(&client, reply, m.payload)
+                        .await
+                        .expect("publish reply");
+                }
+            }
+        });
+        Nats::flush(self).await;
+    }
+
+    async fn spawn_service(&self, subject: &'static str) {
+        use async_nats::service::ServiceExt;
+        let service = self
+            .service_builder()
+            .start(SERVICE_NAME, SERVICE_VERSION)
+            .await
+            .expect("start service");
+        let mut endpoint = service.endpoint(subject).await.expect("endpoint");
+        spawn_detached(async move {
+            let _service = service;
+            while let Some(request) = endpoint.next().await {
+                let payload = request.message.payload.clone();
+                request.respond(Ok(payload)).await.expect("respond");
+            }
+        });
+        Nats::flush(self).await;
     }
 
     type Js = async_nats::jetstream::Context;

@@ -118,6 +118,14 @@ is lower, raise it (`ulimit -Hn`) before running.
   for every arm, so only the requesting side differs); latency is per sequential request;
   *64 in flight* is 64 tasks each sending requests back to back (the raw arm keeps 64
   outstanding on one socket).
+- **plain request / service request, own responder**: the request latency scenario answered
+  by the requesting client's own kind on a second connection of the same runtime (ours by
+  ours, async-nats by async-nats): *plain*, a subscription whose task publishes each payload
+  to its reply subject; *service*, a service of the client's service API with one endpoint
+  (default queue group) answering `respond(Ok(payload))`. Each arm's responder gets a
+  subject of its own. The raw column is the raw round trip of the *request* rows. The two
+  rows run together, an arm of one beside the same arm of the other, since their target
+  compares them; the allocations count both sides (requester and responder).
 - **contention**: 1, 4 or 16 tasks publishing through clones of one client on a
   multi-thread runtime, then one flush.
 - **10,000 subscriptions open**: the request latency scenario with 10,000 idle subscriptions

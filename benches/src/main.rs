@@ -30,8 +30,9 @@ use clients::{run_tokio, Arm, AsyncBody, Flavor};
 use memory::ChildScenario;
 use scenarios::{
     Contention, JsPublish, KvGet, KvPut, KvWatch, ObjectGet, ObjectPut, ObjectSetUp, PubSub,
-    Publish, Receive, RequestInflight, RequestLatency,
+    Publish, Receive, RequestInflight, RequestLatency, Responder,
 };
+use targets::{PLAIN, SERVICE};
 
 #[global_allocator]
 static GLOBAL: alloc::Counting = alloc::Counting;
@@ -114,6 +115,8 @@ struct Row {
 }
 
 type ArmFn<'a> = Box<dyn Fn() -> Sample + 'a>;
+/// A row's arms, each with the slot of the table its samples go to.
+type Arms<'a> = Vec<(Slot, ArmFn<'a>)>;
 
 struct Settings {
     quick: bool,
@@ -151,31 +154,54 @@ impl Settings {
 }
 
 /// Runs the arms `reps` times, reversing their order on odd repetitions.
-fn compare(settings: &Settings, name: &str, unit: Unit, arms: Vec<(Slot, ArmFn<'_>)>) -> Row {
-    let mut row = Row {
-        name: name.to_owned(),
-        unit,
-        ours: Vec::new(),
-        theirs: Vec::new(),
-        raw: Vec::new(),
-    };
+fn compare(settings: &Settings, name: &str, unit: Unit, arms: Arms<'_>) -> Row {
+    let mut rows = compare_rows(settings, vec![(name, unit, arms)]);
+    rows.pop().expect("one row")
+}
+
+/// [`compare`] for rows that a target compares with each other: each repetition runs every
+/// row's arms, the arms of one position back to back (the first row's, then the next's),
+/// and reverses the whole order on odd repetitions, so the rows see the same machine
+/// whatever else runs on it.
+fn compare_rows(settings: &Settings, specs: Vec<(&str, Unit, Arms<'_>)>) -> Vec<Row> {
+    let mut rows: Vec<Row> = specs
+        .iter()
+        .map(|(name, unit, _)| Row {
+            name: (*name).to_owned(),
+            unit: *unit,
+            ours: Vec::new(),
+            theirs: Vec::new(),
+            raw: Vec::new(),
+        })
+        .collect();
+    let longest = specs
+        .iter()
+        .map(|(_, _, arms)| arms.len())
+        .max()
+        .unwrap_or(0);
+    let forward: Vec<(usize, usize)> = (0..longest)
+        .flat_map(|arm| (0..specs.len()).map(move |row| (row, arm)))
+        .filter(|&(row, arm)| arm < specs[row].2.len())
+        .collect();
     for rep in 0..settings.reps {
-        let order: Vec<usize> = if rep % 2 == 0 {
-            (0..arms.len()).collect()
+        let order: Vec<(usize, usize)> = if rep % 2 == 0 {
+            forward.clone()
         } else {
-            (0..arms.len()).rev().collect()
+            forward.iter().rev().copied().collect()
         };
-        for i in order {
+        for (r, i) in order {
+            let (name, unit, arms) = &specs[r];
             let (slot, arm) = &arms[i];
             let sample = arm();
             eprintln!(
                 "  {name} [{slot:?}, rep {}]: {}{}",
                 rep + 1,
-                fmt_value(sample.value, unit),
+                fmt_value(sample.value, *unit),
                 sample
                     .allocs
                     .map_or(String::new(), |a| format!(", {a:.2} allocs/op")),
             );
+            let row = &mut rows[r];
             match slot {
                 Slot::Ours => row.ours.push(sample),
                 Slot::Theirs => row.theirs.push(sample),
@@ -183,7 +209,7 @@ fn compare(settings: &Settings, name: &str, unit: Unit, arms: Vec<(Slot, ArmFn<'
             }
         }
     }
-    row
+    rows
 }
 
 fn tokio_arm<'a, B: AsyncBody<Sample> + 'a>(
@@ -427,6 +453,8 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
     }
 
     const LATENCY: &str = "request latency p50 (µs)";
+    const PLAIN_P99: &str = "plain request p99, own responder (µs)";
+    const SERVICE_P99: &str = "service request p99, own service (µs)";
     const LATENCY_SUBS: &str = "request latency p50, 10,000 subscriptions open (µs)";
     const INFLIGHT: &str = "requests, 64 in flight";
     const LATENCY_CT: &str = "request latency p50, tokio current-thread (µs)";
@@ -435,6 +463,8 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
     const INFLIGHT_SMOL: &str = "requests, 64 in flight, smol (ours only)";
     if [
         LATENCY,
+        PLAIN,
+        SERVICE,
         LATENCY_SUBS,
         INFLIGHT,
         LATENCY_CT,
@@ -449,7 +479,11 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
     }
     // The request rows share their bodies and raw arms.
     let n = s.pick(5_000, 20_000);
-    let latency = move || RequestLatency { n, subs: 0 };
+    let latency = move || RequestLatency {
+        n,
+        subs: 0,
+        responder: Responder::Raw,
+    };
     let raw_latency =
         move || -> ArmFn<'_> { Box::new(move || raw::request_latency(url, "bench.req", n)) };
     let n_inflight = s.pick(100_000, 500_000);
@@ -471,7 +505,11 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
         rows.extend([row, p99]);
     }
     if s.wanted(LATENCY_SUBS) {
-        let body = move || RequestLatency { n, subs: 10_000 };
+        let body = move || RequestLatency {
+            n,
+            subs: 10_000,
+            responder: Responder::Raw,
+        };
         let row = compare(
             s,
             LATENCY_SUBS,
@@ -479,6 +517,31 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
             both_clients(s, MultiThread, body),
         );
         let p99 = p99_row(&row, "request latency p99, 10,000 subscriptions open (µs)");
+        rows.extend([row, p99]);
+    }
+    // The service request beside a plain request, each answered by a responder of the
+    // requesting client's own (ours by ours, async-nats by async-nats), with the raw round
+    // trip as the floor; run together, as the target compares the two.
+    let own = [
+        (PLAIN, PLAIN_P99, Responder::Plain),
+        (SERVICE, SERVICE_P99, Responder::Service),
+    ];
+    let specs: Vec<_> = own
+        .iter()
+        .filter(|(name, _, _)| s.wanted(name))
+        .map(|&(name, _, responder)| {
+            let body = move || RequestLatency {
+                n,
+                subs: 0,
+                responder,
+            };
+            let arms = three_arms(s, MultiThread, body, raw_latency());
+            (name, Unit::Micros, arms)
+        })
+        .collect();
+    for row in compare_rows(s, specs) {
+        let p99 = own.iter().find(|o| o.0 == row.name).map_or("", |o| o.1);
+        let p99 = p99_row(&row, p99);
         rows.extend([row, p99]);
     }
     flavored_rows(

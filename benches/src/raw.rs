@@ -1,7 +1,8 @@
 //! The raw arm: plain blocking TCP sockets speaking just enough of the protocol, with
 //! pre-encoded frames. What it measures is the ceiling a client could reach on this machine
-//! and server; the raw responder also answers every client's requests, so request figures
-//! differ only by the requesting side.
+//! and server; the raw responder also answers every client's requests (but in the rows
+//! with a responder of the client's own), so request figures differ only by the requesting
+//! side.
 
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::net::TcpStream;

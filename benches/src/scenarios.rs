@@ -89,8 +89,8 @@ fn spawn_task(
     }
 }
 
-/// Spawns a task that runs until the process ends.
-fn spawn_detached(task: impl std::future::Future<Output = ()> + Send + 'static) {
+/// Spawns a task that runs until its runtime ends (the arm's) or the process does.
+pub(crate) fn spawn_detached(task: impl std::future::Future<Output = ()> + Send + 'static) {
     if ON_SMOL.load(Ordering::Relaxed) {
         smol::spawn(task).detach();
     } else {
@@ -185,15 +185,51 @@ impl AsyncBody<Sample> for Receive {
     }
 }
 
-/// Sequential requests to the raw responder: latency of each, with `subs` other
-/// subscriptions open on the requesting connection.
+/// Who answers the requests of [`RequestLatency`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Responder {
+    /// The raw responder thread on `bench.req` (the raw arm's too).
+    Raw,
+    /// A plain subscriber-responder of the arm's own client ([`Nats::spawn_responder`]).
+    Plain,
+    /// A service of the arm's own client ([`Nats::spawn_service`]).
+    Service,
+}
+
+/// A subject no earlier arm used, for a responder that lives as long as its arm: a
+/// responder of an arm that just ended may linger in the server for a moment, and in a
+/// queue group it could be picked for a request that would then go unanswered.
+fn fresh_subject(prefix: &str) -> &'static str {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    // A few bytes per arm, for the life of the process.
+    Box::leak(format!("{prefix}.{n}").into_boxed_str())
+}
+
+/// Sequential requests: latency of each, with `subs` other subscriptions open on the
+/// requesting connection. A responder of the client's own runs on a second connection of
+/// the same client and runtime, so its allocations count in the window too.
 pub(crate) struct RequestLatency {
     pub(crate) n: usize,
     pub(crate) subs: usize,
+    pub(crate) responder: Responder,
 }
 
 impl AsyncBody<Sample> for RequestLatency {
-    async fn run<C: Nats>(self, client: C, _url: &str) -> Sample {
+    async fn run<C: Nats>(self, client: C, url: &str) -> Sample {
+        let subject = match self.responder {
+            Responder::Raw => "bench.req",
+            Responder::Plain => {
+                let subject = fresh_subject("bench.own");
+                C::connect(url).await.spawn_responder(subject).await;
+                subject
+            }
+            Responder::Service => {
+                let subject = fresh_subject("bench.svc");
+                C::connect(url).await.spawn_service(subject).await;
+                subject
+            }
+        };
         let mut open = Vec::with_capacity(self.subs);
         for i in 0..self.subs {
             open.push(client.subscribe(&format!("bench.idle.{i}")).await);
@@ -201,13 +237,13 @@ impl AsyncBody<Sample> for RequestLatency {
         client.flush().await;
         let payload = payload(16);
         for _ in 0..self.n / 10 {
-            client.request("bench.req", payload.clone()).await;
+            client.request(subject, payload.clone()).await;
         }
         let mut times = Vec::with_capacity(self.n);
         let window = Window::start();
         for _ in 0..self.n {
             let started = Instant::now();
-            client.request("bench.req", payload.clone()).await;
+            client.request(subject, payload.clone()).await;
             times.push(started.elapsed());
         }
         let allocs = window.per(self.n as u64);

@@ -6,6 +6,11 @@ use std::fmt::Write as _;
 
 use crate::{fmt_bytes, median_of, Row, Sample, Settings, Unit};
 
+/// The request rows answered by a responder of the requesting client's own: a plain
+/// subscriber-responder, and a service endpoint.
+pub(crate) const PLAIN: &str = "plain request p50, own responder (µs)";
+pub(crate) const SERVICE: &str = "service request p50, own service (µs)";
+
 /// Allocation figures at or below this count as zero (amortised buffer growth).
 const ZERO: f64 = 0.005;
 
@@ -65,6 +70,25 @@ fn ratio_line(
                 crate::fmt_value(theirs, row.unit)
             );
             line.met = Some(if at_least { r >= limit } else { r <= limit });
+        }
+    }
+    line
+}
+
+/// Our median of row `name` over our median of row `reference` (both from this run),
+/// against `limit` (lower is better).
+fn rows_line(rows: &[Row], target: &str, name: &str, reference: &str, limit: f64) -> Line {
+    let mut line = Line::new(target, &format!("{name} over {reference}, ours"));
+    let ours = |n| find(rows, n).and_then(|r| Some((value(&r.ours)?, r.unit)));
+    if let (Some((a, unit)), Some((b, _))) = (ours(name), ours(reference)) {
+        if b > 0.0 {
+            line.figure = format!(
+                "{:.2}× ({} vs {})",
+                a / b,
+                crate::fmt_value(a, unit),
+                crate::fmt_value(b, unit)
+            );
+            line.met = Some(a / b <= limit);
         }
     }
     line
@@ -210,6 +234,13 @@ pub(crate) fn table(s: &Settings, rows: &[Row]) -> String {
         true,
         false,
         1.15,
+    ));
+    lines.push(rows_line(
+        rows,
+        "service request p50 ≤ 1.1× our plain request",
+        SERVICE,
+        PLAIN,
+        1.1,
     ));
     lines.push(ratio_line(
         rows,
