@@ -197,7 +197,10 @@ async fn buckets_are_listed_sealed_and_deleted(rt: Rt) {
     let config = object_store::Config {
         description: "archive".into(),
         max_age: Duration::from_secs(3600),
+        max_bytes: 8 << 20,
         storage: jetstream::stream::StorageType::Memory,
+        compression: true,
+        metadata: BTreeMap::from([("owner".into(), "archive-team".into())]),
         ..bucket("archive")
     };
     let store = js.create_object_store(config).await.unwrap();
@@ -213,6 +216,21 @@ async fn buckets_are_listed_sealed_and_deleted(rt: Rt) {
     );
     assert_eq!(status.ttl(), Duration::from_secs(3600));
     assert!(status.size() >= 1000 && !status.sealed());
+    assert!(status.is_compressed());
+    assert_eq!(status.metadata()["owner"], "archive-team");
+    assert_eq!(status.config().max_bytes, 8 << 20);
+    assert_eq!(
+        status.config().storage,
+        jetstream::stream::StorageType::Memory
+    );
+    // Over the bucket's byte limit: the put is refused and nothing readable is left.
+    let too_much = store.put_bytes("huge", Bytes::from(pattern(9 << 20))).await;
+    assert!(too_much.is_err(), "a put over max_bytes is refused");
+    let absent = os_error(store.info("huge").await);
+    assert!(
+        matches!(absent, ObjectStoreError::ObjectNotFound { .. }),
+        "{absent:?}"
+    );
 
     let mut names: Vec<String> = js.object_store_names().try_collect().await.unwrap();
     names.sort();
@@ -272,6 +290,37 @@ async fn a_corrupted_chunk_fails_the_read(rt: Rt) {
         matches!(
             inner,
             Error::ObjectStore(ObjectStoreError::DigestMismatch { .. })
+        ),
+        "{inner:?}"
+    );
+}
+
+/// A chunk missing from the stream: the read fails at its end with a size mismatch, never
+/// a silent short read.
+async fn a_missing_chunk_fails_the_read(rt: Rt) {
+    let server = js_server();
+    let js = jetstream::new(rt.connect(&server.url()).await);
+    let store = js.create_object_store(bucket("holes")).await.unwrap();
+    store
+        .put("holed", &mut &pattern(3 * CHUNK)[..])
+        .await
+        .unwrap();
+    let stream = js.get_stream("OBJ_holes").await.unwrap();
+    stream.delete_message(2, false).await.unwrap();
+    let mut object = store.get("holed").await.unwrap();
+    let mut bytes = Vec::new();
+    let error = within(WAIT, "the read", object.read_to_end(&mut bytes))
+        .await
+        .expect_err("a missing chunk must fail the read");
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
+    let inner = error.into_inner().unwrap();
+    let inner = inner.downcast_ref::<Error>().unwrap();
+    assert!(
+        matches!(
+            inner,
+            Error::ObjectStore(
+                ObjectStoreError::SizeMismatch { .. } | ObjectStoreError::DigestMismatch { .. }
+            )
         ),
         "{inner:?}"
     );
@@ -378,6 +427,7 @@ on_every_runtime!(
     metadata_renames_deletes_and_links,
     buckets_are_listed_sealed_and_deleted,
     a_corrupted_chunk_fails_the_read,
+    a_missing_chunk_fails_the_read,
     a_put_interrupted_by_a_restart_is_whole_or_absent,
     list_and_watch,
 );

@@ -202,6 +202,84 @@ async fn two_instances_share_the_load(rt: Rt) {
     assert_eq!(handled, 60);
 }
 
+/// Without a queue group every instance gets every request; a stats handler's data shows
+/// in each endpoint's STATS entry.
+async fn no_queue_group_and_custom_stats(rt: Rt) {
+    let server = NatsServer::start();
+    let caller = rt.connect(&server.url()).await;
+    let mut handled = Vec::new();
+    for tag in ["a", "b"] {
+        let client = rt.connect(&server.url()).await;
+        let service = client
+            .service_builder()
+            .no_queue_group()
+            .stats_handler(move |endpoint, stats| {
+                serde_json::json!({ "instance": tag, "endpoint": endpoint, "seen": stats.num_requests })
+            })
+            .start("broadcast", "2.0.0")
+            .await
+            .unwrap();
+        let mut endpoint = service.endpoint("all").await.unwrap();
+        client.flush().await.unwrap();
+        handled.push(async move {
+            let request = within(WAIT, "the broadcast request", endpoint.next())
+                .await
+                .unwrap();
+            request.respond(Ok(tag.into())).await.unwrap();
+            service
+        });
+    }
+    let inbox = caller.new_inbox();
+    let mut replies = caller.subscribe(&inbox).await.unwrap();
+    caller
+        .publish_with_reply("all", &inbox, "to everyone".into())
+        .await
+        .unwrap();
+    let mut services = Vec::new();
+    for serving in handled {
+        services.push(serving.await);
+    }
+    let mut answered = Vec::new();
+    for _ in 0..2 {
+        let reply = within(WAIT, "each instance's reply", replies.next())
+            .await
+            .unwrap();
+        answered.push(String::from_utf8_lossy(&reply.payload).into_owned());
+    }
+    answered.sort();
+    assert_eq!(answered, ["a", "b"], "both instances got the request");
+
+    let infos = discover(&caller)
+        .name("broadcast")
+        .window(Duration::from_millis(300))
+        .info()
+        .await
+        .unwrap();
+    assert!(
+        infos.iter().all(|i| i.endpoints[0].queue_group.is_empty()),
+        "{infos:?}"
+    );
+    let stats = discover(&caller)
+        .name("broadcast")
+        .window(Duration::from_millis(300))
+        .stats()
+        .await
+        .unwrap();
+    let mut data: Vec<_> = stats
+        .iter()
+        .map(|s| s.endpoints[0].data.clone().expect("the handler's data"))
+        .collect();
+    data.sort_by_key(|d| d["instance"].as_str().unwrap_or_default().to_owned());
+    assert_eq!(
+        data,
+        [
+            serde_json::json!({ "instance": "a", "endpoint": "all", "seen": 1 }),
+            serde_json::json!({ "instance": "b", "endpoint": "all", "seen": 1 }),
+        ]
+    );
+    drop(services);
+}
+
 /// Drain: requests already queued are still handed out, then the endpoint's stream ends.
 async fn drain_lets_queued_requests_through(rt: Rt) {
     let server = NatsServer::start();
@@ -334,6 +412,7 @@ async fn request_many_gathers_until_a_stop_condition(rt: Rt) {
 on_every_runtime!(
     endpoints_errors_and_discovery,
     two_instances_share_the_load,
+    no_queue_group_and_custom_stats,
     drain_lets_queued_requests_through,
     bad_names_and_versions_are_refused,
     request_many_gathers_until_a_stop_condition,
