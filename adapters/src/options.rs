@@ -278,7 +278,24 @@ impl ConnectOptions {
         self
     }
 
-    /// Require TLS even for `nats://` URLs.
+    /// Adds a header to the WebSocket upgrade request of `ws://` and `wss://` servers (for
+    /// example a proxy's `Authorization`). Names the handshake writes itself (`Host`,
+    /// `Upgrade`, `Connection`, `Sec-WebSocket-*`) and values with line breaks are refused
+    /// at connect with [`ConfigError::InvalidWebSocketHeader`](crate::error::ConfigError::InvalidWebSocketHeader).
+    #[cfg(feature = "websocket")]
+    pub fn websocket_header(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> ConnectOptions {
+        self.options
+            .websocket_headers
+            .push((name.into(), value.into()));
+        self
+    }
+
+    /// Require TLS even for `nats://` URLs (and for `ws://` ones, which makes them
+    /// `wss://`).
     pub fn require_tls(mut self, required: bool) -> ConnectOptions {
         self.options.tls.required = required;
         self

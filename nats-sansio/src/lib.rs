@@ -29,6 +29,8 @@
 //!   stats bookkeeping, the PING/INFO/STATS JSON, error headers, discovery).
 //! - [`rng`]: the seeded generator every machine, simulation and test draws from.
 //! - `tls` (feature `tls`): rustls driven in memory.
+//! - `websocket` (feature `websocket`): the WebSocket handshake and framing, a byte layer of
+//!   the transport under the codec (and over TLS for `wss://`).
 #![deny(missing_docs)]
 
 pub mod auth;
@@ -49,6 +51,8 @@ mod test_clock;
 mod timer;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

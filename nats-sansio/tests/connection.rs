@@ -597,15 +597,22 @@ fn requests_sent_on_a_dead_socket_fail_at_once_buffered_ones_wait() {
     )));
 }
 
-/// Until the WebSocket layer exists, `ws://` and `wss://` are a configuration error instead
-/// of plain NATS spoken to port 80 or 443; a pool that mentions one is refused whole.
+/// A pool is WebSocket or plain NATS, never both: servers it discovers take its scheme.
+/// Without the `websocket` feature a WebSocket URL is a configuration error instead of plain
+/// NATS spoken to port 80 or 443.
 #[test]
-fn websocket_urls_are_refused_until_supported() {
+fn websocket_urls_are_refused_when_mixed_or_not_built() {
     for urls in [
-        "ws://127.0.0.1:8080",
-        "wss://example.com",
         "nats://127.0.0.1:4222,ws://127.0.0.1:8080",
+        "wss://example.com,tls://example.com",
     ] {
+        match Connection::new(options(urls), t0()) {
+            Err(ConfigError::MixedWebSocket) => {}
+            other => panic!("{urls}: {other:?}"),
+        }
+    }
+    #[cfg(not(feature = "websocket"))]
+    for urls in ["ws://127.0.0.1:8080", "wss://example.com"] {
         match Connection::new(options(urls), t0()) {
             Err(ConfigError::WebSocketUnsupported(addr)) => {
                 assert!(addr.to_string().starts_with("ws"), "{addr}");

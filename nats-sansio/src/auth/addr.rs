@@ -111,6 +111,8 @@ pub struct ServerAddr {
     username: Option<String>,
     password: Option<String>,
     token: Option<String>,
+    /// The request target of a WebSocket upgrade (`/path?query`); `None` for `/`.
+    path: Option<String>,
 }
 
 impl ServerAddr {
@@ -120,7 +122,9 @@ impl ServerAddr {
     /// `host` (scheme `nats`), bracketed IPv6 (`[::1]:4222`), and default ports 4222
     /// (`nats`, `tls`), 80 (`ws`) and 443 (`wss`). Userinfo `user:pass@` gives a user and a
     /// password; `token@` (or a user with an empty password) gives a token. Userinfo is
-    /// percent-decoded. A trailing `/` is allowed; any other path, query or fragment is not.
+    /// percent-decoded. A trailing `/` is allowed; any other path, query or fragment is not,
+    /// except on `ws://` and `wss://`, where the path and query name the upgrade's request
+    /// target (for a proxy that routes by path); a fragment is dropped.
     pub fn parse(url: &str) -> Result<ServerAddr, AddrError> {
         let url = url.trim();
         if url.is_empty() {
@@ -135,7 +139,11 @@ impl ServerAddr {
             }
             None => (Scheme::Nats, url),
         };
-        let authority = strip_path(rest)?;
+        let (authority, path) = if matches!(scheme, Scheme::Ws | Scheme::Wss) {
+            split_request_target(rest)
+        } else {
+            (strip_path(rest)?, None)
+        };
         let (userinfo, host_port) = match authority.rfind('@') {
             Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
             None => (None, authority),
@@ -148,6 +156,7 @@ impl ServerAddr {
             username: None,
             password: None,
             token: None,
+            path,
         };
         if let Some(info) = userinfo {
             addr.set_userinfo(info)?;
@@ -156,8 +165,8 @@ impl ServerAddr {
     }
 
     /// Builds the address of a server discovered from INFO `connect_urls` (`host:port`):
-    /// it takes the scheme of `like` (the address the client connected with) and carries no
-    /// credentials.
+    /// it takes the scheme (and a WebSocket request path) of `like`, the address the client
+    /// connected with, and carries no credentials.
     pub fn from_discovered(host_port: &str, like: &ServerAddr) -> Result<ServerAddr, AddrError> {
         let host_port = host_port.trim();
         if host_port.is_empty() {
@@ -175,6 +184,7 @@ impl ServerAddr {
             username: None,
             password: None,
             token: None,
+            path: like.path.clone(),
         })
     }
 
@@ -192,6 +202,12 @@ impl ServerAddr {
     /// The port (the scheme's default when the URL names none).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The request target of a WebSocket upgrade: the URL's path and query, `/` when it has
+    /// none. Always `/` for `nats://` and `tls://`.
+    pub fn path(&self) -> &str {
+        self.path.as_deref().unwrap_or("/")
     }
 
     /// The user name from `user:pass@` userinfo.
@@ -267,6 +283,24 @@ fn strip_path(rest: &str) -> Result<&str, AddrError> {
         None => Ok(rest),
         Some(i) if &rest[i..] == "/" => Ok(&rest[..i]),
         Some(_) => Err(AddrError::UnexpectedPath),
+    }
+}
+
+/// Splits a WebSocket URL's rest into the authority and the request target (path and
+/// query, the fragment dropped; `None` when that is just `/` or empty).
+fn split_request_target(rest: &str) -> (&str, Option<String>) {
+    let rest = rest.split('#').next().unwrap_or_default();
+    match rest.find(['/', '?']) {
+        None => (rest, None),
+        Some(i) => {
+            let target = &rest[i..];
+            let target = match target {
+                "" | "/" => None,
+                t if t.starts_with('?') => Some(format!("/{t}")),
+                t => Some(t.to_owned()),
+            };
+            (&rest[..i], target)
+        }
     }
 }
 
@@ -379,7 +413,11 @@ impl fmt::Display for ServerAddr {
         } else if self.token.is_some() {
             f.write_str("***@")?;
         }
-        self.fmt_host_port(f)
+        self.fmt_host_port(f)?;
+        match &self.path {
+            Some(path) => f.write_str(path),
+            None => Ok(()),
+        }
     }
 }
 
@@ -389,6 +427,7 @@ impl fmt::Debug for ServerAddr {
             .field("scheme", &self.scheme)
             .field("host", &self.host)
             .field("port", &self.port)
+            .field("path", &self.path)
             .field("username", &self.username)
             .field("password", &super::Redacted(self.password.is_some()))
             .field("token", &super::Redacted(self.token.is_some()))
@@ -620,6 +659,41 @@ mod tests {
             ServerAddr::from_discovered("", &like),
             Err(AddrError::Empty)
         );
+    }
+
+    #[test]
+    fn websocket_urls_keep_their_request_target() {
+        let rows = [
+            ("ws://h", "/", "ws://h:80"),
+            ("ws://h/", "/", "ws://h:80"),
+            ("ws://u:p@h:8080/nats", "/nats", "ws://u:***@h:8080/nats"),
+            (
+                "wss://h/a/b?x=1&y=2#frag",
+                "/a/b?x=1&y=2",
+                "wss://h:443/a/b?x=1&y=2",
+            ),
+            ("ws://h:1?x=1", "/?x=1", "ws://h:1/?x=1"),
+        ];
+        for (url, path, shown) in rows {
+            let a = ServerAddr::parse(url).unwrap();
+            assert_eq!((a.path(), a.to_string().as_str()), (path, shown), "{url}");
+        }
+        assert_eq!(
+            ServerAddr::parse("ws://u:p@h:8080/nats")
+                .unwrap()
+                .password(),
+            Some("p")
+        );
+        // A discovered server is reached through the same proxy path.
+        let like = ServerAddr::parse("wss://h/nats").unwrap();
+        let d = ServerAddr::from_discovered("10.0.0.2:8443", &like).unwrap();
+        assert_eq!((d.path(), d.scheme()), ("/nats", Scheme::Wss));
+        // The path does not make another server.
+        assert_eq!(
+            ServerAddr::parse("ws://h:1/a").unwrap(),
+            ServerAddr::parse("ws://h:1").unwrap()
+        );
+        assert_eq!(ServerAddr::parse("nats://h").unwrap().path(), "/");
     }
 
     #[test]

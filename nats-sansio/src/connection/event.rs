@@ -236,6 +236,28 @@ pub enum ConnectionError {
     /// TLS failed (handshake, certificate, record).
     #[error("TLS error: {0}")]
     Tls(String),
+    /// The server answered the WebSocket upgrade with another status than `101` (for
+    /// example 403 for an `Origin` it does not allow, 404 for a path it does not serve).
+    #[error("WebSocket upgrade refused: HTTP {status} {reason}")]
+    WebSocketUpgrade {
+        /// The HTTP status code.
+        status: u16,
+        /// The status line's reason phrase.
+        reason: String,
+    },
+    /// The WebSocket handshake answer was invalid, or the server broke the framing rules.
+    #[error("{0}")]
+    WebSocket(String),
+    /// The server closed the WebSocket with a close frame; the connection reconnects as
+    /// after any lost socket.
+    #[error("WebSocket closed by the server: {code} {reason}")]
+    WebSocketClosed {
+        /// The close code (1005 when the frame carried none; 1001 for a server shutting
+        /// down, 1008 for a policy such as an authorization failure).
+        code: u16,
+        /// The server's reason text.
+        reason: String,
+    },
     /// Every server in the pool was tried and removed.
     #[error("no servers left to connect to")]
     NoServers,

@@ -58,7 +58,9 @@ impl Connection {
         {
             let want_tls =
                 self.opts.tls.required || self.opts.tls.tls_first || server.tls_required();
-            if !self.transport.is_encrypted() && (want_tls || info.tls_required) {
+            // Over WebSocket the URL decided TLS before the server spoke (`wss://`).
+            let websocket = self.transport.is_websocket();
+            if !websocket && !self.transport.is_encrypted() && (want_tls || info.tls_required) {
                 if want_tls && !(info.tls_required || info.tls_available) {
                     return Err(ConnectionError::TlsNotAvailable);
                 }
@@ -66,7 +68,7 @@ impl Connection {
             }
         }
         #[cfg(not(feature = "tls"))]
-        if info.tls_required || server.tls_required() {
+        if (info.tls_required && !self.transport.is_websocket()) || server.tls_required() {
             return Err(ConnectionError::TlsNotAvailable);
         }
         if matches!(self.opts.auth, auth::Auth::Deferred) {

@@ -288,6 +288,8 @@ impl Connection {
         self.timers = TimerTable::default();
         self.deadlines = DeadlineQueue::default();
         let unsent = if self.flush_on_close {
+            // After the last publishes, a WebSocket says goodbye with a close frame.
+            self.transport.begin_close();
             self.timers
                 .set(Timer::CloseLinger, self.now + self.opts.drain_timeout);
             0

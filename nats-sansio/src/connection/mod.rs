@@ -29,7 +29,7 @@ use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 
-use crate::auth::{Scheme, ServerAddr};
+use crate::auth::ServerAddr;
 use crate::proto::{validate_subscribe, Decoder, Encoder, HeaderMap, ServerInfo, ServerOp};
 
 pub use event::{
@@ -189,16 +189,19 @@ impl std::fmt::Debug for Connection {
     }
 }
 
-/// Refuses servers this build cannot reach: WebSocket URLs, and TLS ones without `tls`.
+/// Refuses servers this build cannot reach (WebSocket URLs without `websocket`, TLS ones
+/// without `tls`) and a pool that mixes WebSocket with plain NATS URLs.
 fn check_servers(servers: &[ServerAddr]) -> Result<(), ConfigError> {
     if servers.is_empty() {
         return Err(ConfigError::NoServers);
     }
-    if let Some(ws) = servers
-        .iter()
-        .find(|s| matches!(s.scheme(), Scheme::Ws | Scheme::Wss))
-    {
-        return Err(ConfigError::WebSocketUnsupported(ws.clone()));
+    let websocket = servers.iter().filter(|s| s.is_websocket()).count();
+    if websocket > 0 && websocket < servers.len() {
+        return Err(ConfigError::MixedWebSocket);
+    }
+    #[cfg(not(feature = "websocket"))]
+    if let Some(ws) = servers.iter().find(|s| s.is_websocket()) {
+        return Err(ConfigError::WebSocketUnsupported(Box::new(ws.clone())));
     }
     #[cfg(not(feature = "tls"))]
     if servers.iter().any(ServerAddr::tls_required) {
@@ -215,6 +218,11 @@ impl Connection {
         }
         validate_subscribe(&options.inbox_prefix).map_err(ConfigError::InvalidInboxPrefix)?;
         check_servers(&options.servers)?;
+        #[cfg(feature = "websocket")]
+        for (name, value) in &options.websocket_headers {
+            crate::websocket::handshake::check_header(name, value)
+                .map_err(ConfigError::InvalidWebSocketHeader)?;
+        }
         // Built once, here when TLS is asked for (so a bad PEM is this call's error), else at
         // the first TLS upgrade a server requires: every session shares it, and with it
         // rustls' session cache. A plain connection never holds one (a root store is
@@ -397,11 +405,8 @@ impl Connection {
         self.pongs.clear();
         self.pings_out = 0;
         self.state = State::AwaitInfo;
-        #[cfg(feature = "tls")]
-        if self.opts.tls.tls_first {
-            if let Err(e) = self.start_tls() {
-                self.drop_connection(e);
-            }
+        if let Err(e) = self.start_layers() {
+            self.drop_connection(e);
         }
     }
 

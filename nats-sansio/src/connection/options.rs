@@ -94,8 +94,15 @@ pub struct Options {
     /// this is [`Auth::None`].
     pub auth: Auth,
     /// TLS settings: required, TLS-first, roots, client certificate or a whole config.
+    /// For a `ws://` server, `required` (or `tls_first`) makes it WebSocket over TLS, as
+    /// `wss://` does.
     #[cfg(feature = "tls")]
     pub tls: TlsOptions,
+    /// Extra headers for the WebSocket upgrade request (`ws://`, `wss://`), for example a
+    /// proxy's `Authorization`. Names the handshake writes itself (`Host`, `Upgrade`,
+    /// `Connection`, `Sec-WebSocket-*`) are refused.
+    #[cfg(feature = "websocket")]
+    pub websocket_headers: Vec<(String, String)>,
     /// The whole connect (TCP, TLS, INFO, CONNECT, PONG) must finish within this.
     pub connect_timeout: Duration,
     /// Interval between keep-alive PINGs.
@@ -167,6 +174,8 @@ impl Default for Options {
             auth: Auth::None,
             #[cfg(feature = "tls")]
             tls: TlsOptions::default(),
+            #[cfg(feature = "websocket")]
+            websocket_headers: Vec::new(),
             connect_timeout: Duration::from_secs(5),
             ping_interval: Duration::from_secs(60),
             max_pings_out: 2,
@@ -226,9 +235,19 @@ pub enum ConfigError {
         "no seed: set Options::seed from the operating system's entropy (distinct per connection)"
     )]
     NoSeed,
-    /// A `ws://` or `wss://` server: this client does not speak WebSocket yet.
-    #[error("{0}: WebSocket (ws://, wss://) is not supported yet; use a nats:// or tls:// URL")]
-    WebSocketUnsupported(ServerAddr),
+    /// A `ws://` or `wss://` server in a build without the `websocket` feature.
+    #[error(
+        "{0}: WebSocket (ws://, wss://) needs the `websocket` feature; use a nats:// or tls:// URL"
+    )]
+    WebSocketUnsupported(Box<ServerAddr>),
+    /// The servers mix WebSocket (`ws://`, `wss://`) and plain NATS (`nats://`, `tls://`)
+    /// URLs: a pool is one or the other, since discovered servers take its scheme.
+    #[error("the server URLs mix WebSocket (ws://, wss://) with nats:// or tls://; use one kind")]
+    MixedWebSocket,
+    /// A header for the WebSocket upgrade request
+    /// ([`Options::websocket_headers`]) is not valid.
+    #[error("invalid WebSocket header: {0}")]
+    InvalidWebSocketHeader(String),
     /// The connection is closed: there is nothing left to configure.
     #[error("the connection is closed")]
     Closed,

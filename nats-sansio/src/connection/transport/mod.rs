@@ -2,12 +2,15 @@
 //!
 //! Invariant: the connection machine reads and writes protocol bytes only through
 //! [`Transport`]; with no layer active, bytes pass straight between the socket and the
-//! codec's buffers, and each layer (TLS today, WebSocket framing next) transforms them in
-//! order without dropping or reordering any. A layer lives as long as one socket:
-//! [`Transport::reset`] drops every layer when the socket goes.
+//! codec's buffers, and each layer transforms them in order without dropping or reordering
+//! any. The stack, from the codec down: WebSocket framing (`ws://`, `wss://`), then TLS,
+//! then the socket. A layer lives as long as one socket: [`Transport::reset`] drops every
+//! layer when the socket goes.
 
 #[cfg(feature = "tls")]
 mod tls;
+#[cfg(feature = "websocket")]
+mod websocket;
 
 use bytes::{Buf, BytesMut};
 
@@ -16,6 +19,8 @@ use super::{Connection, ConnectionError};
 #[cfg(feature = "tls")]
 use crate::auth::ServerAddr;
 use crate::proto::{Decoder, Encoder};
+#[cfg(feature = "websocket")]
+use crate::rng::Rng;
 #[cfg(feature = "tls")]
 use crate::tls::TlsSession;
 
@@ -24,6 +29,8 @@ use crate::tls::TlsSession;
 pub(crate) struct Transport {
     #[cfg(feature = "tls")]
     tls: Option<tls::TlsLayer>,
+    #[cfg(feature = "websocket")]
+    ws: Option<websocket::WsLayer>,
 }
 
 impl Transport {
@@ -32,6 +39,29 @@ impl Transport {
         #[cfg(feature = "tls")]
         {
             self.tls = None;
+        }
+        #[cfg(feature = "websocket")]
+        {
+            self.ws = None;
+        }
+    }
+
+    /// Whether the socket carries WebSocket frames.
+    pub(crate) fn is_websocket(&self) -> bool {
+        #[cfg(feature = "websocket")]
+        {
+            self.ws.is_some()
+        }
+        #[cfg(not(feature = "websocket"))]
+        false
+    }
+
+    /// Ends the connection after what is queued as the protocol below the codec wants
+    /// (a WebSocket close frame); nothing for a bare socket.
+    pub(crate) fn begin_close(&mut self) {
+        #[cfg(feature = "websocket")]
+        if let Some(ws) = self.ws.as_mut() {
+            ws.begin_close();
         }
     }
 
@@ -52,6 +82,10 @@ impl Transport {
         if let Some(tls) = self.tls.as_mut() {
             return tls.recv_buf();
         }
+        #[cfg(feature = "websocket")]
+        if let Some(ws) = self.ws.as_mut() {
+            return ws.recv_buf();
+        }
         decoder.buffer_mut()
     }
 
@@ -59,7 +93,16 @@ impl Transport {
     pub(crate) fn receive(&mut self, decoder: &mut Decoder) -> Result<bool, ConnectionError> {
         #[cfg(feature = "tls")]
         if let Some(tls) = self.tls.as_mut() {
+            #[cfg(feature = "websocket")]
+            if let Some(ws) = self.ws.as_mut() {
+                tls.receive(ws.recv_buf())?;
+                return ws.receive(decoder.buffer_mut());
+            }
             return tls.receive(decoder.buffer_mut());
+        }
+        #[cfg(feature = "websocket")]
+        if let Some(ws) = self.ws.as_mut() {
+            return ws.receive(decoder.buffer_mut());
         }
         let _ = decoder;
         Ok(false)
@@ -72,6 +115,18 @@ impl Transport {
         control: &mut Encoder,
         outbound: Option<&mut Outbound>,
     ) -> Result<(), ConnectionError> {
+        #[cfg(feature = "websocket")]
+        if let Some(ws) = self.ws.as_mut() {
+            ws.frame([
+                Some(control as &mut dyn Buf),
+                outbound.map(|o| o as &mut dyn Buf),
+            ]);
+            #[cfg(feature = "tls")]
+            if let Some(tls) = self.tls.as_mut() {
+                return tls.encrypt([Some(ws.outgoing_buf() as &mut dyn Buf), None]);
+            }
+            return Ok(());
+        }
         #[cfg(feature = "tls")]
         if let Some(tls) = self.tls.as_mut() {
             return tls.encrypt([
@@ -94,6 +149,10 @@ impl Transport {
         if let Some(tls) = self.tls.as_mut() {
             return tls.outgoing();
         }
+        #[cfg(feature = "websocket")]
+        if let Some(ws) = self.ws.as_mut() {
+            return ws.outgoing();
+        }
         if control.has_remaining() {
             Some(control)
         } else {
@@ -105,6 +164,14 @@ impl Transport {
 
     /// Whether a layer holds bytes not yet handed to the socket.
     pub(crate) fn has_pending(&self) -> bool {
+        #[cfg(feature = "websocket")]
+        if self
+            .ws
+            .as_ref()
+            .is_some_and(websocket::WsLayer::has_pending)
+        {
+            return true;
+        }
         #[cfg(feature = "tls")]
         if let Some(tls) = self.tls.as_ref() {
             return tls.has_pending();
@@ -164,6 +231,54 @@ impl Connection {
             }
         }
         addr.host().to_owned()
+    }
+
+    /// Starts the layers a new socket to the current server needs before the server speaks:
+    /// TLS at once for `tls_first` and for WebSocket over TLS (a `wss://` listener is TLS
+    /// from its first byte), then the WebSocket upgrade.
+    pub(super) fn start_layers(&mut self) -> Result<(), ConnectionError> {
+        let websocket = self.pool.current().is_some_and(|s| s.addr.is_websocket());
+        #[cfg(feature = "tls")]
+        if self.opts.tls.tls_first || (websocket && self.uses_tls()) {
+            self.start_tls()?;
+        }
+        if websocket {
+            self.start_websocket()?;
+        }
+        Ok(())
+    }
+
+    /// Puts a WebSocket layer on the current socket: the upgrade request goes out first.
+    #[cfg(feature = "websocket")]
+    fn start_websocket(&mut self) -> Result<(), ConnectionError> {
+        use crate::websocket::handshake::{key_from, UpgradeRequest};
+        let Some(server) = self.pool.current() else {
+            return Err(ConnectionError::NoServers);
+        };
+        let addr = &server.addr;
+        let mut random = [0u8; 16];
+        random[..8].copy_from_slice(&self.rng.next_u64().to_ne_bytes());
+        random[8..].copy_from_slice(&self.rng.next_u64().to_ne_bytes());
+        let key = key_from(random);
+        let request = UpgradeRequest {
+            host: addr.host(),
+            port: addr.port(),
+            default_port: addr.port() == addr.scheme().default_port(),
+            path: addr.path(),
+            key: &key,
+            headers: &self.opts.websocket_headers,
+        };
+        let masks = Rng::new(self.rng.next_u64());
+        self.transport.ws = Some(websocket::WsLayer::new(&request, masks));
+        Ok(())
+    }
+
+    /// Without the `websocket` feature, `Connection::new` refuses WebSocket URLs.
+    #[cfg(not(feature = "websocket"))]
+    fn start_websocket(&mut self) -> Result<(), ConnectionError> {
+        Err(ConnectionError::WebSocket(
+            "this build has no `websocket` feature".into(),
+        ))
     }
 
     /// Whether the next connection will use TLS (it sets the reconnect jitter).
