@@ -28,5 +28,10 @@ fn fuzz_bodies_hold_on_seeded_inputs() {
         fuzz::decoder(&data);
         fuzz::roundtrip(&data);
         fuzz::connection(start, &data);
+        #[cfg(feature = "websocket")]
+        {
+            fuzz::websocket_frames(&data);
+            fuzz::websocket(&data);
+        }
     }
 }

@@ -15,11 +15,11 @@ use nats_sansio::connection::{
 use nats_sansio::proto::HeaderMap;
 use nats_sansio::{ConnectionEvent, Event};
 use sim::server::{ClientOp, ServerAuth, ServerConfig};
-use sim::{for_seeds, ms, secs, World};
+use sim::{for_seeds_tcp_and_ws, ms, secs, World};
 
 #[test]
 fn handshake() {
-    for_seeds("handshake", 200, |seed| {
+    for_seeds_tcp_and_ws("handshake", 200, |seed| {
         let mut w = World::new(seed, vec![ServerConfig::new("s0")]);
         w.add_client("nats://s0:4222", |o| o.name = Some("sim".into()));
         w.run_until("connected", secs(5), |w| w.is_connected(0));
@@ -79,7 +79,7 @@ fn user_pass() -> ServerAuth {
 
 #[test]
 fn auth_token() {
-    for_seeds("auth_token", 50, |seed| {
+    for_seeds_tcp_and_ws("auth_token", 50, |seed| {
         let w = auth_world(
             seed,
             "nats://s0:4222",
@@ -96,7 +96,7 @@ fn auth_token() {
 
 #[test]
 fn auth_user_password() {
-    for_seeds("auth_user_password", 50, |seed| {
+    for_seeds_tcp_and_ws("auth_user_password", 50, |seed| {
         let auth = Auth::UserPassword {
             user: "alice".into(),
             password: "s3cret".into(),
@@ -107,7 +107,7 @@ fn auth_user_password() {
 
 #[test]
 fn auth_url_credentials() {
-    for_seeds("auth_url_credentials", 50, |seed| {
+    for_seeds_tcp_and_ws("auth_url_credentials", 50, |seed| {
         auth_world(
             seed,
             "nats://alice:s3cret@s0:4222",
@@ -134,7 +134,7 @@ fn key(kind: nkeys::KeyPairType, seed: u64) -> nkeys::KeyPair {
 
 #[test]
 fn auth_nkey() {
-    for_seeds("auth_nkey", 50, |seed| {
+    for_seeds_tcp_and_ws("auth_nkey", 50, |seed| {
         let user = key(nkeys::KeyPairType::User, seed);
         let w = auth_world(
             seed,
@@ -172,7 +172,7 @@ fn user_jwt(user: &nkeys::KeyPair, account: &nkeys::KeyPair) -> String {
 
 #[test]
 fn auth_jwt() {
-    for_seeds("auth_jwt", 50, |seed| {
+    for_seeds_tcp_and_ws("auth_jwt", 50, |seed| {
         let user = key(nkeys::KeyPairType::User, seed);
         let account = key(nkeys::KeyPairType::Account, seed);
         let jwt = user_jwt(&user, &account);
@@ -196,7 +196,7 @@ fn auth_jwt() {
 
 #[test]
 fn auth_wrong_password_closes() {
-    for_seeds("auth_wrong_password_closes", 100, |seed| {
+    for_seeds_tcp_and_ws("auth_wrong_password_closes", 100, |seed| {
         let auth = Auth::UserPassword {
             user: "alice".into(),
             password: "wrong".into(),
@@ -232,7 +232,7 @@ fn auth_wrong_password_closes() {
 
 #[test]
 fn keepalive_pings_while_publishing() {
-    for_seeds("keepalive_pings_while_publishing", 100, |seed| {
+    for_seeds_tcp_and_ws("keepalive_pings_while_publishing", 100, |seed| {
         let mut w = World::connected(seed, |o| o.ping_interval = secs(1));
         let start = w.cluster.servers[0].log.len();
         for i in 0..100 {
@@ -261,7 +261,7 @@ fn keepalive_pings_while_publishing() {
 
 #[test]
 fn stale_connection_reconnects() {
-    for_seeds("stale_connection_reconnects", 100, |seed| {
+    for_seeds_tcp_and_ws("stale_connection_reconnects", 100, |seed| {
         let mut w = World::connected(seed, |o| {
             o.ping_interval = secs(1);
             o.max_pings_out = 2;
@@ -314,7 +314,7 @@ fn responses(w: &World, c: usize) -> Vec<(RequestId, Result<Vec<u8>, RequestErro
 
 #[test]
 fn request_reply_same_client() {
-    for_seeds("request_reply_same_client", 200, |seed| {
+    for_seeds_tcp_and_ws("request_reply_same_client", 200, |seed| {
         let mut w = World::connected(seed, |_| {});
         let sid = w.subscribe(0, "svc", None);
         w.clients[0].responders.insert(sid);
@@ -329,7 +329,7 @@ fn request_reply_same_client() {
 
 #[test]
 fn request_reply_two_clients() {
-    for_seeds("request_reply_two_clients", 200, |seed| {
+    for_seeds_tcp_and_ws("request_reply_two_clients", 200, |seed| {
         let mut w = World::connected(seed, |_| {});
         let responder = w.add_client("nats://s0:4222", |_| {});
         w.run_until("responder up", secs(5), |w| w.is_connected(responder));
@@ -358,7 +358,7 @@ fn request_reply_two_clients() {
 
 #[test]
 fn request_timeout() {
-    for_seeds("request_timeout", 200, |seed| {
+    for_seeds_tcp_and_ws("request_timeout", 200, |seed| {
         let mut w = World::connected(seed, |_| {});
         // Someone listens (so no 503) but never answers.
         w.subscribe(0, "svc", None);
@@ -379,7 +379,7 @@ fn request_timeout() {
 
 #[test]
 fn no_responders() {
-    for_seeds("no_responders", 200, |seed| {
+    for_seeds_tcp_and_ws("no_responders", 200, |seed| {
         let mut w = World::connected(seed, |_| {});
         let id = w.with(0, |c, now| {
             c.request(now, "nobody", None, "hi".into(), None).unwrap()
@@ -420,7 +420,7 @@ fn reconnect_world(seed: u64, n: usize) -> World {
 
 #[test]
 fn reconnect_restores_subscriptions_then_replays() {
-    for_seeds(
+    for_seeds_tcp_and_ws(
         "reconnect_restores_subscriptions_then_replays",
         200,
         |seed| {
@@ -479,7 +479,7 @@ fn reconnect_restores_subscriptions_then_replays() {
 
 #[test]
 fn reconnect_buffer_overflow() {
-    for_seeds("reconnect_buffer_overflow", 200, |seed| {
+    for_seeds_tcp_and_ws("reconnect_buffer_overflow", 200, |seed| {
         let mut w = World::connected(seed, |o| o.reconnect_buffer_size = 200);
         let a = w.subscribe(0, "a", None);
         w.run_for(ms(50));
@@ -509,7 +509,7 @@ fn reconnect_buffer_overflow() {
 
 #[test]
 fn disconnected_counts_unsent_messages() {
-    for_seeds("disconnected_counts_unsent_messages", 200, |seed| {
+    for_seeds_tcp_and_ws("disconnected_counts_unsent_messages", 200, |seed| {
         let mut w = World::connected(seed, |_| {});
         for i in 0..5 {
             w.publish(0, "x", format!("sent{i}"));
@@ -557,7 +557,7 @@ fn cluster_configs() -> Vec<ServerConfig> {
 
 #[test]
 fn discovery_and_failover() {
-    for_seeds("discovery_and_failover", 200, |seed| {
+    for_seeds_tcp_and_ws("discovery_and_failover", 200, |seed| {
         let mut w = World::new(seed, cluster_configs());
         w.add_client("nats://s0:4222", |_| {});
         w.run_until("connected", secs(5), |w| w.is_connected(0));
@@ -613,7 +613,7 @@ fn discovery_and_failover() {
 
 #[test]
 fn lame_duck() {
-    for_seeds("lame_duck", 100, |seed| {
+    for_seeds_tcp_and_ws("lame_duck", 100, |seed| {
         let mut w = World::connected(seed, |_| {});
         w.cluster.send_info(0, serde_json::json!({"ldm": true}));
         w.server_raw(0, b"");
@@ -635,7 +635,7 @@ fn lame_duck() {
 
 #[test]
 fn slow_consumer() {
-    for_seeds("slow_consumer", 100, |seed| {
+    for_seeds_tcp_and_ws("slow_consumer", 100, |seed| {
         let mut w = World::connected(seed, |o| o.subscription_pending_messages = 10);
         // The application does not read this subscription while the flood arrives.
         let sid = w.with(0, |c, _| c.subscribe("flood", None).unwrap());
@@ -670,7 +670,7 @@ fn slow_consumer() {
 
 #[test]
 fn max_payload() {
-    for_seeds("max_payload", 50, |seed| {
+    for_seeds_tcp_and_ws("max_payload", 50, |seed| {
         let mut config = ServerConfig::new("s0");
         config.max_payload = 1024;
         let mut w = World::new(seed, vec![config]);
@@ -706,7 +706,7 @@ fn max_payload() {
 
 #[test]
 fn flush_proves_delivery_to_server() {
-    for_seeds("flush_proves_delivery_to_server", 200, |seed| {
+    for_seeds_tcp_and_ws("flush_proves_delivery_to_server", 200, |seed| {
         let mut w = World::connected(seed, |_| {});
         for i in 0..10 {
             w.publish(0, "f", format!("{i}"));
@@ -726,7 +726,7 @@ fn flush_proves_delivery_to_server() {
 
 #[test]
 fn drain_delivers_in_flight_then_closes() {
-    for_seeds("drain_delivers_in_flight_then_closes", 200, |seed| {
+    for_seeds_tcp_and_ws("drain_delivers_in_flight_then_closes", 200, |seed| {
         let mut w = World::connected(seed, |_| {});
         let sid = w.subscribe(0, "d", None);
         let p = w.add_client("nats://s0:4222", |_| {});
@@ -767,7 +767,7 @@ fn drain_delivers_in_flight_then_closes() {
 
 #[test]
 fn garbage_from_server_reconnects() {
-    for_seeds("garbage_from_server_reconnects", 200, |seed| {
+    for_seeds_tcp_and_ws("garbage_from_server_reconnects", 200, |seed| {
         let mut w = World::connected(seed, |_| {});
         let sid = w.subscribe(0, "g", None);
         w.run_for(ms(50));
@@ -800,7 +800,7 @@ fn garbage_from_server_reconnects() {
 
 #[test]
 fn same_seed_same_run() {
-    for_seeds("same_seed_same_run", 50, |seed| {
+    for_seeds_tcp_and_ws("same_seed_same_run", 50, |seed| {
         let a = reconnect_world(seed, 10);
         let b = reconnect_world(seed, 10);
         assert_eq!(a.event_log(), b.event_log());
@@ -816,7 +816,7 @@ fn same_seed_same_run() {
 
 #[test]
 fn drain_subscription_survives_disconnect() {
-    for_seeds("drain_subscription_survives_disconnect", 100, |seed| {
+    for_seeds_tcp_and_ws("drain_subscription_survives_disconnect", 100, |seed| {
         let mut w = World::connected(seed, |_| {});
         let sid = w.subscribe(0, "ds", None);
         w.flush(0);
@@ -850,7 +850,7 @@ fn drain_subscription_survives_disconnect() {
 
 #[test]
 fn request_while_disconnected_is_answered_after_reconnect() {
-    for_seeds(
+    for_seeds_tcp_and_ws(
         "request_while_disconnected_is_answered_after_reconnect",
         200,
         |seed| {
@@ -874,7 +874,7 @@ fn request_while_disconnected_is_answered_after_reconnect() {
 
 #[test]
 fn echo_off_is_honoured() {
-    for_seeds("echo_off_is_honoured", 50, |seed| {
+    for_seeds_tcp_and_ws("echo_off_is_honoured", 50, |seed| {
         let mut w = World::connected(seed, |o| o.echo = false);
         assert_eq!(w.cluster.servers[0].last_connect().unwrap()["echo"], false);
         let sid = w.subscribe(0, "self", None);
@@ -887,7 +887,7 @@ fn echo_off_is_honoured() {
 
 #[test]
 fn refused_reconnects_back_off_then_succeed() {
-    for_seeds("refused_reconnects_back_off_then_succeed", 200, |seed| {
+    for_seeds_tcp_and_ws("refused_reconnects_back_off_then_succeed", 200, |seed| {
         let mut w = World::connected(seed, |_| {});
         let refuse = secs(3);
         w.cluster.servers[0].refuse_until = w.elapsed() + refuse;
@@ -906,7 +906,7 @@ fn refused_reconnects_back_off_then_succeed() {
 
 #[test]
 fn max_reconnects_exhausted_closes() {
-    for_seeds("max_reconnects_exhausted_closes", 100, |seed| {
+    for_seeds_tcp_and_ws("max_reconnects_exhausted_closes", 100, |seed| {
         let mut w = World::connected(seed, |o| o.max_reconnects = Some(3));
         w.cluster.servers[0].down = true;
         w.cut(0);
@@ -931,7 +931,7 @@ fn max_reconnects_exhausted_closes() {
 
 #[test]
 fn hung_server_times_out_the_connect() {
-    for_seeds("hung_server_times_out_the_connect", 100, |seed| {
+    for_seeds_tcp_and_ws("hung_server_times_out_the_connect", 100, |seed| {
         let mut w = World::new(seed, vec![ServerConfig::new("s0")]);
         w.cluster.servers[0].mute = true;
         w.add_client("nats://s0:4222", |o| {
@@ -950,7 +950,7 @@ fn hung_server_times_out_the_connect() {
 
 #[test]
 fn short_stall_is_tolerated_long_stall_is_stale() {
-    for_seeds(
+    for_seeds_tcp_and_ws(
         "short_stall_is_tolerated_long_stall_is_stale",
         100,
         |seed| {
@@ -987,7 +987,7 @@ fn short_stall_is_tolerated_long_stall_is_stale() {
 
 #[test]
 fn no_spurious_close_directives() {
-    for_seeds("no_spurious_close_directives", 50, |seed| {
+    for_seeds_tcp_and_ws("no_spurious_close_directives", 50, |seed| {
         // Refused credentials and a garbage-induced reconnect both close sockets.
         let auth = Auth::UserPassword {
             user: "alice".into(),
@@ -1000,7 +1000,7 @@ fn no_spurious_close_directives() {
 
 #[test]
 fn buffered_headers_to_a_server_without_headers() {
-    for_seeds("buffered_headers_to_a_server_without_headers", 50, |seed| {
+    for_seeds_tcp_and_ws("buffered_headers_to_a_server_without_headers", 50, |seed| {
         let mut config = ServerConfig::new("s0");
         config.headers = false;
         let mut w = World::new(seed, vec![config]);
@@ -1019,7 +1019,7 @@ fn buffered_headers_to_a_server_without_headers() {
 
 #[test]
 fn url_credentials_follow_failover_to_discovered_servers() {
-    for_seeds(
+    for_seeds_tcp_and_ws(
         "url_credentials_follow_failover_to_discovered_servers",
         20,
         |seed| {
@@ -1042,7 +1042,7 @@ fn url_credentials_follow_failover_to_discovered_servers() {
 
 #[test]
 fn permission_violation_ends_only_that_subscription() {
-    for_seeds(
+    for_seeds_tcp_and_ws(
         "permission_violation_ends_only_that_subscription",
         50,
         |seed| {

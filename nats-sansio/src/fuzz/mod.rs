@@ -2,8 +2,12 @@
 //! seeded inputs) in normal CI. The `fuzz/` crate's targets are one-line calls into these.
 
 mod connection;
+#[cfg(feature = "websocket")]
+mod websocket;
 
 pub use connection::connection;
+#[cfg(feature = "websocket")]
+pub use websocket::{websocket, websocket_frames};
 
 use bytes::Bytes;
 

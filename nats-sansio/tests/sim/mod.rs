@@ -23,7 +23,9 @@ pub(crate) mod jetstream;
 pub(crate) mod machine_app;
 pub(crate) mod net;
 pub(crate) mod server;
+pub(crate) mod websocket;
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -37,6 +39,12 @@ use nats_sansio::{Connection, Directive, Event};
 use app::{App, AppCx};
 use net::{Clock, NetProfile, Pipe, Rng, Segment};
 use server::{Cluster, ConnId, ServerConfig};
+use websocket::WsGateway;
+
+thread_local! {
+    /// Clients of worlds built on this thread reach their servers over WebSocket.
+    static OVER_WEBSOCKET: Cell<bool> = const { Cell::new(false) };
+}
 
 /// Steps allowed at one virtual instant before the run counts as a livelock.
 const MAX_STEPS_PER_INSTANT: u32 = 100_000;
@@ -56,6 +64,19 @@ pub(crate) fn for_seeds(name: &str, count: u64, scenario: impl Fn(u64)) {
             );
             resume_unwind(panic);
         }
+    }
+}
+
+/// Runs `scenario` once per seed over plain TCP, then once per seed over WebSocket (every
+/// `nats://` URL a client is given becomes `ws://`, and each socket gets a [`WsGateway`]).
+pub(crate) fn for_seeds_tcp_and_ws(name: &str, count: u64, scenario: impl Fn(u64)) {
+    for_seeds(name, count, &scenario);
+    OVER_WEBSOCKET.with(|ws| ws.set(true));
+    let result = catch_unwind(AssertUnwindSafe(|| for_seeds(name, count, &scenario)));
+    OVER_WEBSOCKET.with(|ws| ws.set(false));
+    if let Err(panic) = result {
+        eprintln!("(over WebSocket)");
+        resume_unwind(panic);
     }
 }
 
@@ -79,8 +100,9 @@ pub(crate) struct Client {
     /// The socket's send buffer is full: the driver writes nothing while set.
     pub(crate) write_blocked: bool,
     link: Option<ConnId>,
-    /// A connect in progress: when it resolves and to which `host:port`.
-    connecting: Option<(Duration, String)>,
+    /// A connect in progress: when it resolves, to which `host:port`, and whether over
+    /// WebSocket.
+    connecting: Option<(Duration, String, bool)>,
     profile: NetProfile,
 }
 
@@ -108,6 +130,8 @@ struct Link {
     server_open: bool,
     /// The client still owns this socket.
     client_open: bool,
+    /// The server side of a WebSocket socket.
+    ws: Option<WsGateway>,
 }
 
 /// The whole simulated system.
@@ -149,7 +173,12 @@ impl World {
 
     /// Adds a client for `urls`, with the world's seed and a random network profile.
     pub(crate) fn add_client(&mut self, urls: &str, tweak: impl FnOnce(&mut Options)) -> usize {
-        let mut opts = Options::new(urls).expect("server urls");
+        let urls = if OVER_WEBSOCKET.with(Cell::get) {
+            urls.replace("nats://", "ws://")
+        } else {
+            urls.to_owned()
+        };
+        let mut opts = Options::new(&urls).expect("server urls");
         opts.seed = Some(self.seed.wrapping_add(self.clients.len() as u64));
         tweak(&mut opts);
         let conn = Connection::new(opts, self.clock.now()).expect("options");
@@ -353,7 +382,7 @@ impl World {
             progressed = true;
         }
         for c in 0..self.clients.len() {
-            if let Some((due, _)) = &self.clients[c].connecting {
+            if let Some((due, _, _)) = &self.clients[c].connecting {
                 if *due <= now {
                     self.finish_connect(c);
                     progressed = true;
@@ -392,7 +421,7 @@ impl World {
             [
                 timeout,
                 app.map(|t| self.clock.offset(t)),
-                c.connecting.as_ref().map(|(d, _)| *d),
+                c.connecting.as_ref().map(|(d, _, _)| *d),
             ]
         });
         let clients = clients.chain([self.cluster.poll_timeout()]);
@@ -418,7 +447,19 @@ impl World {
                     continue;
                 }
                 match seg {
-                    Segment::Data(d) => self.cluster.receive(id, &d),
+                    Segment::Data(d) => match link.ws.as_mut() {
+                        Some(ws) => {
+                            let nats = ws.receive(&d);
+                            assert!(
+                                ws.violations.is_empty(),
+                                "SEED={}: WebSocket violations: {:?}",
+                                self.seed,
+                                ws.violations
+                            );
+                            self.cluster.receive(id, &nats);
+                        }
+                        None => self.cluster.receive(id, &d),
+                    },
                     Segment::Eof => {
                         link.server_open = false;
                         self.cluster.disconnect(id);
@@ -474,8 +515,14 @@ impl World {
             if !link.server_open {
                 continue;
             }
-            let (out, close) = self.cluster.take_output(id);
+            let (mut out, close) = self.cluster.take_output(id);
             let profile = self.clients[link.client].profile;
+            if let Some(ws) = link.ws.as_mut() {
+                out = ws.send(&out, &mut self.rng);
+                if close {
+                    out.extend(ws.close_frame());
+                }
+            }
             if !out.is_empty() {
                 link.s2c.write(now, &out, &profile, &mut self.rng);
             }
@@ -517,9 +564,14 @@ impl World {
                 let latency = client.profile.latency;
                 let due = self.clock.elapsed() + latency;
                 let host_port = format!("{}:{}", server.host(), server.port());
-                self.clients[c].connecting = Some((due, host_port));
+                self.clients[c].connecting = Some((due, host_port, server.is_websocket()));
             }
             Directive::Close => {
+                // What the machine still holds goes out first (after a close: the last
+                // publishes, and over WebSocket the close frame).
+                if self.clients[c].link.is_some() {
+                    self.transmit(c);
+                }
                 let opening = self.clients[c].connecting.take().is_some();
                 let Some(id) = self.clients[c].link.take() else {
                     if !opening {
@@ -547,7 +599,7 @@ impl World {
     }
 
     fn finish_connect(&mut self, c: usize) {
-        let Some((_, host_port)) = self.clients[c].connecting.take() else {
+        let Some((_, host_port, websocket)) = self.clients[c].connecting.take() else {
             return;
         };
         let now = self.clock.now();
@@ -572,6 +624,7 @@ impl World {
                 s2c: Pipe::default(),
                 server_open: true,
                 client_open: true,
+                ws: websocket.then(WsGateway::default),
             },
         );
         self.clients[c].link = Some(id);
