@@ -9,6 +9,9 @@
 //! The library uses only `std`, so `xtask` depends on it to provision the server binary
 //! ([`nats_server_binary`]) with exactly the logic the tests use.
 //!
+//! A server can also listen for WebSocket clients, plain or TLS, on a port the harness picks
+//! and keeps across restarts ([`WebSocket`], [`NatsServer::ws_url`]).
+//!
 //! For interop tests it also installs nats-py, the Python client, the same way ([`nats_py`]),
 //! and runs the scripts in `tests/python/` with it ([`NatsPy::run`]).
 //!
@@ -25,6 +28,7 @@ mod provision;
 mod python;
 mod server;
 mod tempdir;
+mod websocket;
 
 pub use cluster::{Cluster, ClusterBuilder};
 pub use net::{free_port, http_get, wait_until};
@@ -34,3 +38,4 @@ pub use provision::{
 pub use python::{nats_py, nats_py_or_skip, script, NatsPy, NATS_PY_VERSION, SCRIPT_TIMEOUT};
 pub use server::{NatsServer, NatsServerBuilder, READY_TIMEOUT};
 pub use tempdir::TempDir;
+pub use websocket::WebSocket;

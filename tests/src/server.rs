@@ -3,8 +3,8 @@
 //! Invariant: while a [`NatsServer`] exists it owns at most one live child process; `restart`
 //! reuses the exact command line (same ports, same config file, same JetStream store), and
 //! dropping the value kills the process, then removes its directory. "Ready" always means
-//! both that the current process printed `Server is ready` and that its client port accepts
-//! TCP connections.
+//! both that the current process printed `Server is ready` and that its client port (and its
+//! WebSocket port, when it has one) accepts TCP connections.
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::net::{accepts, free_port, http_get, wait_until};
-use crate::{nats_server_binary, TempDir};
+use crate::{nats_server_binary, TempDir, WebSocket};
 
 /// How long a server gets to become ready (and to stop) before the harness gives up.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -30,6 +30,7 @@ pub struct NatsServerBuilder {
     jetstream: bool,
     monitoring: bool,
     port: Option<u16>,
+    websocket: Option<WebSocket>,
     args: Vec<OsString>,
     files: Vec<(PathBuf, Vec<u8>)>,
 }
@@ -62,6 +63,15 @@ impl NatsServerBuilder {
     /// Uses this client port instead of a free one.
     pub fn port(mut self, port: u16) -> Self {
         self.port = Some(port);
+        self
+    }
+
+    /// Adds a WebSocket listener on a free loopback port that the harness picks and keeps
+    /// across [`restart`](NatsServer::restart)s; see [`NatsServer::ws_port`] and
+    /// [`NatsServer::ws_url`]. Its `websocket { }` block is appended to the
+    /// [`config`](Self::config), which must not have one of its own.
+    pub fn websocket(mut self, websocket: WebSocket) -> Self {
+        self.websocket = Some(websocket);
         self
     }
 
@@ -106,7 +116,8 @@ impl NatsServerBuilder {
     pub fn try_start(self) -> Result<NatsServer, String> {
         let binary = nats_server_binary();
         let dir = TempDir::new("nats-server");
-        for (name, contents) in &self.files {
+        let ws_files = self.websocket.iter().flat_map(WebSocket::files);
+        for (name, contents) in self.files.iter().cloned().chain(ws_files) {
             let path = dir.path().join(name);
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)
@@ -115,17 +126,14 @@ impl NatsServerBuilder {
             std::fs::write(&path, contents)
                 .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
         }
-        if let Some(config) = &self.config {
-            let path = dir.path().join("server.conf");
-            std::fs::write(&path, config)
-                .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
-        }
         let attempts = if self.port.is_some() { 1 } else { 5 };
         let mut server = NatsServer {
             binary,
             dir,
             port: 0,
             monitor_port: None,
+            ws_port: None,
+            ws_tls: self.websocket.as_ref().is_some_and(WebSocket::is_tls),
             args: Vec::new(),
             child: None,
             pid: 0,
@@ -136,6 +144,8 @@ impl NatsServerBuilder {
         loop {
             server.port = self.port.unwrap_or_else(free_port);
             server.monitor_port = self.monitoring.then(free_port);
+            server.ws_port = self.websocket.is_some().then(free_port);
+            self.write_config(&server);
             server.args = self.command_line(&server);
             match server.spawn_and_wait() {
                 Ok(()) => return Ok(server),
@@ -145,9 +155,24 @@ impl NatsServerBuilder {
         }
     }
 
+    /// Writes `server.conf` when there is a configuration or a WebSocket listener (whose port
+    /// changes with each attempt).
+    fn write_config(&self, server: &NatsServer) {
+        let mut config = self.config.clone().unwrap_or_default();
+        if let (Some(websocket), Some(port)) = (&self.websocket, server.ws_port) {
+            config.push('\n');
+            config.push_str(&websocket.block(port));
+        }
+        if self.config.is_some() || self.websocket.is_some() {
+            let path = server.dir.path().join("server.conf");
+            std::fs::write(&path, config)
+                .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        }
+    }
+
     fn command_line(&self, server: &NatsServer) -> Vec<OsString> {
         let mut args: Vec<OsString> = Vec::new();
-        if self.config.is_some() {
+        if self.config.is_some() || self.websocket.is_some() {
             args.push("-c".into());
             args.push(server.dir.path().join("server.conf").into());
         }
@@ -180,6 +205,8 @@ pub struct NatsServer {
     dir: TempDir,
     port: u16,
     monitor_port: Option<u16>,
+    ws_port: Option<u16>,
+    ws_tls: bool,
     args: Vec<OsString>,
     child: Option<Child>,
     pid: u32,
@@ -216,6 +243,31 @@ impl NatsServer {
     /// `user:password` or a token, inserted as given.
     pub fn client_url_with(&self, userinfo: &str) -> String {
         format!("nats://{userinfo}@127.0.0.1:{}", self.port)
+    }
+
+    /// The WebSocket port on 127.0.0.1, the same across restarts.
+    ///
+    /// # Panics
+    ///
+    /// If the server has no WebSocket listener ([`NatsServerBuilder::websocket`]).
+    pub fn ws_port(&self) -> u16 {
+        self.ws_port
+            .expect("no WebSocket listener: start the server with .websocket(…)")
+    }
+
+    /// The WebSocket URL: `ws://127.0.0.1:<port>`, or `wss://localhost:<port>` for a TLS
+    /// listener (`localhost`, so that the certificate's name is checked).
+    ///
+    /// # Panics
+    ///
+    /// If the server has no WebSocket listener ([`NatsServerBuilder::websocket`]).
+    pub fn ws_url(&self) -> String {
+        let port = self.ws_port();
+        if self.ws_tls {
+            format!("wss://localhost:{port}")
+        } else {
+            format!("ws://127.0.0.1:{port}")
+        }
     }
 
     /// The monitoring port, when started with [`NatsServerBuilder::monitoring`].
@@ -365,7 +417,8 @@ impl NatsServer {
             if let Some(child) = &mut self.child {
                 exited = child.try_wait().ok().flatten();
             }
-            (printed_ready && accepts(self.port)) || exited.is_some()
+            let ws_accepts = self.ws_port.is_none_or(accepts);
+            (printed_ready && accepts(self.port) && ws_accepts) || exited.is_some()
         });
         let why = match exited {
             None if ready => return Ok(()),

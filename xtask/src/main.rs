@@ -9,7 +9,9 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-use nats_tests::{try_nats_server_binary, workspace_root, NatsServer, NATS_SERVER_VERSION};
+use nats_tests::{
+    try_nats_server_binary, workspace_root, NatsServer, WebSocket, NATS_SERVER_VERSION,
+};
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -17,7 +19,8 @@ usage: cargo xtask <command>
 commands:
   test [--no-nextest] [ARGS…]  provision nats-server, run the whole suite (nextest if
                               installed, else cargo test) with ARGS, then the doc tests
-  demo                        start a nats-server and run the tour example against it
+  demo [--websocket]          start a nats-server and run the tour example against it;
+                              with --websocket, over a ws:// listener of that server
   fmt                         format the workspace in place
   lint                        check formatting, then clippy with warnings as errors
   checks                      rustdoc without warnings, the client crates on the declared
@@ -38,7 +41,7 @@ fn main() -> ExitCode {
     let rest = args.get(1..).unwrap_or_default();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(rest),
-        Some("demo") => demo(),
+        Some("demo") => demo(rest),
         Some("fmt") => cargo(["fmt", "--all"]),
         Some("lint") => lint(),
         Some("checks") => checks(),
@@ -209,10 +212,25 @@ fn checks() -> Result {
     ])
 }
 
-fn demo() -> Result {
+/// Starts a JetStream-enabled server and runs the tour against it: at its `nats://` URL, or
+/// with `--websocket` at the `ws://` URL of a WebSocket listener the server also opens.
+fn demo(args: &[String]) -> Result {
+    let websocket = match args {
+        [] => false,
+        [flag] if flag == "--websocket" => true,
+        _ => return Err(format!("demo takes only --websocket\n\n{USAGE}")),
+    };
     provision()?;
-    let mut server = NatsServer::builder().jetstream(true).start();
-    let url = server.url();
+    let mut builder = NatsServer::builder().jetstream(true);
+    if websocket {
+        builder = builder.websocket(WebSocket::plain());
+    }
+    let mut server = builder.start();
+    let url = if websocket {
+        server.ws_url()
+    } else {
+        server.url()
+    };
     eprintln!("xtask: nats-server {NATS_SERVER_VERSION} listening on {url}");
     let result = cargo([
         "run",
