@@ -294,6 +294,16 @@ impl ConnectOptions {
         self
     }
 
+    /// Offers permessage-deflate compression on `ws://` and `wss://` connections (off by
+    /// default, as in nats.go): used when the server allows it (`websocket { compression:
+    /// true }`), plain frames otherwise. It saves bandwidth on compressible traffic and
+    /// costs CPU both ways.
+    #[cfg(feature = "websocket")]
+    pub fn websocket_compression(mut self, compression: bool) -> ConnectOptions {
+        self.options.websocket_compression = compression;
+        self
+    }
+
     /// Require TLS even for `nats://` URLs (and for `ws://` ones, which makes them
     /// `wss://`).
     pub fn require_tls(mut self, required: bool) -> ConnectOptions {

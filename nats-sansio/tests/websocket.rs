@@ -10,6 +10,7 @@ use nats_sansio::connection::{ConfigError, ConnectionError, Delivery, Directive,
 use nats_sansio::proto::HeaderMap;
 use nats_sansio::proto::Message;
 use nats_sansio::websocket::accept_key;
+use nats_sansio::websocket::deflate::{Deflater, Inflater};
 use nats_sansio::{Connection, ConnectionEvent};
 
 const INFO: &[u8] =
@@ -66,10 +67,20 @@ fn binary(payload: &[u8]) -> Vec<u8> {
 }
 
 /// The client's frames: (opcode, unmasked payload), each checked to be final and masked.
-fn client_frames(mut wire: &[u8]) -> Vec<(u8, Vec<u8>)> {
+fn client_frames(wire: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    client_frames_rsv(wire)
+        .into_iter()
+        .map(|(b0, payload)| {
+            assert_eq!(b0 & 0xF0, 0x80, "FIN set, no reserved bits");
+            (b0 & 0x0F, payload)
+        })
+        .collect()
+}
+
+/// The client's frames: (first byte, unmasked payload), each checked to be masked.
+fn client_frames_rsv(mut wire: &[u8]) -> Vec<(u8, Vec<u8>)> {
     let mut frames = Vec::new();
     while !wire.is_empty() {
-        assert_eq!(wire[0] & 0xF0, 0x80, "FIN set, no reserved bits");
         assert_eq!(wire[1] & 0x80, 0x80, "every client frame is masked");
         let (len, at) = match wire[1] & 0x7F {
             126 => (u16::from_be_bytes([wire[2], wire[3]]) as usize, 4),
@@ -85,7 +96,7 @@ fn client_frames(mut wire: &[u8]) -> Vec<(u8, Vec<u8>)> {
             .enumerate()
             .map(|(i, b)| b ^ key[i % 4])
             .collect();
-        frames.push((wire[0] & 0x0F, payload));
+        frames.push((wire[0], payload));
         wire = &wire[at + 4 + len..];
     }
     frames
@@ -430,5 +441,97 @@ fn discovered_servers_take_the_websocket_scheme() {
     assert!(
         servers.contains(&"ws://10.0.0.2:8081".to_owned()),
         "{servers:?}"
+    );
+}
+
+#[test]
+fn compression_is_offered_when_asked_and_used_both_ways_once_accepted() {
+    let now = Instant::now();
+    let mut o = options("ws://127.0.0.1:8080", 7);
+    o.websocket_compression = true;
+    let mut conn = Connection::new(o, now).unwrap();
+    conn.poll_directive();
+    conn.handle_connected(now);
+    let (request, answer) = accept(&sent(&mut conn));
+    assert!(request.contains(
+        "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; \
+         client_no_context_takeover\r\n"
+    ));
+    let answer = String::from_utf8(answer).unwrap().replace(
+        "\r\n\r\n",
+        "\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; \
+         client_no_context_takeover\r\n\r\n",
+    );
+    let mut wire = answer.into_bytes();
+    // The server compresses INFO (RSV1 on the frame), as it does any flush over 64 bytes.
+    let mut info = bytes::BytesMut::new();
+    Deflater::default().compress(&mut &INFO[..], INFO.len(), &mut info);
+    wire.extend(frame(0xC2, &info));
+    conn.handle_received(now, &wire);
+    // CONNECT is long enough to go out compressed; the short PING may not.
+    let mut hello = Vec::new();
+    let mut compressed_frames = 0;
+    for (b0, payload) in client_frames_rsv(&sent(&mut conn)) {
+        if b0 == 0xC2 {
+            compressed_frames += 1;
+            let mut out = bytes::BytesMut::new();
+            Inflater::default()
+                .inflate(&payload, &mut out, 1 << 20)
+                .unwrap();
+            hello.extend_from_slice(&out);
+        } else {
+            assert_eq!(b0, 0x82);
+            hello.extend(payload);
+        }
+    }
+    assert!(compressed_frames >= 1);
+    let hello = String::from_utf8(hello).unwrap();
+    assert!(
+        hello.starts_with("CONNECT {") && hello.ends_with("PING\r\n"),
+        "{hello}"
+    );
+    // Compressed and plain messages mix, and a compressed one may come in fragments.
+    let mut pong = bytes::BytesMut::new();
+    let text = "PONG\r\n";
+    Deflater::default().compress(&mut text.as_bytes(), text.len(), &mut pong);
+    let (a, b) = pong.split_at(pong.len() / 2);
+    let mut wire = frame(0x42, a);
+    wire.extend(frame(0x80, b));
+    conn.handle_received(now, &wire);
+    assert!(events(&mut conn)
+        .iter()
+        .any(|e| matches!(e, Event::Connection(ConnectionEvent::Connected { .. }))));
+    // A large, repetitive publish goes out in compressed messages of at most 64 KiB of NATS
+    // bytes each, much smaller on the wire.
+    let payload = Bytes::from(b"0123456789".repeat(30_000));
+    conn.publish("big", None, None, payload.clone()).unwrap();
+    let frames = client_frames_rsv(&sent(&mut conn));
+    let on_wire: usize = frames.iter().map(|(_, p)| p.len()).sum();
+    let mut data = Vec::new();
+    for (b0, p) in frames {
+        assert_eq!(b0, 0xC2);
+        let mut out = bytes::BytesMut::new();
+        Inflater::default()
+            .inflate(&p, &mut out, 64 * 1024)
+            .unwrap();
+        data.extend_from_slice(&out);
+    }
+    assert!(on_wire * 10 < payload.len(), "{on_wire}");
+    assert_eq!(&data[..17], b"PUB big 300000\r\n0");
+    assert_eq!(&data[16..data.len() - 2], &payload[..]);
+}
+
+#[test]
+fn without_the_offer_a_compressed_frame_is_a_protocol_error() {
+    let now = Instant::now();
+    let mut conn = connected("ws://127.0.0.1:8080", now);
+    conn.handle_received(now, &frame(0xC2, b"\x01\x00"));
+    let reason = events(&mut conn).into_iter().find_map(|e| match e {
+        Event::Connection(ConnectionEvent::Disconnected { reason, .. }) => Some(reason),
+        _ => None,
+    });
+    assert!(
+        matches!(&reason, Some(ConnectionError::WebSocket(m)) if m.contains("reserved bits")),
+        "{reason:?}"
     );
 }

@@ -501,7 +501,111 @@ async fn bad_websocket_options_are_refused_before_any_socket(rt: Rt) {
     }
 }
 
+/// Forwards every connection on a local port to `target`, counting the bytes that pass
+/// either way: what the client's socket really carries.
+struct CountingProxy {
+    port: u16,
+    bytes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl CountingProxy {
+    fn start(target: u16) -> CountingProxy {
+        use std::io::{Read, Write};
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = bytes.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let counter = counter.clone();
+                    std::thread::spawn(move || {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        while let Ok(n) = from.read(&mut buf) {
+                            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                            counter.fetch_add(n as u64, Ordering::Relaxed);
+                        }
+                        let _ = to.shutdown(Shutdown::Write);
+                    });
+                }
+            }
+        });
+        CountingProxy { port, bytes }
+    }
+
+    fn bytes(&self) -> u64 {
+        self.bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// permessage-deflate against a server that allows it: a client that asks for compression
+/// and one that does not (default options) exchange 1 MiB of text each way, every byte
+/// intact; the compressing client's socket, counted by a proxy, carries a small fraction
+/// of that, while the same exchange without compression carries all of it.
+async fn compression_when_asked(rt: Rt) {
+    let server = WsServer::start_with(
+        Listener::Plain,
+        NatsServer::builder().config("max_payload: 2MB\n"),
+        |ws| ws.extra("compression: true"),
+    );
+    let plain = server.connect(rt).await;
+    let text: bytes::Bytes = b"orders.new {\"sku\": 42, \"qty\": 1}\n"
+        .repeat((1 << 20) / 34)
+        .into();
+    let mut carried = Vec::new();
+    for compression in [true, false] {
+        let proxy = CountingProxy::start(server.server.ws_port());
+        let url = format!("ws://127.0.0.1:{}", proxy.port);
+        let options = ConnectOptions::new().websocket_compression(compression);
+        let client = within(WAIT, "connecting", rt.connect_exactly(&url, options))
+            .await
+            .unwrap();
+        let mut theirs = plain.subscribe("to.plain").await.unwrap();
+        plain.flush().await.unwrap();
+        let mut mine = client.subscribe("to.client").await.unwrap();
+        client.flush().await.unwrap();
+        let before = proxy.bytes();
+        client.publish("to.plain", text.clone()).await.unwrap();
+        client.flush().await.unwrap();
+        assert!(
+            next_message(&mut theirs, "1 MiB from the client")
+                .await
+                .payload
+                == text
+        );
+        plain.publish("to.client", text.clone()).await.unwrap();
+        plain.flush().await.unwrap();
+        assert!(next_message(&mut mine, "1 MiB to the client").await.payload == text);
+        carried.push(proxy.bytes() - before);
+        client.close().await.unwrap();
+        theirs.unsubscribe().await.unwrap();
+    }
+    let both_ways = 2 * text.len() as u64;
+    assert!(
+        carried[0] * 10 < both_ways,
+        "compressed: {} bytes carried for {both_ways}",
+        carried[0]
+    );
+    assert!(
+        carried[1] >= both_ways,
+        "plain: {} bytes carried for {both_ways}",
+        carried[1]
+    );
+}
+
 on_every_runtime!(
+    compression_when_asked,
     publish_subscribe_headers_ws,
     publish_subscribe_headers_wss,
     request_reply_ws,

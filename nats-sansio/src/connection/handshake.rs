@@ -22,6 +22,7 @@ impl Connection {
     pub(super) fn on_info(&mut self, info: ServerInfo) {
         if info.max_payload > 0 {
             self.max_payload = info.max_payload;
+            self.transport.set_max_payload(self.max_payload);
         }
         if !self.opts.ignore_discovered_servers {
             let rng = if self.opts.retain_servers_order {

@@ -103,6 +103,11 @@ pub struct Options {
     /// `Connection`, `Sec-WebSocket-*`) are refused.
     #[cfg(feature = "websocket")]
     pub websocket_headers: Vec<(String, String)>,
+    /// Offer permessage-deflate on WebSocket connections: used when the server allows it
+    /// (`websocket { compression: true }`), else frames stay plain. Worth it on slow links
+    /// with compressible payloads; it costs CPU both ways.
+    #[cfg(feature = "websocket")]
+    pub websocket_compression: bool,
     /// The whole connect (TCP, TLS, INFO, CONNECT, PONG) must finish within this.
     pub connect_timeout: Duration,
     /// Interval between keep-alive PINGs.
@@ -176,6 +181,8 @@ impl Default for Options {
             tls: TlsOptions::default(),
             #[cfg(feature = "websocket")]
             websocket_headers: Vec::new(),
+            #[cfg(feature = "websocket")]
+            websocket_compression: false,
             connect_timeout: Duration::from_secs(5),
             ping_interval: Duration::from_secs(60),
             max_pings_out: 2,

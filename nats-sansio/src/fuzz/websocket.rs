@@ -1,7 +1,8 @@
 //! Fuzz bodies for the WebSocket layer.
 //!
-//! Invariants checked: the frame reader never panics and reads the same data, the same
-//! control frames and the same first error whatever the chunking of its input; and the
+//! Invariants checked: the frame reader (with or without compression) never panics and
+//! reads the same data, the same control frames and the same first error whatever the
+//! chunking of its input; and the
 //! connection over `ws://` makes of any NATS byte stream, however the server frames and
 //! fragments it, interleaves pings and chunks the wire, exactly what it makes of the same
 //! stream over plain TCP: the same messages, the same events and, while the socket lives,
@@ -18,8 +19,11 @@ use crate::Connection;
 
 type Frames = (Vec<u8>, Vec<Control>, Option<String>);
 
-fn read_frames(chunks: &[&[u8]]) -> Frames {
+fn read_frames(chunks: &[&[u8]], compression: bool) -> Frames {
     let mut reader = FrameReader::new();
+    if compression {
+        reader.enable_compression(1 << 20);
+    }
     let (mut input, mut data, mut controls) = (BytesMut::new(), BytesMut::new(), Vec::new());
     for chunk in chunks {
         input.extend_from_slice(chunk);
@@ -40,17 +44,20 @@ fn read_frames(chunks: &[&[u8]]) -> Frames {
     (data.to_vec(), controls, None)
 }
 
-/// The frame reader: one chunk, one byte at a time and a data-derived split agree.
+/// The frame reader, with and without permessage-deflate: one chunk, one byte at a time
+/// and a data-derived split agree.
 pub fn websocket_frames(data: &[u8]) {
-    let whole = read_frames(&[data]);
-    let bytes: Vec<&[u8]> = data.chunks(1).collect();
-    assert_eq!(read_frames(&bytes), whole, "byte at a time");
-    let cut = data.first().map_or(0, |&b| b as usize % (data.len() + 1));
-    assert_eq!(
-        read_frames(&[&data[..cut], &data[cut..]]),
-        whole,
-        "split at {cut}"
-    );
+    for compression in [false, true] {
+        let whole = read_frames(&[data], compression);
+        let bytes: Vec<&[u8]> = data.chunks(1).collect();
+        assert_eq!(read_frames(&bytes, compression), whole, "byte at a time");
+        let cut = data.first().map_or(0, |&b| b as usize % (data.len() + 1));
+        assert_eq!(
+            read_frames(&[&data[..cut], &data[cut..]], compression),
+            whole,
+            "split at {cut}"
+        );
+    }
 }
 
 /// NATS server ops the stream is built from, so runs reach messages and errors.

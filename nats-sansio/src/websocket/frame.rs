@@ -8,6 +8,7 @@
 
 use bytes::{Buf, BufMut, BytesMut};
 
+use super::deflate::{Deflater, Inflater};
 use super::WsError;
 
 /// The largest payload of a data frame the client writes: a flush of more bytes goes out as
@@ -17,11 +18,17 @@ pub const MAX_FRAME_PAYLOAD: usize = 64 * 1024;
 /// The largest payload of a control frame (RFC 6455 §5.5).
 pub const MAX_CONTROL_PAYLOAD: usize = 125;
 
+/// The most bytes of one compressed message gathered before it is inflated.
+const MAX_COMPRESSED_MESSAGE: usize = 64 * 1024 * 1024;
+
 /// The close code of a normal closure.
 pub const CLOSE_NORMAL: u16 = 1000;
 
 const FIN: u8 = 0x80;
-const RSV: u8 = 0x70;
+/// RSV1: the message is compressed (permessage-deflate), on its first frame only.
+const COMPRESSED: u8 = 0x40;
+/// RSV2 and RSV3: no extension defines them.
+const RSV23: u8 = 0x30;
 const MASKED: u8 = 0x80;
 const OP_CONTINUATION: u8 = 0x0;
 const OP_TEXT: u8 = 0x1;
@@ -48,9 +55,10 @@ pub fn apply_mask(data: &mut [u8], key: [u8; 4]) {
     }
 }
 
-/// Appends the header of a final, masked frame of `len` payload bytes.
-fn write_header(out: &mut BytesMut, opcode: u8, len: usize, key: [u8; 4]) {
-    out.put_u8(FIN | opcode);
+/// Appends the header of a masked frame of `len` payload bytes whose first byte (FIN,
+/// RSV1, opcode) is `b0`.
+fn write_header(out: &mut BytesMut, b0: u8, len: usize, key: [u8; 4]) {
+    out.put_u8(b0);
     if len < 126 {
         out.put_u8(MASKED | len as u8);
     } else if let Ok(len) = u16::try_from(len) {
@@ -72,7 +80,7 @@ pub fn write_data_frame(out: &mut BytesMut, src: &mut dyn Buf, key: [u8; 4]) -> 
         return 0;
     }
     out.reserve(len + 14);
-    write_header(out, OP_BINARY, len, key);
+    write_header(out, FIN | OP_BINARY, len, key);
     let start = out.len();
     let mut left = len;
     while left > 0 {
@@ -82,6 +90,31 @@ pub fn write_data_frame(out: &mut BytesMut, src: &mut dyn Buf, key: [u8; 4]) -> 
         src.advance(n);
         left -= n;
     }
+    apply_mask(&mut out[start..], key);
+    len
+}
+
+/// Appends one binary message compressed with `deflater`: the next
+/// `min(src.remaining(), max_plain)` bytes of `src`, advanced past them. `scratch` is a
+/// buffer reused between calls. Returns how many plain bytes the message took.
+pub fn write_compressed_frame(
+    out: &mut BytesMut,
+    src: &mut dyn Buf,
+    max_plain: usize,
+    key: [u8; 4],
+    deflater: &mut Deflater,
+    scratch: &mut BytesMut,
+) -> usize {
+    let len = src.remaining().min(max_plain);
+    if len == 0 {
+        return 0;
+    }
+    scratch.clear();
+    deflater.compress(src, len, scratch);
+    out.reserve(scratch.len() + 14);
+    write_header(out, FIN | COMPRESSED | OP_BINARY, scratch.len(), key);
+    let start = out.len();
+    out.extend_from_slice(scratch);
     apply_mask(&mut out[start..], key);
     len
 }
@@ -98,7 +131,7 @@ pub fn write_close(out: &mut BytesMut, code: u16, key: [u8; 4]) {
 
 fn write_control(out: &mut BytesMut, opcode: u8, payload: &[u8], key: [u8; 4]) {
     let payload = &payload[..payload.len().min(MAX_CONTROL_PAYLOAD)];
-    write_header(out, opcode, payload.len(), key);
+    write_header(out, FIN | opcode, payload.len(), key);
     let start = out.len();
     out.extend_from_slice(payload);
     apply_mask(&mut out[start..], key);
@@ -122,8 +155,8 @@ pub enum Control {
 enum State {
     /// Waiting for a frame header.
     Header,
-    /// Inside a data frame: `left` payload bytes still to come.
-    Data { left: u64 },
+    /// Inside a data frame: `left` payload bytes still to come; `fin`: the message's last.
+    Data { left: u64, fin: bool },
     /// Inside a control frame: `payload` gathered so far, `left` bytes to come.
     Control {
         opcode: u8,
@@ -138,6 +171,11 @@ pub struct FrameReader {
     state: State,
     /// A data message was begun by a frame without FIN: continuations may follow.
     fragmented: bool,
+    /// permessage-deflate was negotiated: the inflater and the most a message may inflate to.
+    compression: Option<(Inflater, usize)>,
+    /// The message being read is compressed: its frames gather in `compressed`.
+    message_compressed: bool,
+    compressed: BytesMut,
 }
 
 impl Default for FrameReader {
@@ -145,6 +183,9 @@ impl Default for FrameReader {
         FrameReader {
             state: State::Header,
             fragmented: false,
+            compression: None,
+            message_compressed: false,
+            compressed: BytesMut::new(),
         }
     }
 }
@@ -157,6 +198,12 @@ impl FrameReader {
     /// A reader expecting a frame header.
     pub fn new() -> FrameReader {
         FrameReader::default()
+    }
+
+    /// Accepts compressed messages (permessage-deflate was negotiated), each inflating to
+    /// at most `limit` bytes.
+    pub fn enable_compression(&mut self, limit: usize) {
+        self.compression = Some((Inflater::default(), limit));
     }
 
     /// Consumes frames from the front of `input`, appending data payloads to `data`, until
@@ -175,20 +222,33 @@ impl FrameReader {
                         return Ok(None);
                     }
                 }
-                State::Data { left } => {
-                    if *left == 0 {
-                        self.state = State::Header;
+                State::Data { left, fin } => {
+                    if *left > 0 {
+                        let n = usize::try_from(*left)
+                            .unwrap_or(usize::MAX)
+                            .min(input.len());
+                        if n == 0 {
+                            return Ok(None);
+                        }
+                        let target = if self.message_compressed {
+                            &mut self.compressed
+                        } else {
+                            &mut *data
+                        };
+                        target.extend_from_slice(&input[..n]);
+                        input.advance(n);
+                        *left -= n as u64;
                         continue;
                     }
-                    let n = usize::try_from(*left)
-                        .unwrap_or(usize::MAX)
-                        .min(input.len());
-                    if n == 0 {
-                        return Ok(None);
+                    let fin = *fin;
+                    self.state = State::Header;
+                    if fin && self.message_compressed {
+                        self.message_compressed = false;
+                        if let Some((inflater, limit)) = self.compression.as_mut() {
+                            inflater.inflate(&self.compressed, data, *limit)?;
+                        }
+                        self.compressed.clear();
                     }
-                    data.extend_from_slice(&input[..n]);
-                    input.advance(n);
-                    *left -= n as u64;
                 }
                 State::Control {
                     opcode,
@@ -222,11 +282,12 @@ impl FrameReader {
         if b1 & MASKED != 0 {
             return Err(protocol("the server sent a masked frame"));
         }
-        if b0 & RSV != 0 {
+        if b0 & RSV23 != 0 || (b0 & COMPRESSED != 0 && self.compression.is_none()) {
             return Err(protocol(
                 "a frame has reserved bits set, and no extension was negotiated",
             ));
         }
+        let compressed = b0 & COMPRESSED != 0;
         let header_len = match b1 & 0x7F {
             126 => 4,
             127 => 10,
@@ -262,12 +323,26 @@ impl FrameReader {
                         "a new data frame before the last fragment of the message",
                     ));
                 }
+                if compressed && opcode == OP_CONTINUATION {
+                    return Err(protocol("a continuation frame marked compressed"));
+                }
+                if opcode != OP_CONTINUATION {
+                    self.message_compressed = compressed;
+                }
+                if self.message_compressed
+                    && self.compressed.len() as u64 + len > MAX_COMPRESSED_MESSAGE as u64
+                {
+                    return Err(protocol("a compressed message longer than 64 MiB"));
+                }
                 self.fragmented = !fin;
-                self.state = State::Data { left: len };
+                self.state = State::Data { left: len, fin };
             }
             OP_CLOSE | OP_PING | OP_PONG => {
                 if !fin {
                     return Err(protocol("a fragmented control frame"));
+                }
+                if compressed {
+                    return Err(protocol("a control frame marked compressed"));
                 }
                 if len > MAX_CONTROL_PAYLOAD as u64 {
                     return Err(protocol("a control frame longer than 125 bytes"));

@@ -48,7 +48,13 @@ pub struct UpgradeRequest<'a> {
     pub key: &'a str,
     /// Extra headers, already checked with [`check_header`].
     pub headers: &'a [(String, String)],
+    /// Offer permessage-deflate without context takeover.
+    pub compression: bool,
 }
+
+/// The extension offer: permessage-deflate, each message on its own both ways.
+const DEFLATE_OFFER: &str =
+    "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
 
 /// The `Sec-WebSocket-Key` for 16 random bytes (base64).
 pub fn key_from(random: [u8; 16]) -> String {
@@ -110,6 +116,12 @@ pub fn write_request(request: &UpgradeRequest<'_>, out: &mut BytesMut) {
             request.path, request.key
         ),
     );
+    if request.compression {
+        let _ = std::io::Write::write_fmt(
+            &mut w,
+            format_args!("Sec-WebSocket-Extensions: {DEFLATE_OFFER}\r\n"),
+        );
+    }
     for (name, value) in request.headers {
         let _ = std::io::Write::write_fmt(&mut w, format_args!("{name}: {value}\r\n"));
     }
@@ -121,14 +133,17 @@ pub fn write_request(request: &UpgradeRequest<'_>, out: &mut BytesMut) {
 pub struct Accepted {
     /// Bytes of `buf` the response header block took; what follows are frames.
     pub head_len: usize,
+    /// The server accepted permessage-deflate: messages either way may be compressed.
+    pub compression: bool,
 }
 
-/// Checks the server's answer to an upgrade request made with `key`.
+/// Checks the server's answer to an upgrade request made with `key` (and offering
+/// compression if `offered`).
 ///
 /// `Ok(None)`: the header block is not complete yet, read more. `Ok(Some(_))`: the upgrade
 /// succeeded. An error says why not: another status than 101 is
 /// [`WsError::UpgradeRefused`] with its code.
-pub fn parse_response(buf: &[u8], key: &str) -> Result<Option<Accepted>, WsError> {
+pub fn parse_response(buf: &[u8], key: &str, offered: bool) -> Result<Option<Accepted>, WsError> {
     let prefix = b"HTTP/";
     let n = buf.len().min(prefix.len());
     if buf[..n] != prefix[..n] {
@@ -169,6 +184,7 @@ pub fn parse_response(buf: &[u8], key: &str) -> Result<Option<Accepted>, WsError
         return Err(WsError::UpgradeRefused { status, reason });
     }
     let (mut upgrade, mut connection, mut accept) = (false, false, None);
+    let mut compression = false;
     for line in lines {
         let Some((name, value)) = line.split_once(':') else {
             return Err(WsError::Handshake(format!("bad header line {line:?}")));
@@ -186,10 +202,7 @@ pub fn parse_response(buf: &[u8], key: &str) -> Result<Option<Accepted>, WsError
         } else if name.eq_ignore_ascii_case("sec-websocket-accept") {
             accept = Some(value.to_owned());
         } else if name.eq_ignore_ascii_case("sec-websocket-extensions") && !value.is_empty() {
-            // Nothing was offered, so nothing may be accepted.
-            return Err(WsError::Handshake(format!(
-                "the server enabled extensions that were not offered: {value:?}"
-            )));
+            compression = accept_extension(value, offered)?;
         }
     }
     if !upgrade {
@@ -199,12 +212,44 @@ pub fn parse_response(buf: &[u8], key: &str) -> Result<Option<Accepted>, WsError
         return Err(WsError::Handshake("no `Connection: Upgrade` header".into()));
     }
     match accept {
-        Some(a) if a == accept_key(key) => Ok(Some(Accepted { head_len: end + 4 })),
+        Some(a) if a == accept_key(key) => Ok(Some(Accepted {
+            head_len: end + 4,
+            compression,
+        })),
         Some(a) => Err(WsError::Handshake(format!(
             "Sec-WebSocket-Accept {a:?} does not match the key sent"
         ))),
         None => Err(WsError::Handshake("no Sec-WebSocket-Accept header".into())),
     }
+}
+
+/// Judges the server's `Sec-WebSocket-Extensions`: only the permessage-deflate offered,
+/// with the server keeping no context between its messages (the client never does).
+fn accept_extension(value: &str, offered: bool) -> Result<bool, WsError> {
+    let mut params = value.split(';').map(str::trim);
+    let name = params.next().unwrap_or_default();
+    if !offered || !name.eq_ignore_ascii_case("permessage-deflate") || value.contains(',') {
+        return Err(WsError::Handshake(format!(
+            "the server enabled extensions that were not offered: {value:?}"
+        )));
+    }
+    let mut server_no_context = false;
+    for param in params {
+        let param_name = param.split('=').next().unwrap_or_default().trim();
+        if param_name.eq_ignore_ascii_case("server_no_context_takeover") {
+            server_no_context = true;
+        } else if !param_name.eq_ignore_ascii_case("client_no_context_takeover") {
+            return Err(WsError::Handshake(format!(
+                "compression negotiation: parameter {param:?} was not offered"
+            )));
+        }
+    }
+    if !server_no_context {
+        return Err(WsError::Handshake(
+            "compression negotiation: the server keeps context between messages".into(),
+        ));
+    }
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -232,6 +277,7 @@ mod tests {
                 path: "/nats?x=1",
                 key: KEY,
                 headers: &headers,
+                compression: false,
             },
             &mut out,
         );
@@ -250,12 +296,16 @@ mod tests {
                 path: "/",
                 key: KEY,
                 headers: &[],
+                compression: true,
             },
             &mut out,
         );
-        assert!(std::str::from_utf8(&out)
-            .unwrap()
-            .contains("\r\nHost: example.com\r\n"));
+        let text = std::str::from_utf8(&out).unwrap();
+        assert!(text.contains("\r\nHost: example.com\r\n"), "{text}");
+        assert!(text.contains(
+            "\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; \
+             client_no_context_takeover\r\n"
+        ));
     }
 
     #[test]
@@ -263,12 +313,14 @@ mod tests {
         let mut buf = response("Nats-No-Masking: false\r\n").into_bytes();
         let head = buf.len();
         buf.extend_from_slice(&[0x82, 0x02, b'O', b'K']);
-        let accepted = parse_response(&buf, KEY).unwrap().unwrap();
+        let accepted = parse_response(&buf, KEY, false).unwrap().unwrap();
         assert_eq!(accepted.head_len, head);
         // Header names and list values in any case and order.
         let lower = "HTTP/1.1 101 x\r\nconnection: keep-alive, UPGRADE\r\nupgrade: WebSocket\r\n\
                      sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
-        assert!(parse_response(lower.as_bytes(), KEY).unwrap().is_some());
+        assert!(parse_response(lower.as_bytes(), KEY, false)
+            .unwrap()
+            .is_some());
     }
 
     #[test]
@@ -276,7 +328,7 @@ mod tests {
         let full = response("");
         for cut in 0..full.len() {
             assert_eq!(
-                parse_response(&full.as_bytes()[..cut], KEY),
+                parse_response(&full.as_bytes()[..cut], KEY, false),
                 Ok(None),
                 "{cut}"
             );
@@ -287,7 +339,7 @@ mod tests {
     fn refusals_and_bad_answers_are_clear_errors() {
         let refused = "HTTP/1.1 403 Forbidden\r\nContent-Length: 9\r\n\r\nForbidden";
         assert_eq!(
-            parse_response(refused.as_bytes(), KEY),
+            parse_response(refused.as_bytes(), KEY, false),
             Err(WsError::UpgradeRefused {
                 status: 403,
                 reason: "Forbidden".into()
@@ -295,21 +347,42 @@ mod tests {
         );
         let wrong_accept = response("").replace("s3pP", "AAAA");
         assert!(matches!(
-            parse_response(wrong_accept.as_bytes(), KEY),
+            parse_response(wrong_accept.as_bytes(), KEY, false),
             Err(WsError::Handshake(m)) if m.contains("does not match")
         ));
         let no_upgrade = response("").replace("Upgrade: websocket\r\n", "");
-        assert!(parse_response(no_upgrade.as_bytes(), KEY).is_err());
+        assert!(parse_response(no_upgrade.as_bytes(), KEY, false).is_err());
         let ext = response("Sec-WebSocket-Extensions: permessage-deflate\r\n");
-        assert!(parse_response(ext.as_bytes(), KEY).is_err());
+        assert!(parse_response(ext.as_bytes(), KEY, false).is_err());
         let nats = b"INFO {\"server_id\":\"x\"}\r\n";
         assert!(matches!(
-            parse_response(nats, KEY),
+            parse_response(nats, KEY, false),
             Err(WsError::Handshake(m)) if m.contains("plain NATS port")
         ));
         let huge = format!("HTTP/1.1 101 x\r\nX: {}\r\n", "a".repeat(MAX_RESPONSE_HEAD));
-        assert!(parse_response(huge.as_bytes(), KEY).is_err());
-        assert!(parse_response(b"HTTP/1.1 1x1 x\r\n\r\n", KEY).is_err());
+        assert!(parse_response(huge.as_bytes(), KEY, false).is_err());
+        assert!(parse_response(b"HTTP/1.1 1x1 x\r\n\r\n", KEY, false).is_err());
+    }
+
+    #[test]
+    fn compression_is_on_only_when_offered_and_accepted_without_context() {
+        let both = response(
+            "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; \
+             client_no_context_takeover\r\n",
+        );
+        let accepted = parse_response(both.as_bytes(), KEY, true).unwrap().unwrap();
+        assert!(accepted.compression);
+        // Offered, not taken: plain frames.
+        let plain = parse_response(response("").as_bytes(), KEY, true)
+            .unwrap()
+            .unwrap();
+        assert!(!plain.compression);
+        // Taken but not offered, or with context kept, or another extension: refused.
+        assert!(parse_response(both.as_bytes(), KEY, false).is_err());
+        let context = response("Sec-WebSocket-Extensions: permessage-deflate\r\n");
+        assert!(parse_response(context.as_bytes(), KEY, true).is_err());
+        let other = response("Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n");
+        assert!(parse_response(other.as_bytes(), KEY, true).is_err());
     }
 
     #[test]

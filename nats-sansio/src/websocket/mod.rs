@@ -9,9 +9,11 @@
 //! or refused with a [`WsError`]; nothing the peer sends panics.
 //!
 //! - [`handshake`]: the upgrade request and the check of the server's `101` answer.
+//! - [`deflate`]: permessage-deflate, one message at a time (asked for by the user only).
 //! - [`frame`]: frame headers, masking, the client's frame writers and the incremental
 //!   [`FrameReader`].
 
+pub mod deflate;
 pub mod frame;
 pub mod handshake;
 

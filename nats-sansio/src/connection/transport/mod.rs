@@ -56,6 +56,16 @@ impl Transport {
         false
     }
 
+    /// The server's `max_payload`, from its INFO (a compressed WebSocket message must
+    /// inflate to no more).
+    pub(crate) fn set_max_payload(&mut self, max_payload: usize) {
+        #[cfg(feature = "websocket")]
+        if let Some(ws) = self.ws.as_mut() {
+            ws.set_max_payload(max_payload);
+        }
+        let _ = max_payload;
+    }
+
     /// Ends the connection after what is queued as the protocol below the codec wants
     /// (a WebSocket close frame); nothing for a bare socket.
     pub(crate) fn begin_close(&mut self) {
@@ -267,6 +277,7 @@ impl Connection {
             path: addr.path(),
             key: &key,
             headers: &self.opts.websocket_headers,
+            compression: self.opts.websocket_compression,
         };
         let masks = Rng::new(self.rng.next_u64());
         self.transport.ws = Some(websocket::WsLayer::new(&request, masks));

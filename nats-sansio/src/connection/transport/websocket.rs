@@ -12,7 +12,8 @@ use bytes::{Buf, BytesMut};
 
 use crate::connection::ConnectionError;
 use crate::rng::Rng;
-use crate::websocket::frame::{self, Control, FrameReader, CLOSE_NORMAL};
+use crate::websocket::deflate::Deflater;
+use crate::websocket::frame::{self, Control, FrameReader, CLOSE_NORMAL, MAX_FRAME_PAYLOAD};
 use crate::websocket::handshake::{self, UpgradeRequest};
 use crate::websocket::WsError;
 
@@ -22,6 +23,14 @@ const FRAME_BATCH: usize = 256 * 1024;
 
 /// "No status received" (RFC 6455 §7.4.1): reported when a close frame carried no code.
 const CLOSE_NO_STATUS: u16 = 1005;
+
+/// The most one compressed message from the server may inflate to: more than a server
+/// flushes at once (its default `max_pending` is 64 MiB).
+const MAX_INFLATED: usize = 128 * 1024 * 1024;
+
+/// Messages shorter than this go out uncompressed (as nats-server leaves its short flushes):
+/// compressing them costs more than it saves.
+const COMPRESS_FROM: usize = 64;
 
 /// The client's closing frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +57,13 @@ pub(crate) struct WsLayer {
     /// The server's close frame: code and reason.
     closed_by_server: Option<(u16, String)>,
     closing: Closing,
+    /// Compression was offered; once the server accepted it, the compressor and its
+    /// output buffer.
+    offered_compression: bool,
+    deflate: Option<(Deflater, BytesMut)>,
+    /// The most plain bytes one outgoing message carries: the server inflates a compressed
+    /// message to at most its `max_payload`.
+    max_message: usize,
 }
 
 fn ws_error(e: WsError) -> ConnectionError {
@@ -73,7 +89,15 @@ impl WsLayer {
             rng,
             closed_by_server: None,
             closing: Closing::No,
+            offered_compression: request.compression,
+            deflate: None,
+            max_message: MAX_FRAME_PAYLOAD,
         }
+    }
+
+    /// The server's `max_payload`: a compressed message must inflate to no more.
+    pub(crate) fn set_max_payload(&mut self, max_payload: usize) {
+        self.max_message = max_payload.clamp(COMPRESS_FROM, MAX_FRAME_PAYLOAD);
     }
 
     fn mask_key(&mut self) -> [u8; 4] {
@@ -90,11 +114,16 @@ impl WsLayer {
     /// reached and every byte before it handed on, the close is the error.
     pub(crate) fn receive(&mut self, data: &mut BytesMut) -> Result<bool, ConnectionError> {
         if let Some(key) = &self.key {
-            match handshake::parse_response(&self.incoming, key).map_err(ws_error)? {
+            let offered = self.offered_compression;
+            match handshake::parse_response(&self.incoming, key, offered).map_err(ws_error)? {
                 None => return Ok(false),
                 Some(accepted) => {
                     self.incoming.advance(accepted.head_len);
                     self.key = None;
+                    if accepted.compression {
+                        self.reader.enable_compression(MAX_INFLATED);
+                        self.deflate = Some((Deflater::default(), BytesMut::new()));
+                    }
                 }
             }
         }
@@ -139,7 +168,19 @@ impl WsLayer {
         for source in sources.into_iter().flatten() {
             while framed < FRAME_BATCH && source.has_remaining() {
                 let key = self.mask_key();
-                framed += frame::write_data_frame(&mut self.outgoing, source, key);
+                framed += match self.deflate.as_mut() {
+                    Some((deflater, scratch)) if source.remaining() >= COMPRESS_FROM => {
+                        frame::write_compressed_frame(
+                            &mut self.outgoing,
+                            source,
+                            self.max_message,
+                            key,
+                            deflater,
+                            scratch,
+                        )
+                    }
+                    _ => frame::write_data_frame(&mut self.outgoing, source, key),
+                };
             }
             if source.has_remaining() {
                 return;
