@@ -604,7 +604,29 @@ async fn compression_when_asked(rt: Rt) {
     );
 }
 
+/// `wss://` checks the certificate like `tls://`: trusted CA, but issued for another name,
+/// is a TLS error naming the mismatch, and nothing is sent.
+async fn wss_verifies_the_host_name(rt: Rt) {
+    let (ca, issuer) = common::ca("websocket test CA");
+    let (cert, key) = common::leaf(&["nats.example"], &issuer);
+    let server = NatsServer::builder()
+        .websocket(WebSocket::tls(cert, key))
+        .start();
+    let url = format!("wss://localhost:{}", server.ws_port());
+    let options = ConnectOptions::new().add_root_certificates_pem(ca);
+    match refused(rt, &url, options).await {
+        ConnectError::Connection(ConnectionError::Tls(message)) => {
+            assert!(
+                message.contains("not valid for name \"localhost\""),
+                "{message}"
+            );
+        }
+        other => panic!("expected a TLS error, got {other:?}"),
+    }
+}
+
 on_every_runtime!(
+    wss_verifies_the_host_name,
     compression_when_asked,
     publish_subscribe_headers_ws,
     publish_subscribe_headers_wss,
@@ -623,6 +645,50 @@ on_every_runtime!(
     origin_header_checked_by_the_server,
     bad_websocket_options_are_refused_before_any_socket,
 );
+
+/// The blocking client (the core driven by a plain thread, no runtime) over `ws://`, with
+/// nothing of its own for WebSocket: publish, subscribe and a request answered by an async
+/// client.
+#[test]
+fn the_blocking_client_speaks_websocket() {
+    use nats_client::nats_sansio::connection::Options;
+    use nats_client::BlockingConnection;
+    let server = WsServer::start(Listener::Plain);
+    let mut blocking =
+        BlockingConnection::connect(Options::new(&server.url()).unwrap()).expect("connects");
+    assert_eq!(
+        blocking.connection().server_info().map(|i| i.port),
+        Some(server.server.ws_port())
+    );
+    let sid = blocking.subscribe("b.>", None).unwrap();
+    blocking.flush(WAIT).unwrap();
+    blocking.publish("b.one", "over ws").unwrap();
+    let msg = blocking.next_message(sid, WAIT).expect("its own message");
+    assert_eq!(&msg.payload[..], b"over ws");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = server.url();
+    let responder = runtime.block_on(async move {
+        let client = nats_client::tokio::connect(&url).await.unwrap();
+        let mut requests = client.subscribe("svc").await.unwrap();
+        client.flush().await.unwrap();
+        let answering = client.clone();
+        tokio::spawn(async move {
+            while let Some(request) = requests.next().await {
+                let reply = request.reply.expect("a reply subject");
+                answering.publish(reply, "answered".into()).await.unwrap();
+            }
+        });
+        client
+    });
+    let reply = blocking.request("svc", None, "q", WAIT).expect("a reply");
+    assert_eq!(&reply.payload[..], b"answered");
+    drop(responder);
+}
 
 /// Tells this binary, run again, to publish over WebSocket to the URL it holds.
 const CHILD_URL: &str = "NATS_TEST_WEBSOCKET_CHILD_URL";
