@@ -91,12 +91,13 @@ cargo xtask bench{mode}
 cargo run --release -p nats-benches --bin compare --{mode} --write BENCHMARKS.md
 ```
 
-One server (JetStream enabled) was started for the whole run ({url}); the scenarios and arms
-ran one at a time. The binary raises its soft open-files limit to the hard limit (the server
+One server (JetStream enabled, and a WebSocket listener without TLS on a second loopback
+port) was started for the whole run ({url}); the scenarios and arms ran one at a time. The binary raises its soft open-files limit to the hard limit (the server
 inherits it); the idle-connection scenario needs about 2,100 descriptors, so if the hard limit
 is lower, raise it (`ulimit -Hn`) before running.
 `cargo xtask bench` without `--quick` runs 5 repetitions with larger counts; `--reps N`,
-`--only SUBSTRING` and `--url URL` select other runs (see `benches/src/main.rs`).
+`--only SUBSTRING` and `--url URL` (with `--ws-url URL` for the WebSocket rows) select other
+runs (see `benches/src/main.rs`).
 
 ## Results
 
@@ -126,6 +127,13 @@ is lower, raise it (`ulimit -Hn`) before running.
   subject of its own. The raw column is the raw round trip of the *request* rows. The two
   rows run together, an arm of one beside the same arm of the other, since their target
   compares them; the allocations count both sides (requester and responder).
+- **over ws:// / over TCP, beside ws://**: the *publish* (16 B, 1 KiB) and *request*
+  scenarios above with both clients connected by `ws://` to the server's WebSocket port
+  (ours through its WebSocket layer in the core, async-nats with its `websockets` feature),
+  each run together with the same scenario over TCP, an arm of one beside the same arm of
+  the other, since the targets compare our WebSocket rate with our TCP rate of the same
+  repetitions. The request rows' responder is the raw one on TCP, so only the requester's
+  transport differs. No raw arm: the raw socket speaks TCP only.
 - **contention**: 1, 4 or 16 tasks publishing through clones of one client on a
   multi-thread runtime, then one flush.
 - **10,000 subscriptions open**: the request latency scenario with 10,000 idle subscriptions

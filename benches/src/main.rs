@@ -7,13 +7,15 @@
 //! its own runtime and connections. Nothing here asserts on speed.
 //!
 //! ```text
-//! compare [--quick] [--reps N] [--url nats://127.0.0.1:4222] [--only SUBSTRING]
-//!         [--write BENCHMARKS.md]
+//! compare [--quick] [--reps N] [--url nats://127.0.0.1:4222] [--ws-url ws://127.0.0.1:8080]
+//!         [--only SUBSTRING] [--write BENCHMARKS.md]
 //! compare --child <scenario> <ours|theirs> <url> <n>   (one arm of a memory scenario)
 //! ```
 //!
 //! The server must have JetStream enabled (the one started here does); with `--url`, give
-//! one that has, or leave the JetStream rows out with `--only`.
+//! one that has, or leave the JetStream rows out with `--only`. The WebSocket rows need the
+//! server's WebSocket port (the server started here has one, without TLS); with `--url`,
+//! name it with `--ws-url`, or those rows are left out.
 
 mod alloc;
 mod clients;
@@ -32,7 +34,7 @@ use scenarios::{
     Contention, JsPublish, KvGet, KvPut, KvWatch, ObjectGet, ObjectPut, ObjectSetUp, PubSub,
     Publish, Receive, RequestInflight, RequestLatency, Responder,
 };
-use targets::{PLAIN, SERVICE};
+use targets::{PLAIN, SERVICE, WS_PUBLISH, WS_REQUEST};
 
 #[global_allocator]
 static GLOBAL: alloc::Counting = alloc::Counting;
@@ -123,6 +125,9 @@ struct Settings {
     reps: usize,
     only: Option<String>,
     url: String,
+    /// The same server's WebSocket URL (`ws://`), for the WebSocket rows; none leaves them
+    /// out.
+    ws_url: Option<String>,
     /// Where to write the whole BENCHMARKS.md document.
     write: Option<String>,
     /// The arguments other than `--write`, for the document.
@@ -213,12 +218,12 @@ fn compare_rows(settings: &Settings, specs: Vec<(&str, Unit, Arms<'_>)>) -> Vec<
 }
 
 fn tokio_arm<'a, B: AsyncBody<Sample> + 'a>(
-    settings: &'a Settings,
+    url: &'a str,
     arm: Arm,
     flavor: Flavor,
     body: impl Fn() -> B + 'a,
 ) -> ArmFn<'a> {
-    Box::new(move || run_tokio(arm, flavor, &settings.url, body()))
+    Box::new(move || run_tokio(arm, flavor, url, body()))
 }
 
 /// Our client and async-nats, each on a tokio runtime of `flavor` running `body`.
@@ -227,9 +232,19 @@ where
     B: AsyncBody<Sample> + 'a,
     F: Fn() -> B + Copy + 'a,
 {
+    both_clients_at(&settings.url, flavor, body)
+}
+
+/// [`both_clients`] connected to `url` instead of the run's server URL (its WebSocket
+/// port).
+fn both_clients_at<'a, B, F>(url: &'a str, flavor: Flavor, body: F) -> Vec<(Slot, ArmFn<'a>)>
+where
+    B: AsyncBody<Sample> + 'a,
+    F: Fn() -> B + Copy + 'a,
+{
     vec![
-        (Slot::Ours, tokio_arm(settings, Arm::Ours, flavor, body)),
-        (Slot::Theirs, tokio_arm(settings, Arm::Theirs, flavor, body)),
+        (Slot::Ours, tokio_arm(url, Arm::Ours, flavor, body)),
+        (Slot::Theirs, tokio_arm(url, Arm::Theirs, flavor, body)),
     ]
 }
 
@@ -310,20 +325,36 @@ fn main() {
         );
     }
     let mut server = None;
-    let url = if settings.url.is_empty() {
-        let s = nats_tests::NatsServer::builder().jetstream(true).start();
+    let (url, ws_url) = if settings.url.is_empty() {
+        // The WebSocket port is chosen here, so a port taken between the choice and the
+        // start fails the start instead of being retried (unlike the client port).
+        let ws_port = nats_tests::free_port();
+        let s = nats_tests::NatsServer::builder()
+            .jetstream(true)
+            .config(format!(
+                "websocket {{\n  host: \"127.0.0.1\"\n  port: {ws_port}\n  no_tls: true\n}}\n"
+            ))
+            .start();
         let url = s.url();
         server = Some(s);
-        url
+        (url, Some(format!("ws://127.0.0.1:{ws_port}")))
     } else {
-        settings.url.clone()
+        (settings.url.clone(), settings.ws_url.clone())
     };
-    let settings = Settings { url, ..settings };
+    let settings = Settings {
+        url,
+        ws_url,
+        ..settings
+    };
     eprintln!(
-        "compare: {} mode, {} repetition(s), server {}",
+        "compare: {} mode, {} repetition(s), server {}{}",
         if settings.quick { "quick" } else { "full" },
         settings.reps,
-        settings.url
+        settings.url,
+        settings
+            .ws_url
+            .as_ref()
+            .map_or(String::new(), |ws| format!(" and {ws}"))
     );
     let rows = server_scenarios(&settings);
     let micro = micro_benches(&settings);
@@ -346,6 +377,7 @@ fn parse_args() -> Settings {
         reps: 0,
         only: None,
         url: String::new(),
+        ws_url: None,
         write: None,
         args: Vec::new(),
     };
@@ -356,19 +388,20 @@ fn parse_args() -> Settings {
         }
         match arg.as_str() {
             "--quick" => settings.quick = true,
-            "--reps" | "--url" | "--only" => {
+            "--reps" | "--url" | "--ws-url" | "--only" => {
                 let value = args.next().unwrap_or_default();
                 settings.args.push(value.clone());
                 match arg.as_str() {
                     "--reps" => settings.reps = value.parse().unwrap_or(0),
                     "--url" => settings.url = value,
+                    "--ws-url" => settings.ws_url = Some(value),
                     _ => settings.only = Some(value),
                 }
             }
             "--write" => settings.write = args.next(),
             other => {
                 eprintln!(
-                    "unknown argument {other}\nusage: compare [--quick] [--reps N] [--url URL] [--only SUBSTRING] [--write BENCHMARKS.md]"
+                    "unknown argument {other}\nusage: compare [--quick] [--reps N] [--url URL] [--ws-url URL] [--only SUBSTRING] [--write BENCHMARKS.md]"
                 );
                 std::process::exit(2);
             }
@@ -471,6 +504,8 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
         LATENCY_SMOL,
         INFLIGHT_CT,
         INFLIGHT_SMOL,
+        WS_REQUEST.ws,
+        WS_REQUEST.tcp,
     ]
     .iter()
     .any(|name| s.wanted(name))
@@ -564,6 +599,7 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
         latency,
         raw_latency,
     );
+    websocket_rows(s, &mut rows, latency);
 
     for memory in [true, false] {
         let name = format!(
@@ -634,6 +670,65 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
         ));
     }
     rows
+}
+
+/// The WebSocket rows, ours and async-nats connected with the server's `ws://` URL: publish
+/// 16 B and 1 KiB, and the request latency (`latency`, to the raw responder) with its p99.
+/// Each runs together with the same scenario over TCP (both clients again), an arm of one
+/// beside the same arm of the other, since a target compares our two figures. Left out
+/// when the run has no WebSocket URL.
+fn websocket_rows<B, F>(s: &Settings, rows: &mut Vec<Row>, latency: F)
+where
+    B: AsyncBody<Sample>,
+    F: Fn() -> B + Copy + 'static,
+{
+    let publishes: Vec<_> = WS_PUBLISH
+        .iter()
+        .filter(|p| s.wanted(p.ws) || s.wanted(p.tcp))
+        .collect();
+    let request = s.wanted(WS_REQUEST.ws) || s.wanted(WS_REQUEST.tcp);
+    if publishes.is_empty() && !request {
+        return;
+    }
+    let Some(ws_url) = s.ws_url.as_deref() else {
+        eprintln!("compare: no WebSocket URL (give --ws-url with --url): WebSocket rows left out");
+        return;
+    };
+    use Flavor::MultiThread;
+    for publish in publishes {
+        let (size, n) = (publish.size, s.messages(publish.size));
+        let body = move || Publish { size, n };
+        rows.extend(compare_rows(
+            s,
+            vec![
+                (
+                    publish.ws,
+                    Unit::Rate,
+                    both_clients_at(ws_url, MultiThread, body),
+                ),
+                (publish.tcp, Unit::Rate, both_clients(s, MultiThread, body)),
+            ],
+        ));
+    }
+    if request {
+        let specs = vec![
+            (
+                WS_REQUEST.ws,
+                Unit::Micros,
+                both_clients_at(ws_url, MultiThread, latency),
+            ),
+            (
+                WS_REQUEST.tcp,
+                Unit::Micros,
+                both_clients(s, MultiThread, latency),
+            ),
+        ];
+        let p99 = [WS_REQUEST.ws_p99, WS_REQUEST.tcp_p99];
+        for (row, p99) in compare_rows(s, specs).into_iter().zip(p99) {
+            let p99 = p99_row(&row, p99);
+            rows.extend([row, p99]);
+        }
+    }
 }
 
 /// The key-value rows: sequential puts (memory and file buckets) and gets beside the raw

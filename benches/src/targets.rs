@@ -11,6 +11,51 @@ use crate::{fmt_bytes, median_of, Row, Sample, Settings, Unit};
 pub(crate) const PLAIN: &str = "plain request p50, own responder (µs)";
 pub(crate) const SERVICE: &str = "service request p50, own service (µs)";
 
+/// A publish row over WebSocket and the row of the same publishes over TCP run beside it.
+pub(crate) struct WsPublish {
+    /// Payload bytes.
+    pub(crate) size: usize,
+    /// Ours and async-nats over `ws://`.
+    pub(crate) ws: &'static str,
+    /// Ours and async-nats over TCP, in the same repetitions.
+    pub(crate) tcp: &'static str,
+}
+
+/// The WebSocket publish rows; their targets: at least async-nats's rate over `ws://`, and
+/// at least [`WS_OF_TCP`] of our own rate over TCP.
+pub(crate) const WS_PUBLISH: [WsPublish; 2] = [
+    WsPublish {
+        size: 16,
+        ws: "publish 16 B over ws://",
+        tcp: "publish 16 B over TCP, beside ws://",
+    },
+    WsPublish {
+        size: 1024,
+        ws: "publish 1 KiB over ws://",
+        tcp: "publish 1 KiB over TCP, beside ws://",
+    },
+];
+
+/// The request latency over WebSocket and over TCP, run beside each other: p50 rows and
+/// the p99 rows made from their samples.
+pub(crate) struct WsRequest {
+    pub(crate) ws: &'static str,
+    pub(crate) tcp: &'static str,
+    pub(crate) ws_p99: &'static str,
+    pub(crate) tcp_p99: &'static str,
+}
+
+/// The WebSocket request rows (shown, no target of their own).
+pub(crate) const WS_REQUEST: WsRequest = WsRequest {
+    ws: "request latency p50 over ws:// (µs)",
+    tcp: "request latency p50 over TCP, beside ws:// (µs)",
+    ws_p99: "request latency p99 over ws:// (µs)",
+    tcp_p99: "request latency p99 over TCP, beside ws:// (µs)",
+};
+
+/// The least fraction of our TCP publish rate our WebSocket publish rate may reach.
+const WS_OF_TCP: f64 = 0.7;
+
 /// Allocation figures at or below this count as zero (amortised buffer growth).
 const ZERO: f64 = 0.005;
 
@@ -76,8 +121,15 @@ fn ratio_line(
 }
 
 /// Our median of row `name` over our median of row `reference` (both from this run),
-/// against `limit` (lower is better).
-fn rows_line(rows: &[Row], target: &str, name: &str, reference: &str, limit: f64) -> Line {
+/// against `limit`: at least it when `at_least`, else at most it.
+fn rows_line(
+    rows: &[Row],
+    target: &str,
+    name: &str,
+    reference: &str,
+    at_least: bool,
+    limit: f64,
+) -> Line {
     let mut line = Line::new(target, &format!("{name} over {reference}, ours"));
     let ours = |n| find(rows, n).and_then(|r| Some((value(&r.ours)?, r.unit)));
     if let (Some((a, unit)), Some((b, _))) = (ours(name), ours(reference)) {
@@ -88,7 +140,11 @@ fn rows_line(rows: &[Row], target: &str, name: &str, reference: &str, limit: f64
                 crate::fmt_value(a, unit),
                 crate::fmt_value(b, unit)
             );
-            line.met = Some(a / b <= limit);
+            line.met = Some(if at_least {
+                a / b >= limit
+            } else {
+                a / b <= limit
+            });
         }
     }
     line
@@ -110,6 +166,30 @@ fn allocs_line(rows: &[Row], target: &str, names: &[&str], limit: f64) -> Line {
         line.met = Some(found.iter().all(|(_, a)| *a <= limit));
     }
     line
+}
+
+/// The WebSocket targets, for each publish size: our rate over `ws://` at least async-nats's
+/// over `ws://`, and at least [`WS_OF_TCP`] of our own rate over TCP in the same repetitions.
+fn websocket_lines(rows: &[Row], lines: &mut Vec<Line>) {
+    for publish in &WS_PUBLISH {
+        let size = crate::size_name(publish.size);
+        lines.push(ratio_line(
+            rows,
+            &format!("ws:// publish {size} ≥ async-nats over ws://"),
+            publish.ws,
+            false,
+            true,
+            1.0,
+        ));
+        lines.push(rows_line(
+            rows,
+            &format!("ws:// publish {size} ≥ {WS_OF_TCP}× our TCP publish"),
+            publish.ws,
+            publish.tcp,
+            true,
+            WS_OF_TCP,
+        ));
+    }
 }
 
 /// The key-value targets: get p50 against the raw direct get, put (each put row) and watch
@@ -240,6 +320,7 @@ pub(crate) fn table(s: &Settings, rows: &[Row]) -> String {
         "service request p50 ≤ 1.1× our plain request",
         SERVICE,
         PLAIN,
+        false,
         1.1,
     ));
     lines.push(ratio_line(
@@ -310,6 +391,7 @@ pub(crate) fn table(s: &Settings, rows: &[Row]) -> String {
         3.0,
     ));
 
+    websocket_lines(rows, &mut lines);
     kv_lines(rows, &mut lines);
     object_lines(rows, &mut lines);
 
