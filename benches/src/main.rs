@@ -698,15 +698,25 @@ where
     for publish in publishes {
         let (size, n) = (publish.size, s.messages(publish.size));
         let body = move || Publish { size, n };
+        // Each row has its raw arm: pre-masked frames over ws://, pre-encoded bytes over
+        // TCP. Their ratio is what the server allows WebSocket on this machine.
+        let mut ws_arms = both_clients_at(ws_url, MultiThread, body);
+        ws_arms.push((
+            Slot::Raw,
+            Box::new(move || raw::ws_publish(ws_url, size, n)),
+        ));
+        let url = s.url.as_str();
+        let tcp_arms = three_arms(
+            s,
+            MultiThread,
+            body,
+            Box::new(move || raw::publish(url, size, n)),
+        );
         rows.extend(compare_rows(
             s,
             vec![
-                (
-                    publish.ws,
-                    Unit::Rate,
-                    both_clients_at(ws_url, MultiThread, body),
-                ),
-                (publish.tcp, Unit::Rate, both_clients(s, MultiThread, body)),
+                (publish.ws, Unit::Rate, ws_arms),
+                (publish.tcp, Unit::Rate, tcp_arms),
             ],
         ));
     }

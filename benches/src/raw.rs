@@ -495,3 +495,148 @@ pub(crate) fn kv_put(url: &str, size: usize, n: usize, memory: bool) -> Sample {
     delete_raw_bucket(&mut conn);
     sample
 }
+
+/// A raw WebSocket connection (`ws://`): the upgrade, then masked binary frames out and the
+/// server's frames in, after `CONNECT` and a PING/PONG round trip.
+pub(crate) struct WsConn {
+    stream: TcpStream,
+    /// Bytes read and not yet taken as frames.
+    buf: Vec<u8>,
+}
+
+/// The one mask key of the raw WebSocket arm: its frames are masked once, before timing.
+const WS_MASK: [u8; 4] = [0x5a, 0xa5, 0x3c, 0xc3];
+
+/// A masked, final binary frame holding `payload`.
+pub(crate) fn ws_frame(payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0x82];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n if n <= 0xFFFF => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&WS_MASK);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ WS_MASK[i % 4]));
+    frame
+}
+
+impl WsConn {
+    /// Connects to `ws://host:port`, upgrades, and completes the NATS handshake.
+    pub(crate) fn connect(ws_url: &str) -> WsConn {
+        let addr = ws_url.trim_start_matches("ws://").trim_end_matches('/');
+        let stream = TcpStream::connect(addr).expect("raw ws connect");
+        stream.set_nodelay(true).expect("nodelay");
+        let mut conn = WsConn {
+            stream,
+            buf: Vec::with_capacity(256 * 1024),
+        };
+        let request = format!(
+            "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        conn.stream.write_all(request.as_bytes()).expect("upgrade");
+        let head_end = loop {
+            if let Some(i) = conn.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            conn.fill();
+        };
+        assert!(conn.buf.starts_with(b"HTTP/1.1 101"), "upgrade refused");
+        conn.buf.drain(..head_end);
+        assert!(conn.next_payload().starts_with(b"INFO "), "expected INFO");
+        let connect = ws_frame(b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\nPING\r\n");
+        conn.stream.write_all(&connect).expect("CONNECT");
+        conn.wait_pong();
+        conn
+    }
+
+    fn fill(&mut self) {
+        let mut chunk = [0u8; 64 * 1024];
+        let n = self.stream.read(&mut chunk).expect("read");
+        assert!(n > 0, "server closed the raw WebSocket connection");
+        self.buf.extend_from_slice(&chunk[..n]);
+    }
+
+    /// The payload of the next server frame (unmasked, whole).
+    fn next_payload(&mut self) -> Vec<u8> {
+        loop {
+            if self.buf.len() >= 2 {
+                let (len, at) = match self.buf[1] & 0x7F {
+                    126 if self.buf.len() >= 4 => {
+                        (u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize, 4)
+                    }
+                    127 if self.buf.len() >= 10 => {
+                        let mut b = [0u8; 8];
+                        b.copy_from_slice(&self.buf[2..10]);
+                        (u64::from_be_bytes(b) as usize, 10)
+                    }
+                    126 | 127 => (usize::MAX, 0),
+                    n => (n as usize, 2),
+                };
+                if len != usize::MAX && self.buf.len() >= at + len {
+                    let payload = self.buf[at..at + len].to_vec();
+                    self.buf.drain(..at + len);
+                    return payload;
+                }
+            }
+            self.fill();
+        }
+    }
+
+    /// Reads frames until one holds `PONG`.
+    fn wait_pong(&mut self) {
+        loop {
+            let payload = self.next_payload();
+            assert!(
+                !payload.starts_with(b"-ERR"),
+                "{}",
+                String::from_utf8_lossy(&payload)
+            );
+            if payload.windows(4).any(|w| w == b"PONG") {
+                return;
+            }
+        }
+    }
+
+    /// Sends `PING` and waits for the `PONG`.
+    pub(crate) fn round_trip(&mut self) {
+        self.stream.write_all(&ws_frame(b"PING\r\n")).expect("PING");
+        self.wait_pong();
+    }
+}
+
+/// Writes `n` copies of `frame` in WebSocket frames of about 64 KiB, pre-masked.
+fn write_ws_frames(conn: &mut WsConn, frame: &[u8], n: usize) {
+    let per_batch = (64 * 1024 / frame.len()).max(1);
+    let full = ws_frame(&frame.repeat(per_batch));
+    let mut left = n;
+    while left >= per_batch {
+        conn.stream.write_all(&full).expect("write");
+        left -= per_batch;
+    }
+    if left > 0 {
+        conn.stream
+            .write_all(&ws_frame(&frame.repeat(left)))
+            .expect("write");
+    }
+}
+
+/// Publishes `n` messages of `size` bytes over `ws://`, then a PING/PONG: the ceiling of
+/// WebSocket publishing on this machine and server (the server unmasks every byte).
+pub(crate) fn ws_publish(ws_url: &str, size: usize, n: usize) -> Sample {
+    let mut conn = WsConn::connect(ws_url);
+    let frame = pub_frame("bench.pub", None, &vec![b'x'; size]);
+    write_ws_frames(&mut conn, &frame, n / 10);
+    conn.round_trip();
+    let window = crate::alloc::Window::start();
+    let started = Instant::now();
+    write_ws_frames(&mut conn, &frame, n);
+    conn.round_trip();
+    Sample::rate(n, started.elapsed()).allocs(window.per(n as u64))
+}
