@@ -11,6 +11,7 @@ use nats_sansio::proto::HeaderMap;
 use nats_sansio::proto::Message;
 use nats_sansio::websocket::accept_key;
 use nats_sansio::websocket::deflate::{Deflater, Inflater};
+use nats_sansio::websocket::frame::write_server_frame;
 use nats_sansio::{Connection, ConnectionEvent};
 
 const INFO: &[u8] =
@@ -46,19 +47,8 @@ fn events(conn: &mut Connection) -> Vec<Event> {
 
 /// An unmasked frame as the server writes it.
 fn frame(b0: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![b0];
-    match payload.len() {
-        n if n < 126 => out.push(n as u8),
-        n if n <= 0xFFFF => {
-            out.push(126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(payload);
+    let mut out = Vec::new();
+    write_server_frame(&mut out, b0, payload);
     out
 }
 

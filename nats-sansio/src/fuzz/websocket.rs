@@ -14,6 +14,7 @@ use bytes::{Buf, BytesMut};
 
 use crate::connection::{Delivery, Directive, Event, Options};
 use crate::rng::Rng;
+use crate::websocket::frame::write_server_frame;
 use crate::websocket::{accept_key, Control, FrameReader};
 use crate::Connection;
 
@@ -185,23 +186,6 @@ fn client_data(wire: &[u8]) -> Vec<u8> {
     data
 }
 
-/// An unmasked server frame.
-fn server_frame(out: &mut Vec<u8>, b0: u8, payload: &[u8]) {
-    out.push(b0);
-    match payload.len() {
-        n if n < 126 => out.push(n as u8),
-        n if n <= 0xFFFF => {
-            out.push(126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(payload);
-}
-
 /// The connection: the same NATS stream over TCP and over WebSocket, framed, fragmented,
 /// interleaved with pings and chunked as `data` says, gives the same transcript.
 pub fn websocket(data: &[u8]) {
@@ -222,7 +206,7 @@ pub fn websocket(data: &[u8]) {
 
     let mut rng = Rng::new(u64::from(seed));
     let mut wire = Vec::new();
-    server_frame(&mut wire, 0x82, INFO);
+    write_server_frame(&mut wire, 0x82, INFO);
     let mut at = 0;
     while at < stream.len() {
         // One message of 1 to 3 fragments, each up to 40 bytes, pings between them.
@@ -231,10 +215,10 @@ pub fn websocket(data: &[u8]) {
             let len = (rng.range(0, 40) as usize).min(stream.len() - at);
             let opcode = if i == 0 { 0x2 } else { 0x0 };
             let fin = if i + 1 == fragments { 0x80 } else { 0 };
-            server_frame(&mut wire, fin | opcode, &stream[at..at + len]);
+            write_server_frame(&mut wire, fin | opcode, &stream[at..at + len]);
             at += len;
             if rng.chance(20) {
-                server_frame(&mut wire, 0x89, b"ping");
+                write_server_frame(&mut wire, 0x89, b"ping");
             }
         }
     }

@@ -119,6 +119,24 @@ pub fn write_compressed_frame(
     len
 }
 
+/// Appends an unmasked frame with first byte `b0` (FIN, RSV1, opcode) and `payload`, as a
+/// server sends it: for simulated servers and tests of a client.
+pub fn write_server_frame(out: &mut impl BufMut, b0: u8, payload: &[u8]) {
+    out.put_u8(b0);
+    match payload.len() {
+        n if n < 126 => out.put_u8(n as u8),
+        n if n <= 0xFFFF => {
+            out.put_u8(126);
+            out.put_u16(n as u16);
+        }
+        n => {
+            out.put_u8(127);
+            out.put_u64(n as u64);
+        }
+    }
+    out.put_slice(payload);
+}
+
 /// Appends a pong answering a ping with `payload` (at most 125 bytes, as a ping's is).
 pub fn write_pong(out: &mut BytesMut, payload: &[u8], key: [u8; 4]) {
     write_control(out, OP_PONG, payload, key);
@@ -381,19 +399,8 @@ mod tests {
 
     /// An unmasked server frame.
     fn frame(b0: u8, payload: &[u8]) -> Vec<u8> {
-        let mut out = vec![b0];
-        match payload.len() {
-            n if n < 126 => out.push(n as u8),
-            n if n <= 0xFFFF => {
-                out.push(126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(payload);
+        let mut out = Vec::new();
+        write_server_frame(&mut out, b0, payload);
         out
     }
 

@@ -12,6 +12,7 @@
 //!   a violation, as is data before the upgrade completes.
 
 use nats_sansio::websocket::accept_key;
+use nats_sansio::websocket::frame::write_server_frame as frame;
 
 use super::net::Rng;
 
@@ -137,21 +138,4 @@ impl WsGateway {
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Appends an unmasked server frame.
-fn frame(out: &mut Vec<u8>, b0: u8, payload: &[u8]) {
-    out.push(b0);
-    match payload.len() {
-        n if n < 126 => out.push(n as u8),
-        n if n <= 0xFFFF => {
-            out.push(126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(payload);
 }
