@@ -1122,3 +1122,53 @@ fn a_server_chooser_picks_every_attempt_and_its_wait() {
     assert_eq!(next_connect(&mut conn), "127.0.0.1:5002");
     assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 3);
 }
+
+/// A request answered in time leaves no deadline behind: the next wake-up the driver is
+/// asked for is the keep-alive ping, not the finished request's timeout (a driver would
+/// otherwise wake once per answered request, a timeout after it was answered).
+#[test]
+fn answered_requests_and_flushes_leave_no_wake_up_behind() {
+    let now = t0();
+    let mut conn = connected(now);
+    let idle = conn.poll_timeout().expect("the ping interval");
+    let mut mux_sid = None;
+    for i in 0..100 {
+        let id = conn
+            .request(now, "svc", None, "q".into(), Some(Duration::from_secs(5)))
+            .unwrap();
+        assert!(conn.poll_timeout().unwrap() <= now + Duration::from_secs(5));
+        let wire = text(&sent(&mut conn));
+        if i == 0 {
+            mux_sid = Some(
+                wire.split("\r\n")
+                    .next()
+                    .unwrap()
+                    .rsplit(' ')
+                    .next()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        let publish = wire.lines().find(|l| l.starts_with("PUB svc")).unwrap();
+        let reply = publish.split(' ').nth(2).unwrap();
+        let sid = mux_sid.as_deref().unwrap();
+        conn.handle_received(now, format!("MSG {reply} {sid} 1\r\na\r\n").as_bytes());
+        assert!(matches!(
+            events(&mut conn).as_slice(),
+            [Event::Response { id: got, result: Ok(_) }] if *got == id
+        ));
+        assert_eq!(conn.poll_timeout(), Some(idle), "after request {i}");
+    }
+    let flush = conn.flush(now, Some(Duration::from_secs(5))).unwrap();
+    sent(&mut conn);
+    conn.handle_received(now, b"PONG\r\n");
+    assert!(matches!(
+        events(&mut conn).as_slice(),
+        [Event::Flushed { id, result: Ok(()) }] if *id == flush
+    ));
+    assert_eq!(conn.poll_timeout(), Some(idle));
+    // A cancelled request, too.
+    let id = conn.request(now, "svc", None, "q".into(), None).unwrap();
+    conn.cancel_request(id);
+    assert_eq!(conn.poll_timeout(), Some(idle));
+}

@@ -472,7 +472,7 @@ impl Context {
         let reply = poll_fn(|cx| self.poll_issue(cx, subject, headers.as_ref(), &payload)).await?;
         Ok(PublishAckFuture {
             context: self.clone(),
-            subject: subject.to_owned(),
+            subject: RetrySubject::new(subject),
             headers,
             payload,
             attempt: 1,
@@ -616,13 +616,51 @@ fn success(ok: bool, what: &str) -> Result<(), JetStreamError> {
 #[must_use = "the ack tells whether the stream stored the message"]
 pub struct PublishAckFuture {
     context: Context,
-    subject: String,
+    subject: RetrySubject,
     headers: Option<HeaderMap>,
     payload: Bytes,
     attempt: u32,
     /// Tells this publish's retry waits apart from those of publishes refused with it.
     salt: u64,
     state: AckState,
+}
+
+/// A publish's subject, kept for its retries: inline when short (as subjects are), so a
+/// publish costs no allocation for it.
+enum RetrySubject {
+    Inline {
+        len: u8,
+        bytes: [u8; RetrySubject::INLINE],
+    },
+    Heap(String),
+}
+
+impl RetrySubject {
+    /// The longest subject kept inline.
+    const INLINE: usize = 64;
+
+    fn new(subject: &str) -> RetrySubject {
+        if subject.len() <= Self::INLINE {
+            let mut bytes = [0; Self::INLINE];
+            bytes[..subject.len()].copy_from_slice(subject.as_bytes());
+            RetrySubject::Inline {
+                len: subject.len() as u8,
+                bytes,
+            }
+        } else {
+            RetrySubject::Heap(subject.to_owned())
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Whole UTF-8 copied from a `&str`: never fails.
+            RetrySubject::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            RetrySubject::Heap(subject) => subject,
+        }
+    }
 }
 
 /// Publishes made by this process, numbering each for its retry jitter.
@@ -643,7 +681,7 @@ enum AckState {
 impl std::fmt::Debug for PublishAckFuture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PublishAckFuture")
-            .field("subject", &self.subject)
+            .field("subject", &self.subject.as_str())
             .field("attempt", &self.attempt)
             .finish_non_exhaustive()
     }
@@ -702,7 +740,7 @@ impl Future for PublishAckFuture {
                 AckState::Issuing => {
                     let issued = this.context.poll_issue(
                         cx,
-                        &this.subject,
+                        this.subject.as_str(),
                         this.headers.as_ref(),
                         &this.payload,
                     );
@@ -787,5 +825,22 @@ impl Publish {
     fn set(mut self, name: &str, value: String) -> Publish {
         self.headers.insert(name, value);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RetrySubject;
+
+    #[test]
+    fn retry_subjects_of_any_length_come_back_whole() {
+        for subject in ["a", "orders.eu.new", &"x".repeat(64), &"y.".repeat(100)] {
+            let kept = RetrySubject::new(subject);
+            assert_eq!(kept.as_str(), subject);
+            assert_eq!(
+                matches!(kept, RetrySubject::Inline { .. }),
+                subject.len() <= RetrySubject::INLINE
+            );
+        }
     }
 }

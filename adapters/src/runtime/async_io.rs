@@ -1,7 +1,6 @@
-//! smol and async-std, which share async-io's reactor, sockets and timers and differ only in
-//! how they spawn.
+//! smol and async-std, which share async-io's reactor and sockets and differ only in how they
+//! spawn. Timers come from our own timer thread (`timer_thread`), not async-io's.
 
-use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -61,8 +60,9 @@ fn connect_from(
     })
 }
 
+/// Timers come from our timer thread, not async-io's reactor (see `timer_thread`).
 fn new_timer(at: Instant) -> Pin<Box<dyn AsyncTimer>> {
-    Box::pin(Timer(async_io::Timer::at(at)))
+    Box::pin(super::timer_thread::ThreadTimer::new(at))
 }
 
 /// Runs the client on smol's global executor.
@@ -120,19 +120,6 @@ impl Runtime for AsyncStdRuntime {
 
     fn spawn(&self, future: BoxFuture<()>) {
         async_std::task::spawn(future);
-    }
-}
-
-#[derive(Debug)]
-struct Timer(async_io::Timer);
-
-impl AsyncTimer for Timer {
-    fn reset(self: Pin<&mut Self>, at: Instant) {
-        self.get_mut().0.set_at(at);
-    }
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(&mut self.get_mut().0).poll(cx).map(|_| ())
     }
 }
 

@@ -13,6 +13,8 @@ use std::time::Instant;
 
 #[cfg(any(feature = "smol", feature = "async-std"))]
 pub(crate) mod async_io;
+#[cfg(any(feature = "smol", feature = "async-std"))]
+mod timer_thread;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio;
 
@@ -119,9 +121,15 @@ impl DeadlineTimer {
         }
     }
 
-    /// `Ready` when `deadline` has passed at `now` or the timer for it fired: the caller then
-    /// calls its machine's `handle_timeout`. Otherwise arms the timer (only when the deadline
-    /// changed) and returns `Pending`; without a deadline it just returns `Pending`.
+    /// `Ready` when `deadline` has passed at `now` or the timer fired: the caller then calls
+    /// its machine's `handle_timeout` (harmless when nothing is due yet) and polls again.
+    /// Otherwise returns `Pending` with the timer armed no later than `deadline`.
+    ///
+    /// The timer is moved only to an earlier deadline. A later one (a request answered, a
+    /// deadline pushed back) keeps the armed timer, which then fires early once and is armed
+    /// afresh: a request whose deadline comes and goes before the armed one costs no timer
+    /// operation, where resetting for each would cost two per request (and allocations on
+    /// runtimes whose timers are a shared tree).
     pub(crate) fn poll(
         &mut self,
         cx: &mut Context<'_>,
@@ -129,17 +137,26 @@ impl DeadlineTimer {
         now: Instant,
     ) -> Poll<()> {
         let Some(at) = deadline else {
-            self.armed_for = None;
+            // Nothing to wait for: an armed timer may fire, harmlessly, once.
             return Poll::Pending;
         };
         if at <= now {
             return Poll::Ready(());
         }
-        if self.armed_for != Some(at) {
+        let keep = self
+            .armed_for
+            .is_some_and(|armed| armed > now && armed <= at);
+        if !keep {
             self.timer.as_mut().reset(at);
             self.armed_for = Some(at);
         }
-        self.timer.as_mut().poll(cx)
+        match self.timer.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.armed_for = None;
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 

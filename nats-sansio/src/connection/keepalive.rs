@@ -69,6 +69,7 @@ impl Connection {
             Some(PongFor::Keepalive) | None => {}
             Some(PongFor::Flush(id)) => {
                 if self.flushes.remove(&id).is_some() {
+                    self.prune_deadlines();
                     self.events.push_back(Event::Flushed {
                         id: FlushId(id),
                         result: Ok(()),

@@ -213,6 +213,7 @@ impl Connection {
                     result: Err(RequestError::Disconnected),
                 });
             }
+            self.prune_deadlines();
             let unsent_messages = self.outbound.discard();
             self.raise(ConnectionEvent::Disconnected {
                 reason: reason.clone(),

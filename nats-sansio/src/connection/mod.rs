@@ -606,6 +606,18 @@ impl Connection {
         self.events.push_back(Event::Connection(event));
     }
 
+    /// Drops the deadlines of finished requests and flushes from the front of the queue, so
+    /// `poll_timeout` names one still waited on (a driver would otherwise wake, long after,
+    /// once for every request answered in time).
+    fn prune_deadlines(&mut self) {
+        let requests = &self.requests;
+        let flushes = &self.flushes;
+        self.deadlines.drop_finished_front(|d| match d {
+            Deadline::Request(t) => requests.is_pending(*t),
+            Deadline::Flush(id) => flushes.contains_key(id),
+        });
+    }
+
     /// Keeps the deadline heap from filling with entries of finished requests.
     fn compact_deadlines(&mut self) {
         let live = self.requests.len() + self.flushes.len();

@@ -74,6 +74,7 @@ impl Connection {
     /// Forgets a pending request; a late reply is ignored.
     pub fn cancel_request(&mut self, id: RequestId) {
         self.requests.finish(id.0);
+        self.prune_deadlines();
     }
 
     pub(super) fn start_mux_subscription(&mut self) {
@@ -101,6 +102,7 @@ impl Connection {
         if !self.requests.finish(token) {
             return;
         }
+        self.prune_deadlines();
         let no_responders =
             message.status() == Some(StatusCode::NO_RESPONDERS) && message.payload.is_empty();
         let result = if no_responders {

@@ -3,7 +3,9 @@
 //!
 //! Invariant: every deadline the machine waits on is either in [`TimerTable`] or in
 //! [`DeadlineQueue`], so `poll_timeout` is the minimum of the two and nothing else. Entries in
-//! the queue are removed lazily: a fired entry whose request or flush is already gone is ignored.
+//! the queue are removed lazily: a fired entry whose request or flush is already gone is
+//! ignored, and finished entries at the front are dropped as their work ends, so the
+//! earliest deadline is (almost always) one still waited on: no wake-up for work long done.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -74,6 +76,17 @@ impl DeadlineQueue {
         match self.heap.peek() {
             Some(Reverse((at, _))) if *at <= now => self.heap.pop().map(|Reverse((_, d))| d),
             _ => None,
+        }
+    }
+
+    /// Pops finished entries (for which `live` says false) off the front, so the earliest
+    /// deadline is one still waited on.
+    pub(crate) fn drop_finished_front(&mut self, mut live: impl FnMut(&Deadline) -> bool) {
+        while let Some(Reverse((_, d))) = self.heap.peek() {
+            if live(d) {
+                return;
+            }
+            self.heap.pop();
         }
     }
 
