@@ -1,10 +1,15 @@
 //! The one driver future: the only place where IO meets the machine, on every runtime.
 //!
 //! Invariant: each pass reads without the lock, then under the lock hands what it read to
-//! the machine, carries out directives, writes what `poll_transmit` holds until the socket
-//! pushes back, fires due timers and dispatches every event; it sleeps only when a pass made
-//! no progress, after registering its waker with the socket, the timer and the shared state.
+//! the machine, carries out directives, fires due timers, takes what `poll_transmit` holds
+//! (owned chunks, in order, a bounded amount) and dispatches every event, then writes what it
+//! took without the lock, so tasks queue their next commands while a write is in the kernel.
+//! What was taken is written before anything taken later, and dropped with its socket. Once
+//! the connection is closed, writes happen under the lock, so the close is reported only
+//! after the last byte. The driver sleeps only when a pass made no progress, after
+//! registering its waker with the socket, the timer and the shared state.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io::IoSlice;
 use std::net::SocketAddr;
@@ -12,6 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::{Buf, Bytes};
 use nats_sansio::auth::AuthResponse;
 use nats_sansio::connection::Directive;
 
@@ -30,6 +36,8 @@ const MIN_READ_SIZE: usize = 1024;
 pub(crate) const DEFAULT_READ_BUFFER_CAPACITY: usize = 64 * 1024;
 /// Slices per vectored write.
 const MAX_SLICES: usize = 64;
+/// The most bytes the driver takes from the machine to write without the lock.
+const TAKE_LIMIT: usize = 256 * 1024;
 
 /// Drives one connection until it is closed.
 pub(crate) struct Driver {
@@ -48,6 +56,9 @@ pub(crate) struct Driver {
     lingering: bool,
     /// Computes credentials when the machine asks ([`Directive::Authenticate`]).
     auth: Option<Callback>,
+    /// Bytes taken from the machine and not yet written, in order, and how many.
+    taken: VecDeque<Bytes>,
+    taken_len: usize,
     /// The credentials being computed, and the machine's name for the request.
     authenticating: Option<(u64, BoxFuture<Result<Auth, AuthError>>)>,
 }
@@ -74,6 +85,8 @@ impl Driver {
             local_address: options.local_address,
             lingering: false,
             auth: options.auth_callback.clone(),
+            taken: VecDeque::with_capacity(MAX_SLICES),
+            taken_len: 0,
             authenticating: None,
         }
     }
@@ -128,7 +141,8 @@ impl Driver {
         (connected, read)
     }
 
-    /// One pass under the lock; true when something happened.
+    /// One pass: a read, then the machine under the lock, then a write without it; true
+    /// when something happened.
     fn pass(&mut self, cx: &mut Context<'_>) -> bool {
         let (connected, read) = self.poll_io(cx);
         let credentials = self.poll_auth(cx);
@@ -154,26 +168,33 @@ impl Driver {
             }
             Read::Closed(reason) => {
                 progressed = true;
-                self.stream = None;
+                self.drop_stream();
                 state.conn.handle_disconnected(now, &reason);
             }
         }
         progressed |= self.carry_out_directives(&mut state, cx);
-        progressed |= self.write(&mut state, cx);
         if state.conn.poll_timeout().is_some_and(|t| t <= now) {
             state.conn.handle_timeout(now);
             progressed = true;
         }
         // Timers and reads may have produced directives or output.
         progressed |= self.carry_out_directives(&mut state, cx);
-        progressed |= self.write(&mut state, cx);
+        let closing = state.conn.is_closed() || self.lingering;
+        if closing {
+            progressed |= self.write(&mut state, cx);
+        } else {
+            self.take_output(&mut state);
+        }
         while let Some(event) = state.conn.poll_event() {
             progressed = true;
             state.dispatch(event);
         }
-        if self.lingering && (self.stream.is_none() || state.conn.poll_transmit().is_none()) {
+        if self.lingering
+            && (self.stream.is_none()
+                || (self.taken.is_empty() && state.conn.poll_transmit().is_none()))
+        {
             self.lingering = false;
-            self.stream = None;
+            self.drop_stream();
             // Asking for output again may have finished the close.
             while let Some(event) = state.conn.poll_event() {
                 progressed = true;
@@ -181,7 +202,84 @@ impl Driver {
             }
         }
         state.release_room(self.max_pending);
+        drop(state);
+        if !closing && !self.taken.is_empty() {
+            match self.write_taken(cx) {
+                Ok(wrote) => progressed |= wrote,
+                Err(reason) => {
+                    let mut state = shared.lock();
+                    self.drop_stream();
+                    state
+                        .conn
+                        .handle_disconnected(shared.runtime.now(), &reason);
+                    progressed = true;
+                }
+            }
+        }
         progressed
+    }
+
+    /// Forgets the socket and what was taken for it.
+    fn drop_stream(&mut self) {
+        self.stream = None;
+        self.taken.clear();
+        self.taken_len = 0;
+    }
+
+    /// Takes what the machine holds for the socket, up to a bound, as owned chunks.
+    fn take_output(&mut self, state: &mut State) {
+        if self.stream.is_none() {
+            return;
+        }
+        while self.taken_len < TAKE_LIMIT && self.taken.len() < MAX_SLICES {
+            let Some(buf) = state.conn.poll_transmit() else {
+                return;
+            };
+            let n = buf.chunk().len();
+            if n == 0 {
+                return;
+            }
+            self.taken.push_back(buf.copy_to_bytes(n));
+            self.taken_len += n;
+        }
+    }
+
+    /// Writes what was taken until it is all written or the socket pushes back; true when
+    /// something was written, an error when the socket failed.
+    fn write_taken(&mut self, cx: &mut Context<'_>) -> Result<bool, String> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(false);
+        };
+        let mut wrote = false;
+        while !self.taken.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let mut n = 0;
+            for chunk in self.taken.iter().take(MAX_SLICES) {
+                slices[n] = IoSlice::new(chunk);
+                n += 1;
+            }
+            match stream.poll_write_vectored(cx, &slices[..n]) {
+                Poll::Pending => return Ok(wrote),
+                Poll::Ready(Ok(0)) => return Err("socket closed".into()),
+                Poll::Ready(Ok(mut written)) => {
+                    wrote = true;
+                    self.taken_len -= written;
+                    while written > 0 {
+                        let Some(front) = self.taken.front_mut() else {
+                            break;
+                        };
+                        let step = written.min(front.len());
+                        front.advance(step);
+                        written -= step;
+                        if front.is_empty() {
+                            self.taken.pop_front();
+                        }
+                    }
+                }
+                Poll::Ready(Err(e)) => return Err(e.to_string()),
+            }
+        }
+        Ok(wrote)
     }
 
     fn carry_out_directives(&mut self, state: &mut State, cx: &mut Context<'_>) -> bool {
@@ -190,7 +288,7 @@ impl Driver {
             any = true;
             match directive {
                 Directive::Connect { server } => {
-                    self.stream = None;
+                    self.drop_stream();
                     self.authenticating = None;
                     let runtime = &self.shared.runtime;
                     self.connecting = Some(match self.local_address {
@@ -205,7 +303,7 @@ impl Driver {
                     // publishes are written (or it gives up on them and counts them).
                     self.lingering = state.conn.is_closed() && self.stream.is_some();
                     if !self.lingering {
-                        self.stream = None;
+                        self.drop_stream();
                     }
                 }
                 Directive::Authenticate { nonce, request } => match &self.auth {
@@ -222,39 +320,46 @@ impl Driver {
         any
     }
 
-    /// Writes until the machine has nothing more or the socket pushes back.
+    /// Under the lock: writes what was taken, then what the machine holds, until it has
+    /// nothing more or the socket pushes back.
     fn write(&mut self, state: &mut State, cx: &mut Context<'_>) -> bool {
-        let Some(stream) = self.stream.as_mut() else {
-            return false;
+        let mut progressed = match self.write_taken(cx) {
+            Ok(wrote) => wrote,
+            Err(reason) => {
+                self.drop_stream();
+                state
+                    .conn
+                    .handle_disconnected(self.shared.runtime.now(), &reason);
+                return true;
+            }
         };
-        let mut progressed = false;
+        if !self.taken.is_empty() {
+            return progressed;
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return progressed;
+        };
         loop {
             let Some(buf) = state.conn.poll_transmit() else {
                 return progressed;
             };
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
             let n = buf.chunks_vectored(&mut slices);
-            match stream.poll_write_vectored(cx, &slices[..n]) {
+            let reason = match stream.poll_write_vectored(cx, &slices[..n]) {
                 Poll::Pending => return progressed,
-                Poll::Ready(Ok(0)) => {
-                    self.stream = None;
-                    state
-                        .conn
-                        .handle_disconnected(self.shared.runtime.now(), "socket closed");
-                    return true;
-                }
+                Poll::Ready(Ok(0)) => "socket closed".to_owned(),
                 Poll::Ready(Ok(written)) => {
                     buf.advance(written);
                     progressed = true;
+                    continue;
                 }
-                Poll::Ready(Err(e)) => {
-                    self.stream = None;
-                    state
-                        .conn
-                        .handle_disconnected(self.shared.runtime.now(), &e.to_string());
-                    return true;
-                }
-            }
+                Poll::Ready(Err(e)) => e.to_string(),
+            };
+            self.drop_stream();
+            state
+                .conn
+                .handle_disconnected(self.shared.runtime.now(), &reason);
+            return true;
         }
     }
 }

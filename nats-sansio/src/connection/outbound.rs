@@ -91,9 +91,22 @@ impl Buf for Outbound {
         self.encoder.chunks_vectored(dst)
     }
 
+    fn copy_to_bytes(&mut self, len: usize) -> Bytes {
+        let out = self.encoder.copy_to_bytes(len);
+        self.count_written(len);
+        out
+    }
+
     fn advance(&mut self, cnt: usize) {
         let cnt = cnt.min(self.encoder.remaining());
         self.encoder.advance(cnt);
+        self.count_written(cnt);
+    }
+}
+
+impl Outbound {
+    /// Counts `cnt` more bytes as handed to the transport, and the publishes they finish.
+    fn count_written(&mut self, cnt: usize) {
         self.written += cnt as u64;
         while let Some(&(end, size, _)) = self.msg_ends.front() {
             if end > self.written {

@@ -288,10 +288,78 @@ impl Buf for Encoder {
             self.tail.clear();
         }
     }
+
+    /// Hands out the next `len` bytes without copying them when they lie in one chunk (a
+    /// queued payload, or the coalescing tail split off): a driver can own what it writes
+    /// and write it without holding the machine.
+    fn copy_to_bytes(&mut self, len: usize) -> Bytes {
+        assert!(len <= self.len, "copy_to_bytes past the end");
+        let whole = match self.chunks.front_mut() {
+            Some(front) if len <= front.len() => {
+                let out = front.split_to(len);
+                if front.is_empty() {
+                    self.chunks.pop_front();
+                }
+                Some(out)
+            }
+            None if len <= self.tail.len() => Some(self.tail.split_to(len).freeze()),
+            _ => None,
+        };
+        match whole {
+            Some(out) => {
+                self.len -= len;
+                out
+            }
+            None => {
+                // Across chunks: gather them into one.
+                let mut out = BytesMut::with_capacity(len);
+                while out.len() < len {
+                    let chunk = self.chunk();
+                    let n = chunk.len().min(len - out.len());
+                    out.extend_from_slice(&chunk[..n]);
+                    self.advance(n);
+                }
+                out.freeze()
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn bytes_handed_out_chunk_by_chunk_are_the_stream_in_order() {
+        let mut enc = Encoder::new();
+        let big = Bytes::from(vec![b'z'; 100_000]);
+        enc.publish("a", None, None, &Bytes::from_static(b"small"));
+        enc.publish("b", None, None, &big);
+        enc.publish("c", None, None, &Bytes::from_static(b"end"));
+        let mut expected = Encoder::new();
+        expected.publish("a", None, None, &Bytes::from_static(b"small"));
+        expected.publish("b", None, None, &big);
+        expected.publish("c", None, None, &Bytes::from_static(b"end"));
+        let expected = all(&mut expected);
+        let mut got = Vec::new();
+        while enc.has_remaining() {
+            let n = enc.chunk().len();
+            let before = enc.remaining();
+            let bytes = enc.copy_to_bytes(n);
+            assert_eq!(bytes.len(), n);
+            assert_eq!(enc.remaining(), before - n);
+            got.extend_from_slice(&bytes);
+        }
+        assert_eq!(got, expected);
+        // Across chunks, in one piece.
+        let mut enc = Encoder::new();
+        enc.publish("a", None, None, &big);
+        enc.publish("b", None, None, &Bytes::from_static(b"x"));
+        let n = enc.remaining();
+        let whole = enc.copy_to_bytes(n);
+        assert_eq!(enc.remaining(), 0);
+        assert!(whole.starts_with(b"PUB a 100000\r\nzzz"));
+        assert!(whole.ends_with(b"PUB b 1\r\nx\r\n"));
+    }
     use super::*;
 
     fn all(enc: &mut Encoder) -> Vec<u8> {
