@@ -482,7 +482,7 @@ fn main() {
     let rows = server_scenarios(&settings);
     let micro = micro_benches(&settings);
     let tables = report(&settings, &rows, &micro);
-    let targets = targets::table(&settings, &rows);
+    let targets = targets::table(&settings, &rows, &micro);
     print!("{tables}\n{targets}");
     if let Some(path) = &settings.write {
         let document = document::render(&settings.args, &settings.url, &tables, &targets);
