@@ -18,6 +18,7 @@
 //! name it with `--ws-url`, or those rows are left out.
 
 mod alloc;
+mod charts;
 mod clients;
 mod document;
 mod memory;
@@ -485,7 +486,12 @@ fn main() {
     let targets = targets::table(&settings, &rows, &micro);
     print!("{tables}\n{targets}");
     if let Some(path) = &settings.write {
-        let document = document::render(&settings.args, &settings.url, &tables, &targets);
+        let dir = std::path::Path::new(path)
+            .parent()
+            .unwrap_or(std::path::Path::new(""))
+            .join(charts::DIR);
+        let charts = charts::write(&dir, &rows);
+        let document = document::render(&settings.args, &settings.url, &charts, &tables, &targets);
         std::fs::write(path, document).unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
         eprintln!("compare: wrote {path}");
     }
