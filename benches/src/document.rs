@@ -112,7 +112,8 @@ inherits it); the idle-connection scenario needs about 2,100 descriptors, so if 
 is lower, raise it (`ulimit -Hn`) before running.
 `cargo xtask bench` without `--quick` runs 5 repetitions with larger counts; `--reps N`,
 `--only SUBSTRING` and `--url URL` (with `--ws-url URL` for the WebSocket rows) select other
-runs (see `benches/src/main.rs`).
+runs (see `benches/src/main.rs`). With `--write`, the charts are drawn into `bench-charts/`
+beside the document.
 
 ## Results
 
@@ -123,6 +124,13 @@ runs (see `benches/src/main.rs`).
   *async-nats* is the crates.io release pinned in `benches/Cargo.toml` on the same runtime,
   *raw socket* is a blocking `std::net::TcpStream` that writes pre-encoded frames after
   `CONNECT {{\"verbose\":false,\"pedantic\":false}}` and a PING/PONG: the ceiling on this machine.
+- **Runtimes.** The core scenarios (publish, pub→sub, receive, request latency, 64
+  requests in flight, JetStream publish) have a row per runtime: the row named without a
+  runtime is tokio multi-thread (the name it has always had), then *tokio current-thread*
+  and *smol*. async-nats runs on both tokio flavours; it has no smol arm, so its smol cell
+  is —. No runtime drives the raw arm: it runs once per repetition and the scenario's rows
+  share its figure, so each runtime is compared with the same ceiling. A repetition runs
+  the raw arm, then ours and async-nats on each runtime in turn; the next, the reverse.
 - **publish N B**: N messages after a warm-up, then a flush (PING/PONG), so every message
   reached the server; messages per second over publishes plus flush.
 - **pub→sub**: publisher and subscriber on two connections of the same kind; the rate is
@@ -163,7 +171,13 @@ runs (see `benches/src/main.rs`).
   awaited before a publish beyond the window); the context's own limit is also 256 (ours:
   `with_max_acks_in_flight(256)`, async-nats: `max_ack_inflight(256)` with backpressure).
   A warm-up of a tenth of the messages comes first; the rate and allocations cover the
-  measured publishes and every ack.
+  measured publishes and every ack. The raw arm creates the same stream over its socket
+  (`$JS.API.STREAM.CREATE` with the name, the subject and the storage, the rest the
+  server's defaults, as the clients send it), then writes pre-encoded PUBs whose reply
+  subject is an inbox it subscribed to, at most 256 acks outstanding: the first 256 at
+  once, then one more for each ack (`MSG` on the inbox, checked) it reads, its writes
+  coalesced until no ack is left to read without blocking. It is the ceiling of a
+  publisher keeping that window.
 - **KV** (key-value, 128 B values, buckets of one revision per key, direct get on, created
   afresh by each arm: `create_key_value` in both clients, a raw `STREAM.CREATE` of the same
   stream config for the raw arm). *put*: sequential puts to one key, each ack awaited before
@@ -201,7 +215,8 @@ runs (see `benches/src/main.rs`).
   both publishing and receiving.
 - **micro**: the core alone, one thread; the decoder is fed 64 KiB chunks of a realistic
   MSG/HMSG stream (one in ten with headers, some with reply subjects); the memchr line scan
-  over the same bytes is the floor of any line-based parser. Compare them in GB/s.
+  over the same bytes is the floor of any line-based parser. Compare them in GB/s. The
+  decoder's allocations are per decoded frame.
 - These are benchmarks, not tests: nothing asserts on speed. On a 2-core machine, server,
   client and runtime share the cores, so single runs are noisy; trust repeated runs.
 

@@ -1,6 +1,10 @@
 //! `compare`: our client against async-nats and a raw socket, on one local nats-server, plus
 //! micro benches of the sans-IO core. Prints Markdown tables on stdout (progress on stderr);
-//! `cargo xtask bench` runs it in release and writes BENCHMARKS.md.
+//! `cargo xtask bench` runs it in release and writes BENCHMARKS.md, with its charts in
+//! `bench-charts/` beside it.
+//!
+//! The core scenarios run on three runtimes, a row each (tokio multi-thread, tokio
+//! current-thread, smol: [`runtime_rows`]); the rest on tokio multi-thread.
 //!
 //! Invariant: every scenario runs its arms one after the other (never two at once), against
 //! the same server, alternating their order from one repetition to the next; each arm builds
@@ -438,6 +442,7 @@ fn main() {
     if args.first().map(String::as_str) == Some("--child") {
         memory::child_main(&args[1..]);
     }
+    let started = std::time::Instant::now();
     let settings = parse_args();
     // Before the server starts, so it inherits the limit too.
     let files = memory::raise_fd_limit();
@@ -498,6 +503,8 @@ fn main() {
     if let Some(mut s) = server {
         s.stop();
     }
+    let secs = started.elapsed().as_secs();
+    eprintln!("compare: done in {} min {} s", secs / 60, secs % 60);
 }
 
 fn parse_args() -> Settings {
