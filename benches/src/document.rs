@@ -132,7 +132,10 @@ beside the document.
   share its figure, so each runtime is compared with the same ceiling. A repetition runs
   the raw arm, then ours and async-nats on each runtime in turn; the next, the reverse.
 - **publish N B**: N messages after a warm-up, then a flush (PING/PONG), so every message
-  reached the server; messages per second over publishes plus flush.
+  reached the server; messages per second over publishes plus flush. async-nats's own
+  `flush` only writes its buffer to the socket, so wherever a scenario flushes, its arm
+  follows that with a request to a subject nobody subscribes to: the server's *no
+  responders* reply is the same round trip.
 - **pub→sub**: publisher and subscriber on two connections of the same kind; the rate is
   messages received over the time from the first publish to the last message received,
   *delivered* is what arrived within 500 ms of no progress after the publisher's flush.
