@@ -4,8 +4,10 @@
 //! cluster of horizontal bars, one per arm: ours and async-nats on each runtime the scenario
 //! ran on, then the raw socket. A bar ends at the median of the repetitions, its whisker
 //! spans the least to the greatest, and its label gives the median (ours: with its ratio to
-//! the raw socket, else to async-nats). A group whose figures span more than a factor of
-//! [`LOG_SPAN`] gets a logarithmic axis. Drawn with plotters' SVG backend.
+//! the raw socket, else to async-nats). A group of rates or memory figures whose medians
+//! span more than a factor of [`LOG_SPAN`] gets a logarithmic axis (decades for rates,
+//! powers of 4 for bytes); latency and throughput axes are linear from zero. Drawn with
+//! plotters' SVG backend.
 
 use std::path::Path;
 
@@ -18,7 +20,7 @@ use crate::{fmt_value, median, Row, Runtime, Sample, Unit};
 /// The folder of the charts, beside the document; the document's links are relative to it.
 pub(crate) const DIR: &str = "bench-charts";
 
-/// Figures spanning more than this factor (greatest whisker over least) get a log axis.
+/// Rates or memory figures whose medians span more than this factor get a log axis.
 const LOG_SPAN: f64 = 8.0;
 
 /// A chart: the rows it draws and how it is titled.
@@ -204,6 +206,15 @@ fn spread(samples: &[Sample]) -> Option<(f64, f64, f64)> {
     Some((m, *values.first()?, *values.last()?))
 }
 
+/// A bar's figure: the table's, with a decimal more for rates under 100k.
+fn value_label(v: f64, unit: Unit) -> String {
+    match unit {
+        Unit::Rate if v < 1e3 => format!("{v:.0}/s"),
+        Unit::Rate if v < 1e5 => format!("{:.1}k/s", v / 1e3),
+        _ => fmt_value(v, unit),
+    }
+}
+
 /// A scenario's label, the unit left to the axis.
 fn scenario_label(scenario: &str) -> String {
     scenario
@@ -234,7 +245,7 @@ fn clusters(group: &Group, rows: &[Row]) -> Vec<Cluster> {
         let raw = spread(&row.raw);
         let theirs = spread(&row.theirs);
         if let Some((median, min, max)) = spread(&row.ours) {
-            let mut label = fmt_value(median, row.unit);
+            let mut label = value_label(median, row.unit);
             if let Some((r, ..)) = raw.filter(|r| r.0 > 0.0) {
                 label.push_str(&format!(" · {:.2}× raw", median / r));
             } else if let Some((t, ..)) = theirs.filter(|t| t.0 > 0.0) {
@@ -254,7 +265,7 @@ fn clusters(group: &Group, rows: &[Row]) -> Vec<Cluster> {
                 median,
                 min,
                 max,
-                label: fmt_value(median, row.unit),
+                label: value_label(median, row.unit),
             });
         }
         // The runtime rows of a scenario share one raw arm: one bar.
@@ -265,7 +276,7 @@ fn clusters(group: &Group, rows: &[Row]) -> Vec<Cluster> {
                     median,
                     min,
                     max,
-                    label: fmt_value(median, row.unit),
+                    label: value_label(median, row.unit),
                 });
             }
         }
@@ -371,6 +382,8 @@ pub(crate) fn write(dir: &Path, rows: &[Row]) -> String {
 /// One group's chart, on a linear or a logarithmic axis.
 fn draw(group: &Group, clusters: &[Cluster], path: &Path) -> Result<(), Error> {
     let bars = clusters.iter().flat_map(|c| &c.bars);
+    let medians = bars.clone().map(|b| b.median).filter(|v| *v > 0.0);
+    let span = medians.clone().fold(0.0, f64::max) / medians.fold(f64::INFINITY, f64::min);
     let least = bars
         .clone()
         .flat_map(|b| [b.min, b.median])
@@ -385,7 +398,12 @@ fn draw(group: &Group, clusters: &[Cluster], path: &Path) -> Result<(), Error> {
     // The plot's share of the width that the bars may use, the rest left for labels.
     let plot = f64::from(WIDTH - LABELS - 20);
     let stretch = plot / (plot - LABEL_ROOM);
-    let log = least.is_finite() && most / least > LOG_SPAN;
+    let base = match group.unit {
+        Unit::Rate => 10.0,
+        Unit::Bytes => 4.0,
+        Unit::Micros | Unit::Throughput => f64::INFINITY,
+    };
+    let log = base.is_finite() && least.is_finite() && span > LOG_SPAN;
     let root = SVGBackend::new(path, (WIDTH, height)).into_drawing_area();
     root.fill(&WHITE)?;
     let (top, body) = root.split_vertically(header);
@@ -401,13 +419,14 @@ fn draw(group: &Group, clusters: &[Cluster], path: &Path) -> Result<(), Error> {
         if log { " (logarithmic scale)" } else { "" }
     );
     if log {
-        let floor = 10f64.powf(least.log10().floor());
-        let top = 10f64.powf(floor.log10() + (most.log10() - floor.log10()) * stretch);
+        // From the power of `base` at or below the least figure.
+        let floor = base.powf((least.ln() / base.ln()).floor());
+        let top = (floor.ln() + (most.ln() - floor.ln()) * stretch).exp();
         plot_bars(
             &body,
             group,
             clusters,
-            (floor..top).log_scale(),
+            (floor..top).log_scale().base(base),
             floor,
             slots,
             &axis,
