@@ -217,10 +217,7 @@ fn value_label(v: f64, unit: Unit) -> String {
 
 /// A scenario's label, the unit left to the axis.
 fn scenario_label(scenario: &str) -> String {
-    scenario
-        .trim_end_matches(" (µs)")
-        .trim_end_matches(" (MB/s)")
-        .to_owned()
+    scenario.trim_end_matches(" (µs)").to_owned()
 }
 
 /// The group's rows as clusters, one per scenario in the order the rows came.
