@@ -375,8 +375,18 @@ impl Nats for async_nats::Client {
             .expect("publish");
     }
 
+    /// async-nats's own `flush` only writes its buffer to the socket, without waiting for
+    /// the server. A request to a subject that nobody subscribes to comes back as "no
+    /// responders" once the server has processed everything the connection sent before
+    /// it: the same round trip as our `flush` (PING/PONG). Without it, a publish row's
+    /// async-nats arm stopped its clock before the server had its messages, and a
+    /// subscription or responder could miss what was sent right after its flush.
     async fn flush(&self) {
         async_nats::Client::flush(self).await.expect("flush");
+        match async_nats::Client::request(self, "bench.barrier", Bytes::new()).await {
+            Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => {}
+            other => panic!("flush round trip: {other:?}"),
+        }
     }
 
     async fn subscribe(&self, subject: &str) -> Boxed<usize> {

@@ -1,6 +1,10 @@
 //! `compare`: our client against async-nats and a raw socket, on one local nats-server, plus
 //! micro benches of the sans-IO core. Prints Markdown tables on stdout (progress on stderr);
-//! `cargo xtask bench` runs it in release and writes BENCHMARKS.md.
+//! `cargo xtask bench` runs it in release and writes BENCHMARKS.md, with its charts in
+//! `bench-charts/` beside it.
+//!
+//! The core scenarios run on three runtimes, a row each (tokio multi-thread, tokio
+//! current-thread, smol: [`runtime_rows`]); the rest on tokio multi-thread.
 //!
 //! Invariant: every scenario runs its arms one after the other (never two at once), against
 //! the same server, alternating their order from one repetition to the next; each arm builds
@@ -18,6 +22,7 @@
 //! name it with `--ws-url`, or those rows are left out.
 
 mod alloc;
+mod charts;
 mod clients;
 mod document;
 mod memory;
@@ -107,13 +112,78 @@ enum Slot {
     Raw,
 }
 
+/// The runtime a row's client arms run on. The core scenarios have a row on each; every
+/// other row runs on tokio multi-thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Runtime {
+    /// tokio, multi-thread: ours and async-nats.
+    MultiThread,
+    /// tokio, current-thread: ours and async-nats.
+    CurrentThread,
+    /// smol: ours only (async-nats runs on tokio alone).
+    Smol,
+}
+
+impl Runtime {
+    const ALL: [Runtime; 3] = [Runtime::MultiThread, Runtime::CurrentThread, Runtime::Smol];
+
+    /// The runtime as rows and charts name it.
+    fn label(self) -> &'static str {
+        match self {
+            Runtime::MultiThread => "tokio multi-thread",
+            Runtime::CurrentThread => "tokio current-thread",
+            Runtime::Smol => "smol",
+        }
+    }
+
+    /// The tokio flavour, none for smol.
+    fn flavor(self) -> Option<Flavor> {
+        match self {
+            Runtime::MultiThread => Some(Flavor::MultiThread),
+            Runtime::CurrentThread => Some(Flavor::CurrentThread),
+            Runtime::Smol => None,
+        }
+    }
+
+    /// The name of scenario `base`'s row on this runtime: `base` itself on tokio
+    /// multi-thread (the name the row had before the scenario ran on every runtime, so
+    /// earlier documents compare), else `base, <runtime>`, before a closing ` (µs)`.
+    fn row_name(self, base: &str) -> String {
+        if self == Runtime::MultiThread {
+            return base.to_owned();
+        }
+        match base.strip_suffix(" (µs)") {
+            Some(stem) => format!("{stem}, {} (µs)", self.label()),
+            None => format!("{base}, {}", self.label()),
+        }
+    }
+}
+
 /// One row of the table: every repetition of every arm.
 struct Row {
     name: String,
+    /// The scenario without its runtime (the name of the tokio multi-thread row): what the
+    /// charts group a scenario's rows by.
+    scenario: String,
+    runtime: Runtime,
     unit: Unit,
     ours: Vec<Sample>,
     theirs: Vec<Sample>,
     raw: Vec<Sample>,
+}
+
+impl Row {
+    fn new(name: &str, scenario: &str, runtime: Runtime, unit: Unit) -> Row {
+        Row {
+            name: name.to_owned(),
+            scenario: scenario.to_owned(),
+            runtime,
+            unit,
+            ours: Vec::new(),
+            theirs: Vec::new(),
+            raw: Vec::new(),
+        }
+    }
 }
 
 type ArmFn<'a> = Box<dyn Fn() -> Sample + 'a>;
@@ -171,49 +241,131 @@ fn compare(settings: &Settings, name: &str, unit: Unit, arms: Arms<'_>) -> Row {
 fn compare_rows(settings: &Settings, specs: Vec<(&str, Unit, Arms<'_>)>) -> Vec<Row> {
     let mut rows: Vec<Row> = specs
         .iter()
-        .map(|(name, unit, _)| Row {
-            name: (*name).to_owned(),
-            unit: *unit,
-            ours: Vec::new(),
-            theirs: Vec::new(),
-            raw: Vec::new(),
-        })
+        .map(|(name, unit, _)| Row::new(name, name, Runtime::MultiThread, *unit))
         .collect();
     let longest = specs
         .iter()
         .map(|(_, _, arms)| arms.len())
         .max()
         .unwrap_or(0);
-    let forward: Vec<(usize, usize)> = (0..longest)
-        .flat_map(|arm| (0..specs.len()).map(move |row| (row, arm)))
-        .filter(|&(row, arm)| arm < specs[row].2.len())
+    let mut arms: Vec<Vec<Option<(Slot, ArmFn<'_>)>>> = specs
+        .into_iter()
+        .map(|(_, _, arms)| arms.into_iter().map(Some).collect())
         .collect();
+    let mut plan = Vec::new();
+    for i in 0..longest {
+        for (row, row_arms) in arms.iter_mut().enumerate() {
+            if let Some((slot, arm)) = row_arms.get_mut(i).and_then(Option::take) {
+                plan.push(Planned {
+                    rows: vec![row],
+                    slot,
+                    arm,
+                });
+            }
+        }
+    }
+    run_plan(settings, &mut rows, &plan);
+    rows
+}
+
+/// One arm in a run's order: the rows its samples go to (more than one for a raw arm that
+/// the runtime rows of a scenario share) and their slot.
+struct Planned<'a> {
+    rows: Vec<usize>,
+    slot: Slot,
+    arm: ArmFn<'a>,
+}
+
+/// Runs the plan's arms in order `reps` times, the whole order reversed on odd
+/// repetitions, and files each sample in its rows.
+fn run_plan(settings: &Settings, rows: &mut [Row], plan: &[Planned<'_>]) {
+    let started = std::time::Instant::now();
     for rep in 0..settings.reps {
-        let order: Vec<(usize, usize)> = if rep % 2 == 0 {
-            forward.clone()
+        let order: Vec<&Planned<'_>> = if rep % 2 == 0 {
+            plan.iter().collect()
         } else {
-            forward.iter().rev().copied().collect()
+            plan.iter().rev().collect()
         };
-        for (r, i) in order {
-            let (name, unit, arms) = &specs[r];
-            let (slot, arm) = &arms[i];
-            let sample = arm();
+        for planned in order {
+            let sample = (planned.arm)();
+            let first = &rows[planned.rows[0]];
+            let label = if planned.rows.len() > 1 {
+                format!("{} (every runtime's row)", first.scenario)
+            } else {
+                first.name.clone()
+            };
             eprintln!(
-                "  {name} [{slot:?}, rep {}]: {}{}",
+                "  {label} [{:?}, rep {}]: {}{}",
+                planned.slot,
                 rep + 1,
-                fmt_value(sample.value, *unit),
+                fmt_value(sample.value, first.unit),
                 sample
                     .allocs
                     .map_or(String::new(), |a| format!(", {a:.2} allocs/op")),
             );
-            let row = &mut rows[r];
-            match slot {
-                Slot::Ours => row.ours.push(sample),
-                Slot::Theirs => row.theirs.push(sample),
-                Slot::Raw => row.raw.push(sample),
+            for &r in &planned.rows {
+                let row = &mut rows[r];
+                match planned.slot {
+                    Slot::Ours => row.ours.push(sample),
+                    Slot::Theirs => row.theirs.push(sample),
+                    Slot::Raw => row.raw.push(sample),
+                }
             }
         }
     }
+    if !plan.is_empty() {
+        eprintln!("  ({:.1} s)", started.elapsed().as_secs_f64());
+    }
+}
+
+/// A core scenario on every runtime: a row each for tokio multi-thread (named `base`),
+/// tokio current-thread and smol ([`Runtime::row_name`]), those that `--only` wants. Ours
+/// runs on all three, async-nats on both tokio flavours (it has no smol arm), and the raw
+/// arm, which no runtime drives, once per repetition, its samples shared by the rows. One
+/// repetition runs the raw arm, then ours and async-nats on each runtime in turn, and the
+/// next the reverse.
+fn runtime_rows<'a, B, F>(
+    s: &'a Settings,
+    base: &str,
+    unit: Unit,
+    body: F,
+    raw: Option<ArmFn<'a>>,
+) -> Vec<Row>
+where
+    B: AsyncBody<Sample> + 'a,
+    F: Fn() -> B + Copy + 'static,
+{
+    let runtimes: Vec<Runtime> = Runtime::ALL
+        .into_iter()
+        .filter(|r| s.wanted(&r.row_name(base)))
+        .collect();
+    if runtimes.is_empty() {
+        return Vec::new();
+    }
+    let mut rows: Vec<Row> = runtimes
+        .iter()
+        .map(|r| Row::new(&r.row_name(base), base, *r, unit))
+        .collect();
+    let mut plan = Vec::new();
+    if let Some(arm) = raw {
+        plan.push(Planned {
+            rows: (0..rows.len()).collect(),
+            slot: Slot::Raw,
+            arm,
+        });
+    }
+    for (row, runtime) in runtimes.into_iter().enumerate() {
+        let arms = match runtime.flavor() {
+            Some(flavor) => both_clients(s, flavor, body),
+            None => vec![(Slot::Ours, smol_arm(s, body))],
+        };
+        plan.extend(arms.into_iter().map(|(slot, arm)| Planned {
+            rows: vec![row],
+            slot,
+            arm,
+        }));
+    }
+    run_plan(s, &mut rows, &plan);
     rows
 }
 
@@ -264,30 +416,6 @@ where
     arms
 }
 
-/// Pushes each wanted row of `names`: with a tokio flavor, ours and async-nats on it
-/// against the raw arm; with `None`, ours on smol against the raw arm.
-fn flavored_rows<'a, B, F>(
-    settings: &'a Settings,
-    rows: &mut Vec<Row>,
-    unit: Unit,
-    names: &[(&str, Option<Flavor>)],
-    body: F,
-    raw: impl Fn() -> ArmFn<'a>,
-) where
-    B: AsyncBody<Sample> + 'a,
-    F: Fn() -> B + Copy + 'static,
-{
-    for &(name, flavor) in names {
-        if settings.wanted(name) {
-            let arms = match flavor {
-                Some(flavor) => three_arms(settings, flavor, body, raw()),
-                None => vec![(Slot::Ours, smol_arm(settings, body)), (Slot::Raw, raw())],
-            };
-            rows.push(compare(settings, name, unit, arms));
-        }
-    }
-}
-
 /// Our client on smol: its driver and the scenario's own tasks run on smol's executor.
 fn smol_arm<B, F>(settings: &Settings, body: F) -> Box<dyn Fn() -> Sample + '_>
 where
@@ -314,6 +442,7 @@ fn main() {
     if args.first().map(String::as_str) == Some("--child") {
         memory::child_main(&args[1..]);
     }
+    let started = std::time::Instant::now();
     let settings = parse_args();
     // Before the server starts, so it inherits the limit too.
     let files = memory::raise_fd_limit();
@@ -359,16 +488,23 @@ fn main() {
     let rows = server_scenarios(&settings);
     let micro = micro_benches(&settings);
     let tables = report(&settings, &rows, &micro);
-    let targets = targets::table(&settings, &rows);
+    let targets = targets::table(&settings, &rows, &micro);
     print!("{tables}\n{targets}");
     if let Some(path) = &settings.write {
-        let document = document::render(&settings.args, &settings.url, &tables, &targets);
+        let dir = std::path::Path::new(path)
+            .parent()
+            .unwrap_or(std::path::Path::new(""))
+            .join(charts::DIR);
+        let charts = charts::write(&dir, &rows);
+        let document = document::render(&settings.args, &settings.url, &charts, &tables, &targets);
         std::fs::write(path, document).unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
         eprintln!("compare: wrote {path}");
     }
     if let Some(mut s) = server {
         s.stop();
     }
+    let secs = started.elapsed().as_secs();
+    eprintln!("compare: done in {} min {} s", secs / 60, secs % 60);
 }
 
 fn parse_args() -> Settings {
@@ -415,101 +551,56 @@ fn parse_args() -> Settings {
 
 fn server_scenarios(s: &Settings) -> Vec<Row> {
     use Arm::{Ours, Theirs};
-    use Flavor::{CurrentThread, MultiThread};
+    use Flavor::MultiThread;
     let mut rows = Vec::new();
     let url = s.url.as_str();
     let wait = Duration::from_millis(500);
 
     for size in [16, 128, 1024, 8192] {
         let n = s.messages(size);
-        flavored_rows(
+        rows.extend(runtime_rows(
             s,
-            &mut rows,
+            &format!("publish {}", size_name(size)),
             Unit::Rate,
-            &[(&format!("publish {}", size_name(size)), Some(MultiThread))],
             move || Publish { size, n },
-            move || -> ArmFn<'_> { Box::new(move || raw::publish(url, size, n)) },
-        );
+            Some(Box::new(move || raw::publish(url, size, n))),
+        ));
     }
-
-    let n16 = s.messages(16);
-    flavored_rows(
-        s,
-        &mut rows,
-        Unit::Rate,
-        &[
-            ("publish 16 B, tokio current-thread", Some(CurrentThread)),
-            ("publish 16 B, smol (ours only)", None),
-        ],
-        move || Publish { size: 16, n: n16 },
-        move || -> ArmFn<'_> { Box::new(move || raw::publish(url, 16, n16)) },
-    );
-
     for size in [16, 1024] {
         let n = s.messages(size);
-        flavored_rows(
+        rows.extend(runtime_rows(
             s,
-            &mut rows,
+            &format!("pub→sub {}", size_name(size)),
             Unit::Rate,
-            &[(&format!("pub→sub {}", size_name(size)), Some(MultiThread))],
             move || PubSub { size, n, wait },
-            move || -> ArmFn<'_> { Box::new(move || raw::pubsub(url, size, n, wait)) },
-        );
+            Some(Box::new(move || raw::pubsub(url, size, n, wait))),
+        ));
     }
-    // The 16 B pub→sub and receive rows share their body's sizes and the raw arm.
-    let pubsub16 = move || PubSub {
-        size: 16,
-        n: n16,
-        wait,
-    };
-    let raw_pubsub16 = move || -> ArmFn<'_> { Box::new(move || raw::pubsub(url, 16, n16, wait)) };
-    flavored_rows(
+    // Its raw arm is the raw pub→sub of the same messages.
+    let n16 = s.messages(16);
+    rows.extend(runtime_rows(
         s,
-        &mut rows,
+        "receive 16 B from a raw publisher",
         Unit::Rate,
-        &[
-            ("pub→sub 16 B, tokio current-thread", Some(CurrentThread)),
-            ("pub→sub 16 B, smol (ours only)", None),
-        ],
-        pubsub16,
-        raw_pubsub16,
-    );
-    let name = "receive 16 B from a raw publisher";
-    if s.wanted(name) {
-        let receive16 = move || Receive {
+        move || Receive {
             size: 16,
             n: n16,
             wait,
-        };
-        let arms = three_arms(s, MultiThread, receive16, raw_pubsub16());
-        rows.push(compare(s, name, Unit::Rate, arms));
-    }
+        },
+        Some(Box::new(move || raw::pubsub(url, 16, n16, wait))),
+    ));
 
     const LATENCY: &str = "request latency p50 (µs)";
+    const LATENCY_P99: &str = "request latency p99 (µs)";
     const PLAIN_P99: &str = "plain request p99, own responder (µs)";
     const SERVICE_P99: &str = "service request p99, own service (µs)";
     const LATENCY_SUBS: &str = "request latency p50, 10,000 subscriptions open (µs)";
     const INFLIGHT: &str = "requests, 64 in flight";
-    const LATENCY_CT: &str = "request latency p50, tokio current-thread (µs)";
-    const LATENCY_SMOL: &str = "request latency p50, smol, ours only (µs)";
-    const INFLIGHT_CT: &str = "requests, 64 in flight, tokio current-thread";
-    const INFLIGHT_SMOL: &str = "requests, 64 in flight, smol (ours only)";
-    if [
-        LATENCY,
-        PLAIN,
-        SERVICE,
-        LATENCY_SUBS,
-        INFLIGHT,
-        LATENCY_CT,
-        LATENCY_SMOL,
-        INFLIGHT_CT,
-        INFLIGHT_SMOL,
-        WS_REQUEST.ws,
-        WS_REQUEST.tcp,
-    ]
-    .iter()
-    .any(|name| s.wanted(name))
-    {
+    let on_every_runtime = Runtime::ALL
+        .iter()
+        .flat_map(|r| [r.row_name(LATENCY), r.row_name(INFLIGHT)]);
+    let others = [PLAIN, SERVICE, LATENCY_SUBS, WS_REQUEST.ws, WS_REQUEST.tcp].map(String::from);
+    if on_every_runtime.chain(others).any(|name| s.wanted(&name)) {
         raw::spawn_responder(url, "bench.req");
     }
     // The request rows share their bodies and raw arms.
@@ -521,22 +612,8 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
     };
     let raw_latency =
         move || -> ArmFn<'_> { Box::new(move || raw::request_latency(url, "bench.req", n)) };
-    let n_inflight = s.pick(100_000, 500_000);
-    let inflight = move || RequestInflight {
-        n: n_inflight,
-        inflight: 64,
-    };
-    let raw_inflight = move || -> ArmFn<'_> {
-        Box::new(move || raw::request_inflight(url, "bench.req", n_inflight, 64))
-    };
-    if s.wanted(LATENCY) {
-        let row = compare(
-            s,
-            LATENCY,
-            Unit::Micros,
-            three_arms(s, MultiThread, latency, raw_latency()),
-        );
-        let p99 = p99_row(&row, "request latency p99 (µs)");
+    for row in runtime_rows(s, LATENCY, Unit::Micros, latency, Some(raw_latency())) {
+        let p99 = p99_row(&row, LATENCY_P99);
         rows.extend([row, p99]);
     }
     if s.wanted(LATENCY_SUBS) {
@@ -579,26 +656,19 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
         let p99 = p99_row(&row, p99);
         rows.extend([row, p99]);
     }
-    flavored_rows(
+    let n_inflight = s.pick(100_000, 500_000);
+    rows.extend(runtime_rows(
         s,
-        &mut rows,
+        INFLIGHT,
         Unit::Rate,
-        &[
-            (INFLIGHT, Some(MultiThread)),
-            (INFLIGHT_CT, Some(CurrentThread)),
-            (INFLIGHT_SMOL, None),
-        ],
-        inflight,
-        raw_inflight,
-    );
-    flavored_rows(
-        s,
-        &mut rows,
-        Unit::Micros,
-        &[(LATENCY_CT, Some(CurrentThread)), (LATENCY_SMOL, None)],
-        latency,
-        raw_latency,
-    );
+        move || RequestInflight {
+            n: n_inflight,
+            inflight: 64,
+        },
+        Some(Box::new(move || {
+            raw::request_inflight(url, "bench.req", n_inflight, 64)
+        })),
+    ));
     websocket_rows(s, &mut rows, latency);
 
     for memory in [true, false] {
@@ -606,21 +676,20 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
             "JetStream publish 128 B, {} stream, 256 acks in flight",
             if memory { "memory" } else { "file" }
         );
-        if !s.wanted(&name) {
-            continue;
-        }
-        let n = s.pick(10_000, 100_000);
-        let body = move || JsPublish {
-            size: 128,
-            n,
-            window: 256,
-            memory,
-        };
-        rows.push(compare(
+        let (size, window, n) = (128, 256, s.pick(10_000, 100_000));
+        rows.extend(runtime_rows(
             s,
             &name,
             Unit::Rate,
-            both_clients(s, MultiThread, body),
+            move || JsPublish {
+                size,
+                n,
+                window,
+                memory,
+            },
+            Some(Box::new(move || {
+                raw::js_publish(url, size, n, window, memory)
+            })),
         ));
     }
 
@@ -859,8 +928,9 @@ fn object_rows(s: &Settings, rows: &mut Vec<Row>) {
     }
 }
 
-/// The p99 of a latency row's samples, as a row of its own.
-fn p99_row(row: &Row, name: &str) -> Row {
+/// The p99 of a latency row's samples, as a row of its own: `base` is its name on tokio
+/// multi-thread, and it runs on the latency row's runtime.
+fn p99_row(row: &Row, base: &str) -> Row {
     let p99 = |v: &[Sample]| -> Vec<Sample> {
         v.iter()
             .map(|x| Sample {
@@ -870,11 +940,10 @@ fn p99_row(row: &Row, name: &str) -> Row {
             .collect()
     };
     Row {
-        name: name.into(),
-        unit: row.unit,
         ours: p99(&row.ours),
         theirs: p99(&row.theirs),
         raw: p99(&row.raw),
+        ..Row::new(&row.runtime.row_name(base), base, row.runtime, row.unit)
     }
 }
 
@@ -1058,7 +1127,10 @@ fn report(s: &Settings, rows: &[Row], micro: &[MicroRow]) -> String {
             out,
             "\nMicro benches of the core (no server, one thread):\n"
         );
-        let _ = writeln!(out, "| bench | ops/s | throughput | allocs per op |");
+        let _ = writeln!(
+            out,
+            "| bench | ops/s | throughput | allocs per op (decode: per frame) |"
+        );
         let _ = writeln!(out, "|---|---|---|---|");
         for (name, results) in micro {
             let ops: Vec<Sample> = results

@@ -389,6 +389,77 @@ pub(crate) fn request_inflight(url: &str, subject: &str, n: usize, inflight: usi
     Sample::rate(n, started.elapsed())
 }
 
+/// Creates the JetStream scenarios' stream afresh over the raw connection, as the clients'
+/// arms do (`create_stream` with the name, the one subject and the storage, every other
+/// setting the server's default).
+fn raw_stream(conn: &mut Conn, memory: bool) {
+    use crate::scenarios::{JS_STREAM, JS_SUBJECT};
+    api_request(conn, &format!("$JS.API.STREAM.DELETE.{JS_STREAM}"), b"");
+    let config = format!(
+        "{{\"name\":\"{JS_STREAM}\",\"subjects\":[\"{JS_SUBJECT}\"],\"storage\":\"{}\"}}",
+        if memory { "memory" } else { "file" }
+    );
+    let reply = api_request(
+        conn,
+        &format!("$JS.API.STREAM.CREATE.{JS_STREAM}"),
+        config.as_bytes(),
+    );
+    assert!(!reply.contains("\"error\""), "raw stream: {reply}");
+}
+
+/// Writes `n` copies of a publish `frame` whose reply subject is the requester's inbox,
+/// keeping at most `window` unanswered: the first `window` at once, then one more for each
+/// reply read, each reply a JetStream ack (checked). Writes are coalesced until no reply
+/// is left to read without blocking.
+fn windowed_acks(conn: &mut Conn, frame: &[u8], n: usize, window: usize) {
+    let Conn { reader, writer } = conn;
+    let mut writer = BufWriter::with_capacity(64 * 1024, &*writer);
+    let (mut line, mut body) = (Vec::with_capacity(256), Vec::with_capacity(256));
+    let mut sent = window.min(n);
+    for _ in 0..sent {
+        writer.write_all(frame).expect("write");
+    }
+    writer.flush().expect("flush");
+    for _ in 0..n {
+        read_msg(reader, &mut line, &mut body);
+        assert!(
+            body.starts_with(b"{\"stream\""),
+            "raw JetStream ack: {}",
+            String::from_utf8_lossy(&body)
+        );
+        if sent < n {
+            writer.write_all(frame).expect("write");
+            sent += 1;
+        }
+        if reader.buffer().is_empty() {
+            writer.flush().expect("flush");
+        }
+    }
+}
+
+/// JetStream publishes of `size` bytes to a fresh stream (memory or file storage), each
+/// with the raw inbox as its reply subject, at most `window` acks outstanding (a publish
+/// beyond the window waits for the next ack), then every ack: publishes per second. The
+/// ceiling of the JetStream publish rows, whose clients keep the same window. A warm-up of
+/// a tenth of the messages (at least a window) comes first, as in the clients' arms.
+pub(crate) fn js_publish(url: &str, size: usize, n: usize, window: usize, memory: bool) -> Sample {
+    let mut conn = requester(url);
+    raw_stream(&mut conn, memory);
+    let frame = pub_frame(
+        crate::scenarios::JS_SUBJECT,
+        Some("_INBOX.rawbench.1"),
+        &vec![b'x'; size],
+    );
+    windowed_acks(&mut conn, &frame, (n / 10).max(window), window);
+    let allocs = crate::alloc::Window::start();
+    let started = Instant::now();
+    windowed_acks(&mut conn, &frame, n, window);
+    let sample = Sample::rate(n, started.elapsed()).allocs(allocs.per(n as u64));
+    let stream = crate::scenarios::JS_STREAM;
+    api_request(&mut conn, &format!("$JS.API.STREAM.DELETE.{stream}"), b"");
+    sample
+}
+
 /// One request on a [`requester`]'s connection, outside any measured window: the reply's
 /// body as text.
 fn api_request(conn: &mut Conn, subject: &str, payload: &[u8]) -> String {

@@ -282,6 +282,11 @@ impl AsyncBody<Sample> for RequestInflight {
     }
 }
 
+/// The stream of the JetStream publish scenarios (every arm's, one after the other, the raw
+/// arm's too) and its one subject.
+pub(crate) const JS_STREAM: &str = "BENCH";
+pub(crate) const JS_SUBJECT: &str = "bench.js";
+
 /// JetStream publishes of `size` bytes to a fresh stream, keeping up to `window` acks in
 /// flight and awaiting them in publish order; the rate counts every ack received.
 pub(crate) struct JsPublish {
@@ -301,7 +306,7 @@ impl JsPublish {
                     C::ack(ack).await;
                 }
             }
-            acks.push_back(C::js_publish(js, "bench.js", payload.clone()).await);
+            acks.push_back(C::js_publish(js, JS_SUBJECT, payload.clone()).await);
         }
         while let Some(ack) = acks.pop_front() {
             C::ack(ack).await;
@@ -314,7 +319,7 @@ impl AsyncBody<Sample> for JsPublish {
         // The context's own limit is the window, so neither client waits inside `publish`
         // before the loop awaits the oldest ack.
         let js = client.jetstream(self.window);
-        C::recreate_stream(&js, "BENCH", "bench.js", self.memory).await;
+        C::recreate_stream(&js, JS_STREAM, JS_SUBJECT, self.memory).await;
         let payload = payload(self.size);
         self.batch::<C>(&js, &payload, (self.n / 10).max(self.window))
             .await;
@@ -322,7 +327,7 @@ impl AsyncBody<Sample> for JsPublish {
         let started = Instant::now();
         self.batch::<C>(&js, &payload, self.n).await;
         let sample = Sample::rate(self.n, started.elapsed()).allocs(window.per(self.n as u64));
-        C::delete_stream(&js, "BENCH").await;
+        C::delete_stream(&js, JS_STREAM).await;
         sample
     }
 }

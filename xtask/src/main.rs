@@ -27,7 +27,8 @@ commands:
                               MSRV, and the core (no default features) on wasm32
   fuzz <target> [secs]        run a cargo-fuzz target in fuzz/ for secs (default 60)
   bench [--quick] [ARGS…]     provision nats-server, run nats-benches' `compare` in release
-                              against it and async-nats, and write BENCHMARKS.md
+                              against it and async-nats, and write BENCHMARKS.md and
+                              its charts (bench-charts/*.svg)
 
 test and lint leave out nats-benches, so they never build async-nats.";
 
@@ -247,7 +248,8 @@ fn demo(args: &[String]) -> Result {
 }
 
 /// Runs the benchmarks in release against a fresh nats-server (the binary starts it) and
-/// has them write BENCHMARKS.md at the workspace root.
+/// has them write BENCHMARKS.md at the workspace root, and its charts in `bench-charts/`
+/// beside it.
 fn bench(args: &[String]) -> Result {
     provision()?;
     let out = workspace_root().join("BENCHMARKS.md");
