@@ -6,13 +6,14 @@
 //! to non-empty; the driver turns every event into a result in a slot or a wake-up, so no
 //! waiting future misses its event.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use nats_sansio::connection::{
     ConnectionError, ConnectionState, FlushError, FlushId, RequestError, RequestId, Sid,
 };
+use nats_sansio::id_map::IdMap;
 use nats_sansio::jetstream::publish::AckWindow;
 use nats_sansio::proto::Message;
 use nats_sansio::{Connection, ConnectionEvent, Event};
@@ -69,16 +70,16 @@ pub(crate) struct State {
     /// The driver's waker, to wake it when there is something to send.
     driver: Option<Waker>,
     /// Subscribers waiting for messages.
-    pub(crate) subscribers: HashMap<Sid, Waker>,
-    pub(crate) requests: HashMap<RequestId, Slot<Result<Message, RequestError>>>,
-    pub(crate) flushes: HashMap<FlushId, Slot<Result<(), FlushError>>>,
+    pub(crate) subscribers: IdMap<Sid, Waker>,
+    pub(crate) requests: IdMap<RequestId, Slot<Result<Message, RequestError>>>,
+    pub(crate) flushes: IdMap<FlushId, Slot<Result<(), FlushError>>>,
     /// The first connect's outcome.
     pub(crate) first_connect: Slot<Result<(), ConnectionError>>,
     /// Tasks waiting for the outbound queue to shrink (back-pressure) or for the close.
     pub(crate) waiting_for_room: Vec<Waker>,
     pub(crate) waiting_for_close: Vec<Waker>,
     /// Event listeners, each with its queue.
-    listeners: HashMap<u64, Listener>,
+    listeners: IdMap<u64, Listener>,
     next_listener: u64,
     /// Set once `ConnectionEvent::Closed` arrived: why, and how many accepted publishes were lost.
     pub(crate) closed: Option<Closed>,
@@ -88,7 +89,7 @@ pub(crate) struct State {
     /// Tasks waiting for `acks_in_flight` to be empty (`Context::wait_for_acks`).
     waiting_for_no_acks: Vec<Waker>,
     /// Link watchers (consumer streams), woken whenever the link goes down or comes up.
-    pub(crate) link_watchers: HashMap<u64, Waker>,
+    pub(crate) link_watchers: IdMap<u64, Waker>,
 }
 
 #[derive(Debug, Default)]
@@ -106,19 +107,19 @@ impl Shared {
             state: Mutex::new(State {
                 conn,
                 driver: None,
-                subscribers: HashMap::new(),
-                requests: HashMap::new(),
-                flushes: HashMap::new(),
+                subscribers: IdMap::default(),
+                requests: IdMap::default(),
+                flushes: IdMap::default(),
                 first_connect: Slot::Waiting(None),
                 waiting_for_room: Vec::new(),
                 waiting_for_close: Vec::new(),
-                listeners: HashMap::new(),
+                listeners: IdMap::default(),
                 next_listener: 0,
                 closed: None,
                 acks_in_flight: AckWindow::default(),
                 waiting_for_ack_room: Vec::new(),
                 waiting_for_no_acks: Vec::new(),
-                link_watchers: HashMap::new(),
+                link_watchers: IdMap::default(),
             }),
             runtime,
         })
@@ -353,7 +354,7 @@ impl State {
 
 /// Polls a slot in a map: the value once ready (removing the slot), else registers the waker.
 pub(crate) fn poll_slot<K: std::hash::Hash + Eq, T>(
-    slots: &mut HashMap<K, Slot<T>>,
+    slots: &mut IdMap<K, Slot<T>>,
     key: K,
     cx: &mut Context<'_>,
 ) -> Poll<Option<T>> {

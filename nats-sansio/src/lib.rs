@@ -20,6 +20,7 @@
 //! - [`proto`]: the wire format (decoder, encoder, subjects, headers, INFO/CONNECT).
 //! - [`connection`]: the connection state machine.
 //! - [`auth`]: credentials and nonce signing.
+//! - [`id_map`]: maps and sets keyed by the client's own ids (cheap, deterministic hashing).
 //! - `kv` (feature `kv`): the key-value store, in pure parts above JetStream.
 //! - `object_store` (feature `object-store`): the object store, in pure parts and machines
 //!   above JetStream.
@@ -35,6 +36,7 @@
 
 pub mod auth;
 pub mod connection;
+pub mod id_map;
 pub mod jetstream;
 #[cfg(feature = "kv")]
 pub mod kv;

@@ -6,38 +6,13 @@
 //! every message the server sent on the sid, queued or dropped, so an auto-unsubscribe limit
 //! survives reconnects as `max - delivered`.
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::BuildHasherDefault;
+use std::collections::VecDeque;
 
 use crate::proto::{Message, QueueGroup, Subject};
 
 use super::event::{Sid, SubscriptionEnd};
 
-/// A `HashMap` keyed by our own integer ids (sids, request tokens, flush ids) with a fixed,
-/// cheap hasher: iteration order depends only on the operations performed, which keeps runs
-/// reproducible from their seed, and a lookup per received message costs a multiply instead
-/// of SipHash. The keys are ids we chose, so there is nothing for a peer to collide.
-pub(crate) type DetMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
-
-/// Fibonacci hashing of a `u64` id; other inputs are folded in byte by byte.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, id: u64) {
-        self.0 = (self.0 ^ id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
+pub(crate) use crate::id_map::IdMap as DetMap;
 
 /// Whether a subscription still receives.
 #[derive(Debug, Clone, PartialEq, Eq)]

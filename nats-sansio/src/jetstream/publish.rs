@@ -8,10 +8,10 @@
 //! policy and each wait is a pure function of the attempt number, capped by the policy. A
 //! publish enters the ack window only while it has room, and leaves it exactly once.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::connection::{RequestError, RequestId};
+use crate::id_map::IdSet;
 use crate::proto::{Message, StatusCode};
 
 use super::api::{ApiError, ErrorCode, PubAck, ResponseError};
@@ -43,7 +43,7 @@ pub const DEFAULT_MAX_ACKS_IN_FLIGHT: usize = 4000;
 /// The publishes of one client whose ack has not arrived yet.
 #[derive(Debug, Default)]
 pub struct AckWindow {
-    in_flight: HashSet<RequestId>,
+    in_flight: IdSet<RequestId>,
 }
 
 impl AckWindow {

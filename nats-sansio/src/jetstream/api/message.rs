@@ -325,6 +325,14 @@ impl PubAck {
     /// [`ResponseError::Malformed`] for anything that is not a PubAck (an empty payload, a
     /// missing `stream`).
     pub fn parse(payload: &[u8]) -> Result<PubAck, ResponseError> {
+        match fast_pub_ack(payload) {
+            Some(ack) => Ok(ack),
+            None => PubAck::parse_json(payload),
+        }
+    }
+
+    /// [`parse`](Self::parse) through the JSON parser, for every form.
+    fn parse_json(payload: &[u8]) -> Result<PubAck, ResponseError> {
         if let Some(err) = legacy_error(payload) {
             return Err(err);
         }
@@ -349,6 +357,79 @@ impl PubAck {
     }
 }
 
+/// The common PubAck, read without a JSON parser: a flat object of the known keys with
+/// plain strings (no escapes), decimal integers and booleans, as the server writes it
+/// (`{"stream":"S","seq":5}`, `,"domain":"D"`, `,"duplicate":true`). Anything else (an
+/// error, an escape, an unknown key, odd spacing) is `None`, for the full parser.
+fn fast_pub_ack(payload: &[u8]) -> Option<PubAck> {
+    let mut rest = payload.strip_prefix(b"{")?.strip_suffix(b"}")?;
+    let mut ack = PubAck {
+        stream: String::new(),
+        seq: 0,
+        domain: String::new(),
+        duplicate: false,
+        val: None,
+        batch: None,
+        count: 0,
+    };
+    while !rest.is_empty() {
+        let after_quote = rest.strip_prefix(b"\"")?;
+        let end = memchr::memchr(b'"', after_quote)?;
+        let key = &after_quote[..end];
+        rest = after_quote[end + 1..].strip_prefix(b":")?;
+        // A value runs to the next comma outside a string; strings hold no escapes here.
+        let (value, next) = if let Some(text) = rest.strip_prefix(b"\"") {
+            let end = memchr::memchr(b'"', text)?;
+            let value = &text[..end];
+            if value.contains(&b'\\') {
+                return None;
+            }
+            (
+                Value::Text(std::str::from_utf8(value).ok()?),
+                &text[end + 1..],
+            )
+        } else {
+            let end = memchr::memchr(b',', rest).unwrap_or(rest.len());
+            (Value::Bare(&rest[..end]), &rest[end..])
+        };
+        match (key, value) {
+            (b"stream", Value::Text(v)) => ack.stream = v.to_owned(),
+            (b"domain", Value::Text(v)) => ack.domain = v.to_owned(),
+            (b"val", Value::Text(v)) => ack.val = Some(v.to_owned()),
+            (b"batch", Value::Text(v)) => ack.batch = Some(v.to_owned()),
+            (b"seq", Value::Bare(v)) => ack.seq = decimal(v)?,
+            (b"count", Value::Bare(v)) => ack.count = decimal(v)?,
+            (b"duplicate", Value::Bare(b"true")) => ack.duplicate = true,
+            (b"duplicate", Value::Bare(b"false")) => ack.duplicate = false,
+            _ => return None,
+        }
+        rest = match next {
+            [] => next,
+            [b',', more @ ..] if !more.is_empty() => more,
+            _ => return None,
+        };
+    }
+    (!ack.stream.is_empty()).then_some(ack)
+}
+
+/// A value of [`fast_pub_ack`]'s flat object.
+enum Value<'a> {
+    Text(&'a str),
+    Bare(&'a [u8]),
+}
+
+/// A non-empty run of decimal digits that fits a `u64`.
+fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 20 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        d.is_ascii_digit()
+            .then(|| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+            .flatten()
+    })
+}
+
 impl fmt::Display for PubAck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "stream {} seq {}", self.stream, self.seq)?;
@@ -361,6 +442,49 @@ impl fmt::Display for PubAck {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_fast_pub_ack_reads_what_the_json_parser_reads_or_leaves_it_to_it() {
+        let fast = [
+            r#"{"stream":"S","seq":5}"#,
+            r#"{"stream":"ORDERS","seq":18446744073709551615,"duplicate":true}"#,
+            r#"{"stream":"S","seq":1,"domain":"hub"}"#,
+            r#"{"stream":"S","seq":2,"duplicate":false}"#,
+            r#"{"stream":"C","seq":3,"val":"42"}"#,
+            r#"{"stream":"B","seq":9,"batch":"b1","count":3}"#,
+            r#"{"stream":"ÜTF","seq":7}"#,
+        ];
+        for payload in fast {
+            let got = super::fast_pub_ack(payload.as_bytes()).expect(payload);
+            assert_eq!(Ok(got), PubAck::parse_json(payload.as_bytes()), "{payload}");
+        }
+        let slow = [
+            r#"{"stream":"S","seq":5,"error":{"code":503,"err_code":10077,"description":"x"}}"#,
+            r#"{"error":{"code":400,"err_code":10060,"description":"expected stream does not match"}}"#,
+            r#"{"stream":"S\"q","seq":5}"#,
+            r#"{ "stream": "S", "seq": 5 }"#,
+            r#"{"stream":"S","seq":5,"unknown":1}"#,
+            r#"{"stream":"S","seq":-1}"#,
+            r#"{"stream":"S","seq":99999999999999999999}"#,
+            r#"{"stream":"S","seq":5,}"#,
+            r#"{"stream":"","seq":5}"#,
+            r#"{"seq":5}"#,
+            r#"{}"#,
+            "",
+            "-ERR 'nope'",
+            r#"{"stream":"S","seq":5"#,
+            r#"{"stream":"S","seq":"5"}"#,
+            r#"{"stream":"S","duplicate":yes}"#,
+        ];
+        for payload in slow {
+            assert!(
+                super::fast_pub_ack(payload.as_bytes()).is_none(),
+                "{payload}"
+            );
+            // ... and the full parser still decides, as before.
+            let _ = PubAck::parse(payload.as_bytes());
+        }
+    }
     use super::*;
     use crate::jetstream::api::{parse_response, ApiErrorKind, ErrorCode};
     use serde_json::json;
