@@ -1,10 +1,12 @@
 //! `Subscriber`: a stream of the messages of one subscription.
 //!
 //! Invariant: messages wait in the machine's per-subscription queue (bounded by its pending
-//! limits); the stream pops them under the lock and registers its waker only when the queue
-//! is empty, so the driver wakes it once per batch, not per message. A subscriber holds a
-//! client handle, so the connection lives as long as any subscriber does.
+//! limits); the stream takes up to a small batch of them under one lock into its own queue
+//! and yields from there without the lock, in order, and it registers its waker only when
+//! both queues are empty, so the driver wakes it once per batch, not per message. A
+//! subscriber holds a client handle, so the connection lives as long as any subscriber does.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -27,7 +29,16 @@ pub struct Subscriber {
     sid: Sid,
     /// Set once the subscription was ended on purpose, so drop sends no UNSUB.
     ended: bool,
+    /// Messages taken from the machine's queue, yielded before anything else.
+    taken: VecDeque<Message>,
+    /// Their bytes (headers and payload), for the stats.
+    taken_bytes: usize,
+    /// The machine said the subscription ended: the stream ends once `taken` is empty.
+    finished: bool,
 }
+
+/// Messages a subscriber takes from the machine under one lock.
+const TAKE_BATCH: usize = 64;
 
 impl Subscriber {
     pub(crate) fn new(client: Client, sid: Sid) -> Subscriber {
@@ -36,6 +47,9 @@ impl Subscriber {
             _client: client,
             sid,
             ended: false,
+            taken: VecDeque::new(),
+            taken_bytes: 0,
+            finished: false,
         }
     }
 
@@ -61,6 +75,8 @@ impl Subscriber {
             Ok(())
         });
         self.ended = true;
+        self.taken.clear();
+        self.taken_bytes = 0;
         result
     }
 
@@ -100,7 +116,17 @@ impl Subscriber {
 
     /// Queued, delivered and dropped message counts.
     pub fn stats(&self) -> Option<SubscriptionStats> {
-        self.shared.lock().conn.subscription_stats(self.sid)
+        let mut stats = self.shared.lock().conn.subscription_stats(self.sid)?;
+        stats.pending_messages += self.taken.len();
+        stats.pending_bytes += self.taken_bytes;
+        Some(stats)
+    }
+
+    /// The next taken message, counted out.
+    fn pop_taken(&mut self) -> Option<Message> {
+        let message = self.taken.pop_front()?;
+        self.taken_bytes -= message.length;
+        Some(message)
     }
 }
 
@@ -108,22 +134,39 @@ impl Stream for Subscriber {
     type Item = Message;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
-        let sid = self.sid;
-        let delivery = {
-            let state = &mut *self.shared.lock();
-            let delivery = state.conn.next_message(sid);
-            if delivery == Delivery::Empty {
-                state.subscribers.insert(sid, cx.waker().clone());
+        let this = &mut *self;
+        if let Some(message) = this.pop_taken() {
+            return Poll::Ready(Some(message));
+        }
+        if !this.finished {
+            let sid = this.sid;
+            let state = &mut *this.shared.lock();
+            while this.taken.len() < TAKE_BATCH {
+                match state.conn.next_message(sid) {
+                    Delivery::Message(message) => {
+                        this.taken_bytes += message.length;
+                        this.taken.push_back(message);
+                    }
+                    Delivery::Empty => {
+                        if this.taken.is_empty() {
+                            state.subscribers.insert(sid, cx.waker().clone());
+                        }
+                        break;
+                    }
+                    _ => {
+                        this.finished = true;
+                        break;
+                    }
+                }
             }
-            delivery
-        };
-        match delivery {
-            Delivery::Message(message) => Poll::Ready(Some(message)),
-            Delivery::Empty => Poll::Pending,
-            _ => {
-                self.ended = true;
+        }
+        match this.pop_taken() {
+            Some(message) => Poll::Ready(Some(message)),
+            None if this.finished => {
+                this.ended = true;
                 Poll::Ready(None)
             }
+            None => Poll::Pending,
         }
     }
 }

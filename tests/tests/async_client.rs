@@ -356,9 +356,19 @@ async fn lame_duck_and_slow_consumer_events(rt: Rt) {
     })
     .await;
     assert_eq!(sid, sub.sid());
+    let mut sub = sub;
     let stats = sub.stats().unwrap();
     assert_eq!(stats.pending_messages, 10);
     assert_eq!(stats.dropped, 90, "delivered + dropped = published");
+    // Reading one takes a batch out of the client's queue: the stats still count the rest
+    // as pending, and reading them yields each once.
+    next_message(&mut sub, "the first message").await;
+    let stats = sub.stats().unwrap();
+    assert_eq!((stats.pending_messages, stats.pending_bytes), (9, 9));
+    for i in 0..9 {
+        next_message(&mut sub, &format!("message {i} of the 9 queued")).await;
+    }
+    assert_eq!(sub.stats().unwrap().pending_messages, 0);
 
     server.lame_duck();
     wait_event(&mut events, WAIT, "lame duck", |e| {
