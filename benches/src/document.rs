@@ -166,6 +166,13 @@ beside the document.
   it more CPU than parsing the same bytes over TCP.
 - **contention**: 1, 4 or 16 tasks publishing through clones of one client on a
   multi-thread runtime, then one flush.
+- **raw column: two async tasks**: the request latency scenario (tokio multi-thread and
+  current-thread) whose raw column is not the blocking socket but the same round trip in
+  the shape of an async client: a requester task hands each pre-encoded request over a
+  channel to an IO task on a tokio socket, which writes it, reads the reply and answers
+  over a oneshot. No protocol state and no allocation: what two tasks and an async socket
+  cost on this machine, so ours/raw there is our own overhead, and the gap between the two
+  raw columns is what the async model costs beside one blocking thread.
 - **10,000 subscriptions open**: the request latency scenario with 10,000 idle subscriptions
   (distinct subjects) on the requesting connection: what a large subscription table costs a
   request's round trip.

@@ -595,11 +595,23 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
     const PLAIN_P99: &str = "plain request p99, own responder (µs)";
     const SERVICE_P99: &str = "service request p99, own service (µs)";
     const LATENCY_SUBS: &str = "request latency p50, 10,000 subscriptions open (µs)";
+    const ASYNC_FLOOR: &str = "request latency p50, raw column: two async tasks (µs)";
+    const ASYNC_FLOOR_CT: &str =
+        "request latency p50, tokio current-thread, raw column: two async tasks (µs)";
     const INFLIGHT: &str = "requests, 64 in flight";
     let on_every_runtime = Runtime::ALL
         .iter()
         .flat_map(|r| [r.row_name(LATENCY), r.row_name(INFLIGHT)]);
-    let others = [PLAIN, SERVICE, LATENCY_SUBS, WS_REQUEST.ws, WS_REQUEST.tcp].map(String::from);
+    let others = [
+        PLAIN,
+        SERVICE,
+        LATENCY_SUBS,
+        ASYNC_FLOOR,
+        ASYNC_FLOOR_CT,
+        WS_REQUEST.ws,
+        WS_REQUEST.tcp,
+    ]
+    .map(String::from);
     if on_every_runtime.chain(others).any(|name| s.wanted(&name)) {
         raw::spawn_responder(url, "bench.req");
     }
@@ -615,6 +627,24 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
     for row in runtime_rows(s, LATENCY, Unit::Micros, latency, Some(raw_latency())) {
         let p99 = p99_row(&row, LATENCY_P99);
         rows.extend([row, p99]);
+    }
+    // Beside two raw async tasks on the same tokio flavour: the floor of a client built of a
+    // caller task and an IO task (the blocking raw arm has one thread and no wake-ups).
+    for (name, flavor) in [
+        (ASYNC_FLOOR, MultiThread),
+        (ASYNC_FLOOR_CT, Flavor::CurrentThread),
+    ] {
+        if !s.wanted(name) {
+            continue;
+        }
+        let multi_thread = matches!(flavor, MultiThread);
+        let mut arms = both_clients(s, flavor, latency);
+        arms.push((
+            Slot::Raw,
+            Box::new(move || raw::request_latency_async(url, "bench.req", n, multi_thread)),
+        ));
+        let row = compare(s, name, Unit::Micros, arms);
+        rows.push(row);
     }
     if s.wanted(LATENCY_SUBS) {
         let body = move || RequestLatency {

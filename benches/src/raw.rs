@@ -711,3 +711,95 @@ pub(crate) fn ws_publish(ws_url: &str, size: usize, n: usize) -> Sample {
     conn.round_trip();
     Sample::rate(n, started.elapsed()).allocs(window.per(n as u64))
 }
+
+/// The raw round trip with the same shape as an async client: on a tokio runtime
+/// (`multi_thread` or current-thread), a requester task hands each pre-encoded request to
+/// an IO task over a channel; the IO task writes it, reads the reply and hands it back.
+/// No protocol state, no allocation per request: what two tasks and an async socket cost on
+/// this machine, beside the blocking raw arm's one thread.
+pub(crate) fn request_latency_async(
+    url: &str,
+    subject: &str,
+    n: usize,
+    multi_thread: bool,
+) -> Sample {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let rt = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .expect("a tokio runtime");
+    let addr = addr(url);
+    let frame = pub_frame(subject, Some("_INBOX.rawasync.1"), &[b'x'; 16]);
+    rt.block_on(async move {
+        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        let (reader, mut writer) = stream.into_split();
+        let mut reader = tokio::io::BufReader::with_capacity(64 * 1024, reader);
+        let mut line = Vec::with_capacity(256);
+        reader.read_until(b'\n', &mut line).await.expect("INFO");
+        writer
+            .write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\nSUB _INBOX.rawasync.* 1\r\nPING\r\n")
+            .await
+            .expect("CONNECT");
+        loop {
+            line.clear();
+            reader.read_until(b'\n', &mut line).await.expect("PONG");
+            if line.starts_with(b"PONG") {
+                break;
+            }
+        }
+        let (requests, mut next) = tokio::sync::mpsc::channel::<tokio::sync::oneshot::Sender<()>>(1);
+        let io = tokio::spawn(async move {
+            let mut body = vec![0u8; 64];
+            while let Some(done) = next.recv().await {
+                writer.write_all(&frame).await.expect("write");
+                loop {
+                    line.clear();
+                    let read = reader.read_until(b'\n', &mut line).await.expect("read");
+                    assert!(read > 0, "server closed the raw connection");
+                    if line.starts_with(b"PING") {
+                        writer.write_all(b"PONG\r\n").await.expect("PONG");
+                    }
+                    if line.starts_with(b"MSG ") {
+                        break;
+                    }
+                }
+                // `MSG <subject> <sid> <size>`: the payload and its CRLF follow.
+                let size: usize = std::str::from_utf8(line.trim_ascii_end())
+                    .ok()
+                    .and_then(|l| l.rsplit(' ').next())
+                    .and_then(|s| s.parse().ok())
+                    .expect("MSG size");
+                body.resize(size + 2, 0);
+                reader.read_exact(&mut body).await.expect("payload");
+                let _ = done.send(());
+            }
+        });
+        let round_trip = || {
+            let (done, answered) = tokio::sync::oneshot::channel();
+            let requests = requests.clone();
+            async move {
+                requests.send(done).await.expect("the IO task runs");
+                answered.await.expect("an answer");
+            }
+        };
+        for _ in 0..n / 10 {
+            round_trip().await;
+        }
+        let mut times = Vec::with_capacity(n);
+        for _ in 0..n {
+            let started = Instant::now();
+            round_trip().await;
+            times.push(started.elapsed());
+        }
+        drop(requests);
+        io.await.expect("the IO task ends");
+        Sample::latency(&mut times)
+    })
+}
