@@ -5,7 +5,14 @@
 //! with no copy. The control line is searched for once per byte (the scan resumes where it
 //! stopped), and is capped. A protocol violation poisons the decoder: every later call returns
 //! [`DecodeError::Poisoned`] until [`Decoder::reset`]. No input makes it panic.
+//!
+//! Speed: a short control line (the common `MSG`/`HMSG` case) is read in one pass eight bytes
+//! at a time, which finds its end, its separators and whether it is all ASCII at once (so its
+//! subjects need no UTF-8 check); every other line takes the byte-at-a-time path, which
+//! splits it the same way. A frame is split off the read buffer once, and its parts are
+//! slices of that one handle.
 
+#[cfg(test)]
 use std::ops::Range;
 
 #[cfg(test)]
@@ -86,16 +93,19 @@ pub enum DecodeError {
     Poisoned,
 }
 
-/// The parsed control line of a MSG or HMSG, waiting for its payload.
-#[derive(Debug, Clone)]
+/// The parsed control line of a MSG or HMSG, waiting for its payload. Ranges are
+/// `(start, end)` offsets into the control line.
+#[derive(Debug, Clone, Copy)]
 struct MsgHead {
     /// Length of the control line including its line end.
     line_len: usize,
-    subject: Range<usize>,
+    subject: (usize, usize),
     sid: u64,
-    reply: Option<Range<usize>>,
+    reply: Option<(usize, usize)>,
     header_len: usize,
     total_len: usize,
+    /// The whole control line is ASCII, so the subjects need no UTF-8 check.
+    ascii: bool,
 }
 
 #[derive(Debug)]
@@ -129,10 +139,13 @@ fn is_space(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
-/// Splits `line[range]` at runs of spaces and tabs into at most `N` ranges; `None` if there
-/// are more.
-fn fields<const N: usize>(line: &[u8], start: usize) -> Option<([Range<usize>; N], usize)> {
-    let mut out: [Range<usize>; N] = std::array::from_fn(|_| 0..0);
+/// The arguments of a MSG or HMSG line: up to five `(start, end)` fields and their count.
+type Fields = ([(usize, usize); 5], usize);
+
+/// Splits `line[start..]` at runs of spaces and tabs into at most five fields; `None` if
+/// there are more. The byte-at-a-time twin of [`Short::fields`], for long lines.
+fn fields(line: &[u8], start: usize) -> Option<Fields> {
+    let mut out = [(0, 0); 5];
     let mut n = 0;
     let mut i = start;
     while i < line.len() {
@@ -146,18 +159,144 @@ fn fields<const N: usize>(line: &[u8], start: usize) -> Option<([Range<usize>; N
         while i < line.len() && !is_space(line[i]) {
             i += 1;
         }
-        if n == N {
-            return None;
-        }
-        out[n] = begin..i;
+        *out.get_mut(n)? = (begin, i);
         n += 1;
     }
     Some((out, n))
 }
 
+/// Eight bytes at a time: each byte's top bit set where the byte equals `byte` (exact: the
+/// test cannot carry into a neighbouring byte).
+#[inline(always)]
+fn bytes_equal(word: u64, byte: u8) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let x = word ^ (0x0101_0101_0101_0101 * u64::from(byte));
+    !(((x & LOW7).wrapping_add(LOW7)) | x) & !LOW7
+}
+
+/// The top bits of the eight bytes of `flags` gathered into bits 0..8 (bit `i` for byte
+/// `i`). The partial products land on distinct bits, so nothing carries.
+#[inline(always)]
+fn gather(flags: u64) -> u64 {
+    ((flags >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
+
+/// Eight bytes at a time: each byte's top bit set where the byte is below `0x21` (a space
+/// or an ASCII control character, `\r` and `\n` among them). Exact, as [`bytes_equal`].
+#[inline(always)]
+fn bytes_below_0x21(word: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    !((word & LOW7).wrapping_add(0x5f5f_5f5f_5f5f_5f5f) | word) & !LOW7
+}
+
+/// A control line found within the first [`Short::WIDTH`] bytes of the buffer, with its
+/// separators as a bit mask. One pass over its bytes yields the line end, where the spaces
+/// are, and whether it is all ASCII. Only lines whose sole bytes below `0x21` are spaces and
+/// the line end qualify; any other (a tab, a stray `\r`, a control character) is left to
+/// the byte-at-a-time path, which reads every line alike.
+struct Short {
+    /// Offset of the `\n`.
+    newline: usize,
+    /// Offset of the line end (`\r\n` or `\n`).
+    end: usize,
+    /// Bit `i` set where byte `i` (before `end`) is a space.
+    spaces: u64,
+    /// Every byte before `end` is ASCII.
+    ascii: bool,
+}
+
+impl Short {
+    /// How far the one-pass scan looks for the line end.
+    const WIDTH: usize = 64;
+
+    /// Scans the start of `buf`. `Err(at)` when the line is not a short one: no `\n` lies
+    /// before `at`, where the search for it may resume.
+    #[inline(always)]
+    fn scan(buf: &[u8]) -> Result<Short, usize> {
+        let mut spaces = 0;
+        let mut high = 0;
+        for at in (0..Self::WIDTH).step_by(8) {
+            let rest = buf.get(at..).unwrap_or_default();
+            let word = match rest.first_chunk::<8>() {
+                Some(word) => u64::from_le_bytes(*word),
+                None => {
+                    // The tail, padded with zeros (which stop the scan at the end of `buf`).
+                    let mut word = [0; 8];
+                    if let Some(head) = word.get_mut(..rest.len()) {
+                        head.copy_from_slice(rest);
+                    }
+                    u64::from_le_bytes(word)
+                }
+            };
+            let space = bytes_equal(word, b' ');
+            let stop = bytes_below_0x21(word) & !space;
+            if stop != 0 {
+                // Keep only the bytes before the first stop.
+                let before = (stop & stop.wrapping_neg()) - 1;
+                spaces |= gather(space & before) << at;
+                high |= word & before;
+                let end = at + (stop.trailing_zeros() / 8) as usize;
+                let newline = match buf.get(end) {
+                    Some(b'\n') => end,
+                    Some(b'\r') if buf.get(end + 1) == Some(&b'\n') => end + 1,
+                    _ => return Err(end.min(buf.len())),
+                };
+                return Ok(Short {
+                    newline,
+                    end,
+                    spaces,
+                    ascii: high & 0x8080_8080_8080_8080 == 0,
+                });
+            }
+            spaces |= gather(space) << at;
+            high |= word;
+        }
+        Err(Self::WIDTH)
+    }
+
+    /// The fields of `line` (which ends before the `\n`) after `op_end`, as
+    /// [`fields`] splits them.
+    #[inline(always)]
+    fn fields(&self, end: usize, op_end: usize) -> Option<Fields> {
+        // Non-separator bytes of the arguments: below `end`, at or after `op_end`.
+        let inside = (1u64 << end) - 1;
+        let words = !self.spaces & inside & !((1u64 << op_end) - 1);
+        let mut starts = words & !(words << 1);
+        let mut ends = words & !(words >> 1);
+        let n = starts.count_ones() as usize;
+        if n > 5 {
+            return None;
+        }
+        let mut out = [(0, 0); 5];
+        for field in out.iter_mut().take(n) {
+            *field = (
+                starts.trailing_zeros() as usize,
+                ends.trailing_zeros() as usize + 1,
+            );
+            starts &= starts - 1;
+            ends &= ends - 1;
+        }
+        Some((out, n))
+    }
+}
+
+/// A decimal number of 1 to 20 digits that fits a `u64`.
+#[inline(always)]
 fn parse_number(bytes: &[u8]) -> Option<u64> {
     if bytes.is_empty() || bytes.len() > 20 {
         return None;
+    }
+    if bytes.len() < 20 {
+        // Up to 19 digits cannot overflow.
+        let mut n: u64 = 0;
+        for &b in bytes {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                return None;
+            }
+            n = n * 10 + u64::from(digit);
+        }
+        return Some(n);
     }
     let mut n: u64 = 0;
     for &b in bytes {
@@ -169,8 +308,28 @@ fn parse_number(bytes: &[u8]) -> Option<u64> {
     Some(n)
 }
 
+#[inline(always)]
 fn parse_size(bytes: &[u8]) -> Option<usize> {
     parse_number(bytes).and_then(|n| usize::try_from(n).ok())
+}
+
+/// Is `op` (of any case) the three letters `msg`? `x | 0x20` folds exactly the two cases of
+/// a letter onto the lower one.
+#[inline(always)]
+fn is_msg(op: &[u8]) -> bool {
+    matches!(op, [m, s, g] if m | 0x20 == b'm' && s | 0x20 == b's' && g | 0x20 == b'g')
+}
+
+/// Is `op` (of any case) `hmsg`?
+#[inline(always)]
+fn is_hmsg(op: &[u8]) -> bool {
+    matches!(op, [h, rest @ ..] if h | 0x20 == b'h' && is_msg(rest))
+}
+
+/// `bytes[range]`, empty when out of range (it never is for ranges the decoder made).
+#[inline(always)]
+fn field(bytes: &[u8], (start, end): (usize, usize)) -> &[u8] {
+    bytes.get(start..end).unwrap_or_default()
 }
 
 impl Decoder {
@@ -230,10 +389,11 @@ impl Decoder {
 
     /// The next complete op, `Ok(None)` when more bytes are needed.
     pub fn decode(&mut self) -> Result<Option<ServerOp>, DecodeError> {
-        let result = match std::mem::replace(&mut self.state, State::Poisoned) {
-            State::Poisoned => return Err(DecodeError::Poisoned),
+        // Every `Ok` path below sets the state it leaves the decoder in.
+        let result = match self.state {
             State::Line { scanned } => self.decode_line(scanned),
             State::Payload(head) => self.decode_payload(head),
+            State::Poisoned => return Err(DecodeError::Poisoned),
         };
         if result.is_err() {
             self.state = State::Poisoned;
@@ -241,8 +401,58 @@ impl Decoder {
         result
     }
 
+    #[inline(always)]
     fn decode_line(&mut self, scanned: usize) -> Result<Option<ServerOp>, DecodeError> {
-        let Some(pos) = memchr::memchr(b'\n', &self.buf[scanned.min(self.buf.len())..]) else {
+        // The common case: a whole short line at the front, scanned in one pass.
+        if scanned == 0 {
+            let short = match Short::scan(&self.buf) {
+                Ok(short) => short,
+                // No `\n` before `at`: the search resumes there.
+                Err(at) => return self.decode_long_line(at),
+            };
+            if short.end > self.max_control_line {
+                return Err(DecodeError::ControlLineTooLong {
+                    limit: self.max_control_line,
+                });
+            }
+            let op_end = (short.spaces.trailing_zeros() as usize).min(short.end);
+            let op = self.buf.get(..op_end).unwrap_or_default();
+            let with_headers = if is_msg(op) {
+                false
+            } else if is_hmsg(op) {
+                true
+            } else {
+                return self.other_op(short.newline);
+            };
+            let fields = short.fields(short.end, op_end);
+            let head = self.msg_head(fields, short.newline + 1, with_headers, short.ascii)?;
+            return self.decode_payload(head);
+        }
+        self.decode_long_line(scanned)
+    }
+
+    /// The end of the line whose `\n` is at `newline` (before a `\r`), within the cap.
+    #[inline(always)]
+    fn line_end(&self, newline: usize) -> Result<usize, DecodeError> {
+        let end = match newline.checked_sub(1) {
+            Some(cr) if self.buf.get(cr) == Some(&b'\r') => cr,
+            _ => newline,
+        };
+        if end > self.max_control_line {
+            return Err(DecodeError::ControlLineTooLong {
+                limit: self.max_control_line,
+            });
+        }
+        Ok(end)
+    }
+
+    /// A line that is not a [`Short`] one, or one that came in pieces: the search for its
+    /// end resumes at `scanned`.
+    #[cold]
+    #[inline(never)]
+    fn decode_long_line(&mut self, scanned: usize) -> Result<Option<ServerOp>, DecodeError> {
+        let rest = self.buf.get(scanned..).unwrap_or_default();
+        let Some(pos) = memchr::memchr(b'\n', rest) else {
             // One byte of slack for the `\r` of a line end still to come.
             if self.buf.len() > self.max_control_line + 1 {
                 return Err(DecodeError::ControlLineTooLong {
@@ -255,34 +465,37 @@ impl Decoder {
             return Ok(None);
         };
         let newline = scanned + pos;
-        let line_len = newline + 1;
-        let end = if newline > 0 && self.buf[newline - 1] == b'\r' {
-            newline - 1
-        } else {
-            newline
-        };
-        if end > self.max_control_line {
-            return Err(DecodeError::ControlLineTooLong {
-                limit: self.max_control_line,
-            });
-        }
-        let line = &self.buf[..end];
+        let end = self.line_end(newline)?;
+        let line = self.buf.get(..end).unwrap_or_default();
         let op_end = line.iter().position(|&b| is_space(b)).unwrap_or(line.len());
-        let op = &line[..op_end];
-        let no_arguments = line[op_end..].iter().all(|&b| is_space(b));
+        let op = line.get(..op_end).unwrap_or_default();
+        let with_headers = if is_msg(op) {
+            false
+        } else if is_hmsg(op) {
+            true
+        } else {
+            return self.other_op(newline);
+        };
+        let fields = fields(line, op_end);
+        let head = self.msg_head(fields, newline + 1, with_headers, line.is_ascii())?;
+        self.decode_payload(head)
+    }
+
+    /// Any op but MSG and HMSG, on the line whose `\n` is at `newline`.
+    #[cold]
+    #[inline(never)]
+    fn other_op(&mut self, newline: usize) -> Result<Option<ServerOp>, DecodeError> {
+        let line_len = newline + 1;
+        let end = self.line_end(newline)?;
+        let line = self.buf.get(..end).unwrap_or_default();
+        let op_end = line.iter().position(|&b| is_space(b)).unwrap_or(line.len());
+        let (op, arguments) = line.split_at(op_end);
+        let no_arguments = arguments.iter().all(|&b| is_space(b));
         let simple = |this: &mut Decoder, op: ServerOp| {
             this.buf.advance(line_len);
             this.state = State::Line { scanned: 0 };
             Ok(Some(op))
         };
-        if op.eq_ignore_ascii_case(b"MSG") {
-            let head = self.msg_head(line, op_end, line_len, false)?;
-            return self.decode_payload(head);
-        }
-        if op.eq_ignore_ascii_case(b"HMSG") {
-            let head = self.msg_head(line, op_end, line_len, true)?;
-            return self.decode_payload(head);
-        }
         if op.eq_ignore_ascii_case(b"PING") {
             if !no_arguments {
                 return Err(DecodeError::InvalidArguments { op: "PING" });
@@ -302,7 +515,7 @@ impl Decoder {
             return simple(self, ServerOp::Ok);
         }
         if op.eq_ignore_ascii_case(b"-ERR") {
-            let text = String::from_utf8_lossy(&line[op_end..]);
+            let text = String::from_utf8_lossy(arguments);
             let text = text.trim();
             let text = text
                 .strip_prefix('\'')
@@ -313,44 +526,44 @@ impl Decoder {
             return simple(self, ServerOp::Err(text));
         }
         if op.eq_ignore_ascii_case(b"INFO") {
-            let info = ServerInfo::parse(&line[op_end..])
+            let info = ServerInfo::parse(arguments)
                 .map_err(|e| DecodeError::InvalidInfo(e.to_string()))?;
             return simple(self, ServerOp::Info(Box::new(info)));
         }
         Err(DecodeError::UnknownOperation)
     }
 
+    /// The head of a MSG (`with_headers` false) or HMSG line of `line_len` bytes, from its
+    /// argument `fields` (`None`: more than five).
+    #[inline(always)]
     fn msg_head(
         &self,
-        line: &[u8],
-        op_end: usize,
+        fields: Option<Fields>,
         line_len: usize,
         with_headers: bool,
+        ascii: bool,
     ) -> Result<MsgHead, DecodeError> {
         let op = if with_headers { "HMSG" } else { "MSG" };
-        let invalid = DecodeError::InvalidArguments { op };
-        let Some((f, n)) = fields::<5>(line, op_end) else {
-            return Err(invalid);
-        };
+        let invalid = || DecodeError::InvalidArguments { op };
+        let (f, n) = fields.ok_or_else(invalid)?;
         let (subject, sid, reply, sizes) = match (with_headers, n) {
-            (false, 3) => (&f[0], &f[1], None, &f[2..3]),
-            (false, 4) => (&f[0], &f[1], Some(f[2].clone()), &f[3..4]),
-            (true, 4) => (&f[0], &f[1], None, &f[2..4]),
-            (true, 5) => (&f[0], &f[1], Some(f[2].clone()), &f[3..5]),
-            _ => return Err(invalid),
+            (false, 3) => (f[0], f[1], None, (f[2], f[2])),
+            (false, 4) => (f[0], f[1], Some(f[2]), (f[3], f[3])),
+            (true, 4) => (f[0], f[1], None, (f[2], f[3])),
+            (true, 5) => (f[0], f[1], Some(f[2]), (f[3], f[4])),
+            _ => return Err(invalid()),
         };
-        let sid = parse_number(&line[sid.clone()]).ok_or(DecodeError::InvalidArguments { op })?;
+        let line = &self.buf[..];
+        let sid = parse_number(field(line, sid)).ok_or_else(invalid)?;
         let (header_len, total_len) = if with_headers {
-            let h = parse_size(&line[sizes[0].clone()]);
-            let t = parse_size(&line[sizes[1].clone()]);
+            let h = parse_size(field(line, sizes.0));
+            let t = parse_size(field(line, sizes.1));
             match (h, t) {
                 (Some(h), Some(t)) if h <= t && h > 0 => (h, t),
-                _ => return Err(DecodeError::InvalidArguments { op }),
+                _ => return Err(invalid()),
             }
         } else {
-            let t =
-                parse_size(&line[sizes[0].clone()]).ok_or(DecodeError::InvalidArguments { op })?;
-            (0, t)
+            (0, parse_size(field(line, sizes.1)).ok_or_else(invalid)?)
         };
         if total_len > self.max_payload {
             return Err(DecodeError::PayloadTooLarge {
@@ -360,14 +573,16 @@ impl Decoder {
         }
         Ok(MsgHead {
             line_len,
-            subject: subject.clone(),
+            subject,
             sid,
             reply,
             header_len,
             total_len,
+            ascii,
         })
     }
 
+    #[inline(always)]
     fn decode_payload(&mut self, head: MsgHead) -> Result<Option<ServerOp>, DecodeError> {
         let body_end = head.line_len + head.total_len;
         // The payload ends with CRLF (tolerating a bare LF).
@@ -382,48 +597,82 @@ impl Decoder {
             Some(_) => return Err(DecodeError::MissingPayloadTerminator),
         };
         let Some(terminator) = terminator else {
-            self.buf.reserve(body_end + 2 - self.buf.len());
-            self.state = State::Payload(head);
-            return Ok(None);
+            return Ok(self.await_payload(head));
         };
-        let line = self.buf.split_to(head.line_len).freeze();
-        // The frame is sound (its sizes and terminator check out); a malformed header block
-        // inside it came from another client, so it costs that message its bad lines, not
-        // the connection.
-        let headers = if head.header_len > 0 {
-            let block = self.buf.split_to(head.header_len).freeze();
-            Some(HeaderMap::decode_received(block))
-        } else {
-            None
-        };
-        let payload = self.buf.split_to(head.total_len - head.header_len).freeze();
-        self.buf.advance(terminator);
         self.state = State::Line { scanned: 0 };
-        let subject = Subject::from_server(line.slice(head.subject));
-        let reply = head
-            .reply
-            .map(|range| Subject::from_server(line.slice(range)))
-            .transpose();
-        let (subject, reply) = match (subject, reply) {
-            (Ok(subject), Ok(reply)) => (subject, reply),
-            (Err(reason), _) | (_, Err(reason)) => {
+        if !head.ascii {
+            if let Err(reason) = self.check_utf8(&head) {
+                // The frame is consumed; it costs only this message.
+                self.buf.advance(body_end + terminator);
                 return Ok(Some(ServerOp::Unreadable {
                     sid: head.sid,
                     length: head.total_len,
                     reason,
-                }))
+                }));
             }
-        };
+        }
+        // One split of the read buffer for the whole frame; the parts are slices of it, and
+        // the frame's own handle becomes the payload.
+        let mut frame = self.buf.split_to(body_end + terminator).freeze();
+        let subject = Subject::from_server_checked(frame.slice(head.subject.0..head.subject.1));
+        let reply = head
+            .reply
+            .map(|(start, end)| Subject::from_server_checked(frame.slice(start..end)));
+        let header_len = head.header_len;
+        if header_len == 0 {
+            frame.truncate(body_end);
+            frame.advance(head.line_len);
+            return Ok(Some(ServerOp::Msg {
+                sid: head.sid,
+                message: Message {
+                    subject,
+                    reply,
+                    headers: None,
+                    payload: frame,
+                    length: head.total_len,
+                },
+            }));
+        }
+        // The frame is sound (its sizes and terminator check out); a malformed header block
+        // inside it came from another client, so it costs that message its bad lines, not
+        // the connection.
+        let block = frame.slice(head.line_len..head.line_len + header_len);
+        let headers = HeaderMap::decode_received(block);
+        frame.truncate(body_end);
+        frame.advance(head.line_len + header_len);
         Ok(Some(ServerOp::Msg {
             sid: head.sid,
             message: Message {
                 subject,
                 reply,
-                headers,
-                payload,
+                headers: Some(headers),
+                payload: frame,
                 length: head.total_len,
             },
         }))
+    }
+
+    /// Waits for the rest of a message, with room reserved for it.
+    #[cold]
+    #[inline(never)]
+    fn await_payload(&mut self, head: MsgHead) -> Option<ServerOp> {
+        let body_end = head.line_len + head.total_len;
+        self.buf
+            .reserve((body_end + 2).saturating_sub(self.buf.len()));
+        self.state = State::Payload(head);
+        None
+    }
+
+    /// Checks the subject and the reply of a line that is not all ASCII.
+    #[cold]
+    #[inline(never)]
+    fn check_utf8(&self, head: &MsgHead) -> Result<(), SubjectError> {
+        let line = &self.buf[..];
+        Subject::check_from_server(field(line, head.subject))?;
+        match head.reply {
+            Some(reply) => Subject::check_from_server(field(line, reply)),
+            None => Ok(()),
+        }
     }
 }
 

@@ -10,7 +10,9 @@
 //! map is copied into owned entries only when it is changed. A block with a malformed line
 //! or a value that is not UTF-8 is decoded into owned entries at once, as before.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use std::ops::Range;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::status::StatusCode;
 
@@ -334,8 +336,25 @@ impl HeaderMap {
     }
 
     fn decode_with(block: Bytes, lenient: bool) -> Result<HeaderMap, HeaderError> {
-        if let Some(map) = Self::decode_in_place(&block)? {
-            return Ok(map);
+        if let Some(InPlace {
+            lines,
+            count,
+            status,
+        }) = Self::decode_in_place(&block)?
+        {
+            // The block's own handle becomes the lines' (no new reference).
+            let mut block = block;
+            block.truncate(lines.end);
+            block.advance(lines.start);
+            let (status, description) = status.map_or((None, None), |(s, d)| (Some(s), d));
+            return Ok(HeaderMap {
+                status,
+                description,
+                entries: Entries::Received {
+                    lines: block,
+                    count,
+                },
+            });
         }
         let mut lines = Lines { rest: &block };
         let mut map = HeaderMap::new();
@@ -372,11 +391,12 @@ impl HeaderMap {
         Ok(map)
     }
 
-    /// The map read in place from `block`, when its first line is a valid version and
-    /// status line and every header line is well formed and UTF-8; `None` when a line is
-    /// not (the caller then decodes it the careful way). The only error is a first line
-    /// that cannot be one, which both ways refuse alike.
-    fn decode_in_place(block: &Bytes) -> Result<Option<HeaderMap>, HeaderError> {
+    /// Where the header lines of `block` are, how many there are and the status, when its
+    /// first line is a valid version and status line and every header line is well formed
+    /// and UTF-8 (the map is then read in place); `None` when a line is not (the caller then
+    /// decodes it the careful way). The only error is a first line that cannot be one, which
+    /// both ways refuse alike.
+    fn decode_in_place(block: &[u8]) -> Result<Option<InPlace>, HeaderError> {
         let mut lines = Lines { rest: block };
         let Some(first) = lines.next() else {
             return Ok(None);
@@ -385,29 +405,28 @@ impl HeaderMap {
             return Ok(None);
         };
         let start = block.len() - lines.rest.len();
+        // One check of the whole rest spares a UTF-8 check per line in the usual all-ASCII
+        // block.
+        let ascii = lines.rest.is_ascii();
         let mut end = start;
-        let mut count = 0;
+        let mut count: u32 = 0;
         while let Some(line) = lines.next() {
             if line.is_empty() {
                 break;
             }
-            if std::str::from_utf8(line).map_or(true, |l| split_line(l).is_none()) {
+            if !(ascii || std::str::from_utf8(line).is_ok()) || !is_header_line(line) {
                 return Ok(None);
             }
-            count += 1;
+            let Some(more) = count.checked_add(1) else {
+                return Ok(None);
+            };
+            count = more;
             end = block.len() - lines.rest.len();
         }
-        let (status, description) = status.map_or((None, None), |(s, d)| (Some(s), d));
-        let Ok(count) = u32::try_from(count) else {
-            return Ok(None);
-        };
-        Ok(Some(HeaderMap {
+        Ok(Some(InPlace {
+            lines: start..end,
+            count,
             status,
-            description,
-            entries: Entries::Received {
-                lines: block.slice(start..end),
-                count,
-            },
         }))
     }
 
@@ -444,6 +463,14 @@ impl HeaderMap {
     }
 }
 
+/// A received block that can be read in place: where its header lines are, how many, and
+/// its status and description.
+struct InPlace {
+    lines: Range<usize>,
+    count: u32,
+    status: Option<(StatusCode, Option<String>)>,
+}
+
 /// Checks a header name: non-empty, printable ASCII 33..=126, no `:`.
 fn check_name(name: &[u8]) -> Result<(), HeaderError> {
     if name.is_empty() {
@@ -455,6 +482,18 @@ fn check_name(name: &[u8]) -> Result<(), HeaderError> {
         });
     }
     Ok(())
+}
+
+/// Does `line` split as [`split_line`] splits it: a `:` after a valid name? (Without
+/// building the error [`check_name`] would.)
+fn is_header_line(line: &[u8]) -> bool {
+    match memchr::memchr(b':', line) {
+        Some(colon) => {
+            let name = line.get(..colon).unwrap_or_default();
+            !name.is_empty() && name.iter().all(|b| (33..=126).contains(b))
+        }
+        None => false,
+    }
 }
 
 /// Trims spaces and tabs from both ends.

@@ -309,14 +309,22 @@ impl Subject {
             .any(|t| t == b"*" || t == b">")
     }
 
-    /// A subject received from the server: checks only that it is non-empty UTF-8, and
-    /// keeps the bytes without copying.
-    pub(crate) fn from_server(bytes: Bytes) -> Result<Subject, SubjectError> {
+    /// Checks a subject received from the server: only that it is non-empty UTF-8 (the
+    /// server already routed it).
+    pub(crate) fn check_from_server(bytes: &[u8]) -> Result<(), SubjectError> {
         if bytes.is_empty() {
             return Err(SubjectError::Empty);
         }
-        std::str::from_utf8(&bytes).map_err(|_| SubjectError::InvalidUtf8)?;
-        Ok(Subject(bytes))
+        std::str::from_utf8(bytes).map_err(|_| SubjectError::InvalidUtf8)?;
+        Ok(())
+    }
+
+    /// A subject received from the server whose bytes passed
+    /// [`check_from_server`](Self::check_from_server) (or are known to: a non-empty field of
+    /// an all-ASCII control line); keeps them without copying.
+    pub(crate) fn from_server_checked(bytes: Bytes) -> Subject {
+        debug_assert_eq!(Subject::check_from_server(&bytes), Ok(()));
+        Subject(bytes)
     }
 }
 
@@ -456,11 +464,12 @@ mod tests {
     #[test]
     fn from_server_is_lenient_and_zero_copy() {
         let b = Bytes::from_static(b"foo..bar");
-        let s = Subject::from_server(b.clone()).unwrap();
+        assert_eq!(Subject::check_from_server(&b), Ok(()));
+        let s = Subject::from_server_checked(b.clone());
         assert_eq!(s.as_bytes().as_ptr(), b.as_ptr());
-        assert_eq!(Subject::from_server(Bytes::new()), Err(SubjectError::Empty));
+        assert_eq!(Subject::check_from_server(b""), Err(SubjectError::Empty));
         assert_eq!(
-            Subject::from_server(Bytes::from_static(b"\xc3")),
+            Subject::check_from_server(b"\xc3"),
             Err(SubjectError::InvalidUtf8)
         );
     }

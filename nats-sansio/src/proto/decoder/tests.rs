@@ -106,3 +106,71 @@ fn a_bad_header_block_in_a_sound_frame_costs_its_bad_lines_not_the_connection() 
     assert_eq!(message.status(), None);
     assert!(!d.is_poisoned());
 }
+
+#[test]
+fn word_tests_are_exact_for_every_byte_in_every_lane() {
+    for lane in 0..8 {
+        for b in 0..=255u8 {
+            // The other lanes hold bytes that sit next to the edges of each test.
+            for fill in [0x00, 0x1f, 0x20, 0x21, 0x7f, 0x80, 0xff] {
+                let mut bytes = [fill; 8];
+                bytes[lane] = b;
+                let word = u64::from_le_bytes(bytes);
+                let expect = |hit: &dyn Fn(u8) -> bool| {
+                    bytes
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, &x)| hit(x))
+                        .fold(0u64, |m, (i, _)| m | 0x80 << (8 * i))
+                };
+                assert_eq!(bytes_equal(word, b' '), expect(&|x| x == b' '));
+                assert_eq!(bytes_equal(word, b'\n'), expect(&|x| x == b'\n'));
+                assert_eq!(bytes_below_0x21(word), expect(&|x| x < 0x21));
+                let flags = expect(&|x| x == b);
+                let bits = (0..8).filter(|i| bytes[*i] == b).fold(0, |m, i| m | 1 << i);
+                assert_eq!(gather(flags), bits);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_short_scan_splits_as_the_byte_at_a_time_path() {
+    let mut rng = crate::rng::Rng::new(7);
+    let alphabet = b"MSG HMSG  ab.c>*12309\xc3\xa9\xff\t\r";
+    let mut short_lines = 0;
+    for _ in 0..20_000 {
+        let len = rng.below(70) as usize;
+        let mut line: Vec<u8> = (0..len)
+            .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
+            .collect();
+        line.extend_from_slice(if rng.below(2) == 0 { b"\r\n" } else { b"\n" });
+        match Short::scan(&line) {
+            Ok(short) => {
+                short_lines += 1;
+                let newline = line.iter().position(|&b| b == b'\n').unwrap();
+                assert_eq!(short.newline, newline, "{line:?}");
+                let end = if line[..newline].ends_with(b"\r") {
+                    newline - 1
+                } else {
+                    newline
+                };
+                assert_eq!(short.end, end, "{line:?}");
+                assert_eq!(short.ascii, line[..end].is_ascii(), "{line:?}");
+                let op_end = (short.spaces.trailing_zeros() as usize).min(end);
+                let text = &line[..end];
+                assert_eq!(
+                    op_end,
+                    text.iter().position(|&b| is_space(b)).unwrap_or(end),
+                    "{line:?}"
+                );
+                assert_eq!(short.fields(end, op_end), fields(text, op_end), "{line:?}");
+            }
+            Err(at) => {
+                // The scan gave up: no line end before `at`.
+                assert!(!line[..at].contains(&b'\n'), "{line:?}");
+            }
+        }
+    }
+    assert!(short_lines > 1000, "{short_lines}");
+}
