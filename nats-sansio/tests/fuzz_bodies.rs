@@ -31,7 +31,7 @@ fn fuzz_bodies_hold_on_seeded_inputs() {
         #[cfg(feature = "websocket")]
         {
             fuzz::websocket_frames(&data);
-            fuzz::websocket(&data);
+            fuzz::websocket(start, &data);
         }
     }
 }

@@ -91,15 +91,15 @@ fn event_kind(event: &Event) -> String {
     text.split(['{', '(']).take(2).collect::<Vec<_>>().join("(")
 }
 
-/// Runs `chunks` of server bytes through a fresh connection to `url`; `unframe` turns what
-/// the client wrote into NATS bytes.
+/// Runs `chunks` of server bytes through a fresh connection to `url` at `now`; `unframe`
+/// turns what the client wrote into NATS bytes.
 fn run(
+    now: Instant,
     url: &str,
     greeting: &[&[u8]],
     chunks: &[Vec<u8>],
     unframe: fn(&[u8]) -> Vec<u8>,
 ) -> Transcript {
-    let now = Instant::now();
     let mut options = Options::new(url).expect("static URL");
     options.seed = Some(1);
     let mut conn = Connection::new(options, now).expect("valid options");
@@ -187,8 +187,9 @@ fn client_data(wire: &[u8]) -> Vec<u8> {
 }
 
 /// The connection: the same NATS stream over TCP and over WebSocket, framed, fragmented,
-/// interleaved with pings and chunked as `data` says, gives the same transcript.
-pub fn websocket(data: &[u8]) {
+/// interleaved with pings and chunked as `data` says, gives the same transcript. Time is
+/// `start` throughout (the machine never reads a clock; the caller picks any instant).
+pub fn websocket(start: Instant, data: &[u8]) {
     let Some((&seed, rest)) = data.split_first() else {
         return;
     };
@@ -200,9 +201,13 @@ pub fn websocket(data: &[u8]) {
             stream.push(b);
         }
     }
-    let tcp = run("nats://127.0.0.1:4222", &[INFO], &[stream.clone()], |w| {
-        w.to_vec()
-    });
+    let tcp = run(
+        start,
+        "nats://127.0.0.1:4222",
+        &[INFO],
+        &[stream.clone()],
+        |w| w.to_vec(),
+    );
 
     let mut rng = Rng::new(u64::from(seed));
     let mut wire = Vec::new();
@@ -229,7 +234,7 @@ pub fn websocket(data: &[u8]) {
         chunks.push(wire[cut..cut + len].to_vec());
         cut += len;
     }
-    let ws = run("ws://127.0.0.1:8080", &[b""], &chunks, client_data);
+    let ws = run(start, "ws://127.0.0.1:8080", &[b""], &chunks, client_data);
     assert_eq!((&ws.events, &ws.messages), (&tcp.events, &tcp.messages));
     // What is written before a socket is dropped depends on where reads end (a chunk
     // boundary before bad bytes lets a write out); with no drop, everything goes out.
