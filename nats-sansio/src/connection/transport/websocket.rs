@@ -18,8 +18,10 @@ use crate::websocket::handshake::{self, UpgradeRequest};
 use crate::websocket::WsError;
 
 /// How many payload bytes one [`WsLayer::frame`] call frames at most before the frames are
-/// written: bounds the copy while keeping writes large.
-const FRAME_BATCH: usize = 256 * 1024;
+/// written: bounds the copy while keeping writes large. The driver takes one batch per pass,
+/// so this is also the most one pass writes: at 256 KiB a 1 KiB publisher over ws:// made
+/// four times the writes and futex calls of the same over TCP.
+const FRAME_BATCH: usize = 1024 * 1024;
 
 /// "No status received" (RFC 6455 §7.4.1): reported when a close frame carried no code.
 const CLOSE_NO_STATUS: u16 = 1005;
