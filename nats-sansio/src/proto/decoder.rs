@@ -118,12 +118,21 @@ enum State {
     Poisoned,
 }
 
+/// When the read buffer grows, it grows by room for at least this many reads of the size
+/// arriving, and by at least twice its last growth ...
+const GROWTH_READS: usize = 8;
+/// ... but by no more than this at once (unless one read is larger).
+const GROWTH_CAP: usize = 64 * 1024;
+
 /// The incremental decoder. Append bytes with [`buffer_mut`](Self::buffer_mut) or
 /// [`extend_from_slice`](Self::extend_from_slice), then call [`decode`](Self::decode) until it
 /// returns `Ok(None)`.
 #[derive(Debug)]
 pub struct Decoder {
     buf: BytesMut,
+    /// The room the buffer last grew by: a busy connection soon grows by whole blocks, an
+    /// idle one stays small.
+    growth: usize,
     state: State,
     max_control_line: usize,
     max_payload: usize,
@@ -350,6 +359,7 @@ impl Decoder {
         Decoder {
             // Grows with what arrives; an idle connection keeps it small.
             buf: BytesMut::new(),
+            growth: 0,
             state: State::Line { scanned: 0 },
             max_control_line,
             max_payload,
@@ -368,7 +378,25 @@ impl Decoder {
 
     /// Appends inbound bytes.
     pub fn extend_from_slice(&mut self, data: &[u8]) {
+        self.make_room(data.len());
         self.buf.extend_from_slice(data);
+    }
+
+    /// Makes room for `n` more bytes, growing by several times that, and by twice the last
+    /// growth, at once (up to [`GROWTH_CAP`]): messages handed out keep slices of the
+    /// buffer, so while any of them is alive a full buffer cannot be reused and growing
+    /// means a new allocation (two: the block and its shared count); a buffer grown to the
+    /// exact size of each read, or of each awaited payload, allocated once per read or
+    /// message.
+    pub fn make_room(&mut self, n: usize) {
+        if self.buf.capacity() - self.buf.len() < n {
+            let wanted = n
+                .saturating_mul(GROWTH_READS)
+                .max(self.growth.saturating_mul(2))
+                .min(GROWTH_CAP);
+            self.growth = n.max(wanted);
+            self.buf.reserve(self.growth);
+        }
     }
 
     /// Bytes buffered and not yet decoded.
@@ -660,8 +688,7 @@ impl Decoder {
     #[inline(never)]
     fn await_payload(&mut self, head: MsgHead) -> Option<ServerOp> {
         let body_end = head.line_len + head.total_len;
-        self.buf
-            .reserve((body_end + 2).saturating_sub(self.buf.len()));
+        self.make_room((body_end + 2).saturating_sub(self.buf.len()));
         self.state = State::Payload(head);
         None
     }

@@ -106,12 +106,15 @@ impl Transport {
             #[cfg(feature = "websocket")]
             if let Some(ws) = self.ws.as_mut() {
                 tls.receive(ws.recv_buf())?;
+                decoder.make_room(ws.recv_buf().len());
                 return ws.receive(decoder.buffer_mut());
             }
+            decoder.make_room(tls.recv_buf().len());
             return tls.receive(decoder.buffer_mut());
         }
         #[cfg(feature = "websocket")]
         if let Some(ws) = self.ws.as_mut() {
+            decoder.make_room(ws.recv_buf().len());
             return ws.receive(decoder.buffer_mut());
         }
         let _ = decoder;

@@ -455,6 +455,30 @@ fn large_payload_is_zero_copy() {
 }
 
 #[test]
+fn reads_arriving_while_payloads_live_share_an_allocation() {
+    // A subscriber holds on to what it received (the payloads are slices of the read
+    // buffer), so the buffer cannot be reused and must grow: it grows by room for several
+    // reads, not by exactly one read each time.
+    let frame = b"MSG a.b 1 16\r\n0123456789abcdef\r\n";
+    let mut d = Decoder::new();
+    let mut held = Vec::new();
+    for _ in 0..GROWTH_READS {
+        d.extend_from_slice(frame);
+        let (_, m) = msg(d.decode().unwrap().unwrap());
+        assert!(d.decode().unwrap().is_none());
+        held.push(m.payload);
+    }
+    for pair in held.windows(2) {
+        assert_eq!(
+            pair[1].as_ptr() as usize - pair[0].as_ptr() as usize,
+            frame.len(),
+            "each read went to a buffer of its own"
+        );
+    }
+    assert!(held.iter().all(|p| &p[..] == b"0123456789abcdef"));
+}
+
+#[test]
 fn garbage_never_panics() {
     let alphabet: &[&[u8]] = &[
         b"MSG ",
