@@ -389,7 +389,8 @@ impl Decoder {
     /// exact size of each read, or of each awaited payload, allocated once per read or
     /// message.
     pub fn make_room(&mut self, n: usize) {
-        if self.buf.capacity() - self.buf.len() < n {
+        // A buffer no message holds any more is reused as it is.
+        if self.buf.capacity() - self.buf.len() < n && !self.buf.try_reclaim(n) {
             let wanted = n
                 .saturating_mul(GROWTH_READS)
                 .max(self.growth.saturating_mul(2))

@@ -479,6 +479,27 @@ fn reads_arriving_while_payloads_live_share_an_allocation() {
 }
 
 #[test]
+fn a_buffer_no_message_holds_is_reused() {
+    // Payloads dropped as they come: the buffer is reclaimed in place, not grown.
+    let mut frame = b"MSG a.b 1 1000\r\n".to_vec();
+    frame.extend_from_slice(&[b'x'; 1000]);
+    frame.extend_from_slice(b"\r\n");
+    let mut d = Decoder::new();
+    for _ in 0..1000 {
+        // Each message arrives in two reads: the control line, then the rest.
+        d.extend_from_slice(&frame[..10]);
+        assert!(d.decode().unwrap().is_none());
+        d.extend_from_slice(&frame[10..]);
+        let (_, m) = msg(d.decode().unwrap().unwrap());
+        assert_eq!(m.payload.len(), 1000);
+        drop(m);
+    }
+    // Room for a few of these messages, not a new block per growth.
+    let capacity = d.buffer_mut().capacity();
+    assert!(capacity < 16 * 1024, "the buffer grew to {capacity} bytes");
+}
+
+#[test]
 fn garbage_never_panics() {
     let alphabet: &[&[u8]] = &[
         b"MSG ",
