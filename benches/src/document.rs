@@ -195,7 +195,9 @@ beside the document.
   the raw arm publishes with a reply inbox and reads the ack. *get*: sequential gets of one
   key, latency of each; the raw arm's is a Direct Get round trip
   (`$JS.API.DIRECT.GET.KV_<b>.$KV.<b>.<key>`, empty payload, on a connection that announces
-  headers), the ceiling. *watch*: a watch of every key (`watch_all`) on a fresh bucket
+  headers), the ceiling. *get, raw column: two async tasks*: the same gets beside that
+  round trip made by a requester task and an IO task on a tokio socket (as the request
+  rows' async floor). *watch*: a watch of every key (`watch_all`) on a fresh bucket
   while a raw writer puts the values to keys of their own without awaiting acks (the
   same writer for both clients); the rate is entries received over the time from the
   first put to the last entry, the allocations are per entry received.

@@ -885,6 +885,22 @@ fn kv_rows(s: &Settings, rows: &mut Vec<Row>) {
         let p99 = p99_row(&row, "KV get 128 B p99 (µs)");
         rows.extend([row, p99]);
     }
+    // Beside two raw async tasks, as the request rows: the floor of an async client's get.
+    const GET_FLOOR: &str = "KV get 128 B p50, raw column: two async tasks (µs)";
+    if s.wanted(GET_FLOOR) {
+        let n = s.pick(5_000, 20_000);
+        let body = move || KvGet {
+            size: SIZE,
+            n,
+            memory: false,
+        };
+        let mut arms = both_clients(s, Flavor::MultiThread, body);
+        arms.push((
+            Slot::Raw,
+            Box::new(move || raw::kv_get_latency_async(url, SIZE, n, true)),
+        ));
+        rows.push(compare(s, GET_FLOOR, Unit::Micros, arms));
+    }
     const WATCH: &str = "KV watch 128 B, raw writer";
     if s.wanted(WATCH) {
         let n = s.pick(50_000, 200_000);

@@ -723,6 +723,27 @@ pub(crate) fn request_latency_async(
     n: usize,
     multi_thread: bool,
 ) -> Sample {
+    let frame = pub_frame(subject, Some("_INBOX.rawasync.1"), &[b'x'; 16]);
+    round_trips_async(url, frame, n, multi_thread)
+}
+
+/// The key-value get's floor of the same shape: sequential direct gets
+/// (`$JS.API.DIRECT.GET.KV_<b>.$KV.<b>.<key>`, as [`kv_get_latency`]) through a requester
+/// task and an IO task, after a raw put of `size` bytes.
+pub(crate) fn kv_get_latency_async(url: &str, size: usize, n: usize, multi_thread: bool) -> Sample {
+    use crate::scenarios::{KV_BUCKET, KV_SUBJECT};
+    let mut conn = requester_with(url, true);
+    raw_bucket(&mut conn, false, Some(&vec![b'x'; size]));
+    let subject = format!("$JS.API.DIRECT.GET.KV_{KV_BUCKET}.{KV_SUBJECT}");
+    let frame = pub_frame(&subject, Some("_INBOX.rawasync.1"), b"");
+    let sample = round_trips_async(url, frame, n, multi_thread);
+    delete_raw_bucket(&mut conn);
+    sample
+}
+
+/// `n` round trips of the pre-encoded request `frame` (its reply subject under
+/// `_INBOX.rawasync.`) through a requester task and an IO task: the latency of each.
+fn round_trips_async(url: &str, frame: Vec<u8>, n: usize, multi_thread: bool) -> Sample {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
     let rt = if multi_thread {
         tokio::runtime::Builder::new_multi_thread()
@@ -735,7 +756,6 @@ pub(crate) fn request_latency_async(
     }
     .expect("a tokio runtime");
     let addr = addr(url);
-    let frame = pub_frame(subject, Some("_INBOX.rawasync.1"), &[b'x'; 16]);
     rt.block_on(async move {
         let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
         stream.set_nodelay(true).expect("nodelay");
@@ -744,7 +764,7 @@ pub(crate) fn request_latency_async(
         let mut line = Vec::with_capacity(256);
         reader.read_until(b'\n', &mut line).await.expect("INFO");
         writer
-            .write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\nSUB _INBOX.rawasync.* 1\r\nPING\r\n")
+            .write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true}\r\nSUB _INBOX.rawasync.* 1\r\nPING\r\n")
             .await
             .expect("CONNECT");
         loop {
@@ -766,11 +786,12 @@ pub(crate) fn request_latency_async(
                     if line.starts_with(b"PING") {
                         writer.write_all(b"PONG\r\n").await.expect("PONG");
                     }
-                    if line.starts_with(b"MSG ") {
+                    if line.starts_with(b"MSG ") || line.starts_with(b"HMSG ") {
                         break;
                     }
                 }
-                // `MSG <subject> <sid> <size>`: the payload and its CRLF follow.
+                // `MSG <subject> <sid> <size>` or `HMSG <subject> <sid> <header size>
+                // <size>`: the message (headers included) and its CRLF follow.
                 let size: usize = std::str::from_utf8(line.trim_ascii_end())
                     .ok()
                     .and_then(|l| l.rsplit(' ').next())
