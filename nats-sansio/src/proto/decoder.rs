@@ -20,6 +20,7 @@ use bytes::Bytes;
 use bytes::{Buf, BytesMut};
 
 use super::{HeaderMap, Message, ServerInfo, Subject, SubjectError};
+use blocks::Blocks;
 
 /// An op sent by the server.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,21 +119,14 @@ enum State {
     Poisoned,
 }
 
-/// When the read buffer grows, it grows by room for at least this many reads of the size
-/// arriving, and by at least twice its last growth ...
-const GROWTH_READS: usize = 8;
-/// ... but by no more than this at once (unless one read is larger).
-const GROWTH_CAP: usize = 64 * 1024;
-
 /// The incremental decoder. Append bytes with [`buffer_mut`](Self::buffer_mut) or
 /// [`extend_from_slice`](Self::extend_from_slice), then call [`decode`](Self::decode) until it
 /// returns `Ok(None)`.
 #[derive(Debug)]
 pub struct Decoder {
     buf: BytesMut,
-    /// The room the buffer last grew by: a busy connection soon grows by whole blocks, an
-    /// idle one stays small.
-    growth: usize,
+    /// How `buf` grows, and the blocks it reuses.
+    blocks: Blocks,
     state: State,
     max_control_line: usize,
     max_payload: usize,
@@ -359,7 +353,7 @@ impl Decoder {
         Decoder {
             // Grows with what arrives; an idle connection keeps it small.
             buf: BytesMut::new(),
-            growth: 0,
+            blocks: Blocks::default(),
             state: State::Line { scanned: 0 },
             max_control_line,
             max_payload,
@@ -382,22 +376,10 @@ impl Decoder {
         self.buf.extend_from_slice(data);
     }
 
-    /// Makes room for `n` more bytes, growing by several times that, and by twice the last
-    /// growth, at once (up to [`GROWTH_CAP`]): messages handed out keep slices of the
-    /// buffer, so while any of them is alive a full buffer cannot be reused and growing
-    /// means a new allocation (two: the block and its shared count); a buffer grown to the
-    /// exact size of each read, or of each awaited payload, allocated once per read or
-    /// message.
+    /// Makes room for `n` more bytes (see [`blocks`] for how the buffer grows and reuses
+    /// its memory while messages cut from it are alive).
     pub fn make_room(&mut self, n: usize) {
-        // A buffer no message holds any more is reused as it is.
-        if self.buf.capacity() - self.buf.len() < n && !self.buf.try_reclaim(n) {
-            let wanted = n
-                .saturating_mul(GROWTH_READS)
-                .max(self.growth.saturating_mul(2))
-                .min(GROWTH_CAP);
-            self.growth = n.max(wanted);
-            self.buf.reserve(self.growth);
-        }
+        self.blocks.make_room(&mut self.buf, n);
     }
 
     /// Bytes buffered and not yet decoded.
@@ -714,6 +696,7 @@ fn as_ptr_range(b: &Bytes) -> Range<usize> {
     start..start + b.len()
 }
 
+mod blocks;
 #[cfg(test)]
 mod peer_tests;
 #[cfg(test)]

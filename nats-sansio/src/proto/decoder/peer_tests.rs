@@ -462,7 +462,7 @@ fn reads_arriving_while_payloads_live_share_an_allocation() {
     let frame = b"MSG a.b 1 16\r\n0123456789abcdef\r\n";
     let mut d = Decoder::new();
     let mut held = Vec::new();
-    for _ in 0..GROWTH_READS {
+    for _ in 0..blocks::GROWTH_READS {
         d.extend_from_slice(frame);
         let (_, m) = msg(d.decode().unwrap().unwrap());
         assert!(d.decode().unwrap().is_none());

@@ -1,0 +1,107 @@
+//! The memory of the decoder's read buffer: how it grows, and the blocks it reuses.
+//!
+//! Messages handed out are slices of the read buffer, so while any of them is alive the
+//! block it was cut from cannot be reused, and room for the next bytes means another block.
+//! Two rules keep that cheap:
+//! - a new block is sized for several reads (eight times the bytes arriving, and twice the
+//!   last growth, up to [`GROWTH_CAP`], or the one read or payload when that is larger): a
+//!   block sized for one read allocated once per read, or per message awaiting its payload;
+//! - a block the buffer grew out of is kept (each at most [`MAX_RETIRED_BLOCK`], together at
+//!   most [`RETIRED_BYTES`]) and taken again once no message holds any part of it: an
+//!   application that reads what it receives (an object get holding its window of chunks, a
+//!   subscriber keeping up) then runs on as many blocks as it holds at once, with no
+//!   allocation and no fresh pages to fault in. When the kept blocks are at their bound, the
+//!   block just grown out of is let go rather than an older one: the oldest are the first
+//!   to be free again.
+//!
+//! Invariant: the buffer's pending bytes (a partial op) move whole and in order to the
+//! block that replaces it; no other bytes are ever copied, and a kept block is reused only
+//! when nothing else refers to it (`BytesMut::try_reclaim`).
+
+use std::collections::VecDeque;
+
+use bytes::BytesMut;
+
+/// When the read buffer grows, it grows by room for at least this many reads of the size
+/// arriving, and by at least twice its last growth ...
+pub(super) const GROWTH_READS: usize = 8;
+/// ... but by no more than this at once (unless one read is larger).
+pub(super) const GROWTH_CAP: usize = 64 * 1024;
+/// The most memory kept in blocks for reuse: more than an object get's default window of
+/// chunks in flight (16 × 128 KiB).
+pub(super) const RETIRED_BYTES: usize = 4 * 1024 * 1024;
+/// Larger blocks (made for one large message) are not kept.
+pub(super) const MAX_RETIRED_BLOCK: usize = 256 * 1024;
+
+/// How the read buffer grows, and the blocks it grew out of.
+#[derive(Debug, Default)]
+pub(super) struct Blocks {
+    /// The room the buffer last grew by: a busy connection soon grows by whole blocks, an
+    /// idle one stays small.
+    growth: usize,
+    /// The size of the block the buffer is in (0 before the first).
+    current: usize,
+    /// Blocks grown out of, oldest first, each with its size; empty handles that keep the
+    /// allocation until messages cut from it are gone.
+    retired: VecDeque<(BytesMut, usize)>,
+    /// The sizes of the kept blocks, summed.
+    retired_bytes: usize,
+    /// Blocks allocated so far (what the tests check).
+    #[cfg(test)]
+    allocated: u64,
+}
+
+impl Blocks {
+    /// Makes room in `buf` for `n` more bytes: in place when nothing else holds its block,
+    /// else in a kept block that is free again, else in a new one.
+    pub(super) fn make_room(&mut self, buf: &mut BytesMut, n: usize) {
+        if buf.capacity() - buf.len() >= n || buf.try_reclaim(n) {
+            return;
+        }
+        let wanted = n
+            .saturating_mul(GROWTH_READS)
+            .max(self.growth.saturating_mul(2))
+            .min(GROWTH_CAP);
+        self.growth = n.max(wanted);
+        // The pending bytes and the new ones must fit; a new block is at least the growth.
+        let needed = buf.len() + n;
+        let size = needed.max(self.growth);
+        let free = self
+            .retired
+            .iter_mut()
+            .position(|(block, _)| block.try_reclaim(needed));
+        let (mut block, block_size) = match free.and_then(|i| self.retired.remove(i)) {
+            Some((kept, kept_size)) => {
+                self.retired_bytes -= kept_size;
+                (kept, kept_size)
+            }
+            None => {
+                #[cfg(test)]
+                {
+                    self.allocated += 1;
+                }
+                (BytesMut::with_capacity(size), size)
+            }
+        };
+        block.extend_from_slice(buf);
+        let mut old = std::mem::replace(buf, block);
+        let old_size = std::mem::replace(&mut self.current, block_size);
+        old.clear();
+        if old_size > 0
+            && old_size <= MAX_RETIRED_BLOCK
+            && self.retired_bytes + old_size <= RETIRED_BYTES
+        {
+            self.retired_bytes += old_size;
+            self.retired.push_back((old, old_size));
+        }
+    }
+
+    /// Blocks allocated so far (reused ones are not counted again).
+    #[cfg(test)]
+    pub(super) fn allocated(&self) -> u64 {
+        self.allocated
+    }
+}
+
+#[cfg(test)]
+mod tests;
