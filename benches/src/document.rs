@@ -173,6 +173,12 @@ beside the document.
   over a oneshot. No protocol state and no allocation: what two tasks and an async socket
   cost on this machine, so ours/raw there is our own overhead, and the gap between the two
   raw columns is what the async model costs beside one blocking thread.
+- **64 in flight, raw column: 64 async tasks**: the 64-requests-in-flight scenario (tokio
+  multi-thread and current-thread) whose raw column is the same concurrency in the shape of
+  an async client: 64 requester tasks hand pre-encoded requests over a channel to a writer
+  task that writes whatever has queued in one call, and a reader task hands each reply to
+  its requester over a oneshot. Beside the pipelined blocking arm (one thread, no task),
+  it shows what 64 tasks and their wake-ups cost on this machine.
 - **10,000 subscriptions open**: the request latency scenario with 10,000 idle subscriptions
   (distinct subjects) on the requesting connection: what a large subscription table costs a
   request's round trip.

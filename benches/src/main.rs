@@ -599,6 +599,9 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
     const ASYNC_FLOOR_CT: &str =
         "request latency p50, tokio current-thread, raw column: two async tasks (µs)";
     const INFLIGHT: &str = "requests, 64 in flight";
+    const INFLIGHT_FLOOR: &str = "requests, 64 in flight, raw column: 64 async tasks";
+    const INFLIGHT_FLOOR_CT: &str =
+        "requests, 64 in flight, tokio current-thread, raw column: 64 async tasks";
     let on_every_runtime = Runtime::ALL
         .iter()
         .flat_map(|r| [r.row_name(LATENCY), r.row_name(INFLIGHT)]);
@@ -608,6 +611,8 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
         LATENCY_SUBS,
         ASYNC_FLOOR,
         ASYNC_FLOOR_CT,
+        INFLIGHT_FLOOR,
+        INFLIGHT_FLOOR_CT,
         WS_REQUEST.ws,
         WS_REQUEST.tcp,
     ]
@@ -699,6 +704,29 @@ fn server_scenarios(s: &Settings) -> Vec<Row> {
             raw::request_inflight(url, "bench.req", n_inflight, 64)
         })),
     ));
+    // Beside raw async tasks of the same number and shape: the floor of 64 requests in
+    // flight through one connection on a tokio runtime.
+    for (name, flavor) in [
+        (INFLIGHT_FLOOR, MultiThread),
+        (INFLIGHT_FLOOR_CT, Flavor::CurrentThread),
+    ] {
+        if !s.wanted(name) {
+            continue;
+        }
+        let multi_thread = matches!(flavor, MultiThread);
+        let body = move || RequestInflight {
+            n: n_inflight,
+            inflight: 64,
+        };
+        let mut arms = both_clients(s, flavor, body);
+        arms.push((
+            Slot::Raw,
+            Box::new(move || {
+                raw::request_inflight_async(url, "bench.req", n_inflight, 64, multi_thread)
+            }),
+        ));
+        rows.push(compare(s, name, Unit::Rate, arms));
+    }
     websocket_rows(s, &mut rows, latency);
 
     for memory in [true, false] {

@@ -389,6 +389,124 @@ pub(crate) fn request_inflight(url: &str, subject: &str, n: usize, inflight: usi
     Sample::rate(n, started.elapsed())
 }
 
+/// `n` requests from `inflight` requester tasks, in the shape of an async client, on a tokio
+/// runtime (`multi_thread` or current-thread): each task hands its pre-encoded request
+/// (reply subject `_INBOX.rawasync.<task>`) to a writer task over a channel and awaits its
+/// reply on a oneshot; the writer writes whatever has queued in one call, and a reader task
+/// reads the replies and hands each to its task. No protocol state and no allocation per
+/// request beyond the oneshot: what the tasks, their wake-ups and an async socket cost at
+/// this concurrency (the client's driver reads and writes in one task; this arm has two).
+pub(crate) fn request_inflight_async(
+    url: &str,
+    subject: &str,
+    n: usize,
+    inflight: usize,
+    multi_thread: bool,
+) -> Sample {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    use tokio::sync::{mpsc, oneshot};
+    type Waiting = Arc<Vec<Mutex<Option<oneshot::Sender<()>>>>>;
+    let rt = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .expect("a tokio runtime");
+    let addr = addr(url);
+    let frames: Arc<Vec<Vec<u8>>> = Arc::new(
+        (0..inflight)
+            .map(|i| pub_frame(subject, Some(&format!("_INBOX.rawasync.{i}")), &[b'x'; 16]))
+            .collect(),
+    );
+    let per_task = n / inflight;
+    rt.block_on(async move {
+        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        let (reader, mut writer) = stream.into_split();
+        let mut reader = tokio::io::BufReader::with_capacity(64 * 1024, reader);
+        let mut line = Vec::with_capacity(256);
+        reader.read_until(b'\n', &mut line).await.expect("INFO");
+        writer
+            .write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\nSUB _INBOX.rawasync.* 1\r\nPING\r\n")
+            .await
+            .expect("CONNECT");
+        loop {
+            line.clear();
+            reader.read_until(b'\n', &mut line).await.expect("PONG");
+            if line.starts_with(b"PONG") {
+                break;
+            }
+        }
+        let waiting: Waiting = Arc::new((0..inflight).map(|_| Mutex::new(None)).collect());
+        let (queue, mut queued) = mpsc::unbounded_channel::<usize>();
+        let write_frames = Arc::clone(&frames);
+        let write = tokio::spawn(async move {
+            let mut out = Vec::with_capacity(64 * 1024);
+            while let Some(i) = queued.recv().await {
+                out.extend_from_slice(&write_frames[i]);
+                while let Ok(i) = queued.try_recv() {
+                    out.extend_from_slice(&write_frames[i]);
+                }
+                writer.write_all(&out).await.expect("write");
+                out.clear();
+            }
+        });
+        let replies = Arc::clone(&waiting);
+        let total = per_task * inflight;
+        let read = tokio::spawn(async move {
+            let mut body = vec![0u8; 64];
+            for _ in 0..total {
+                // `MSG _INBOX.rawasync.<task> <sid> <size>`: the payload and its CRLF follow.
+                let (task, size) = loop {
+                    line.clear();
+                    let read = reader.read_until(b'\n', &mut line).await.expect("read");
+                    assert!(read > 0, "server closed the raw connection");
+                    if let Some(rest) = line.strip_prefix(b"MSG _INBOX.rawasync.") {
+                        let text = std::str::from_utf8(rest.trim_ascii_end()).expect("ASCII");
+                        let mut fields = text.split(' ');
+                        let task: usize = fields.next().and_then(|f| f.parse().ok()).expect("task");
+                        let size: usize = fields.last().and_then(|f| f.parse().ok()).expect("size");
+                        break (task, size);
+                    }
+                };
+                body.resize(size + 2, 0);
+                reader.read_exact(&mut body).await.expect("payload");
+                let done = replies[task].lock().expect("lock").take();
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+            }
+        });
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..inflight)
+            .map(|i| {
+                let (queue, waiting) = (queue.clone(), Arc::clone(&waiting));
+                tokio::spawn(async move {
+                    for _ in 0..per_task {
+                        let (done, answered) = oneshot::channel();
+                        *waiting[i].lock().expect("lock") = Some(done);
+                        queue.send(i).expect("the writer runs");
+                        answered.await.expect("an answer");
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("a requester task");
+        }
+        let elapsed = started.elapsed();
+        drop(queue);
+        read.await.expect("the reader ends");
+        write.await.expect("the writer ends");
+        Sample::rate(total, elapsed)
+    })
+}
+
 /// Creates the JetStream scenarios' stream afresh over the raw connection, as the clients'
 /// arms do (`create_stream` with the name, the one subject and the storage, every other
 /// setting the server's default).
