@@ -467,11 +467,7 @@ pub(crate) fn request_inflight_async(
                     let read = reader.read_until(b'\n', &mut line).await.expect("read");
                     assert!(read > 0, "server closed the raw connection");
                     if let Some(rest) = line.strip_prefix(b"MSG _INBOX.rawasync.") {
-                        let text = std::str::from_utf8(rest.trim_ascii_end()).expect("ASCII");
-                        let mut fields = text.split(' ');
-                        let task: usize = fields.next().and_then(|f| f.parse().ok()).expect("task");
-                        let size: usize = fields.last().and_then(|f| f.parse().ok()).expect("size");
-                        break (task, size);
+                        break task_and_size(rest);
                     }
                 };
                 body.resize(size + 2, 0);
@@ -505,6 +501,21 @@ pub(crate) fn request_inflight_async(
         write.await.expect("the writer ends");
         Sample::rate(total, elapsed)
     })
+}
+
+/// The task number and the payload size of `<task> <sid> <size>\r\n`, the rest of a reply's
+/// `MSG _INBOX.rawasync.` line.
+fn task_and_size(rest: &[u8]) -> (usize, usize) {
+    let text = std::str::from_utf8(rest.trim_ascii_end()).expect("an ASCII MSG line");
+    let number = |field: Option<&str>| -> usize {
+        field
+            .and_then(|f| f.parse().ok())
+            .unwrap_or_else(|| panic!("MSG line {text:?}"))
+    };
+    (
+        number(text.split(' ').next()),
+        number(text.rsplit(' ').next()),
+    )
 }
 
 /// Creates the JetStream scenarios' stream afresh over the raw connection, as the clients'
