@@ -131,16 +131,22 @@ impl AckInfo<'_> {
 ///
 /// As [`parse`].
 pub fn parse_ref(reply: &str) -> Result<AckInfo<'_>, MetadataError> {
-    // The first twelve tokens are all any layout reads; the count goes on past them.
+    // The first twelve tokens are all any layout reads; the count goes on past them. One
+    // pass over the bytes (every delivered message's subject is read this way).
     let mut tokens = [""; 12];
     let mut count = 0;
     let mut any_empty = false;
-    for token in reply.split('.') {
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'.', reply.as_bytes()).chain(std::iter::once(reply.len()));
+    for end in ends {
+        // A `.` is one byte: both ends are character boundaries.
+        let token = reply.get(start..end).unwrap_or_default();
         any_empty |= token.is_empty();
         if let Some(slot) = tokens.get_mut(count) {
             *slot = token;
         }
         count += 1;
+        start = end + 1;
     }
     if count < 2 || tokens[..2] != ACK_PREFIX {
         return Err(MetadataError::NotAckSubject);
@@ -170,14 +176,26 @@ pub fn parse_ref(reply: &str) -> Result<AckInfo<'_>, MetadataError> {
 
 /// An unsigned decimal: ASCII digits only (no sign, no spaces), fitting in a `u64`.
 fn number(field: &'static str, token: &str) -> Result<u64, MetadataError> {
-    let invalid = || MetadataError::InvalidNumber {
-        field,
-        value: token.to_owned(),
-    };
-    if !token.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(invalid());
+    let mut value: u64 = 0;
+    let mut digits = 0;
+    for b in token.bytes() {
+        let digit = b.wrapping_sub(b'0');
+        value = match value.checked_mul(10) {
+            Some(tens) if digit <= 9 => match tens.checked_add(u64::from(digit)) {
+                Some(next) => next,
+                None => break,
+            },
+            _ => break,
+        };
+        digits += 1;
     }
-    token.parse().map_err(|_| invalid())
+    if digits == 0 || digits != token.len() {
+        return Err(MetadataError::InvalidNumber {
+            field,
+            value: token.to_owned(),
+        });
+    }
+    Ok(value)
 }
 
 impl FromStr for MessageMetadata {

@@ -76,22 +76,6 @@ impl Text {
     }
 }
 
-/// Formats into an inline buffer (a timestamp always fits).
-struct InlineWriter {
-    bytes: [u8; INLINE],
-    len: usize,
-}
-
-impl fmt::Write for InlineWriter {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len + s.len();
-        let dst = self.bytes.get_mut(self.len..end).ok_or(fmt::Error)?;
-        dst.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
 impl fmt::Debug for DateTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("DateTime").field(&self.as_str()).finish()
@@ -127,31 +111,46 @@ impl DateTime {
     /// Returns `None` if the instant falls outside the years 0000 to 9999, which RFC 3339
     /// cannot write.
     pub fn from_unix_nanos(nanos: i128) -> Option<DateTime> {
-        let secs = nanos.div_euclid(NANOS_PER_SEC);
-        let frac = nanos.rem_euclid(NANOS_PER_SEC);
-        let days = secs.div_euclid(SECS_PER_DAY);
-        let sod = secs.rem_euclid(SECS_PER_DAY);
+        // The usual instant (a server timestamp, 1970 to 2554) takes 64-bit arithmetic;
+        // 128-bit division is a library call, and this runs for every entry a watch reads.
+        let (secs, frac) = match u64::try_from(nanos) {
+            Ok(n) => (i64::try_from(n / 1_000_000_000).ok()?, n % 1_000_000_000),
+            Err(_) => (
+                i64::try_from(nanos.div_euclid(NANOS_PER_SEC)).ok()?,
+                u64::try_from(nanos.rem_euclid(NANOS_PER_SEC)).ok()?,
+            ),
+        };
+        let days = secs.div_euclid(86_400);
+        let sod = secs.rem_euclid(86_400);
         let (year, month, day) = civil_from_days(days);
         if !(0..=9999).contains(&year) {
             return None;
         }
-        let mut out = InlineWriter {
-            bytes: [0; INLINE],
-            len: 0,
-        };
-        fmt::Write::write_fmt(
-            &mut out,
-            format_args!(
-                "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{frac:09}Z",
-                sod / 3600,
-                sod % 3600 / 60,
-                sod % 60
-            ),
-        )
-        .ok()?;
+        // `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`, every field zero-padded: 30 bytes.
+        let mut bytes = [0; INLINE];
+        let fields: [(i64, usize, u8); 7] = [
+            (year, 4, b'-'),
+            (month, 2, b'-'),
+            (day, 2, b'T'),
+            (sod / 3600, 2, b':'),
+            (sod % 3600 / 60, 2, b':'),
+            (sod % 60, 2, b'.'),
+            (i64::try_from(frac).ok()?, 9, b'Z'),
+        ];
+        let mut len = 0;
+        for (value, width, after) in fields {
+            let field = bytes.get_mut(len..len + width + 1)?;
+            let mut rest = value.unsigned_abs();
+            for digit in field[..width].iter_mut().rev() {
+                *digit = b'0' + (rest % 10) as u8;
+                rest /= 10;
+            }
+            field[width] = after;
+            len += width + 1;
+        }
         Some(DateTime(Text::Inline {
-            len: out.len as u8,
-            bytes: out.bytes,
+            len: len as u8,
+            bytes,
         }))
     }
 
@@ -243,8 +242,9 @@ fn days_from_civil(year: i128, month: i128, day: i128) -> i128 {
     era * 146_097 + doe - 719_468
 }
 
-/// The proleptic Gregorian date of a day count since 1970-01-01 (`civil_from_days`).
-fn civil_from_days(days: i128) -> (i128, i128, i128) {
+/// The proleptic Gregorian date of a day count since 1970-01-01 (`civil_from_days`). Any
+/// `i64` day count computed from an `i64` of seconds is in range.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -253,7 +253,7 @@ fn civil_from_days(days: i128) -> (i128, i128, i128) {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i128::from(month <= 2);
+    let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
 
@@ -664,12 +664,37 @@ mod tests {
     }
 
     #[test]
+    fn formatted_instants_parse_back_to_themselves() {
+        // Every form of instant, from 1970 to 2554 (the 64-bit path) and on both sides of
+        // it (the 128-bit path), through the parser: an independent reading of the text.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut instants = vec![0, 1, 999_999_999, 1_000_000_000, i128::from(u64::MAX)];
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            instants.push(i128::from(x));
+            instants.push(-(i128::from(x) % 62_167_219_200_000_000_000));
+            instants.push(i128::from(x) * 13);
+        }
+        for nanos in instants {
+            let Some(t) = DateTime::from_unix_nanos(nanos) else {
+                assert!(nanos >= 253_402_300_800 * NANOS_PER_SEC, "{nanos}");
+                continue;
+            };
+            assert_eq!(t.as_str().len(), 30, "{t:?}");
+            assert_eq!(t.unix_nanos(), Some(nanos), "{t:?}");
+        }
+    }
+
+    #[test]
     fn civil_math_agrees_both_ways_over_centuries() {
         let mut days = days_from_civil(1600, 1, 1);
         let end = days_from_civil(2400, 12, 31);
         let (mut y, mut m, mut d) = (1600, 1, 1);
         while days <= end {
-            assert_eq!(civil_from_days(days), (y, m, d));
+            let civil = civil_from_days(i64::try_from(days).unwrap());
+            assert_eq!(civil, (y as i64, m as i64, d as i64));
             assert_eq!(days_from_civil(y, m, d), days);
             days += 1;
             d += 1;

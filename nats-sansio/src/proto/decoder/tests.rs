@@ -140,7 +140,7 @@ fn the_short_scan_splits_as_the_byte_at_a_time_path() {
     let alphabet = b"MSG HMSG  ab.c>*12309\xc3\xa9\xff\t\r";
     let mut short_lines = 0;
     for _ in 0..20_000 {
-        let len = rng.below(70) as usize;
+        let len = rng.below(Short::WIDTH as u64 + 12) as usize;
         let mut line: Vec<u8> = (0..len)
             .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
             .collect();
