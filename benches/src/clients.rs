@@ -69,8 +69,9 @@ pub(crate) trait Nats: Clone + Send + Sync + 'static {
     fn kv_put(kv: &Self::Kv, key: &'static str, value: Bytes) -> impl Future<Output = ()> + Send;
     /// The value at `key` (panics when there is none), as its length.
     fn kv_get(kv: &Self::Kv, key: &'static str) -> impl Future<Output = usize> + Send;
-    /// A watch of every key of the bucket: its entries, as value lengths; it ends at the
-    /// first error (the bucket deleted under it), which the scenario sees as entries missing.
+    /// A watch of every key of the bucket from each key's latest value: its entries, as
+    /// value lengths; it ends at the first error (the bucket deleted under it), which the
+    /// scenario sees as entries missing.
     fn kv_watch_all(kv: &Self::Kv) -> impl Future<Output = Boxed<usize>> + Send;
 
     /// An object-store bucket handle.
@@ -520,7 +521,9 @@ impl Nats for async_nats::Client {
     }
 
     async fn kv_watch_all(kv: &Self::Kv) -> Boxed<usize> {
-        let watch = kv.watch_all().await.expect("key-value watch");
+        // Its `watch_all` sends new entries only; with history, it starts from every key's
+        // latest value, as ours does.
+        let watch = kv.watch_with_history(">").await.expect("key-value watch");
         watch.map_while(|e| Some(e.ok()?.value.len())).boxed()
     }
 

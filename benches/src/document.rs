@@ -203,10 +203,13 @@ beside the document.
   (`$JS.API.DIRECT.GET.KV_<b>.$KV.<b>.<key>`, empty payload, on a connection that announces
   headers), the ceiling. *get, raw column: two async tasks*: the same gets beside that
   round trip made by a requester task and an IO task on a tokio socket (as the request
-  rows' async floor). *watch*: a watch of every key (`watch_all`) on a fresh bucket
-  while a raw writer puts the values to keys of their own without awaiting acks (the
-  same writer for both clients); the rate is entries received over the time from the
-  first put to the last entry, the allocations are per entry received.
+  rows' async floor). *watch*: a raw writer first puts the values to keys of their own
+  (200k, 50k in quick mode; up to 256 acks outstanding: a writer awaiting no ack outruns
+  the stream, and nats-server drops what it cannot ingest), then a watch of every key
+  (`watch_all`) reads them all; the rate is entries received over the time from the
+  watch's start to its last entry (a watcher beside a live writer would measure the
+  writer: the stream ingests more slowly than a watcher reads), the allocations are per
+  entry received.
 - **object** (object store, one object in both clients' default 128 KiB chunks, a bucket
   with file storage, both clients' default, created afresh by each arm with
   `create_object_store`). *put*: 256 MiB (64 MiB in quick mode) made while it is read, by a

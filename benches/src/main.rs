@@ -929,7 +929,7 @@ fn kv_rows(s: &Settings, rows: &mut Vec<Row>) {
         ));
         rows.push(compare(s, GET_FLOOR, Unit::Micros, arms));
     }
-    const WATCH: &str = "KV watch 128 B, raw writer";
+    const WATCH: &str = "KV watch 128 B, entries stored first";
     if s.wanted(WATCH) {
         let n = s.pick(50_000, 200_000);
         let body = move || KvWatch {

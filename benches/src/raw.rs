@@ -205,8 +205,10 @@ pub(crate) fn publisher_thread(
 /// A raw writer thread for a client's key-value watch: waits for `go`, then puts `n` values
 /// of `size` bytes, each to a key of its own (`k0000000`, …: with one revision per key, a
 /// watcher behind the writer would otherwise find most of one key's revisions already
-/// replaced), without awaiting acks; round trips, and returns the instant the server had
-/// them all. The frames are encoded before `go`.
+/// replaced), with [`KV_WRITER_WINDOW`] acks outstanding at most, and returns the instant
+/// the last was acknowledged. The frames are encoded before `go`. A writer that awaits no
+/// ack outruns the stream: nats-server then drops what it cannot ingest ("excessive stream
+/// ingest rate"), and a watcher is left waiting for entries that were never stored.
 pub(crate) fn kv_writer_thread(
     url: &str,
     size: usize,
@@ -216,16 +218,50 @@ pub(crate) fn kv_writer_thread(
     std::thread::JoinHandle<Instant>,
 ) {
     let value = vec![b'x'; size];
-    let mut frames = Vec::new();
-    for i in 0..n {
-        let subject = format!("$KV.{}.k{i:07}", crate::scenarios::KV_BUCKET);
-        frames.extend_from_slice(&pub_frame(&subject, None, &value));
+    let frames: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            let subject = format!("$KV.{}.k{i:07}", crate::scenarios::KV_BUCKET);
+            pub_frame(&subject, Some("_INBOX.rawbench.1"), &value)
+        })
+        .collect();
+    let mut conn = requester(url);
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        wait.recv().ok();
+        windowed_puts(&mut conn, &frames, KV_WRITER_WINDOW);
+        Instant::now()
+    });
+    (go, thread)
+}
+
+/// The raw key-value writer's acks outstanding at most (as the JetStream rows' window).
+const KV_WRITER_WINDOW: usize = 256;
+
+/// Writes each of `frames` (publishes with the raw inbox as reply), at most `window` acks
+/// outstanding, until every ack has arrived; panics on an error instead of an ack.
+fn windowed_puts(conn: &mut Conn, frames: &[Vec<u8>], window: usize) {
+    let Conn { reader, writer } = conn;
+    let mut writer = BufWriter::with_capacity(64 * 1024, &*writer);
+    let (mut line, mut body) = (Vec::with_capacity(256), Vec::with_capacity(256));
+    let mut next = frames.iter();
+    for frame in next.by_ref().take(window) {
+        writer.write_all(frame).expect("write");
     }
-    writer_thread(url, move |writer| {
-        for chunk in frames.chunks(64 * 1024) {
-            writer.write_all(chunk).expect("write");
+    writer.flush().expect("flush");
+    for _ in 0..frames.len() {
+        read_msg(reader, &mut line, &mut body);
+        assert!(
+            body.starts_with(b"{\"stream\""),
+            "raw key-value put: {}",
+            String::from_utf8_lossy(&body)
+        );
+        if let Some(frame) = next.next() {
+            writer.write_all(frame).expect("write");
         }
-    })
+        if reader.buffer().is_empty() {
+            writer.flush().expect("flush");
+        }
+    }
 }
 
 /// Connects, then runs `write` on a thread once `go` is sent, and round trips.

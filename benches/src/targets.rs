@@ -224,7 +224,7 @@ fn kv_lines(rows: &[Row], lines: &mut Vec<Line>) {
     lines.push(ratio_line(
         rows,
         "KV watch ≥ async-nats",
-        "KV watch 128 B, raw writer",
+        "KV watch 128 B, entries stored first",
         false,
         true,
         1.0,
