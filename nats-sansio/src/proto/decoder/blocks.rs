@@ -3,9 +3,10 @@
 //! Messages handed out are slices of the read buffer, so while any of them is alive the
 //! block it was cut from cannot be reused, and room for the next bytes means another block.
 //! Two rules keep that cheap:
-//! - a new block is sized for several reads (eight times the bytes arriving, and twice the
-//!   last growth, up to [`GROWTH_CAP`], or the one read or payload when that is larger): a
-//!   block sized for one read allocated once per read, or per message awaiting its payload;
+//! - a new block is twice the last one (up to [`GROWTH_CAP`], or the one read or payload
+//!   when that is larger): a block sized for one read allocated once per read, or per
+//!   message awaiting its payload, while a busy connection soon grows by whole blocks and an
+//!   idle one keeps the few hundred bytes its `INFO` took;
 //! - a block the buffer grew out of is kept (each at most [`MAX_RETIRED_BLOCK`], together at
 //!   most [`RETIRED_BYTES`]) and taken again once no message holds any part of it: an
 //!   application that reads what it receives (an object get holding its window of chunks, a
@@ -22,10 +23,8 @@ use std::collections::VecDeque;
 
 use bytes::BytesMut;
 
-/// When the read buffer grows, it grows by room for at least this many reads of the size
-/// arriving, and by at least twice its last growth ...
-pub(super) const GROWTH_READS: usize = 8;
-/// ... but by no more than this at once (unless one read is larger).
+/// The read buffer grows by twice its last growth at least, but by no more than this at
+/// once (unless one read is larger).
 pub(super) const GROWTH_CAP: usize = 64 * 1024;
 /// The most memory kept in blocks for reuse: more than an object get's default window of
 /// chunks in flight (16 × 128 KiB).
@@ -58,10 +57,7 @@ impl Blocks {
         if buf.capacity() - buf.len() >= n || buf.try_reclaim(n) {
             return;
         }
-        let wanted = n
-            .saturating_mul(GROWTH_READS)
-            .max(self.growth.saturating_mul(2))
-            .min(GROWTH_CAP);
+        let wanted = self.growth.saturating_mul(2).min(GROWTH_CAP);
         self.growth = n.max(wanted);
         // The pending bytes and the new ones must fit; a new block is at least the growth.
         let needed = buf.len() + n;
