@@ -172,3 +172,29 @@ fn the_largest_consumer_sequence_does_not_overflow() {
         }]
     ));
 }
+
+#[test]
+fn data_read_by_the_caller_counts_as_the_message_would() {
+    // `handle_data` (the ordered consumer has read the ack subject already) keeps the same
+    // gap and heartbeat state as `handle_message` with the whole message.
+    let start = Instant::now();
+    let beat = Duration::from_secs(1);
+    let mut by_message = PushMachine::new(start, Some(beat), false);
+    let mut by_sequence = PushMachine::new(start, Some(beat), false);
+    for (at, cseq) in [(1, 1), (2, 2), (3, 5), (4, 6)] {
+        let now = start + Duration::from_millis(at * 300);
+        by_message.handle_message(now, &data(cseq));
+        by_sequence.handle_data(now, cseq);
+        assert_eq!(events(&mut by_message), events(&mut by_sequence));
+        assert_eq!(by_message.poll_timeout(), by_sequence.poll_timeout());
+    }
+    let gap = PushEvent::Gap {
+        expected: 3,
+        got: 5,
+    };
+    let mut a = PushMachine::new(start, Some(beat), false);
+    for cseq in [1, 2, 5] {
+        a.handle_data(start, cseq);
+    }
+    assert_eq!(events(&mut a), vec![gap]);
+}

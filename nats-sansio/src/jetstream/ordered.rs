@@ -784,9 +784,7 @@ impl OrderedConsumer {
                             return dropped(Dropped::Stale);
                         }
                     }
-                    Reader::Push(push) => {
-                        push.handle_message(now, message);
-                    }
+                    Reader::Push(push) => push.handle_data(now, meta.consumer_sequence),
                 }
                 let expected = active.follow.expected_cseq;
                 if meta.consumer_sequence != expected {

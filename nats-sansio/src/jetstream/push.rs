@@ -102,10 +102,7 @@ impl PushMachine {
 
     /// Classifies a pushed message and updates the heartbeat and gap state.
     pub fn handle_message(&mut self, now: Instant, message: &Message) -> Pushed {
-        if now > self.last_activity {
-            self.last_activity = now;
-        }
-        self.alarmed = false;
+        self.on_activity(now);
         let Some(status) = message.status() else {
             self.on_data(message);
             return Pushed::Message;
@@ -164,15 +161,31 @@ impl PushMachine {
         self.answered.len()
     }
 
+    /// As [`handle_message`](Self::handle_message) for application data whose ack subject
+    /// the caller has already read: `consumer_sequence` is its consumer sequence.
+    pub fn handle_data(&mut self, now: Instant, consumer_sequence: u64) {
+        self.on_activity(now);
+        self.on_sequence(consumer_sequence);
+    }
+
+    fn on_activity(&mut self, now: Instant) {
+        if now > self.last_activity {
+            self.last_activity = now;
+        }
+        self.alarmed = false;
+    }
+
     fn on_data(&mut self, message: &Message) {
-        let Some(meta) = message
+        if let Some(meta) = message
             .reply
             .as_ref()
             .and_then(|r| ack::parse_ref(r.as_str()).ok())
-        else {
-            return;
-        };
-        let got = meta.consumer_sequence;
+        {
+            self.on_sequence(meta.consumer_sequence);
+        }
+    }
+
+    fn on_sequence(&mut self, got: u64) {
         if self.check_gaps
             && self.last_consumer_seq > 0
             && got > self.last_consumer_seq.saturating_add(1)
