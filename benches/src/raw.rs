@@ -346,10 +346,17 @@ pub(crate) fn spawn_responder(url: &str, subject: &str) {
 /// Reads one `MSG` or `HMSG` into `body` (headers, payload and the closing CRLF) and
 /// returns.
 fn read_msg(reader: &mut BufReader<TcpStream>, line: &mut Vec<u8>, body: &mut Vec<u8>) {
+    let mut said = String::new();
     loop {
         line.clear();
         let n = reader.read_until(b'\n', line).expect("read");
-        assert!(n > 0, "server closed the raw connection");
+        assert!(
+            n > 0,
+            "server closed the raw connection (its last word: {said:?})"
+        );
+        if line.starts_with(b"-ERR") {
+            said = String::from_utf8_lossy(line).trim_end().to_owned();
+        }
         // The last field is the whole size, headers included.
         if line.starts_with(b"MSG ") || line.starts_with(b"HMSG ") {
             let size = line
