@@ -441,8 +441,8 @@ impl Connection {
 
     /// Bytes read from the transport.
     pub fn handle_received(&mut self, now: Instant, data: &[u8]) {
-        // Room for the plain bytes these will become (no more than `data`), several reads'
-        // worth when the codec's buffer must grow; the layers' own buffers grow as they do.
+        // Room for the plain bytes these will become (no more than `data`) in the codec's
+        // buffer, which grows by doubling; the layers' own buffers grow as they do.
         self.decoder.make_room(data.len());
         self.recv_buf().extend_from_slice(data);
         self.handle_recv_buf(now);

@@ -376,9 +376,9 @@ impl Decoder {
         self.buf.extend_from_slice(data);
     }
 
-    /// Makes room for `n` more bytes. The buffer grows by several reads at once, and reuses
-    /// the blocks it grew out of once no message cut from them is alive, so a reader that
-    /// keeps up costs no allocation per message.
+    /// Makes room for `n` more bytes. The buffer grows by doubling, and reuses the blocks it
+    /// grew out of once no message cut from them is alive, so a reader that keeps up costs
+    /// no allocation per message.
     pub fn make_room(&mut self, n: usize) {
         self.blocks.make_room(&mut self.buf, n);
     }
