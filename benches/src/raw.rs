@@ -450,16 +450,7 @@ pub(crate) fn request_inflight_async(
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
     use tokio::sync::{mpsc, oneshot};
     type Waiting = Arc<Vec<Mutex<Option<oneshot::Sender<()>>>>>;
-    let rt = if multi_thread {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    }
-    .expect("a tokio runtime");
+    let rt = tokio_runtime(multi_thread);
     let addr = addr(url);
     let frames: Arc<Vec<Vec<u8>>> = Arc::new(
         (0..inflight)
@@ -468,23 +459,8 @@ pub(crate) fn request_inflight_async(
     );
     let per_task = n / inflight;
     rt.block_on(async move {
-        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        stream.set_nodelay(true).expect("nodelay");
-        let (reader, mut writer) = stream.into_split();
-        let mut reader = tokio::io::BufReader::with_capacity(64 * 1024, reader);
+        let (mut reader, mut writer) = raw_async_connection(addr).await;
         let mut line = Vec::with_capacity(256);
-        reader.read_until(b'\n', &mut line).await.expect("INFO");
-        writer
-            .write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\nSUB _INBOX.rawasync.* 1\r\nPING\r\n")
-            .await
-            .expect("CONNECT");
-        loop {
-            line.clear();
-            reader.read_until(b'\n', &mut line).await.expect("PONG");
-            if line.starts_with(b"PONG") {
-                break;
-            }
-        }
         let waiting: Waiting = Arc::new((0..inflight).map(|_| Mutex::new(None)).collect());
         let (queue, mut queued) = mpsc::unbounded_channel::<usize>();
         let write_frames = Arc::clone(&frames);
@@ -544,6 +520,48 @@ pub(crate) fn request_inflight_async(
         write.await.expect("the writer ends");
         Sample::rate(total, elapsed)
     })
+}
+
+/// A tokio runtime of the flavour asked for (multi-thread or current-thread).
+fn tokio_runtime(multi_thread: bool) -> tokio::runtime::Runtime {
+    if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .expect("a tokio runtime")
+}
+
+/// A raw connection on the current tokio runtime, for the async raw arms: connected (with
+/// headers), subscribed to `_INBOX.rawasync.*`, and past a PING/PONG.
+async fn raw_async_connection(
+    addr: String,
+) -> (
+    tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>,
+    tokio::net::tcp::OwnedWriteHalf,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let (reader, mut writer) = stream.into_split();
+    let mut reader = tokio::io::BufReader::with_capacity(64 * 1024, reader);
+    let mut line = Vec::with_capacity(256);
+    reader.read_until(b'\n', &mut line).await.expect("INFO");
+    let hello: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true}\r\n\
+        SUB _INBOX.rawasync.* 1\r\nPING\r\n";
+    writer.write_all(hello).await.expect("CONNECT");
+    loop {
+        line.clear();
+        reader.read_until(b'\n', &mut line).await.expect("PONG");
+        if line.starts_with(b"PONG") {
+            break;
+        }
+    }
+    (reader, writer)
 }
 
 /// The task number and the payload size of `<task> <sid> <size>\r\n`, the rest of a reply's
@@ -917,36 +935,13 @@ pub(crate) fn kv_get_latency_async(url: &str, size: usize, n: usize, multi_threa
 /// `_INBOX.rawasync.`) through a requester task and an IO task: the latency of each.
 fn round_trips_async(url: &str, frame: Vec<u8>, n: usize, multi_thread: bool) -> Sample {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
-    let rt = if multi_thread {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    }
-    .expect("a tokio runtime");
+    let rt = tokio_runtime(multi_thread);
     let addr = addr(url);
     rt.block_on(async move {
-        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        stream.set_nodelay(true).expect("nodelay");
-        let (reader, mut writer) = stream.into_split();
-        let mut reader = tokio::io::BufReader::with_capacity(64 * 1024, reader);
+        let (mut reader, mut writer) = raw_async_connection(addr).await;
         let mut line = Vec::with_capacity(256);
-        reader.read_until(b'\n', &mut line).await.expect("INFO");
-        writer
-            .write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true}\r\nSUB _INBOX.rawasync.* 1\r\nPING\r\n")
-            .await
-            .expect("CONNECT");
-        loop {
-            line.clear();
-            reader.read_until(b'\n', &mut line).await.expect("PONG");
-            if line.starts_with(b"PONG") {
-                break;
-            }
-        }
-        let (requests, mut next) = tokio::sync::mpsc::channel::<tokio::sync::oneshot::Sender<()>>(1);
+        let (requests, mut next) =
+            tokio::sync::mpsc::channel::<tokio::sync::oneshot::Sender<()>>(1);
         let io = tokio::spawn(async move {
             let mut body = vec![0u8; 64];
             while let Some(done) = next.recv().await {
