@@ -895,34 +895,23 @@ fn kv_rows(s: &Settings, rows: &mut Vec<Row>) {
             three_arms(s, Flavor::MultiThread, body, raw),
         ));
     }
+    // On every runtime, as the request rows: a get is a request, and its wake-ups differ.
     const GET: &str = "KV get 128 B p50 (µs)";
-    if s.wanted(GET) {
-        let n = s.pick(5_000, 20_000);
-        let body = move || KvGet {
-            size: SIZE,
-            n,
-            memory: false,
-        };
-        let raw: ArmFn<'_> = Box::new(move || raw::kv_get_latency(url, SIZE, n, false));
-        let row = compare(
-            s,
-            GET,
-            Unit::Micros,
-            three_arms(s, Flavor::MultiThread, body, raw),
-        );
+    let n = s.pick(5_000, 20_000);
+    let get = move || KvGet {
+        size: SIZE,
+        n,
+        memory: false,
+    };
+    let raw: ArmFn<'_> = Box::new(move || raw::kv_get_latency(url, SIZE, n, false));
+    for row in runtime_rows(s, GET, Unit::Micros, get, Some(raw)) {
         let p99 = p99_row(&row, "KV get 128 B p99 (µs)");
         rows.extend([row, p99]);
     }
     // Beside two raw async tasks, as the request rows: the floor of an async client's get.
     const GET_FLOOR: &str = "KV get 128 B p50, raw column: two async tasks (µs)";
     if s.wanted(GET_FLOOR) {
-        let n = s.pick(5_000, 20_000);
-        let body = move || KvGet {
-            size: SIZE,
-            n,
-            memory: false,
-        };
-        let mut arms = both_clients(s, Flavor::MultiThread, body);
+        let mut arms = both_clients(s, Flavor::MultiThread, get);
         arms.push((
             Slot::Raw,
             Box::new(move || raw::kv_get_latency_async(url, SIZE, n, true)),

@@ -196,14 +196,16 @@ fn websocket_lines(rows: &[Row], lines: &mut Vec<Line>) {
 /// rates against async-nats, allocations per get.
 fn kv_lines(rows: &[Row], lines: &mut Vec<Line>) {
     const GET: &str = "KV get 128 B p50 (µs)";
-    lines.push(ratio_line(
-        rows,
-        "KV get p50 ≤ 1.1× raw direct get",
-        GET,
-        true,
-        false,
-        1.1,
-    ));
+    for runtime in Runtime::ALL {
+        lines.push(ratio_line(
+            rows,
+            "KV get p50 ≤ 1.1× raw direct get",
+            &runtime.row_name(GET),
+            true,
+            false,
+            1.1,
+        ));
+    }
     let puts: Vec<&Row> = rows
         .iter()
         .filter(|r| r.name.starts_with("KV put"))
@@ -229,7 +231,9 @@ fn kv_lines(rows: &[Row], lines: &mut Vec<Line>) {
         true,
         1.0,
     ));
-    lines.push(allocs_line(rows, "≤ 3 allocations per KV get", &[GET], 3.0));
+    let gets = Runtime::ALL.map(|r| r.row_name(GET));
+    let gets: Vec<&str> = gets.iter().map(String::as_str).collect();
+    lines.push(allocs_line(rows, "≤ 3 allocations per KV get", &gets, 3.0));
 }
 
 /// The most a 1 GiB object put or get may add to the process's peak resident memory.

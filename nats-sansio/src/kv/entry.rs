@@ -103,9 +103,7 @@ impl Entry {
         revision: u64,
         created: DateTime,
     ) -> Result<Entry, KvError> {
-        let key = bucket.key_of(subject).ok_or_else(|| {
-            KvError::Malformed(format!("{subject:?} is not a key of this bucket"))
-        })?;
+        let key = bucket.key_of(subject).ok_or_else(|| outside(subject))?;
         Ok(Entry {
             bucket: bucket.bucket().to_owned(),
             key: key.to_owned(),
@@ -285,39 +283,32 @@ impl Get {
         bucket: &BucketSubjects,
         reply: Result<Message, RequestError>,
     ) -> Result<Entry, KvError> {
-        let not_found = || KvError::KeyNotFound {
-            key: self.key().to_owned(),
-        };
         let entry = match reply {
             Err(e) => return Err(KvError::Request(e)),
             Ok(message) if self.direct => match direct::classify(message) {
                 DirectReply::Message(m) => Entry::from_direct(bucket, &m)?,
-                DirectReply::Error(DirectGetError::NotFound(_)) => return Err(not_found()),
-                DirectReply::Error(e) => return Err(KvError::DirectGet(e)),
-                _ => return Err(KvError::Malformed("direct get: no message".into())),
+                other => return Err(self.direct_failure(other)),
             },
             Ok(message) => match parse_response::<MsgGetResponse>(&message.payload) {
                 Ok(reply) => Entry::from_stored(bucket, &reply.message)?,
                 Err(ResponseError::Api(e))
                     if e.kind() == crate::jetstream::api::ApiErrorKind::NoMessageFound =>
                 {
-                    return Err(not_found())
+                    return Err(self.not_found())
                 }
                 Err(e) => return Err(e.into()),
             },
         };
-        if entry.key != self.key() {
+        if entry.key != self.key() || self.revision.is_some_and(|r| r != entry.revision) {
             // A revision of another key (or a stale replica's odd answer).
-            return Err(not_found());
-        }
-        if self.revision.is_some_and(|r| r != entry.revision) {
-            return Err(not_found());
+            return Err(self.not_found());
         }
         Ok(entry)
     }
 
     /// The live value the reply carries: as [`entry`](Get::entry), and a deletion is
-    /// [`KvError::KeyDeleted`].
+    /// [`KvError::KeyDeleted`]. A Direct Get's value is read without building the entry,
+    /// so a found value costs no allocation.
     ///
     /// # Errors
     ///
@@ -326,17 +317,56 @@ impl Get {
         &self,
         bucket: &BucketSubjects,
         reply: Result<Message, RequestError>,
-    ) -> Result<Entry, KvError> {
-        let entry = self.entry(bucket, reply)?;
-        if entry.operation.is_deletion() {
+    ) -> Result<Bytes, KvError> {
+        let (key, revision, operation, value) = match reply {
+            Ok(message) if self.direct => match direct::classify(message) {
+                DirectReply::Message(m) => {
+                    let subject = m.subject();
+                    let key = bucket.key_of(subject).ok_or_else(|| outside(subject))?;
+                    if key != self.key() || self.revision.is_some_and(|r| r != m.sequence) {
+                        return Err(self.not_found());
+                    }
+                    match Operation::from_headers(m.message.headers.as_ref()) {
+                        Operation::Put => return Ok(m.message.payload),
+                        deletion => (key.to_owned(), m.sequence, deletion, Bytes::new()),
+                    }
+                }
+                other => return Err(self.direct_failure(other)),
+            },
+            reply => {
+                let entry = self.entry(bucket, reply)?;
+                (entry.key, entry.revision, entry.operation, entry.value)
+            }
+        };
+        if operation.is_deletion() {
             return Err(KvError::KeyDeleted {
-                key: entry.key,
-                revision: entry.revision,
-                operation: entry.operation,
+                key,
+                revision,
+                operation,
             });
         }
-        Ok(entry)
+        Ok(value)
     }
+
+    fn not_found(&self) -> KvError {
+        KvError::KeyNotFound {
+            key: self.key().to_owned(),
+        }
+    }
+
+    /// The error a Direct Get reply without a message stands for.
+    fn direct_failure(&self, reply: DirectReply) -> KvError {
+        match reply {
+            DirectReply::Error(DirectGetError::NotFound(_)) => self.not_found(),
+            DirectReply::Error(e) => KvError::DirectGet(e),
+            _ => KvError::Malformed("direct get: no message".into()),
+        }
+    }
+}
+
+/// The error for a stored subject that is not a key of the bucket.
+fn outside(subject: &str) -> KvError {
+    KvError::Malformed(format!("{subject:?} is not a key of this bucket"))
 }
 
 fn json<T: serde::Serialize>(body: &T) -> Vec<u8> {

@@ -8,9 +8,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_lite::StreamExt;
+use nats_sansio::connection::RequestError;
 use nats_sansio::jetstream::api::{PurgeResponse, StreamInfo};
 use nats_sansio::kv::purge::{purge_deletes, MarkerAge};
 use nats_sansio::kv::{BucketSubjects, Entry, Get, KvError, Status, WatchConfig, Write};
+use nats_sansio::proto::Message;
 
 use super::error::Error;
 use crate::jetstream::{Context, JetStreamError};
@@ -38,9 +40,11 @@ impl Store {
 
     /// The key's value, or `None` when it has none (never written, deleted or purged).
     pub async fn get(&self, key: impl AsRef<str>) -> Result<Option<Bytes>, Error> {
-        match self.entry(key).await? {
-            Some(entry) if !entry.operation.is_deletion() => Ok(Some(entry.value)),
-            _ => Ok(None),
+        let (get, reply) = self.ask(key.as_ref(), None).await?;
+        match get.value(&self.bucket, reply) {
+            Ok(value) => Ok(Some(value)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -207,6 +211,16 @@ impl Store {
 
     /// One get: the key's latest entry or the one at `revision`, deletions included.
     async fn read(&self, key: &str, revision: Option<u64>) -> Result<Entry, Error> {
+        let (get, reply) = self.ask(key, revision).await?;
+        Ok(get.entry(&self.bucket, reply)?)
+    }
+
+    /// Sends the get of `key` (at `revision`) and waits for its reply.
+    async fn ask(
+        &self,
+        key: &str,
+        revision: Option<u64>,
+    ) -> Result<(Get, Result<Message, RequestError>), Error> {
         let get = Get::new(&self.bucket, key, revision)?;
         let request = Request::new()
             .payload(get.payload.clone())
@@ -216,7 +230,7 @@ impl Store {
             .client()
             .send_request(get.subject(), request)
             .await;
-        Ok(get.entry(&self.bucket, reply)?)
+        Ok((get, reply))
     }
 }
 

@@ -77,9 +77,9 @@ fn operations_follow_nats_go() {
 fn direct_get_of_a_value() {
     let b = bucket();
     let get = Get::new(&b, "a.b", None).unwrap();
-    let entry = get
-        .value(&b, Ok(direct_reply("$KV.b.a.b", 7, &[], "v1")))
-        .unwrap();
+    let answer = || Ok(direct_reply("$KV.b.a.b", 7, &[], "v1"));
+    assert_eq!(&get.value(&b, answer()).unwrap()[..], b"v1");
+    let entry = get.entry(&b, answer()).unwrap();
     assert_eq!(
         (
             entry.key.as_str(),
@@ -150,11 +150,21 @@ fn get_at_a_revision_checks_the_subject() {
     assert_eq!(get.subject(), "$JS.API.DIRECT.GET.KV_b");
     assert_eq!(&get.payload[..], br#"{"seq":4}"#);
     assert_eq!(
-        get.value(&b, Ok(direct_reply("$KV.b.k", 4, &[], "x")))
+        &get.value(&b, Ok(direct_reply("$KV.b.k", 4, &[], "x")))
+            .unwrap()[..],
+        b"x"
+    );
+    assert_eq!(
+        get.entry(&b, Ok(direct_reply("$KV.b.k", 4, &[], "x")))
             .unwrap()
             .revision,
         4
     );
+    // Another revision of the same key is not the one asked for.
+    assert!(get
+        .value(&b, Ok(direct_reply("$KV.b.k", 5, &[], "x")))
+        .unwrap_err()
+        .is_not_found());
     let other = get.value(&b, Ok(direct_reply("$KV.b.j", 4, &[], "x")));
     assert_eq!(other.unwrap_err(), KvError::KeyNotFound { key: "k".into() });
 }
