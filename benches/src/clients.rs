@@ -311,7 +311,7 @@ impl Nats for nats_client::Client {
     }
 
     async fn kv_watch_all(kv: &Self::Kv) -> Boxed<usize> {
-        let watch = kv.watch_all().await.expect("key-value watch");
+        let watch = kv.watch_with_history(">").await.expect("key-value watch");
         watch.map_while(|e| Some(e.ok()?.value.len())).boxed()
     }
 

@@ -32,7 +32,7 @@
 //!    comes back empty): `durable_name` as in 6.
 //! 8. `program_key_value` (`create_key_value`, `put`, `get`, `history`, `keys`, `watch`): no
 //!    difference (the keys are collected with futures-lite's `try_collect::<_, _, Vec<_>>`,
-//!    which works on both).
+//!    which works on both); `watch` sends only what is written after it, as async-nats's.
 //! 9. `program_object_store` (`create_object_store`, `put` from a `tokio::fs::File`, `get`
 //!    read with tokio's `read_to_end`): `put` takes a `futures` reader (any runtime's), so
 //!    the tokio file is wrapped: `&mut TokioReader::new(file)` instead of `&mut file`.
@@ -360,6 +360,8 @@ async fn program_key_value(url: String) -> Result<KeyValueSeen, Error> {
 
     let mut watch = kv.watch("sue.*").await?;
     kv.put("sue.color", "red".into()).await?;
+    kv.put("sue.age", "43".into()).await?;
+    kv.put("sue.color", "blue".into()).await?;
     let mut watched = Vec::new();
     while let Some(entry) = watch.next().await {
         let entry = entry?;
@@ -590,9 +592,11 @@ fn key_value() {
     assert_eq!(seen.revisions, [1, 2, 3]);
     assert_eq!(seen.history, ["blue", "green"]);
     assert_eq!(seen.keys, ["sue.age", "sue.color"]);
-    let mut watched = seen.watched.clone();
-    watched[..2].sort();
-    assert_eq!(watched, ["sue.age=42", "sue.color=green", "sue.color=red"]);
+    // `watch` sends what is written after it, in order (async-nats's meaning).
+    assert_eq!(
+        seen.watched,
+        ["sue.color=red", "sue.age=43", "sue.color=blue"]
+    );
 }
 
 #[test]

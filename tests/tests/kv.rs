@@ -410,8 +410,15 @@ async fn watch_options(rt: Rt) {
         ..WatchConfig::all()
     };
     let mut updates = store.watch_with(updates_only).await.unwrap();
-    let mut history = store.watch_with_history("x").await.unwrap();
+    let every_revision = WatchConfig {
+        include_history: true,
+        ..WatchConfig::key("x")
+    };
+    let mut history = store.watch_with(every_revision).await.unwrap();
     let mut resumed = store.watch_from_revision("x", r2).await.unwrap();
+    // async-nats's meanings: `watch` from now on, `watch_with_history` from the latest.
+    let mut plain = store.watch("x").await.unwrap();
+    let mut latest_first = store.watch_with_history("x").await.unwrap();
     let quiet = WatchConfig {
         ignore_deletes: true,
         meta_only: true,
@@ -430,6 +437,17 @@ async fn watch_options(rt: Rt) {
     store.put("z", "4".into()).await.unwrap();
     let first_update = next(&mut updates, "the first update").await.unwrap();
     assert_eq!(first_update.revision, r4, "nothing from before the watch");
+    let first_change = next(&mut plain, "the first change").await.unwrap();
+    assert_eq!(first_change.revision, r4, "watch: nothing from before it");
+    let latest = next(&mut latest_first, "the latest entry").await.unwrap();
+    assert_eq!(
+        latest.revision, r2,
+        "watch_with_history: the latest entry first"
+    );
+    let then = next(&mut latest_first, "the change after it")
+        .await
+        .unwrap();
+    assert_eq!(then.revision, r4);
     let meta = next(&mut no_deletes, "an entry").await.unwrap();
     assert_eq!((meta.key.as_str(), meta.revision), ("x", r2));
     assert!(meta.value.is_empty(), "metadata only: no value");

@@ -392,25 +392,29 @@ async fn list_and_watch(rt: Rt) {
     writer.put_bytes("first", "1".into()).await.unwrap();
     let reader_js = jetstream::new(rt.connect(&server.url()).await);
     let store = reader_js.get_object_store("watched").await.unwrap();
+    // async-nats's meanings: `watch` from now on, `watch_with_history` from the latest.
     let mut watch = store.watch().await.unwrap();
-    let first = within(WAIT, "the existing record", watch.next())
+    let mut history = store.watch_with_history().await.unwrap();
+    let first = within(WAIT, "the existing record", history.next())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(first.name, "first");
     writer.put_bytes("second", "2".into()).await.unwrap();
     writer.delete("first").await.unwrap();
-    let second = within(WAIT, "a new record", watch.next())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!((second.name.as_str(), second.size), ("second", 1));
-    let deletion = within(WAIT, "a deletion", watch.next())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(deletion.name, "first");
-    assert!(deletion.deleted);
+    for watch in [&mut watch, &mut history] {
+        let second = within(WAIT, "a new record", watch.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((second.name.as_str(), second.size), ("second", 1));
+        let deletion = within(WAIT, "a deletion", watch.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(deletion.name, "first");
+        assert!(deletion.deleted);
+    }
     let listed: Vec<String> = store
         .list()
         .await

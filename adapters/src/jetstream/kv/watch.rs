@@ -18,19 +18,41 @@ use crate::machine_stream::MachineStream;
 type Driven = MachineStream<nats_sansio::kv::Watch, Error>;
 
 impl Store {
-    /// Changes of `key` (or of the keys a filter such as `orders.*` or `orders.>` matches):
-    /// the latest entry of each first, then every change, deletions included.
+    /// Changes of `key` (or of the keys a filter such as `orders.*` or `orders.>` matches)
+    /// written after the watch starts, deletions included: async-nats's `watch`. To start
+    /// with each key's latest entry (nats.go's `Watch`), use
+    /// [`watch_with_history`](Self::watch_with_history).
     pub async fn watch(&self, key: impl AsRef<str>) -> Result<Watch, Error> {
+        self.watch_with(updates_only(WatchConfig::key(key.as_ref())))
+            .await
+    }
+
+    /// Changes of every key written after the watch starts.
+    pub async fn watch_all(&self) -> Result<Watch, Error> {
+        self.watch_with(updates_only(WatchConfig::all())).await
+    }
+
+    /// Changes of the keys matching any of `keys` (keys or filters; none: every key)
+    /// written after the watch starts.
+    pub async fn watch_many<I, S>(&self, keys: I) -> Result<Watch, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.watch_with(updates_only(WatchConfig::filters(keys)))
+            .await
+    }
+
+    /// The latest entry of `key` (of each key a filter matches) first, then every change:
+    /// async-nats's `watch_with_history` and nats.go's `Watch`. Every kept revision first
+    /// instead is `watch_with(WatchConfig { include_history: true, .. })`.
+    pub async fn watch_with_history(&self, key: impl AsRef<str>) -> Result<Watch, Error> {
         self.watch_with(WatchConfig::key(key.as_ref())).await
     }
 
-    /// Changes of every key of the bucket.
-    pub async fn watch_all(&self) -> Result<Watch, Error> {
-        self.watch_with(WatchConfig::all()).await
-    }
-
-    /// Changes of the keys matching any of `keys` (keys or filters; none: every key).
-    pub async fn watch_many<I, S>(&self, keys: I) -> Result<Watch, Error>
+    /// As [`watch_with_history`](Self::watch_with_history), for the keys matching any of
+    /// `keys`.
+    pub async fn watch_many_with_history<I, S>(&self, keys: I) -> Result<Watch, Error>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -38,16 +60,7 @@ impl Store {
         self.watch_with(WatchConfig::filters(keys)).await
     }
 
-    /// As [`watch`](Self::watch), with every kept revision first instead of the latest.
-    pub async fn watch_with_history(&self, key: impl AsRef<str>) -> Result<Watch, Error> {
-        let config = WatchConfig {
-            include_history: true,
-            ..WatchConfig::key(key.as_ref())
-        };
-        self.watch_with(config).await
-    }
-
-    /// As [`watch`](Self::watch), from `revision` on (a watcher resuming where it stopped).
+    /// Every entry of `key` from `revision` on (a watcher resuming where it stopped).
     pub async fn watch_from_revision(
         &self,
         key: impl AsRef<str>,
@@ -60,7 +73,7 @@ impl Store {
         self.watch_with(config).await
     }
 
-    /// As [`watch_all`](Self::watch_all), from `revision` on.
+    /// Every entry of every key from `revision` on.
     pub async fn watch_all_from_revision(&self, revision: u64) -> Result<Watch, Error> {
         let config = WatchConfig {
             resume_from: Some(revision),
@@ -69,8 +82,9 @@ impl Store {
         self.watch_with(config).await
     }
 
-    /// A watch with every option of [`WatchConfig`] (ignore deletes, metadata only,
-    /// updates only, ...).
+    /// A watch with every option of [`WatchConfig`] (include history, ignore deletes,
+    /// metadata only, updates only, ...); its defaults are nats.go's: each key's latest
+    /// entry first, then every change.
     pub async fn watch_with(&self, config: WatchConfig) -> Result<Watch, Error> {
         Ok(Watch {
             inner: self.drive(config).await?,
@@ -188,5 +202,13 @@ impl Stream for Keys {
         let mut caught_up = false;
         poll_entry(&mut self.inner, cx, &mut caught_up)
             .map(|entry| entry.map(|entry| entry.map(|entry| entry.key)))
+    }
+}
+
+/// `config`, delivering only what is written after the watch starts.
+fn updates_only(config: WatchConfig) -> WatchConfig {
+    WatchConfig {
+        updates_only: true,
+        ..config
     }
 }

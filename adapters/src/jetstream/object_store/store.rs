@@ -136,22 +136,25 @@ impl ObjectStore {
         })
     }
 
-    /// Changes to the bucket's records: each object's latest record first, then every
-    /// change (puts, deletions, metadata updates). Never ends by itself.
+    /// Changes to the bucket's records made after the watch starts (puts, deletions,
+    /// metadata updates): async-nats's `watch`. Never ends by itself.
     pub async fn watch(&self) -> Result<Watch, Error> {
-        self.watch_with(WatchConfig::all()).await
-    }
-
-    /// As [`watch`](Self::watch), with every kept record first.
-    pub async fn watch_with_history(&self) -> Result<Watch, Error> {
         let config = WatchConfig {
-            include_history: true,
+            updates_only: true,
             ..WatchConfig::all()
         };
         self.watch_with(config).await
     }
 
-    /// A watch with every option of [`WatchConfig`].
+    /// Each object's latest record first, then every change: async-nats's
+    /// `watch_with_history` and nats.go's `Watch`. Every kept record first instead is
+    /// `watch_with(WatchConfig { include_history: true, .. })`.
+    pub async fn watch_with_history(&self) -> Result<Watch, Error> {
+        self.watch_with(WatchConfig::all()).await
+    }
+
+    /// A watch with every option of [`WatchConfig`]; its defaults are nats.go's: each
+    /// object's latest record first, then every change.
     pub async fn watch_with(&self, config: WatchConfig) -> Result<Watch, Error> {
         let client = self.context.client().clone();
         let now = client.shared_state().runtime.now();
