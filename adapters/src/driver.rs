@@ -1,7 +1,8 @@
 //! The one driver future: the only place where IO meets the machine, on every runtime.
 //!
-//! Invariant: each pass reads without the lock, then under the lock hands what it read to
-//! the machine, carries out directives, fires due timers, takes what `poll_transmit` holds
+//! Invariant: each pass reads without the lock, into the receive buffer the machine lent
+//! for the current socket (so read bytes are never copied into the codec's buffer), then
+//! under the lock hands it back with what it read, carries out directives, fires due timers, takes what `poll_transmit` holds
 //! (owned chunks, in order, a bounded amount) and dispatches every event, then writes what it
 //! took without the lock, so tasks queue their next commands while a write is in the kernel.
 //! What was taken is written before anything taken later, and dropped with its socket. Once
@@ -19,7 +20,7 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
 use nats_sansio::auth::AuthResponse;
-use nats_sansio::connection::Directive;
+use nats_sansio::connection::{Directive, LentRecvBuf};
 
 use crate::auth::{Auth, AuthError, Callback};
 use crate::ConnectOptions;
@@ -29,8 +30,9 @@ use crate::shared::{Shared, State};
 
 /// Passes per poll before yielding to the executor.
 const BUDGET: usize = 32;
-/// The read buffer starts this small (idle connections stay cheap) and doubles, up to
-/// `MAX_READ_SIZE`, each time a read fills it.
+/// A read asks for this little at first (idle connections stay cheap); the size doubles,
+/// up to the read buffer capacity, each time a read fills it, and halves when a read brings
+/// an eighth of it or less (every read first zeroes the room it offers).
 const MIN_READ_SIZE: usize = 1024;
 /// The largest read buffer unless the options say otherwise.
 pub(crate) const DEFAULT_READ_BUFFER_CAPACITY: usize = 64 * 1024;
@@ -45,7 +47,10 @@ pub(crate) struct Driver {
     stream: Option<Box<dyn AsyncStream>>,
     connecting: Option<BoxFuture<std::io::Result<Box<dyn AsyncStream>>>>,
     timer: DeadlineTimer,
-    read_buf: Vec<u8>,
+    /// The machine's receive buffer, lent for the current socket's next read.
+    lent: Option<LentRecvBuf>,
+    /// Bytes the next read asks for.
+    read_size: usize,
     /// Publishers wait for room below this many queued bytes.
     max_pending: usize,
     /// The read buffer grows up to this.
@@ -66,7 +71,8 @@ pub(crate) struct Driver {
 /// What a read without the lock found.
 enum Read {
     Nothing,
-    Bytes(usize),
+    /// Bytes arrived in the lent buffer.
+    Bytes,
     Closed(String),
 }
 
@@ -79,7 +85,8 @@ impl Driver {
             stream: None,
             connecting: None,
             timer,
-            read_buf: vec![0; MIN_READ_SIZE],
+            lent: None,
+            read_size: MIN_READ_SIZE,
             max_pending: options.max_pending_bytes,
             max_read_size,
             local_address: options.local_address,
@@ -120,23 +127,36 @@ impl Driver {
                 });
             }
         }
-        let read = match self.stream.as_mut() {
-            None => Read::Nothing,
-            Some(stream) => match stream.poll_read(cx, &mut self.read_buf) {
-                Poll::Pending => Read::Nothing,
-                Poll::Ready(Ok(0)) => Read::Closed("connection closed by server".into()),
-                Poll::Ready(Ok(n)) => {
-                    if n == self.read_buf.len() && n < self.max_read_size {
-                        // A full read: more is waiting; read more at a time from now on.
-                        let grown = (n * 2).min(self.max_read_size);
-                        let mut bigger = vec![0; grown];
-                        bigger[..n].copy_from_slice(&self.read_buf[..n]);
-                        self.read_buf = bigger;
+        let read = match (self.stream.as_mut(), self.lent.as_mut()) {
+            (Some(stream), Some(lent)) => {
+                let buf = lent.buf_mut();
+                let start = buf.len();
+                let want = self.read_size;
+                // The room a read fills must be initialized: zeroing it is cheaper than
+                // copying every byte read from a buffer of our own.
+                buf.resize(start + want, 0);
+                let polled = stream.poll_read(cx, &mut buf[start..]);
+                let got = match polled {
+                    Poll::Ready(Ok(n)) => n,
+                    _ => 0,
+                };
+                buf.truncate(start + got);
+                match polled {
+                    Poll::Pending => Read::Nothing,
+                    Poll::Ready(Ok(0)) => Read::Closed("connection closed by server".into()),
+                    Poll::Ready(Ok(n)) => {
+                        if n == want {
+                            // More is waiting: read more at a time from now on.
+                            self.read_size = (want * 2).min(self.max_read_size);
+                        } else if n <= want / 8 {
+                            self.read_size = (want / 2).max(MIN_READ_SIZE);
+                        }
+                        Read::Bytes
                     }
-                    Read::Bytes(n)
+                    Poll::Ready(Err(e)) => Read::Closed(e.to_string()),
                 }
-                Poll::Ready(Err(e)) => Read::Closed(e.to_string()),
-            },
+            }
+            _ => Read::Nothing,
         };
         (connected, read)
     }
@@ -162,9 +182,11 @@ impl Driver {
         }
         match read {
             Read::Nothing => {}
-            Read::Bytes(n) => {
+            Read::Bytes => {
                 progressed = true;
-                state.conn.handle_received(now, &self.read_buf[..n]);
+                if let Some(lent) = self.lent.take() {
+                    state.conn.handle_lent_recv_buf(now, lent);
+                }
             }
             Read::Closed(reason) => {
                 progressed = true;
@@ -201,6 +223,11 @@ impl Driver {
                 state.dispatch(event);
             }
         }
+        if self.stream.is_some() && self.lent.is_none() {
+            // For the next pass's read; lending is progress, so that read happens.
+            self.lent = Some(state.conn.lend_recv_buf(self.read_size));
+            progressed = true;
+        }
         state.release_room(self.max_pending);
         drop(state);
         if !closing && !self.taken.is_empty() {
@@ -219,9 +246,10 @@ impl Driver {
         progressed
     }
 
-    /// Forgets the socket and what was taken for it.
+    /// Forgets the socket, what was taken for it and the buffer lent for it.
     fn drop_stream(&mut self) {
         self.stream = None;
+        self.lent = None;
         self.taken.clear();
         self.taken_len = 0;
     }

@@ -834,6 +834,46 @@ fn link_epoch_counts_completed_handshakes_not_attempts() {
 }
 
 /// The application can drop a healthy connection and get a new one at once.
+/// A driver that reads into the lent receive buffer: a frame split across two reads is
+/// decoded whole once the second part comes back with the buffer.
+#[test]
+fn a_lent_receive_buffer_decodes_what_was_read_into_it() {
+    let now = t0();
+    let mut conn = connected(now);
+    let sid = conn.subscribe("a", None).unwrap();
+    sent(&mut conn);
+    let frame = format!("MSG a {sid} 5\r\nhello\r\n");
+    let (head, tail) = frame.as_bytes().split_at(9);
+    for part in [head, tail] {
+        let mut lent = conn.lend_recv_buf(64);
+        assert!(lent.buf_mut().capacity() - lent.buf_mut().len() >= 64);
+        lent.buf_mut().extend_from_slice(part);
+        conn.handle_lent_recv_buf(now, lent);
+    }
+    let Delivery::Message(message) = conn.next_message(sid) else {
+        panic!("expected the message");
+    };
+    assert_eq!(&message.payload[..], b"hello");
+}
+
+/// Bytes read into a buffer lent for a socket that was lost since are dropped: they never
+/// reach the next connection's decoder (where they would be taken for its first bytes).
+#[test]
+fn a_buffer_lent_for_a_lost_socket_is_dropped() {
+    let now = t0();
+    let mut conn = connected(now);
+    let mut stale = conn.lend_recv_buf(64);
+    conn.force_reconnect(now);
+    while conn.poll_directive().is_some() {}
+    conn.handle_connected(now);
+    // The start of a frame the old socket never finished: kept, it would swallow INFO.
+    stale.buf_mut().extend_from_slice(b"MSG a 1 500\r\nhel");
+    conn.handle_lent_recv_buf(now, stale);
+    conn.handle_received(now, INFO);
+    let hello = text(&sent(&mut conn));
+    assert!(hello.starts_with("CONNECT {"), "{hello}");
+}
+
 #[test]
 fn force_reconnect_drops_the_link_and_connects_again_at_once() {
     let now = t0();

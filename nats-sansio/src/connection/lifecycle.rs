@@ -180,6 +180,7 @@ impl Connection {
         self.state = State::Idle;
         self.timers.stop(Timer::PingInterval);
         self.timers.stop(Timer::ConnectTimeout);
+        self.socket_epoch += 1;
         self.decoder.reset();
         self.control.clear();
         self.transport.reset();

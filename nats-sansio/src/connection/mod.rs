@@ -9,6 +9,7 @@
 mod event;
 mod handshake;
 mod keepalive;
+mod lent_buf;
 mod lifecycle;
 mod options;
 mod outbound;
@@ -36,6 +37,7 @@ pub use event::{
     ConnectionError, ConnectionEvent, Directive, Event, FlushError, FlushId, PublishError,
     RequestError, RequestId, Sid, SubscribeError, SubscriptionEnd,
 };
+pub use lent_buf::LentRecvBuf;
 pub use lifecycle::ConnectionState;
 pub use options::{ConfigError, Options, ReconnectDelay, ServerChooser};
 pub use pool::ServerStatus;
@@ -173,6 +175,9 @@ pub struct Connection {
     draining: bool,
     /// Completed handshakes (see [`Connection::link_epoch`]).
     link_epoch: u64,
+    /// Sockets begun or lost so far: a lent receive buffer belongs to the socket it was
+    /// lent for ([`Connection::lend_recv_buf`]).
+    socket_epoch: u64,
     /// Credentials asked of the driver so far; names the current request.
     credential_requests: u64,
 }
@@ -277,6 +282,7 @@ impl Connection {
             attempt: 0,
             draining: false,
             link_epoch: 0,
+            socket_epoch: 0,
             credential_requests: 0,
         };
         conn.start_attempt();
@@ -400,6 +406,7 @@ impl Connection {
         if self.state != State::Connecting {
             return;
         }
+        self.socket_epoch += 1;
         self.decoder.reset();
         self.control.clear();
         self.pongs.clear();
@@ -452,6 +459,34 @@ impl Connection {
     /// [`handle_recv_buf`](Self::handle_recv_buf) after filling it.
     pub fn recv_buf(&mut self) -> &mut BytesMut {
         self.transport.recv_buf(&mut self.decoder)
+    }
+
+    /// Lends the receive buffer (the one [`recv_buf`](Self::recv_buf) gives) with room for
+    /// at least `n` more bytes, so a driver can read the socket straight into it without
+    /// holding the machine: no copy between a read buffer and the codec's. Until it comes
+    /// back through [`handle_lent_recv_buf`](Self::handle_lent_recv_buf) the machine has
+    /// none: the driver feeds it nothing else meanwhile. One lent before the socket was
+    /// lost or replaced is dropped when it comes back, never decoded.
+    pub fn lend_recv_buf(&mut self, n: usize) -> LentRecvBuf {
+        self.decoder.make_room(n);
+        let buf = self.recv_buf();
+        // The codec's buffer has the room now; a layer's buffer grows as it does.
+        buf.reserve(n);
+        LentRecvBuf {
+            buf: std::mem::take(buf),
+            epoch: self.socket_epoch,
+        }
+    }
+
+    /// Takes back a lent receive buffer holding what the driver read into it, and processes
+    /// it as [`handle_recv_buf`](Self::handle_recv_buf) does.
+    pub fn handle_lent_recv_buf(&mut self, now: Instant, lent: LentRecvBuf) {
+        if lent.epoch != self.socket_epoch {
+            self.advance_clock(now);
+            return;
+        }
+        *self.recv_buf() = lent.buf;
+        self.handle_recv_buf(now);
     }
 
     /// Processes what the driver put into [`recv_buf`](Self::recv_buf).
