@@ -1,9 +1,10 @@
 //! `Subscriber`: a stream of the messages of one subscription.
 //!
 //! Invariant: messages wait in the machine's per-subscription queue (bounded by its pending
-//! limits); the stream takes up to a small batch of them under one lock into its own queue
-//! and yields from there without the lock, in order, and it registers its waker only when
-//! both queues are empty, so the driver wakes it once per batch, not per message. A
+//! limits, which go on counting the batch the stream took last); once the stream's own queue
+//! is empty it swaps it, under one lock, for everything the machine queued, and yields from
+//! there without the lock, in order. It registers its waker only when both queues are
+//! empty, so the driver wakes it once per batch, not per message. A
 //! subscriber holds a client handle, so the connection lives as long as any subscriber does.
 
 use std::collections::VecDeque;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_lite::Stream;
-use nats_sansio::connection::{Delivery, Sid, SubscribeError, SubscriptionStats};
+use nats_sansio::connection::{Sid, SubscribeError, SubscriptionStats, Taken};
 use nats_sansio::proto::Message;
 
 use crate::shared::Shared;
@@ -36,9 +37,6 @@ pub struct Subscriber {
     /// The machine said the subscription ended: the stream ends once `taken` is empty.
     finished: bool,
 }
-
-/// Messages a subscriber takes from the machine under one lock.
-const TAKE_BATCH: usize = 64;
 
 impl Subscriber {
     pub(crate) fn new(client: Client, sid: Sid) -> Subscriber {
@@ -141,23 +139,14 @@ impl Stream for Subscriber {
         if !this.finished {
             let sid = this.sid;
             let state = &mut *this.shared.lock();
-            while this.taken.len() < TAKE_BATCH {
-                match state.conn.next_message(sid) {
-                    Delivery::Message(message) => {
-                        this.taken_bytes += message.length;
-                        this.taken.push_back(message);
-                    }
-                    Delivery::Empty => {
-                        if this.taken.is_empty() {
-                            state.subscribers.insert(sid, cx.waker().clone());
-                        }
-                        break;
-                    }
-                    _ => {
-                        this.finished = true;
-                        break;
-                    }
+            // The stream's queue is empty: it goes back to the machine, which swaps in
+            // everything queued since.
+            match state.conn.take_messages(sid, &mut this.taken) {
+                Taken::Messages { bytes, .. } => this.taken_bytes = bytes,
+                Taken::Empty => {
+                    state.subscribers.insert(sid, cx.waker().clone());
                 }
+                _ => this.finished = true,
             }
         }
         match this.pop_taken() {

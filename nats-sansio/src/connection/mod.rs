@@ -42,7 +42,7 @@ pub use lifecycle::ConnectionState;
 pub use options::{ConfigError, Options, ReconnectDelay, ServerChooser};
 pub use pool::ServerStatus;
 pub use statistics::Statistics;
-pub use subscriptions::{Delivery, SubscriptionStats};
+pub use subscriptions::{Delivery, SubscriptionStats, Taken};
 
 use crate::rng::Rng;
 use crate::timer::TimerName;

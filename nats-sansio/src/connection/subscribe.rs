@@ -6,10 +6,11 @@
 //! message is queued on it, and its end is raised once, followed by a wake-up if its queue
 //! is already empty so a waiting reader sees the end.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use super::keepalive::PongFor;
-use super::subscriptions::{Phase, Pushed, Subscription};
+use super::subscriptions::{Phase, Pushed, Subscription, Taken};
 use super::ConnectionEvent;
 use super::{Connection, Delivery, Event, Sid, State, SubscribeError, SubscriptionEnd};
 use crate::proto::{validate_queue_group, Message, QueueGroup, Subject};
@@ -118,6 +119,25 @@ impl Connection {
             return Delivery::Ended;
         }
         Delivery::Empty
+    }
+
+    /// Moves every queued message of `sid` into `batch` at once, in order, without moving
+    /// any message: `batch` comes back empty from the previous call (its capacity is kept).
+    /// The messages taken count against the subscription's pending limits until the next
+    /// call, as if still queued.
+    pub fn take_messages(&mut self, sid: Sid, batch: &mut VecDeque<Message>) -> Taken {
+        let Some(sub) = self.subs.by_sid.get_mut(&sid) else {
+            return Taken::Ended;
+        };
+        let (messages, bytes) = sub.take_all(batch);
+        if messages > 0 {
+            return Taken::Messages { messages, bytes };
+        }
+        if matches!(sub.phase, Phase::Ended(_)) {
+            self.subs.by_sid.remove(&sid);
+            return Taken::Ended;
+        }
+        Taken::Empty
     }
 
     pub(super) fn on_message(&mut self, sid: Sid, message: Message) {

@@ -1,8 +1,9 @@
 //! The subscription table: sids, per-subscription queues, pending limits and auto-unsubscribe.
 //!
-//! Invariant: a subscription's queue never holds more than its message and byte limits; a
+//! Invariant: a subscription's queue, with the last batch taken from it whole until the
+//! taker comes back for the next, never holds more than its message and byte limits; a
 //! message over a limit is dropped and counted, and the slow-consumer flag is raised once per
-//! episode (it clears only when the queue falls below half of both limits). `delivered` counts
+//! episode (it clears only when both fall below half of both limits). `delivered` counts
 //! every message the server sent on the sid, queued or dropped, so an auto-unsubscribe limit
 //! survives reconnects as `max - delivered`.
 
@@ -35,6 +36,10 @@ pub(crate) struct Subscription {
     pub(crate) phase: Phase,
     messages: VecDeque<Message>,
     pending_bytes: usize,
+    /// The last batch [`take_all`](Subscription::take_all) handed out: messages and bytes
+    /// that count against the limits until the taker comes back.
+    taken_messages: usize,
+    taken_bytes: usize,
     limit_messages: usize,
     limit_bytes: usize,
     slow: bool,
@@ -58,6 +63,23 @@ pub(crate) enum Pushed {
 pub enum Delivery {
     /// The next queued message.
     Message(Message),
+    /// Nothing queued yet; wait for [`Event::MessagesReady`](super::Event::MessagesReady).
+    Empty,
+    /// The subscription ended and its queue is empty (or it never existed).
+    Ended,
+}
+
+/// What [`take_messages`](super::Connection::take_messages) found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Taken {
+    /// Messages moved into the batch, and their header and payload bytes.
+    Messages {
+        /// How many.
+        messages: usize,
+        /// Their header and payload bytes.
+        bytes: usize,
+    },
     /// Nothing queued yet; wait for [`Event::MessagesReady`](super::Event::MessagesReady).
     Empty,
     /// The subscription ended and its queue is empty (or it never existed).
@@ -93,6 +115,8 @@ impl Subscription {
             phase: Phase::Active,
             messages: VecDeque::new(),
             pending_bytes: 0,
+            taken_messages: 0,
+            taken_bytes: 0,
             limit_messages: limit_messages.max(1),
             limit_bytes: limit_bytes.max(1),
             slow: false,
@@ -111,8 +135,8 @@ impl Subscription {
         }
         self.delivered += 1;
         let size = message.length;
-        if self.messages.len() >= self.limit_messages
-            || self.pending_bytes.saturating_add(size) > self.limit_bytes
+        if self.messages.len() + self.taken_messages >= self.limit_messages
+            || (self.pending_bytes + self.taken_bytes).saturating_add(size) > self.limit_bytes
         {
             self.dropped += 1;
             let episode_start = !self.slow;
@@ -128,13 +152,31 @@ impl Subscription {
     pub(crate) fn pop(&mut self) -> Option<Message> {
         let message = self.messages.pop_front()?;
         self.pending_bytes -= message.length;
+        self.end_slow_episode();
+        Some(message)
+    }
+
+    /// Swaps every queued message into `batch`, which the taker hands back empty (the
+    /// previous batch, all consumed: it no longer counts), so its capacity is reused and no
+    /// message is moved; the messages and bytes taken count against the limits until the
+    /// next call.
+    pub(crate) fn take_all(&mut self, batch: &mut VecDeque<Message>) -> (usize, usize) {
+        batch.clear();
+        std::mem::swap(&mut self.messages, batch);
+        self.taken_messages = batch.len();
+        self.taken_bytes = std::mem::take(&mut self.pending_bytes);
+        self.end_slow_episode();
+        (self.taken_messages, self.taken_bytes)
+    }
+
+    /// Clears the slow-consumer flag once what is held is below half of both limits.
+    fn end_slow_episode(&mut self) {
         if self.slow
-            && self.messages.len() <= self.limit_messages / 2
-            && self.pending_bytes <= self.limit_bytes / 2
+            && self.messages.len() + self.taken_messages <= self.limit_messages / 2
+            && self.pending_bytes + self.taken_bytes <= self.limit_bytes / 2
         {
             self.slow = false;
         }
-        Some(message)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -239,6 +281,31 @@ mod tests {
         );
         assert_eq!(s.stats().dropped, 4);
         assert_eq!(s.stats().delivered, 12);
+    }
+
+    #[test]
+    fn a_batch_taken_whole_counts_until_the_taker_comes_back() {
+        let mut s = Subscription::new(Subject::from_static("a"), None, 4, 1 << 20);
+        for _ in 0..3 {
+            s.push(msg(2));
+        }
+        let mut batch = VecDeque::new();
+        assert_eq!(s.take_all(&mut batch), (3, 6));
+        assert_eq!((batch.len(), s.stats().pending_messages), (3, 0));
+        // The batch still counts: one more fits, the next is over the limit.
+        assert_eq!(s.push(msg(2)), Pushed::Queued { first: true });
+        assert_eq!(
+            s.push(msg(2)),
+            Pushed::Dropped {
+                episode_start: true
+            }
+        );
+        // The taker consumed its batch and comes back: only the one queued since counts.
+        batch.clear();
+        assert_eq!(s.take_all(&mut batch), (1, 2));
+        assert_eq!(s.push(msg(2)), Pushed::Queued { first: true });
+        assert_eq!(s.push(msg(2)), Pushed::Queued { first: false });
+        assert_eq!(s.stats().dropped, 1);
     }
 
     #[test]
