@@ -2,9 +2,10 @@
 //!
 //! Invariant: each pass reads without the lock, into the receive buffer the machine lent
 //! for the current socket (so read bytes are never copied into the codec's buffer), then
-//! under the lock hands it back with what it read, carries out directives, fires due timers, takes what `poll_transmit` holds
-//! (owned chunks, in order, a bounded amount) and dispatches every event, then writes what it
-//! took without the lock, so tasks queue their next commands while a write is in the kernel.
+//! under the lock hands it back with what it read, carries out directives, fires due
+//! timers, takes what `poll_transmit` holds (owned chunks, in order, a bounded amount),
+//! dispatches every event and lends the buffer again, then writes what it took without the
+//! lock, so tasks queue their next commands while a write is in the kernel.
 //! What was taken is written before anything taken later, and dropped with its socket. Once
 //! the connection is closed, writes happen under the lock, so the close is reported only
 //! after the last byte. The driver sleeps only when a pass made no progress, after
@@ -53,7 +54,7 @@ pub(crate) struct Driver {
     read_size: usize,
     /// Publishers wait for room below this many queued bytes.
     max_pending: usize,
-    /// The read buffer grows up to this.
+    /// Reads ask for at most this many bytes.
     max_read_size: usize,
     /// Sockets are bound to this address before connecting, if set.
     local_address: Option<SocketAddr>,
