@@ -27,8 +27,8 @@ use bytes::BytesMut;
 /// once (unless one read is larger).
 pub(super) const GROWTH_CAP: usize = 64 * 1024;
 /// The most memory kept in blocks for reuse: more than an object get's default window of
-/// chunks in flight (16 × 128 KiB).
-pub(super) const RETIRED_BYTES: usize = 4 * 1024 * 1024;
+/// chunks in flight (32 × 128 KiB).
+pub(super) const RETIRED_BYTES: usize = 8 * 1024 * 1024;
 /// Larger blocks (made for one large message) are not kept.
 pub(super) const MAX_RETIRED_BLOCK: usize = 256 * 1024;
 

@@ -66,8 +66,8 @@ fn object_chunks_read_as_they_come_need_no_new_block_once_warm() {
 
 #[test]
 fn an_object_get_window_of_chunks_needs_no_new_block_once_warm() {
-    // The get machine holds up to its window (16 chunks by default) until read.
-    let (blocks, decoded) = run(&reads(128 * 1024, 300, 64 * 1024), 16, 40);
+    // The get machine holds up to its window (32 chunks by default) until read.
+    let (blocks, decoded) = run(&reads(128 * 1024, 300, 64 * 1024), 32, 40);
     assert_eq!(decoded, 300);
     assert_eq!(blocks, 0, "new blocks for 260 chunks once warm");
 }
