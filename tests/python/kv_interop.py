@@ -74,8 +74,42 @@ async def bucket(js, name, create):
         return await js.create_key_value(bucket=name, history=10)
 
 
+# nats-py 2.16's watch, and so its history, can say "caught up" before the entries it has
+# already received: it takes the consumer's num_pending (0 once the server sent everything)
+# and the entries its callback has handled so far (none yet) and, seeing both at 0, yields
+# its end-of-initial-values marker first. A watch of keys that do exist then comes back
+# empty; asking again settles it (seen once in CI: NoKeysError for a key just read).
+ATTEMPTS = 10
+
+
+async def history(kv, key):
+    """kv.history(key), asked again while nats-py's race above makes it look empty."""
+    for _ in range(ATTEMPTS - 1):
+        try:
+            return await kv.history(key)
+        except errors.NoKeysError:
+            continue
+    return await kv.history(key)
+
+
+async def keys_with_entries(kv):
+    """Every key with anything in the stream, markers included (keys() would skip those),
+    asked again while nats-py's race above makes the watch look empty."""
+    for _ in range(ATTEMPTS):
+        watcher = await kv.watch(">", include_history=True, ignore_deletes=False)
+        keys = set()
+        async for entry in watcher:
+            if entry is None:  # caught up with what the stream held
+                break
+            keys.add(entry.key)
+        await watcher.stop()
+        if keys:
+            return keys
+    return set()
+
+
 async def marker_revision(kv, key):
-    return (await kv.history(key))[-1].revision
+    return (await history(kv, key))[-1].revision
 
 
 async def write(kv):
@@ -96,19 +130,11 @@ async def write(kv):
 
 
 async def read(kv):
-    # Every key with anything in the stream, markers included (keys() would skip those).
-    watcher = await kv.watch(">", include_history=True, ignore_deletes=False)
-    keys = set()
-    async for entry in watcher:
-        if entry is None:  # caught up with what the stream held
-            break
-        keys.add(entry.key)
-    await watcher.stop()
-
-    history, latest = {}, {}
+    keys = await keys_with_entries(kv)
+    histories, latest = {}, {}
     for key in sorted(keys):
-        entries = sorted(await kv.history(key), key=lambda e: e.revision)
-        history[key] = [
+        entries = sorted(await history(kv, key), key=lambda e: e.revision)
+        histories[key] = [
             {
                 "key": e.key,
                 "value": None if e.operation else e.value.decode("utf-8"),
@@ -121,7 +147,7 @@ async def read(kv):
             latest[key] = (await kv.get(key)).value.decode("utf-8")
         except (errors.KeyNotFoundError, errors.KeyDeletedError):
             latest[key] = None
-    return {"history": history, "latest": latest}
+    return {"history": histories, "latest": latest}
 
 
 def error(e):

@@ -295,12 +295,27 @@ async def read_object(js, obs, bucket_name, info):
     return entry
 
 
+# nats-py 2.16's watch, and so its list(), can say "caught up" before the records it has
+# already received: it takes the consumer's num_pending (0 once the server sent everything)
+# and the records its callback has handled so far (none yet) and, seeing both at 0, yields
+# its end-of-initial-values marker first. A bucket with objects then lists as empty; asking
+# again settles it (the same race made kv_interop.py's history() fail once in CI).
+ATTEMPTS = 10
+
+
+async def list_objects(obs):
+    """obs.list(), asked again while nats-py's race above makes it look empty."""
+    for _ in range(ATTEMPTS):
+        try:
+            return await obs.list()
+        except errors.NotFoundError:  # list() of an empty bucket, or the race
+            continue
+    return []
+
+
 async def read(js, obs, name):
     status = await obs.status()
-    try:
-        infos = await obs.list()
-    except errors.NotFoundError:  # list() of an empty bucket
-        infos = []
+    infos = await list_objects(obs)
     objects = {}
     for info in infos:
         objects[info.name] = await read_object(js, obs, name, info)
