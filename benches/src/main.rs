@@ -908,15 +908,25 @@ fn kv_rows(s: &Settings, rows: &mut Vec<Row>) {
         let p99 = p99_row(&row, "KV get 128 B p99 (µs)");
         rows.extend([row, p99]);
     }
-    // Beside two raw async tasks, as the request rows: the floor of an async client's get.
+    // Beside two raw async tasks on the same tokio flavour, as the request rows: the floor
+    // of an async client's get.
     const GET_FLOOR: &str = "KV get 128 B p50, raw column: two async tasks (µs)";
-    if s.wanted(GET_FLOOR) {
-        let mut arms = both_clients(s, Flavor::MultiThread, get);
+    const GET_FLOOR_CT: &str =
+        "KV get 128 B p50, tokio current-thread, raw column: two async tasks (µs)";
+    for (name, flavor) in [
+        (GET_FLOOR, Flavor::MultiThread),
+        (GET_FLOOR_CT, Flavor::CurrentThread),
+    ] {
+        if !s.wanted(name) {
+            continue;
+        }
+        let multi_thread = matches!(flavor, Flavor::MultiThread);
+        let mut arms = both_clients(s, flavor, get);
         arms.push((
             Slot::Raw,
-            Box::new(move || raw::kv_get_latency_async(url, SIZE, n, true)),
+            Box::new(move || raw::kv_get_latency_async(url, SIZE, n, multi_thread)),
         ));
-        rows.push(compare(s, GET_FLOOR, Unit::Micros, arms));
+        rows.push(compare(s, name, Unit::Micros, arms));
     }
     const WATCH: &str = "KV watch 128 B, entries stored first";
     if s.wanted(WATCH) {
