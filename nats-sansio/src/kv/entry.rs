@@ -318,7 +318,7 @@ impl Get {
         bucket: &BucketSubjects,
         reply: Result<Message, RequestError>,
     ) -> Result<Bytes, KvError> {
-        let (key, revision, operation, value) = match reply {
+        match reply {
             Ok(message) if self.direct => match direct::classify(message) {
                 DirectReply::Message(m) => {
                     let subject = m.subject();
@@ -327,25 +327,28 @@ impl Get {
                         return Err(self.not_found());
                     }
                     match Operation::from_headers(m.message.headers.as_ref()) {
-                        Operation::Put => return Ok(m.message.payload),
-                        deletion => (key.to_owned(), m.sequence, deletion, Bytes::new()),
+                        Operation::Put => Ok(m.message.payload),
+                        operation => Err(KvError::KeyDeleted {
+                            key: key.to_owned(),
+                            revision: m.sequence,
+                            operation,
+                        }),
                     }
                 }
-                other => return Err(self.direct_failure(other)),
+                other => Err(self.direct_failure(other)),
             },
             reply => {
                 let entry = self.entry(bucket, reply)?;
-                (entry.key, entry.revision, entry.operation, entry.value)
+                if entry.operation.is_deletion() {
+                    return Err(KvError::KeyDeleted {
+                        key: entry.key,
+                        revision: entry.revision,
+                        operation: entry.operation,
+                    });
+                }
+                Ok(entry.value)
             }
-        };
-        if operation.is_deletion() {
-            return Err(KvError::KeyDeleted {
-                key,
-                revision,
-                operation,
-            });
         }
-        Ok(value)
     }
 
     fn not_found(&self) -> KvError {
