@@ -24,6 +24,9 @@ use crate::link::LinkWatch;
 use crate::runtime::DeadlineTimer;
 use crate::{Client, Request, Subscriber};
 
+/// How many messages already at hand a machine is handed on one reading of the clock.
+const MESSAGE_BATCH: usize = 64;
+
 /// A machine driven on the client's connection, yielding what it delivers; `E` is the
 /// application's error type for the machine's errors and failed subscriptions.
 pub(crate) struct MachineStream<M: Machine, E> {
@@ -170,8 +173,16 @@ where
         for i in 0..self.subscriptions.len() {
             match Pin::new(&mut self.subscriptions[i].1).poll_next(cx) {
                 Poll::Ready(Some(message)) => {
+                    // What the subscriber took with it goes in too, on the same reading of
+                    // the clock: one reading and one pass through here per batch.
                     let now = self.now();
                     self.machine.handle_message(now, message);
+                    for _ in 1..MESSAGE_BATCH {
+                        let Some(message) = self.subscriptions[i].1.next_taken() else {
+                            break;
+                        };
+                        self.machine.handle_message(now, message);
+                    }
                     return Poll::Ready(());
                 }
                 Poll::Ready(None) => {

@@ -120,6 +120,12 @@ impl Subscriber {
         Some(stats)
     }
 
+    /// The next message already taken from the machine, if any: no lock, no waiting, and
+    /// no end of stream (that is [`poll_next`](Stream::poll_next)'s to report).
+    pub(crate) fn next_taken(&mut self) -> Option<Message> {
+        self.pop_taken()
+    }
+
     /// The next taken message, counted out.
     fn pop_taken(&mut self) -> Option<Message> {
         let message = self.taken.pop_front()?;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::pull::PullRequest;
+use crate::proto::swar::{bytes_equal, parse_number};
 
 /// The prefix of every ack reply subject.
 const ACK_PREFIX: [&str; 2] = ["$JS", "ACK"];
@@ -131,71 +132,89 @@ impl AckInfo<'_> {
 ///
 /// As [`parse`].
 pub fn parse_ref(reply: &str) -> Result<AckInfo<'_>, MetadataError> {
-    // The first twelve tokens are all any layout reads; the count goes on past them. One
-    // pass over the bytes (every delivered message's subject is read this way).
-    let mut tokens = [""; 12];
-    let mut count = 0;
-    let mut any_empty = false;
-    let mut start = 0;
-    let ends = memchr::memchr_iter(b'.', reply.as_bytes()).chain(std::iter::once(reply.len()));
-    for end in ends {
-        // A `.` is one byte: both ends are character boundaries.
-        let token = reply.get(start..end).unwrap_or_default();
-        any_empty |= token.is_empty();
-        if let Some(slot) = tokens.get_mut(count) {
-            *slot = token;
+    // Every delivered message's subject is read this way: one pass over its bytes, eight at
+    // a time, finds the dots; the tokens are the slices between them.
+    let bytes = reply.as_bytes();
+    let mut dots = Dots::default();
+    let mut words = bytes.chunks_exact(8);
+    let mut base = 0;
+    for word in words.by_ref() {
+        let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        let mut found = bytes_equal(word, b'.');
+        while found != 0 {
+            dots.push(base + (found.trailing_zeros() / 8) as usize);
+            found &= found - 1;
         }
-        count += 1;
-        start = end + 1;
+        base += 8;
     }
-    if count < 2 || tokens[..2] != ACK_PREFIX {
+    for (i, &b) in words.remainder().iter().enumerate() {
+        if b == b'.' {
+            dots.push(base + i);
+        }
+    }
+    dots.push(bytes.len());
+    // A token's bounds are character boundaries: a `.` is one byte.
+    let token = |i: usize| {
+        let start = match i {
+            0 => 0,
+            _ => dots.ends[i - 1] + 1,
+        };
+        reply.get(start..dots.ends[i]).unwrap_or_default()
+    };
+    let count = dots.count;
+    if count < 2 || [token(0), token(1)] != ACK_PREFIX {
         return Err(MetadataError::NotAckSubject);
     }
-    if any_empty {
+    if dots.any_empty {
         return Err(MetadataError::EmptyToken);
     }
-    let (domain, rest) = match count {
-        9 => (None, &tokens[2..9]),
-        n if n >= 11 => {
-            let domain = Some(tokens[2]).filter(|d| *d != NO_DOMAIN);
-            (domain, &tokens[4..11])
-        }
+    let (domain, first) = match count {
+        9 => (None, 2),
+        n if n >= 11 => (Some(token(2)).filter(|d| *d != NO_DOMAIN), 4),
         n => return Err(MetadataError::TokenCount(n)),
     };
     Ok(AckInfo {
-        stream: rest[0],
-        consumer: rest[1],
+        stream: token(first),
+        consumer: token(first + 1),
         domain,
-        delivered: number("delivered", rest[2])?,
-        stream_sequence: number("stream sequence", rest[3])?,
-        consumer_sequence: number("consumer sequence", rest[4])?,
-        timestamp_nanos: number("timestamp", rest[5])?,
-        pending: number("pending", rest[6])?,
+        delivered: number("delivered", token(first + 2))?,
+        stream_sequence: number("stream sequence", token(first + 3))?,
+        consumer_sequence: number("consumer sequence", token(first + 4))?,
+        timestamp_nanos: number("timestamp", token(first + 5))?,
+        pending: number("pending", token(first + 6))?,
     })
+}
+
+/// The token ends of a subject being scanned: the first twelve (all any layout reads), the
+/// count of all, and whether any token is empty.
+#[derive(Default)]
+struct Dots {
+    ends: [usize; 12],
+    count: usize,
+    /// Where the next token starts.
+    next: usize,
+    any_empty: bool,
+}
+
+impl Dots {
+    /// The token that started at `next` ends at `at` (a dot, or the subject's end).
+    #[inline(always)]
+    fn push(&mut self, at: usize) {
+        if let Some(end) = self.ends.get_mut(self.count) {
+            *end = at;
+        }
+        self.any_empty |= at == self.next;
+        self.count += 1;
+        self.next = at + 1;
+    }
 }
 
 /// An unsigned decimal: ASCII digits only (no sign, no spaces), fitting in a `u64`.
 fn number(field: &'static str, token: &str) -> Result<u64, MetadataError> {
-    let mut value: u64 = 0;
-    let mut digits = 0;
-    for b in token.bytes() {
-        let digit = b.wrapping_sub(b'0');
-        value = match value.checked_mul(10) {
-            Some(tens) if digit <= 9 => match tens.checked_add(u64::from(digit)) {
-                Some(next) => next,
-                None => break,
-            },
-            _ => break,
-        };
-        digits += 1;
-    }
-    if digits == 0 || digits != token.len() {
-        return Err(MetadataError::InvalidNumber {
-            field,
-            value: token.to_owned(),
-        });
-    }
-    Ok(value)
+    parse_number(token.as_bytes()).ok_or_else(|| MetadataError::InvalidNumber {
+        field,
+        value: token.to_owned(),
+    })
 }
 
 impl FromStr for MessageMetadata {
@@ -377,6 +396,86 @@ mod tests {
             assert_eq!(parse(subject), want, "{subject}");
             assert_eq!(subject.parse::<MessageMetadata>(), want, "{subject}");
         }
+    }
+
+    /// The plain reading of the layouts: split at every dot, then pick the tokens.
+    fn split_parse(reply: &str) -> Result<MessageMetadata, MetadataError> {
+        let tokens: Vec<&str> = reply.split('.').collect();
+        if tokens.len() < 2 || tokens[..2] != ACK_PREFIX {
+            return Err(MetadataError::NotAckSubject);
+        }
+        if tokens.iter().any(|t| t.is_empty()) {
+            return Err(MetadataError::EmptyToken);
+        }
+        let (domain, rest) = match tokens.len() {
+            9 => (None, &tokens[2..9]),
+            n if n >= 11 => (Some(tokens[2]).filter(|d| *d != NO_DOMAIN), &tokens[4..11]),
+            n => return Err(MetadataError::TokenCount(n)),
+        };
+        let number = |field, token: &str| {
+            let digits = !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit());
+            digits
+                .then(|| token.parse::<u64>().ok())
+                .flatten()
+                .ok_or_else(|| MetadataError::InvalidNumber {
+                    field,
+                    value: token.to_owned(),
+                })
+        };
+        Ok(MessageMetadata {
+            stream: rest[0].to_owned(),
+            consumer: rest[1].to_owned(),
+            domain: domain.map(str::to_owned),
+            delivered: number("delivered", rest[2])?,
+            stream_sequence: number("stream sequence", rest[3])?,
+            consumer_sequence: number("consumer sequence", rest[4])?,
+            timestamp_nanos: number("timestamp", rest[5])?,
+            pending: number("pending", rest[6])?,
+        })
+    }
+
+    #[test]
+    fn parse_reads_every_subject_as_a_plain_split_does() {
+        let mut rng = crate::rng::Rng::new(11);
+        let pieces = [
+            "",
+            "_",
+            "7",
+            "0",
+            "42",
+            "1700000000123456789",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999",
+            "KV_bucket",
+            "consumer_name_22chars",
+            "é",
+            "x.y",
+            "-1",
+            "+2",
+            "$JS",
+            "ACK",
+        ];
+        let mut valid = 0;
+        for _ in 0..50_000 {
+            let count = rng.below(14) as usize;
+            let mut tokens: Vec<&str> = Vec::with_capacity(count + 2);
+            if rng.below(8) != 0 {
+                tokens.extend(["$JS", "ACK"]);
+            }
+            for _ in 0..count {
+                let digits = rng.below(3) != 0;
+                tokens.push(match digits {
+                    true => pieces[2 + rng.below(7) as usize],
+                    false => pieces[rng.below(pieces.len() as u64) as usize],
+                });
+            }
+            let subject = tokens.join(".");
+            let want = split_parse(&subject);
+            valid += usize::from(want.is_ok());
+            assert_eq!(parse(&subject), want, "{subject}");
+        }
+        assert!(valid > 1000, "{valid}");
     }
 
     #[test]

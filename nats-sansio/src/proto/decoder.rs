@@ -19,6 +19,7 @@ use std::ops::Range;
 use bytes::Bytes;
 use bytes::{Buf, BytesMut};
 
+use super::swar::{bytes_below_0x21, bytes_equal, gather, parse_number};
 use super::{HeaderMap, Message, ServerInfo, Subject, SubjectError};
 use blocks::Blocks;
 
@@ -168,30 +169,6 @@ fn fields(line: &[u8], start: usize) -> Option<Fields> {
     Some((out, n))
 }
 
-/// Eight bytes at a time: each byte's top bit set where the byte equals `byte` (exact: the
-/// test cannot carry into a neighbouring byte).
-#[inline(always)]
-fn bytes_equal(word: u64, byte: u8) -> u64 {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    let x = word ^ (0x0101_0101_0101_0101 * u64::from(byte));
-    !(((x & LOW7).wrapping_add(LOW7)) | x) & !LOW7
-}
-
-/// The top bits of the eight bytes of `flags` gathered into bits 0..8 (bit `i` for byte
-/// `i`). The partial products land on distinct bits, so nothing carries.
-#[inline(always)]
-fn gather(flags: u64) -> u64 {
-    ((flags >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
-}
-
-/// Eight bytes at a time: each byte's top bit set where the byte is below `0x21` (a space
-/// or an ASCII control character, `\r` and `\n` among them). Exact, as [`bytes_equal`].
-#[inline(always)]
-fn bytes_below_0x21(word: u64) -> u64 {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    !((word & LOW7).wrapping_add(0x5f5f_5f5f_5f5f_5f5f) | word) & !LOW7
-}
-
 /// A control line found within the first [`Short::WIDTH`] bytes of the buffer, with its
 /// separators as a bit mask. One pass over its bytes yields the line end, where the spaces
 /// are, and whether it is all ASCII. Only lines whose sole bytes below `0x21` are spaces and
@@ -203,14 +180,14 @@ struct Short {
     /// Offset of the line end (`\r\n` or `\n`).
     end: usize,
     /// Bit `i` set where byte `i` (before `end`) is a space.
-    spaces: u64,
+    spaces: u128,
     /// Every byte before `end` is ASCII.
     ascii: bool,
 }
 
 impl Short {
     /// How far the one-pass scan looks for the line end.
-    const WIDTH: usize = 64;
+    const WIDTH: usize = 128;
 
     /// Scans the start of `buf`. `Err(at)` when the line is not a short one: no `\n` lies
     /// before `at`, where the search for it may resume.
@@ -236,7 +213,7 @@ impl Short {
             if stop != 0 {
                 // Keep only the bytes before the first stop.
                 let before = (stop & stop.wrapping_neg()) - 1;
-                spaces |= gather(space & before) << at;
+                spaces |= u128::from(gather(space & before)) << at;
                 high |= word & before;
                 let end = at + (stop.trailing_zeros() / 8) as usize;
                 let newline = match buf.get(end) {
@@ -251,7 +228,7 @@ impl Short {
                     ascii: high & 0x8080_8080_8080_8080 == 0,
                 });
             }
-            spaces |= gather(space) << at;
+            spaces |= u128::from(gather(space)) << at;
             high |= word;
         }
         Err(Self::WIDTH)
@@ -262,8 +239,8 @@ impl Short {
     #[inline(always)]
     fn fields(&self, end: usize, op_end: usize) -> Option<Fields> {
         // Non-separator bytes of the arguments: below `end`, at or after `op_end`.
-        let inside = (1u64 << end) - 1;
-        let words = !self.spaces & inside & !((1u64 << op_end) - 1);
+        let inside = (1u128 << end) - 1;
+        let words = !self.spaces & inside & !((1u128 << op_end) - 1);
         let mut starts = words & !(words << 1);
         let mut ends = words & !(words >> 1);
         let n = starts.count_ones() as usize;
@@ -281,34 +258,6 @@ impl Short {
         }
         Some((out, n))
     }
-}
-
-/// A decimal number of 1 to 20 digits that fits a `u64`.
-#[inline(always)]
-fn parse_number(bytes: &[u8]) -> Option<u64> {
-    if bytes.is_empty() || bytes.len() > 20 {
-        return None;
-    }
-    if bytes.len() < 20 {
-        // Up to 19 digits cannot overflow.
-        let mut n: u64 = 0;
-        for &b in bytes {
-            let digit = b.wrapping_sub(b'0');
-            if digit > 9 {
-                return None;
-            }
-            n = n * 10 + u64::from(digit);
-        }
-        return Some(n);
-    }
-    let mut n: u64 = 0;
-    for &b in bytes {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-    }
-    Some(n)
 }
 
 #[inline(always)]

@@ -11,6 +11,7 @@ mod info;
 mod message;
 mod status;
 mod subject;
+pub(crate) mod swar;
 
 pub use decoder::{DecodeError, Decoder, ServerOp};
 pub use encoder::Encoder;

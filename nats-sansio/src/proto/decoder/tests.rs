@@ -138,16 +138,23 @@ fn word_tests_are_exact_for_every_byte_in_every_lane() {
 fn the_short_scan_splits_as_the_byte_at_a_time_path() {
     let mut rng = crate::rng::Rng::new(7);
     let alphabet = b"MSG HMSG  ab.c>*12309\xc3\xa9\xff\t\r";
-    let mut short_lines = 0;
-    for _ in 0..20_000 {
+    // Half the lines without the tab and `\r` that stop a scan early, so that lines run up
+    // to and past the scan's width.
+    let plain = &alphabet[..alphabet.len() - 2];
+    let (mut short_lines, mut wide_lines) = (0, 0);
+    for i in 0..20_000 {
         let len = rng.below(Short::WIDTH as u64 + 12) as usize;
+        let letters: &[u8] = if i % 2 == 0 { alphabet } else { plain };
         let mut line: Vec<u8> = (0..len)
-            .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
+            .map(|_| letters[rng.below(letters.len() as u64) as usize])
             .collect();
         line.extend_from_slice(if rng.below(2) == 0 { b"\r\n" } else { b"\n" });
         match Short::scan(&line) {
             Ok(short) => {
                 short_lines += 1;
+                if short.end > Short::WIDTH / 2 {
+                    wide_lines += 1;
+                }
                 let newline = line.iter().position(|&b| b == b'\n').unwrap();
                 assert_eq!(short.newline, newline, "{line:?}");
                 let end = if line[..newline].ends_with(b"\r") {
@@ -173,4 +180,5 @@ fn the_short_scan_splits_as_the_byte_at_a_time_path() {
         }
     }
     assert!(short_lines > 1000, "{short_lines}");
+    assert!(wide_lines > 1000, "{wide_lines}");
 }
