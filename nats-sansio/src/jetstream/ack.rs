@@ -132,8 +132,49 @@ impl AckInfo<'_> {
 ///
 /// As [`parse`].
 pub fn parse_ref(reply: &str) -> Result<AckInfo<'_>, MetadataError> {
+    parse_spans(reply).map(|spans| spans.info(reply))
+}
+
+/// What [`parse_ref`] reads, kept without borrowing the subject: its numbers, and where its
+/// names lie in it. A machine that parsed a subject hands this on, and the next reader gets
+/// the same [`AckInfo`] from the subject for nothing ([`AckSpans::info`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AckSpans {
+    stream: (usize, usize),
+    consumer: (usize, usize),
+    domain: Option<(usize, usize)>,
+    delivered: u64,
+    stream_sequence: u64,
+    consumer_sequence: u64,
+    timestamp_nanos: u64,
+    pending: u64,
+}
+
+impl AckSpans {
+    /// The metadata of `reply`, the subject these spans were parsed from.
+    pub fn info<'a>(&self, reply: &'a str) -> AckInfo<'a> {
+        let name = |(start, end): (usize, usize)| reply.get(start..end).unwrap_or_default();
+        AckInfo {
+            stream: name(self.stream),
+            consumer: name(self.consumer),
+            domain: self.domain.map(name),
+            delivered: self.delivered,
+            stream_sequence: self.stream_sequence,
+            consumer_sequence: self.consumer_sequence,
+            timestamp_nanos: self.timestamp_nanos,
+            pending: self.pending,
+        }
+    }
+}
+
+/// Parses an ack reply subject as [`parse`] does, into [`AckSpans`].
+///
+/// # Errors
+///
+/// As [`parse`].
+pub fn parse_spans(reply: &str) -> Result<AckSpans, MetadataError> {
     // Every delivered message's subject is read this way: one pass over its bytes, eight at
-    // a time, finds the dots; the tokens are the slices between them.
+    // a time, finds the dots; the tokens are the spans between them.
     let bytes = reply.as_bytes();
     let mut dots = Dots::default();
     let mut words = bytes.chunks_exact(8);
@@ -153,13 +194,14 @@ pub fn parse_ref(reply: &str) -> Result<AckInfo<'_>, MetadataError> {
         }
     }
     dots.push(bytes.len());
-    // A token's bounds are character boundaries: a `.` is one byte.
+    let span = |i: usize| match i {
+        0 => (0, dots.ends[0]),
+        _ => (dots.ends[i - 1] + 1, dots.ends[i]),
+    };
+    // A span's bounds are character boundaries: a `.` is one byte.
     let token = |i: usize| {
-        let start = match i {
-            0 => 0,
-            _ => dots.ends[i - 1] + 1,
-        };
-        reply.get(start..dots.ends[i]).unwrap_or_default()
+        let (start, end) = span(i);
+        reply.get(start..end).unwrap_or_default()
     };
     let count = dots.count;
     if count < 2 || [token(0), token(1)] != ACK_PREFIX {
@@ -170,12 +212,12 @@ pub fn parse_ref(reply: &str) -> Result<AckInfo<'_>, MetadataError> {
     }
     let (domain, first) = match count {
         9 => (None, 2),
-        n if n >= 11 => (Some(token(2)).filter(|d| *d != NO_DOMAIN), 4),
+        n if n >= 11 => (Some(span(2)).filter(|_| token(2) != NO_DOMAIN), 4),
         n => return Err(MetadataError::TokenCount(n)),
     };
-    Ok(AckInfo {
-        stream: token(first),
-        consumer: token(first + 1),
+    Ok(AckSpans {
+        stream: span(first),
+        consumer: span(first + 1),
         domain,
         delivered: number("delivered", token(first + 2))?,
         stream_sequence: number("stream sequence", token(first + 3))?,

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use crate::proto::Message;
 
-use super::ack::{self, AckInfo};
+use super::ack::{self, AckSpans};
 use super::api::{
     validate_name, AckPolicy, ApiError, ApiErrorKind, ConsumerConfig, ConsumerInfo,
     CreateConsumerRequest, DeliverPolicy, NameError, NameKind, ReplayPolicy,
@@ -393,6 +393,8 @@ pub struct OrderedConsumer {
     phase: Phase,
     previous: Option<Follow>,
     last_sseq: u64,
+    /// The ack metadata of the last message delivered.
+    last_delivered: Option<AckSpans>,
     resume_from: Option<u64>,
     created_once: bool,
     first: Option<FirstConsumer>,
@@ -452,6 +454,7 @@ impl OrderedConsumer {
             phase: Phase::Disconnected,
             previous: None,
             last_sseq: 0,
+            last_delivered: None,
             resume_from: None,
             created_once: false,
             first: None,
@@ -472,6 +475,13 @@ impl OrderedConsumer {
     /// The stream sequence of the last message delivered (0: none yet).
     pub fn last_stream_sequence(&self) -> u64 {
         self.last_sseq
+    }
+
+    /// The ack metadata of the last message delivered (the one the last
+    /// [`OrderedReceived::Deliver`] was for), read once here: its names are spans of that
+    /// message's reply subject ([`AckSpans::info`]).
+    pub fn last_delivered(&self) -> Option<&AckSpans> {
+        self.last_delivered.as_ref()
     }
 
     /// Messages delivered so far.
@@ -769,13 +779,13 @@ impl OrderedConsumer {
         if let Some(status) = PullStatus::from_message(message) {
             return self.on_status(message, status);
         }
-        let Some(meta) = message
-            .reply
-            .as_ref()
-            .and_then(|reply| ack::parse_ref(reply.as_str()).ok())
-        else {
+        let Some(reply) = message.reply.as_ref().map(|reply| reply.as_str()) else {
             return dropped(Dropped::NotJetStream);
         };
+        let Ok(spans) = ack::parse_spans(reply) else {
+            return dropped(Dropped::NotJetStream);
+        };
+        let meta = spans.info(reply);
         match &mut self.phase {
             Phase::Active(active) if active.follow.name == meta.consumer => {
                 match &mut active.reader {
@@ -797,7 +807,7 @@ impl OrderedConsumer {
                 active.follow.expected_cseq += 1;
                 // The replacement has taken over: the consumer it replaced is done.
                 self.previous = None;
-                return self.accept(meta);
+                return self.accept(meta.stream_sequence, spans);
             }
             Phase::Creating {
                 name, early, gap, ..
@@ -810,7 +820,7 @@ impl OrderedConsumer {
                 }
                 *early += 1;
                 self.previous = None;
-                return self.accept(meta);
+                return self.accept(meta.stream_sequence, spans);
             }
             _ => {}
         }
@@ -821,7 +831,7 @@ impl OrderedConsumer {
                     return dropped(Dropped::Stale);
                 }
                 previous.expected_cseq += 1;
-                self.accept(meta)
+                self.accept(meta.stream_sequence, spans)
             }
             _ => dropped(Dropped::Stale),
         }
@@ -874,16 +884,15 @@ impl OrderedConsumer {
     }
 
     /// A message in consumer order: delivered unless its stream sequence already was.
-    fn accept(&mut self, meta: AckInfo<'_>) -> OrderedReceived {
-        if meta.stream_sequence <= self.last_sseq {
+    fn accept(&mut self, stream_sequence: u64, spans: AckSpans) -> OrderedReceived {
+        if stream_sequence <= self.last_sseq {
             return OrderedReceived::Dropped(Dropped::Duplicate);
         }
-        self.last_sseq = meta.stream_sequence;
-        self.resume_from = Some(meta.stream_sequence.saturating_add(1));
+        self.last_sseq = stream_sequence;
+        self.last_delivered = Some(spans);
+        self.resume_from = Some(stream_sequence.saturating_add(1));
         self.delivered += 1;
-        OrderedReceived::Deliver {
-            stream_sequence: meta.stream_sequence,
-        }
+        OrderedReceived::Deliver { stream_sequence }
     }
 
     /// Acts on what the current pull reported.

@@ -190,14 +190,15 @@ impl<D: WatchDecoder> Watcher<D> {
         if self.finished {
             return;
         }
-        // The ordered consumer delivers only messages whose ack subject it could read.
-        let Some(meta) = message
-            .reply
-            .as_ref()
-            .and_then(|r| ack::parse_ref(r.as_str()).ok())
+        // The ordered consumer delivers only messages whose ack subject it could read, and
+        // each `Deliver` is drained right after the input that produced it: the last
+        // metadata it read is this message's.
+        let (Some(reply), Some(spans)) = (message.reply.as_ref(), self.consume.last_delivered())
         else {
             return;
         };
+        let meta = spans.info(reply.as_str());
+        debug_assert_eq!(Ok(meta), ack::parse_ref(reply.as_str()));
         let mut from_first = true;
         match self.consume.first_consumer() {
             Some(first) if first.name == meta.consumer => self.first_count += 1,

@@ -35,9 +35,15 @@ pub(crate) fn parse_number(bytes: &[u8]) -> Option<u64> {
         return None;
     }
     if bytes.len() < 20 {
-        // Up to 19 digits cannot overflow.
+        // Up to 19 digits cannot overflow. Long numbers (a timestamp's 19 digits) go eight
+        // digits at a time.
         let mut n: u64 = 0;
-        for &b in bytes {
+        let mut words = bytes.chunks_exact(8);
+        for word in words.by_ref() {
+            let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
+            n = n * 100_000_000 + eight_digits(word)?;
+        }
+        for &b in words.remainder() {
             let digit = b.wrapping_sub(b'0');
             if digit > 9 {
                 return None;
@@ -54,4 +60,58 @@ pub(crate) fn parse_number(bytes: &[u8]) -> Option<u64> {
         n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
     }
     Some(n)
+}
+
+/// The value of eight ASCII digits read little-endian from memory (the first digit in the
+/// low byte), or `None` if any byte is not a digit.
+#[inline(always)]
+fn eight_digits(word: u64) -> Option<u64> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0xf0f0_f0f0_f0f0_f0f0;
+    // A digit's high nibble is 3, and adding 6 to its low nibble does not carry into it.
+    if word & HIGH != 0x30 * ONES || word.wrapping_add(6 * ONES) & HIGH != 0x30 * ONES {
+        return None;
+    }
+    // Pairs, then quads, then the whole: each step multiplies the higher-order half and
+    // adds the lower, within lanes that cannot overflow.
+    let v = word - 0x30 * ONES;
+    let v = (v * 10 + (v >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let v = (v * 100 + (v >> 16)) & 0x0000_ffff_0000_ffff;
+    Some((v * 10_000 + (v >> 32)) & 0xffff_ffff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_as_the_standard_parser_reads_them() {
+        let mut rng = crate::rng::Rng::new(5);
+        let letters = b"0123456789012345678901234567890123456789 x/:";
+        for _ in 0..200_000 {
+            let len = rng.below(23) as usize;
+            let text: Vec<u8> = (0..len)
+                .map(|_| letters[rng.below(letters.len() as u64) as usize])
+                .collect();
+            let text = String::from_utf8(text).unwrap();
+            // At most 20 digits, leading zeros counted.
+            let all_digits = len <= 20 && text.bytes().all(|b| b.is_ascii_digit());
+            let want = all_digits.then(|| text.parse::<u64>().ok()).flatten();
+            assert_eq!(parse_number(text.as_bytes()), want, "{text:?}");
+        }
+        for n in [
+            0,
+            9,
+            10,
+            12_345_678,
+            99_999_999,
+            100_000_000,
+            1_700_000_000_123_456_789,
+        ] {
+            assert_eq!(parse_number(n.to_string().as_bytes()), Some(n));
+        }
+        assert_eq!(parse_number(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_number(b"18446744073709551616"), None);
+        assert_eq!(parse_number(b"0000000000000000000000"), None);
+    }
 }

@@ -162,7 +162,7 @@ fn poll_entry(
     caught_up: &mut bool,
 ) -> Poll<Option<Result<Entry, Error>>> {
     loop {
-        return Poll::Ready(match inner.poll_item_with(cx, |_, item| item) {
+        return Poll::Ready(match inner.poll_item(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Some(Ok(WatchItem::CaughtUp))) => {
                 *caught_up = true;
@@ -185,7 +185,7 @@ impl Stream for WatchItems {
     type Item = Result<WatchItem, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
-        self.inner.poll_item_with(cx, |_, item| item)
+        self.inner.poll_item(cx)
     }
 }
 

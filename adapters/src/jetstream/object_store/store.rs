@@ -267,7 +267,7 @@ fn poll_record(
     cx: &mut TaskContext<'_>,
 ) -> Poll<Option<Result<ObjectInfo, Error>>> {
     loop {
-        return Poll::Ready(match inner.poll_item_with(cx, |_, item| item) {
+        return Poll::Ready(match inner.poll_item(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Some(Ok(WatchItem::CaughtUp))) => continue,
             Poll::Ready(Some(Ok(WatchItem::Entry(info)))) => Some(Ok(info)),

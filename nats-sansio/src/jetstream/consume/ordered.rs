@@ -14,6 +14,7 @@ use bytes::Bytes;
 
 use super::Outputs;
 use crate::connection::RequestError;
+use crate::jetstream::ack::AckSpans;
 use crate::jetstream::api::{
     parse_response, ApiPrefix, ConsumerInfo, CreateConsumerRequest, ResponseError,
 };
@@ -95,6 +96,13 @@ impl OrderedConsume {
     /// The first consumer created and its backlog then, once its creation was confirmed.
     pub fn first_consumer(&self) -> Option<&FirstConsumer> {
         self.machine.first_consumer()
+    }
+
+    /// The ack metadata of the last message delivered
+    /// ([`OrderedConsumer::last_delivered`]): what a machine built on this one reads of
+    /// each `Deliver` it takes, right after the input that produced it.
+    pub fn last_delivered(&self) -> Option<&AckSpans> {
+        self.machine.last_delivered()
     }
 
     /// How many times the consumer was replaced.
