@@ -130,19 +130,8 @@ impl Driver {
         }
         let read = match (self.stream.as_mut(), self.lent.as_mut()) {
             (Some(stream), Some(lent)) => {
-                let buf = lent.buf_mut();
-                let start = buf.len();
                 let want = self.read_size;
-                // The room a read fills must be initialized: zeroing it is cheaper than
-                // copying every byte read from a buffer of our own.
-                buf.resize(start + want, 0);
-                let polled = stream.poll_read(cx, &mut buf[start..]);
-                let got = match polled {
-                    Poll::Ready(Ok(n)) => n,
-                    _ => 0,
-                };
-                buf.truncate(start + got);
-                match polled {
+                match stream.poll_read_buf(cx, lent.buf_mut(), want) {
                     Poll::Pending => Read::Nothing,
                     Poll::Ready(Ok(0)) => Read::Closed("connection closed by server".into()),
                     Poll::Ready(Ok(n)) => {

@@ -11,6 +11,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use bytes::BytesMut;
+
 #[cfg(any(feature = "smol", feature = "async-std"))]
 pub(crate) mod async_io;
 #[cfg(any(feature = "smol", feature = "async-std"))]
@@ -64,6 +66,27 @@ pub trait AsyncTimer: Send + Debug + 'static {
 pub trait AsyncStream: Send + Debug + 'static {
     /// Reads into `buf`; `Ok(0)` is the end of the stream.
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
+
+    /// Reads at most `max` bytes and appends them to `buf` (which has room for them),
+    /// returning how many. The provided method zeroes the room first and reads into it with
+    /// [`poll_read`](Self::poll_read); a stream that can read into memory not yet written
+    /// overrides it and saves that pass over every byte received.
+    fn poll_read_buf(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+        max: usize,
+    ) -> Poll<io::Result<usize>> {
+        let start = buf.len();
+        buf.resize(start + max, 0);
+        let polled = self.poll_read(cx, &mut buf[start..]);
+        let got = match polled {
+            Poll::Ready(Ok(n)) => n,
+            _ => 0,
+        };
+        buf.truncate(start + got);
+        polled
+    }
     /// Writes from the slices, returning how many bytes were taken.
     fn poll_write_vectored(
         &mut self,

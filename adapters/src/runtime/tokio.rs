@@ -7,7 +7,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use bytes::{BufMut, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Sleep;
 
@@ -86,6 +87,19 @@ impl AsyncStream for Stream {
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,
         }
+    }
+
+    fn poll_read_buf(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+        max: usize,
+    ) -> Poll<io::Result<usize>> {
+        // tokio reads into the buffer's spare room as it is (no zeroing) and counts in what
+        // arrived; one poll of its read is one read of the socket.
+        let mut room = buf.limit(max);
+        let read = self.0.read_buf(&mut room);
+        std::pin::pin!(read).poll(cx)
     }
 
     fn poll_write_vectored(
