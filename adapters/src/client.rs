@@ -323,7 +323,7 @@ impl Client {
             headers,
             timeout,
         } = request;
-        let id = self.shared().command(|state| {
+        let id = self.shared().command_and_write(|state| {
             let id = state
                 .conn
                 .request(now, subject, headers.as_ref(), payload, timeout)?;
@@ -348,7 +348,7 @@ impl Client {
         max_in_flight: usize,
     ) -> Poll<Result<PendingReply, RequestError>> {
         let now = self.now();
-        let state = &mut *self.shared().lock();
+        let mut state = self.shared().lock();
         if !state.acks_in_flight.has_room(max_in_flight) && state.closed.is_none() {
             state.waiting_for_ack_room.push(cx.waker().clone());
             return Poll::Pending;
@@ -359,7 +359,7 @@ impl Client {
             .request_borrowed(now, subject, headers, payload, Some(timeout))?;
         state.requests.insert(id, Slot::Waiting(None));
         state.acks_in_flight.enter(id);
-        state.wake_driver_for_new_work(before);
+        self.shared().write_now(state, before);
         Poll::Ready(Ok(PendingReply {
             shared: Arc::clone(self.shared()),
             id,

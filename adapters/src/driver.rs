@@ -6,7 +6,10 @@
 //! timers, takes what `poll_transmit` holds (owned chunks, in order, a bounded amount),
 //! dispatches every event and lends the buffer again, then writes what it took without the
 //! lock, so tasks queue their next commands while a write is in the kernel.
-//! What was taken is written before anything taken later, and dropped with its socket. Once
+//! What was taken is written before anything taken later, and dropped with its socket; the
+//! driver takes only while no task holds the write turn (a request with nothing else in
+//! flight is written by its own task, [`Shared::command_and_write`]), and what a task could
+//! not write comes first. Once
 //! the connection is closed, writes happen under the lock, so the close is reported only
 //! after the last byte. The driver sleeps only when a pass made no progress, after
 //! registering its waker with the socket, the timer and the shared state.
@@ -27,20 +30,20 @@ use crate::auth::{Auth, AuthError, Callback};
 use crate::ConnectOptions;
 
 use crate::runtime::{AsyncStream, BoxFuture, DeadlineTimer};
-use crate::shared::{Shared, State};
+use crate::shared::{Shared, State, Writer};
 
 /// Passes per poll before yielding to the executor.
 const BUDGET: usize = 32;
 /// A read asks for this little at first (idle connections stay cheap); the size doubles,
 /// up to the read buffer capacity, each time a read fills it, and halves when a read brings
-/// an eighth of it or less (every read first zeroes the room it offers).
+/// an eighth of it or less (a read into initialized memory first zeroes the room it offers).
 const MIN_READ_SIZE: usize = 1024;
 /// The largest read buffer unless the options say otherwise.
 pub(crate) const DEFAULT_READ_BUFFER_CAPACITY: usize = 64 * 1024;
 /// Slices per vectored write.
-const MAX_SLICES: usize = 64;
+pub(crate) const MAX_SLICES: usize = 64;
 /// The most bytes the driver takes from the machine to write without the lock.
-const TAKE_LIMIT: usize = 256 * 1024;
+pub(crate) const TAKE_LIMIT: usize = 256 * 1024;
 
 /// Drives one connection until it is closed.
 pub(crate) struct Driver {
@@ -162,7 +165,10 @@ impl Driver {
         let now = shared.runtime.now();
         let mut progressed = connected.is_some();
         match connected {
-            Some(Ok(())) => state.conn.handle_connected(now),
+            Some(Ok(())) => {
+                state.direct = self.stream.as_ref().and_then(|s| s.direct_writer());
+                state.conn.handle_connected(now);
+            }
             Some(Err(reason)) => state.conn.handle_connect_failed(now, &reason),
             None => {}
         }
@@ -180,7 +186,7 @@ impl Driver {
             }
             Read::Closed(reason) => {
                 progressed = true;
-                self.drop_stream();
+                self.drop_stream(&mut state);
                 state.conn.handle_disconnected(now, &reason);
             }
         }
@@ -203,10 +209,13 @@ impl Driver {
         }
         if self.lingering
             && (self.stream.is_none()
-                || (self.taken.is_empty() && state.conn.poll_transmit().is_none()))
+                || (self.taken.is_empty()
+                    && state.writer != Writer::Task
+                    && state.handoff.is_empty()
+                    && state.conn.poll_transmit().is_none()))
         {
             self.lingering = false;
-            self.drop_stream();
+            self.drop_stream(&mut state);
             // Asking for output again may have finished the close.
             while let Some(event) = state.conn.poll_event() {
                 progressed = true;
@@ -225,7 +234,7 @@ impl Driver {
                 Ok(wrote) => progressed |= wrote,
                 Err(reason) => {
                     let mut state = shared.lock();
-                    self.drop_stream();
+                    self.drop_stream(&mut state);
                     state
                         .conn
                         .handle_disconnected(shared.runtime.now(), &reason);
@@ -236,19 +245,45 @@ impl Driver {
         progressed
     }
 
-    /// Forgets the socket, what was taken for it and the buffer lent for it.
-    fn drop_stream(&mut self) {
+    /// Forgets the socket, what was taken for it (by the driver or a task) and the buffer
+    /// lent for it.
+    fn drop_stream(&mut self, state: &mut State) {
         self.stream = None;
         self.lent = None;
         self.taken.clear();
         self.taken_len = 0;
+        state.direct = None;
+        state.handoff.clear();
+        if state.writer == Writer::Driver {
+            state.writer = Writer::Idle;
+        }
     }
 
-    /// Takes what the machine holds for the socket, up to a bound, as owned chunks.
+    /// Takes what the machine holds for the socket, up to a bound, as owned chunks, after
+    /// what a task left: unless a task holds the write turn (it wakes the driver when it
+    /// gives it back). Holding bytes, the driver holds the turn; it gives it back once it
+    /// has written them all.
     fn take_output(&mut self, state: &mut State) {
         if self.stream.is_none() {
             return;
         }
+        match state.writer {
+            Writer::Task => return,
+            Writer::Driver if self.taken.is_empty() => state.writer = Writer::Idle,
+            _ => {}
+        }
+        while let Some(chunk) = state.handoff.pop_front() {
+            self.taken_len += chunk.len();
+            self.taken.push_back(chunk);
+        }
+        self.take_from_machine(state);
+        if !self.taken.is_empty() {
+            state.writer = Writer::Driver;
+        }
+    }
+
+    /// The machine's part of [`take_output`](Self::take_output).
+    fn take_from_machine(&mut self, state: &mut State) {
         while self.taken_len < TAKE_LIMIT && self.taken.len() < MAX_SLICES {
             let Some(buf) = state.conn.poll_transmit() else {
                 return;
@@ -306,7 +341,7 @@ impl Driver {
             any = true;
             match directive {
                 Directive::Connect { server } => {
-                    self.drop_stream();
+                    self.drop_stream(state);
                     self.authenticating = None;
                     let runtime = &self.shared.runtime;
                     self.connecting = Some(match self.local_address {
@@ -321,7 +356,7 @@ impl Driver {
                     // publishes are written (or it gives up on them and counts them).
                     self.lingering = state.conn.is_closed() && self.stream.is_some();
                     if !self.lingering {
-                        self.drop_stream();
+                        self.drop_stream(state);
                     }
                 }
                 Directive::Authenticate { nonce, request } => match &self.auth {
@@ -339,12 +374,20 @@ impl Driver {
     }
 
     /// Under the lock: writes what was taken, then what the machine holds, until it has
-    /// nothing more or the socket pushes back.
+    /// nothing more or the socket pushes back (or a task holds the write turn: it wakes the
+    /// driver when it gives it back).
     fn write(&mut self, state: &mut State, cx: &mut Context<'_>) -> bool {
+        if state.writer == Writer::Task {
+            return false;
+        }
+        while let Some(chunk) = state.handoff.pop_front() {
+            self.taken_len += chunk.len();
+            self.taken.push_back(chunk);
+        }
         let mut progressed = match self.write_taken(cx) {
             Ok(wrote) => wrote,
             Err(reason) => {
-                self.drop_stream();
+                self.drop_stream(state);
                 state
                     .conn
                     .handle_disconnected(self.shared.runtime.now(), &reason);
@@ -352,7 +395,11 @@ impl Driver {
             }
         };
         if !self.taken.is_empty() {
+            state.writer = Writer::Driver;
             return progressed;
+        }
+        if state.writer == Writer::Driver {
+            state.writer = Writer::Idle;
         }
         let Some(stream) = self.stream.as_mut() else {
             return progressed;
@@ -373,7 +420,7 @@ impl Driver {
                 }
                 Poll::Ready(Err(e)) => e.to_string(),
             };
-            self.drop_stream();
+            self.drop_stream(state);
             state
                 .conn
                 .handle_disconnected(self.shared.runtime.now(), &reason);
@@ -398,8 +445,19 @@ impl Future for Driver {
             if finished {
                 return Poll::Ready(());
             }
-            let deadline = this.shared.lock().conn.poll_timeout();
             let now = this.shared.runtime.now();
+            let deadline = {
+                let mut state = this.shared.lock();
+                // An earlier deadline still ahead stays armed rather than the timer moving
+                // later: one early wake-up is cheaper than a wake-up from every request that
+                // brings the later deadline back (a request's timeout, once per request).
+                let deadline = match (state.armed, state.conn.poll_timeout()) {
+                    (Some(armed), Some(wanted)) if armed > now && armed < wanted => Some(armed),
+                    (_, wanted) => wanted,
+                };
+                state.armed = deadline;
+                deadline
+            };
             if this.timer.poll(cx, deadline, now).is_ready() {
                 continue;
             }

@@ -3,12 +3,19 @@
 //!
 //! Invariant: every access to the machine happens under the lock, and whoever changes what the
 //! machine has to send (a command) wakes the driver when the outbound queue went from empty
-//! to non-empty; the driver turns every event into a result in a slot or a wake-up, so no
-//! waiting future misses its event.
+//! to non-empty, or writes it itself: one writer at a time holds the write turn ([`Writer`]),
+//! taken and given back under the lock, so bytes reach the socket in the order they left the
+//! machine; a task that gives the turn back with bytes unwritten or output waiting wakes the
+//! driver. The driver turns every event into a result in a slot or a wake-up, so no waiting
+//! future misses its event.
 
 use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use bytes::{Buf, Bytes};
 
 use nats_sansio::connection::{
     ConnectionError, ConnectionState, FlushError, FlushId, RequestError, RequestId, Sid,
@@ -18,7 +25,8 @@ use nats_sansio::jetstream::publish::AckWindow;
 use nats_sansio::proto::Message;
 use nats_sansio::{Connection, ConnectionEvent, Event};
 
-use crate::runtime::Runtime;
+use crate::driver::{MAX_SLICES, TAKE_LIMIT};
+use crate::runtime::{DirectWrite, Runtime};
 
 /// A result a future is waiting for.
 #[derive(Debug)]
@@ -90,6 +98,68 @@ pub(crate) struct State {
     waiting_for_no_acks: Vec<Waker>,
     /// Link watchers (consumer streams), woken whenever the link goes down or comes up.
     pub(crate) link_watchers: IdMap<u64, Waker>,
+    /// Who holds the one write turn: bytes taken from the machine are written by one
+    /// writer at a time, so they reach the socket in the order they were taken.
+    pub(crate) writer: Writer,
+    /// The current socket's direct writer, while the driver has a socket.
+    pub(crate) direct: Option<Arc<dyn DirectWrite>>,
+    /// What a task took and could not write, for the driver to write before anything else
+    /// (always for the current socket: the rest of a lost socket's is dropped).
+    pub(crate) handoff: VecDeque<Bytes>,
+    /// The deadline the driver's timer is armed for (set as it goes to sleep).
+    pub(crate) armed: Option<Instant>,
+    /// An empty queue with room, lent to each task write so that it allocates nothing.
+    spare: VecDeque<Bytes>,
+}
+
+/// Who holds the write turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Writer {
+    /// Nobody: the driver takes and writes as usual, or a task may write directly.
+    Idle,
+    /// The driver holds bytes it took and has not written.
+    Driver,
+    /// A task is writing what it took; it hands back the rest and wakes the driver.
+    Task,
+}
+
+/// What a task took from the machine to write itself ([`Shared::command_and_write`]).
+struct TaskWrite {
+    writer: Arc<dyn DirectWrite>,
+    chunks: VecDeque<Bytes>,
+    epoch: u64,
+}
+
+impl TaskWrite {
+    /// Writes until everything is written or the socket takes no more; what is left stays
+    /// in `chunks` (a failed socket is the driver's to notice on its next read or write).
+    fn write(&mut self) {
+        while !self.chunks.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let mut n = 0;
+            for chunk in self.chunks.iter().take(MAX_SLICES) {
+                slices[n] = IoSlice::new(chunk);
+                n += 1;
+            }
+            let mut written = match self.writer.try_write_vectored(&slices[..n]) {
+                Ok(0) => return,
+                Ok(written) => written,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return,
+            };
+            while written > 0 {
+                let Some(front) = self.chunks.front_mut() else {
+                    break;
+                };
+                let step = written.min(front.len());
+                front.advance(step);
+                written -= step;
+                if front.is_empty() {
+                    self.chunks.pop_front();
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -120,6 +190,11 @@ impl Shared {
                 waiting_for_ack_room: Vec::new(),
                 waiting_for_no_acks: Vec::new(),
                 link_watchers: IdMap::default(),
+                writer: Writer::Idle,
+                direct: None,
+                handoff: VecDeque::new(),
+                armed: None,
+                spare: VecDeque::new(),
             }),
             runtime,
         })
@@ -141,6 +216,48 @@ impl Shared {
         state.wake_driver_for_new_work(before);
         result
     }
+
+    /// Runs a command whose output its task will wait on (a request with nothing else in
+    /// flight), and writes that output from this task when nobody else is writing: the
+    /// driver is neither woken nor given a pass for it. Anything the socket does not take
+    /// at once goes to the driver, as after [`command`](Self::command).
+    pub(crate) fn command_and_write<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let mut state = self.lock();
+        let before = state.work_mark();
+        let result = f(&mut state);
+        self.write_now(state, before);
+        result
+    }
+
+    /// The end of a command run under `state` since `before`: its output written by this
+    /// task when it may ([`command_and_write`](Self::command_and_write)), else the driver
+    /// woken for it.
+    pub(crate) fn write_now(&self, mut state: MutexGuard<'_, State>, before: WorkMark) {
+        let Some(mut task) = state.take_for_task(before) else {
+            state.wake_driver_for_new_work(before);
+            return;
+        };
+        drop(state);
+        task.write();
+        let mut state = self.lock();
+        state.writer = Writer::Idle;
+        if !task.chunks.is_empty() && task.epoch == state.conn.socket_epoch() {
+            // The hand-off queue is empty: the task's rest takes its place.
+            std::mem::swap(&mut state.handoff, &mut task.chunks);
+        }
+        task.chunks.clear();
+        state.spare = task.chunks;
+        // The driver took nothing while the turn was ours: what came meanwhile is its now.
+        let more = !state.handoff.is_empty() || state.conn.pending_bytes() > 0;
+        if more {
+            state.wake_driver();
+        } else {
+            state.wake_driver_for_new_work(WorkMark {
+                was_empty: true,
+                ..before
+            });
+        }
+    }
 }
 
 /// What the driver last saw: whether the outbound queue was empty, and its deadline.
@@ -160,10 +277,11 @@ impl State {
     }
 
     /// Wakes the driver if the command gave it new work: output where there was none, or
-    /// an earlier deadline than it sleeps on.
+    /// an earlier deadline than it sleeps on (the one it armed, else the machine's before
+    /// the command).
     pub(crate) fn wake_driver_for_new_work(&self, before: WorkMark) {
         let new_output = before.was_empty && self.conn.pending_bytes() > 0;
-        let earlier_deadline = match (self.conn.poll_timeout(), before.deadline) {
+        let earlier_deadline = match (self.conn.poll_timeout(), self.armed.or(before.deadline)) {
             (Some(now), Some(then)) => now < then,
             (Some(_), None) => true,
             _ => false,
@@ -171,6 +289,44 @@ impl State {
         if new_output || earlier_deadline {
             self.wake_driver();
         }
+    }
+
+    /// Takes what the machine has to send for a task to write itself, if it may: the
+    /// command made the first output, nobody holds the write turn or left bytes for the
+    /// driver, a socket is there, and this is the only request waiting for a reply. The
+    /// turn is the task's until it gives it back.
+    fn take_for_task(&mut self, before: WorkMark) -> Option<TaskWrite> {
+        if !before.was_empty
+            || self.writer != Writer::Idle
+            || !self.handoff.is_empty()
+            || self.requests.len() != 1
+        {
+            return None;
+        }
+        let writer = Arc::clone(self.direct.as_ref()?);
+        let mut chunks = std::mem::take(&mut self.spare);
+        let mut taken = 0;
+        while taken < TAKE_LIMIT && chunks.len() < MAX_SLICES {
+            let Some(buf) = self.conn.poll_transmit() else {
+                break;
+            };
+            let n = buf.chunk().len();
+            if n == 0 {
+                break;
+            }
+            chunks.push_back(buf.copy_to_bytes(n));
+            taken += n;
+        }
+        if chunks.is_empty() {
+            self.spare = chunks;
+            return None;
+        }
+        self.writer = Writer::Task;
+        Some(TaskWrite {
+            writer,
+            chunks,
+            epoch: self.conn.socket_epoch(),
+        })
     }
 
     /// Wakes the driver (after a command that may have produced a directive).
@@ -382,5 +538,156 @@ pub(crate) fn poll_first_connect(
             *waker = Some(cx.waker().clone());
             Poll::Pending
         }
+    }
+}
+
+#[cfg(all(test, feature = "tokio"))]
+mod tests {
+    use std::io;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use nats_sansio::connection::{Directive, Options};
+
+    use super::*;
+
+    const INFO: &[u8] = b"INFO {\"server_id\":\"s\",\"version\":\"2.11.0\",\"proto\":1,\"headers\":true,\"max_payload\":1048576}\r\n";
+
+    /// A socket that takes `room` bytes in all, then would block; it keeps what it took.
+    #[derive(Debug)]
+    struct Recorder {
+        room: usize,
+        bytes: Mutex<Vec<u8>>,
+    }
+
+    impl DirectWrite for Recorder {
+        fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            let mut bytes = self.bytes.lock().unwrap();
+            let mut taken = 0;
+            for buf in bufs {
+                let n = buf.len().min(self.room - bytes.len());
+                bytes.extend_from_slice(&buf[..n]);
+                taken += n;
+            }
+            match taken {
+                0 => Err(io::ErrorKind::WouldBlock.into()),
+                n => Ok(n),
+            }
+        }
+    }
+
+    /// Shared state around a machine that completed its handshake (what it sent for it
+    /// taken), with `direct` as the socket's direct writer.
+    fn connected(direct: &Arc<Recorder>) -> Arc<Shared> {
+        let runtime: Arc<dyn Runtime> = Arc::new(crate::runtime::tokio::TokioRuntime);
+        let now = runtime.now();
+        let mut options = Options::new("nats://127.0.0.1:4222").unwrap();
+        options.seed = Some(7);
+        let mut conn = Connection::new(options, now).unwrap();
+        assert!(matches!(
+            conn.poll_directive(),
+            Some(Directive::Connect { .. })
+        ));
+        conn.handle_connected(now);
+        conn.handle_received(now, INFO);
+        while let Some(buf) = conn.poll_transmit() {
+            let n = buf.chunk().len();
+            buf.advance(n);
+        }
+        conn.handle_received(now, b"PONG\r\n");
+        let shared = Shared::new(conn, runtime);
+        shared.lock().direct = Some(Arc::clone(direct) as Arc<dyn DirectWrite>);
+        shared
+    }
+
+    fn recorder(room: usize) -> Arc<Recorder> {
+        Arc::new(Recorder {
+            room,
+            bytes: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Starts a request as the client does, its output written by this task if it may.
+    fn request(shared: &Shared, subject: &str) {
+        let now = shared.runtime.now();
+        shared.command_and_write(|state| {
+            let timeout = Some(Duration::from_secs(5));
+            let id = state
+                .conn
+                .request(now, subject, None, "?".into(), timeout)
+                .unwrap();
+            state.requests.insert(id, Slot::Waiting(None));
+        });
+    }
+
+    fn written(direct: &Recorder) -> String {
+        String::from_utf8_lossy(&direct.bytes.lock().unwrap()).into_owned()
+    }
+
+    #[test]
+    fn a_lone_request_is_written_by_its_task() {
+        let direct = recorder(usize::MAX);
+        let shared = connected(&direct);
+        request(&shared, "service");
+        assert!(
+            written(&direct).contains("PUB service "),
+            "{}",
+            written(&direct)
+        );
+        let state = shared.lock();
+        assert_eq!(state.writer, Writer::Idle);
+        assert!(state.handoff.is_empty());
+        assert_eq!(state.conn.pending_bytes(), 0);
+    }
+
+    #[test]
+    fn a_task_writes_only_with_the_turn_free_and_nothing_older_waiting() {
+        let blocked: [fn(&mut State); 4] = [
+            |state| state.writer = Writer::Driver,
+            |state| state.writer = Writer::Task,
+            |state| state.handoff.push_back(Bytes::from_static(b"PING\r\n")),
+            |state| {
+                let id = state
+                    .conn
+                    .request(Instant::now(), "other", None, "?".into(), None)
+                    .unwrap();
+                state.requests.insert(id, Slot::Waiting(None));
+            },
+        ];
+        for block in blocked {
+            let direct = recorder(usize::MAX);
+            let shared = connected(&direct);
+            block(&mut shared.lock());
+            let before = shared.lock().conn.pending_bytes();
+            request(&shared, "service");
+            assert_eq!(written(&direct), "", "the task wrote out of turn");
+            assert!(
+                shared.lock().conn.pending_bytes() > before,
+                "left to the driver"
+            );
+        }
+        // Older output waiting for the driver: the request queues behind it.
+        let direct = recorder(usize::MAX);
+        let shared = connected(&direct);
+        shared.command(|state| state.conn.publish("first", None, None, "1".into()).unwrap());
+        request(&shared, "service");
+        assert_eq!(written(&direct), "");
+    }
+
+    #[test]
+    fn what_the_socket_does_not_take_goes_to_the_driver_first() {
+        let direct = recorder(10);
+        let shared = connected(&direct);
+        request(&shared, "service");
+        assert_eq!(written(&direct).len(), 10);
+        let state = shared.lock();
+        assert_eq!(state.writer, Writer::Idle);
+        let rest: Vec<u8> = state.handoff.iter().flat_map(|b| b.to_vec()).collect();
+        let whole = written(&direct) + &String::from_utf8_lossy(&rest);
+        assert!(
+            whole.starts_with("SUB ") || whole.starts_with("PUB service "),
+            "{whole}"
+        );
+        assert!(whole.contains("PUB service "), "{whole}");
     }
 }

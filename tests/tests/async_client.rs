@@ -580,6 +580,7 @@ on_every_runtime!(
     bad_ca_pem_is_a_config_error_before_any_socket,
     token_url_and_nkey_auth,
     retry_on_initial_connect_buffers_until_the_server_is_up,
+    each_task_keeps_its_order_across_publishes_and_requests,
 );
 
 /// Dropping the last clone outside any runtime still delivers what was published and closes
@@ -649,4 +650,88 @@ async fn retry_on_initial_connect_buffers_until_the_server_is_up(rt: Rt) {
     .await;
     let msg = next_message(&mut sub, "the buffered message").await;
     assert_eq!(&msg.payload[..], b"before the server");
+}
+
+/// The same scenario with the tasks on tokio's multi-thread runtime, so that they write
+/// from several threads at once.
+#[test]
+fn each_task_keeps_its_order_on_a_multi_thread_runtime() {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(each_task_keeps_its_order_across_publishes_and_requests(
+            Rt::Tokio,
+        ));
+}
+
+/// Several tasks share one client (default options), each publishing and, every third
+/// message, requesting on its own subject, while one more publishes 32 KiB messages (the
+/// driver is often writing): another client sees each task's messages whole and in the order
+/// the task issued them, and answers the requests. A request with nothing else in flight is
+/// written by its own task, everything else by the driver; the one write turn must keep the
+/// bytes in order, never two writers at once.
+async fn each_task_keeps_its_order_across_publishes_and_requests(rt: Rt) {
+    const TASKS: usize = 4;
+    const EACH: u32 = 300;
+    const LARGE: usize = 32 * 1024;
+    let (_server, client, other) = server_and_two_clients(rt).await;
+    let mut seen = other.subscribe("order.*").await.unwrap();
+    other.flush().await.unwrap();
+    let check = rt.spawn(async move {
+        let mut next = [0u32; TASKS + 1];
+        for _ in 0..(TASKS + 1) * EACH as usize {
+            let msg = next_message(&mut seen, "the next message").await;
+            let task: usize = msg.subject.as_str()["order.".len()..].parse().unwrap();
+            let text = std::str::from_utf8(&msg.payload).unwrap();
+            let seq: u32 = text.trim_end_matches('.').parse().unwrap();
+            assert_eq!(seq, next[task], "task {task}'s messages out of order");
+            if task == TASKS {
+                assert_eq!(msg.payload.len(), LARGE, "a large message whole");
+            }
+            next[task] += 1;
+            if let Some(reply) = &msg.reply {
+                other
+                    .publish(reply.as_str(), msg.payload.clone())
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+    let large = {
+        let client = client.clone();
+        rt.spawn(async move {
+            for seq in 0..EACH {
+                let mut payload = format!("{seq}").into_bytes();
+                payload.resize(LARGE, b'.');
+                let subject = format!("order.{TASKS}");
+                client.publish(&subject, payload.into()).await.unwrap();
+            }
+        })
+    };
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let client = client.clone();
+            rt.spawn(async move {
+                let subject = format!("order.{task}");
+                for seq in 0..EACH {
+                    let payload = seq.to_string();
+                    if seq % 3 == 2 {
+                        let reply = client.request(&subject, payload.clone().into()).await;
+                        assert_eq!(&reply.unwrap().payload[..], payload.as_bytes());
+                    } else {
+                        client.publish(&subject, payload.into()).await.unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    within(WAIT * 3, "every task's messages in order", async {
+        for task in tasks {
+            task.await;
+        }
+        large.await;
+        check.await;
+    })
+    .await;
 }

@@ -1,8 +1,9 @@
 //! smol and async-std, which share async-io's reactor and sockets and differ only in how they
 //! spawn. Timers come from our own timer thread (`timer_thread`), not async-io's.
 
-use std::io::{self, IoSlice};
+use std::io::{self, IoSlice, Write};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -13,7 +14,7 @@ use async_net::TcpStream;
 use futures_lite::{AsyncRead, AsyncWrite};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::{AsyncStream, AsyncTimer, BoxFuture, Runtime};
+use super::{AsyncStream, AsyncTimer, BoxFuture, DirectWrite, Runtime};
 
 fn connect(host: &str, port: u16) -> BoxFuture<io::Result<Box<dyn AsyncStream>>> {
     let host = host.to_owned();
@@ -126,7 +127,22 @@ impl Runtime for AsyncStdRuntime {
 #[derive(Debug)]
 struct Stream(TcpStream);
 
+/// The direct writer of a [`Stream`]: its socket, written without the reactor (a
+/// non-blocking write that takes what it can).
+#[derive(Debug)]
+struct Direct(Arc<Async<std::net::TcpStream>>);
+
+impl DirectWrite for Direct {
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&mut self.0.get_ref()).write_vectored(bufs)
+    }
+}
+
 impl AsyncStream for Stream {
+    fn direct_writer(&self) -> Option<Arc<dyn DirectWrite>> {
+        Some(Arc::new(Direct(self.0.clone().into())))
+    }
+
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.0).poll_read(cx, buf)
     }

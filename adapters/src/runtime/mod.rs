@@ -8,6 +8,7 @@ use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -62,6 +63,13 @@ pub trait AsyncTimer: Send + Debug + 'static {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()>;
 }
 
+/// A socket's write side that any task may use beside the driver: one attempt that never
+/// waits. Whoever writes holds the client's one write turn, so bytes stay in order.
+pub trait DirectWrite: Send + Sync + Debug {
+    /// Writes what the socket takes at once: how many bytes, `WouldBlock` for none.
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+}
+
 /// A byte stream (a TCP socket).
 pub trait AsyncStream: Send + Debug + 'static {
     /// Reads into `buf`; `Ok(0)` is the end of the stream.
@@ -86,6 +94,13 @@ pub trait AsyncStream: Send + Debug + 'static {
         };
         buf.truncate(start + got);
         polled
+    }
+
+    /// A handle that writes to this socket from another task without waiting
+    /// ([`DirectWrite`]), if the stream has one: a task waiting on a request then writes it
+    /// itself instead of waking the driver. The provided method has none.
+    fn direct_writer(&self) -> Option<Arc<dyn DirectWrite>> {
+        None
     }
     /// Writes from the slices, returning how many bytes were taken.
     fn poll_write_vectored(

@@ -4,15 +4,15 @@ use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 use bytes::{BufMut, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Sleep;
 
-use super::{AsyncStream, AsyncTimer, BoxFuture, Runtime};
+use super::{AsyncStream, AsyncTimer, BoxFuture, DirectWrite, Runtime};
 
 /// Runs the client on the current tokio runtime.
 #[derive(Debug, Clone, Copy, Default)]
@@ -24,7 +24,7 @@ impl Runtime for TokioRuntime {
         Box::pin(async move {
             let stream = TcpStream::connect((host.as_str(), port)).await?;
             stream.set_nodelay(true)?;
-            Ok(Box::new(Stream(stream)) as Box<dyn AsyncStream>)
+            Ok(Box::new(Stream(Arc::new(stream))) as Box<dyn AsyncStream>)
         })
     }
 
@@ -49,7 +49,7 @@ impl Runtime for TokioRuntime {
             })
             .await?;
             stream.set_nodelay(true)?;
-            Ok(Box::new(Stream(stream)) as Box<dyn AsyncStream>)
+            Ok(Box::new(Stream(Arc::new(stream))) as Box<dyn AsyncStream>)
         })
     }
 
@@ -76,16 +76,29 @@ impl AsyncTimer for Timer {
     }
 }
 
+/// The socket, shared with its direct writer: reads and the driver's writes wait on its
+/// readiness, a direct write only tries.
 #[derive(Debug)]
-struct Stream(TcpStream);
+struct Stream(Arc<TcpStream>);
+
+/// The direct writer of a [`Stream`].
+#[derive(Debug)]
+struct Direct(Arc<TcpStream>);
+
+impl DirectWrite for Direct {
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.0.try_write_vectored(bufs)
+    }
+}
 
 impl AsyncStream for Stream {
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        let mut buf = ReadBuf::new(buf);
-        match Pin::new(&mut self.0).poll_read(cx, &mut buf) {
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(buf.filled().len())),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
+        loop {
+            ready!(self.0.poll_read_ready(cx))?;
+            match self.0.try_read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                result => return Poll::Ready(result),
+            }
         }
     }
 
@@ -96,10 +109,18 @@ impl AsyncStream for Stream {
         max: usize,
     ) -> Poll<io::Result<usize>> {
         // tokio reads into the buffer's spare room as it is (no zeroing) and counts in what
-        // arrived; one poll of its read is one read of the socket.
-        let mut room = buf.limit(max);
-        let read = self.0.read_buf(&mut room);
-        std::pin::pin!(read).poll(cx)
+        // arrived.
+        loop {
+            ready!(self.0.poll_read_ready(cx))?;
+            match self.0.try_read_buf(&mut (&mut *buf).limit(max)) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+
+    fn direct_writer(&self) -> Option<Arc<dyn DirectWrite>> {
+        Some(Arc::new(Direct(Arc::clone(&self.0))))
     }
 
     fn poll_write_vectored(
@@ -107,6 +128,12 @@ impl AsyncStream for Stream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+        loop {
+            ready!(self.0.poll_write_ready(cx))?;
+            match self.0.try_write_vectored(bufs) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                result => return Poll::Ready(result),
+            }
+        }
     }
 }

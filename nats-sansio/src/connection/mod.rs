@@ -341,6 +341,14 @@ impl Connection {
         self.outbound.len()
     }
 
+    /// The number of the current socket: it changes each time a socket is connected or
+    /// lost. Bytes taken from [`poll_transmit`](Self::poll_transmit) belong to the socket of
+    /// the epoch they were taken in, and must never be written to another (a driver that
+    /// hands bytes between writers checks it).
+    pub fn socket_epoch(&self) -> u64 {
+        self.socket_epoch
+    }
+
     /// True once the connection is closed for good.
     pub fn is_closed(&self) -> bool {
         self.state == State::Closed

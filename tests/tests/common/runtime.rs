@@ -42,6 +42,22 @@ impl Rt {
         }
     }
 
+    /// Runs `task` on the runtime's executor (on a multi-thread runtime, beside the caller);
+    /// the future returned ends with it.
+    pub(crate) fn spawn(
+        self,
+        task: impl Future<Output = ()> + Send + 'static,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        match self {
+            Rt::Tokio => {
+                let handle = tokio::spawn(task);
+                Box::pin(async move { handle.await.expect("the task ran to its end") })
+            }
+            Rt::Smol => Box::pin(smol::spawn(task)),
+            Rt::AsyncStd => Box::pin(async_std::task::spawn(task)),
+        }
+    }
+
     /// Connects exactly as a user who sets nothing does: the runtime module's `connect`.
     pub(crate) async fn connect(self, url: &str) -> Client {
         let client = match self {
