@@ -180,14 +180,14 @@ struct Short {
     /// Offset of the line end (`\r\n` or `\n`).
     end: usize,
     /// Bit `i` set where byte `i` (before `end`) is a space.
-    spaces: u128,
+    spaces: u64,
     /// Every byte before `end` is ASCII.
     ascii: bool,
 }
 
 impl Short {
     /// How far the one-pass scan looks for the line end.
-    const WIDTH: usize = 128;
+    const WIDTH: usize = 64;
 
     /// Scans the start of `buf`. `Err(at)` when the line is not a short one: no `\n` lies
     /// before `at`, where the search for it may resume.
@@ -213,7 +213,7 @@ impl Short {
             if stop != 0 {
                 // Keep only the bytes before the first stop.
                 let before = (stop & stop.wrapping_neg()) - 1;
-                spaces |= u128::from(gather(space & before)) << at;
+                spaces |= gather(space & before) << at;
                 high |= word & before;
                 let end = at + (stop.trailing_zeros() / 8) as usize;
                 let newline = match buf.get(end) {
@@ -228,7 +228,7 @@ impl Short {
                     ascii: high & 0x8080_8080_8080_8080 == 0,
                 });
             }
-            spaces |= u128::from(gather(space)) << at;
+            spaces |= gather(space) << at;
             high |= word;
         }
         Err(Self::WIDTH)
@@ -239,8 +239,8 @@ impl Short {
     #[inline(always)]
     fn fields(&self, end: usize, op_end: usize) -> Option<Fields> {
         // Non-separator bytes of the arguments: below `end`, at or after `op_end`.
-        let inside = (1u128 << end) - 1;
-        let words = !self.spaces & inside & !((1u128 << op_end) - 1);
+        let inside = (1u64 << end) - 1;
+        let words = !self.spaces & inside & !((1u64 << op_end) - 1);
         let mut starts = words & !(words << 1);
         let mut ends = words & !(words >> 1);
         let n = starts.count_ones() as usize;

@@ -38,12 +38,12 @@ pub(crate) fn parse_number(bytes: &[u8]) -> Option<u64> {
         // Up to 19 digits cannot overflow. Long numbers (a timestamp's 19 digits) go eight
         // digits at a time.
         let mut n: u64 = 0;
-        let mut words = bytes.chunks_exact(8);
-        for word in words.by_ref() {
-            let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
-            n = n * 100_000_000 + eight_digits(word)?;
+        let mut rest = bytes;
+        while let Some((word, tail)) = rest.split_first_chunk::<8>() {
+            n = n * 100_000_000 + eight_digits(u64::from_le_bytes(*word))?;
+            rest = tail;
         }
-        for &b in words.remainder() {
+        for &b in rest {
             let digit = b.wrapping_sub(b'0');
             if digit > 9 {
                 return None;
