@@ -306,28 +306,14 @@ impl Driver {
         let mut wrote = false;
         while !self.taken.is_empty() {
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let mut n = 0;
-            for chunk in self.taken.iter().take(MAX_SLICES) {
-                slices[n] = IoSlice::new(chunk);
-                n += 1;
-            }
+            let n = front_slices(&self.taken, &mut slices);
             match stream.poll_write_vectored(cx, &slices[..n]) {
                 Poll::Pending => return Ok(wrote),
                 Poll::Ready(Ok(0)) => return Err("socket closed".into()),
-                Poll::Ready(Ok(mut written)) => {
+                Poll::Ready(Ok(written)) => {
                     wrote = true;
                     self.taken_len -= written;
-                    while written > 0 {
-                        let Some(front) = self.taken.front_mut() else {
-                            break;
-                        };
-                        let step = written.min(front.len());
-                        front.advance(step);
-                        written -= step;
-                        if front.is_empty() {
-                            self.taken.pop_front();
-                        }
-                    }
+                    drop_written(&mut self.taken, written);
                 }
                 Poll::Ready(Err(e)) => return Err(e.to_string()),
             }
@@ -425,6 +411,34 @@ impl Driver {
                 .conn
                 .handle_disconnected(self.shared.runtime.now(), &reason);
             return true;
+        }
+    }
+}
+
+/// Points `slices` at the first chunks of `chunks` (as many as fit); how many it filled.
+pub(crate) fn front_slices<'a>(
+    chunks: &'a VecDeque<Bytes>,
+    slices: &mut [IoSlice<'a>; MAX_SLICES],
+) -> usize {
+    let mut n = 0;
+    for (slot, chunk) in slices.iter_mut().zip(chunks) {
+        *slot = IoSlice::new(chunk);
+        n += 1;
+    }
+    n
+}
+
+/// Drops the first `written` bytes of `chunks`, and the chunks they empty.
+pub(crate) fn drop_written(chunks: &mut VecDeque<Bytes>, mut written: usize) {
+    while written > 0 {
+        let Some(front) = chunks.front_mut() else {
+            return;
+        };
+        let step = written.min(front.len());
+        front.advance(step);
+        written -= step;
+        if front.is_empty() {
+            chunks.pop_front();
         }
     }
 }

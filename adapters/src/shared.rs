@@ -25,7 +25,7 @@ use nats_sansio::jetstream::publish::AckWindow;
 use nats_sansio::proto::Message;
 use nats_sansio::{Connection, ConnectionEvent, Event};
 
-use crate::driver::{MAX_SLICES, TAKE_LIMIT};
+use crate::driver::{drop_written, front_slices, MAX_SLICES, TAKE_LIMIT};
 use crate::runtime::{DirectWrite, Runtime};
 
 /// A result a future is waiting for.
@@ -136,28 +136,14 @@ impl TaskWrite {
     fn write(&mut self) {
         while !self.chunks.is_empty() {
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let mut n = 0;
-            for chunk in self.chunks.iter().take(MAX_SLICES) {
-                slices[n] = IoSlice::new(chunk);
-                n += 1;
-            }
-            let mut written = match self.writer.try_write_vectored(&slices[..n]) {
+            let n = front_slices(&self.chunks, &mut slices);
+            let written = match self.writer.try_write_vectored(&slices[..n]) {
                 Ok(0) => return,
                 Ok(written) => written,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) => return,
             };
-            while written > 0 {
-                let Some(front) = self.chunks.front_mut() else {
-                    break;
-                };
-                let step = written.min(front.len());
-                front.advance(step);
-                written -= step;
-                if front.is_empty() {
-                    self.chunks.pop_front();
-                }
-            }
+            drop_written(&mut self.chunks, written);
         }
     }
 }
