@@ -272,13 +272,18 @@ impl Driver {
             Writer::Driver if self.taken.is_empty() => state.writer = Writer::Idle,
             _ => {}
         }
-        while let Some(chunk) = state.handoff.pop_front() {
-            self.taken_len += chunk.len();
-            self.taken.push_back(chunk);
-        }
+        self.take_handoff(state);
         self.take_from_machine(state);
         if !self.taken.is_empty() {
             state.writer = Writer::Driver;
+        }
+    }
+
+    /// What a task took and could not write, ahead of anything the driver takes next.
+    fn take_handoff(&mut self, state: &mut State) {
+        while let Some(chunk) = state.handoff.pop_front() {
+            self.taken_len += chunk.len();
+            self.taken.push_back(chunk);
         }
     }
 
@@ -366,10 +371,7 @@ impl Driver {
         if state.writer == Writer::Task {
             return false;
         }
-        while let Some(chunk) = state.handoff.pop_front() {
-            self.taken_len += chunk.len();
-            self.taken.push_back(chunk);
-        }
+        self.take_handoff(state);
         let mut progressed = match self.write_taken(cx) {
             Ok(wrote) => wrote,
             Err(reason) => {
