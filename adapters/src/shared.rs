@@ -8,9 +8,14 @@
 //! machine; a task that gives the turn back with bytes unwritten or output waiting wakes the
 //! driver. The driver turns every event into a result in a slot or a wake-up, so no waiting
 //! future misses its event.
+//!
+//! Wake-ups decided under the lock happen once it is released ([`Wakes`], [`StateGuard`]):
+//! a task woken on another thread would otherwise run straight into the lock its waker
+//! still holds, sleep on the mutex and need a second wake-up.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
+use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -36,10 +41,74 @@ pub(crate) enum Slot<T> {
 }
 
 impl<T> Slot<T> {
-    fn fill(&mut self, value: T) {
+    /// Fills the slot; the waiting task's wake-up goes to `wakes`.
+    fn fill(&mut self, value: T, wakes: &mut Wakes) {
         if let Slot::Waiting(Some(waker)) = std::mem::replace(self, Slot::Ready(value)) {
+            wakes.push(waker);
+        }
+    }
+}
+
+/// Wake-ups owed, carried out when the lock is released (by [`StateGuard`]).
+#[derive(Debug, Default)]
+pub(crate) struct Wakes {
+    queued: [Option<Waker>; WAKES_HELD],
+    len: usize,
+}
+
+/// Wake-ups kept for the unlock at most; beyond them (a read that feeds many subscribers
+/// at once) a task is woken at once, under the lock.
+const WAKES_HELD: usize = 8;
+
+impl Wakes {
+    /// Owes `waker` a wake-up.
+    pub(crate) fn push(&mut self, waker: Waker) {
+        match self.queued.get_mut(self.len) {
+            Some(place) => {
+                *place = Some(waker);
+                self.len += 1;
+            }
+            None => waker.wake(),
+        }
+    }
+
+    fn wake_all(self) {
+        for waker in self.queued.into_iter().take(self.len).flatten() {
             waker.wake();
         }
+    }
+}
+
+/// The locked state; released, it carries out the wake-ups owed ([`Wakes`]).
+pub(crate) struct StateGuard<'a> {
+    guard: Option<MutexGuard<'a, State>>,
+}
+
+impl Deref for StateGuard<'_> {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        self.guard.as_ref().expect("held until dropped")
+    }
+}
+
+impl DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        self.guard.as_mut().expect("held until dropped")
+    }
+}
+
+impl Drop for StateGuard<'_> {
+    fn drop(&mut self) {
+        let Some(mut guard) = self.guard.take() else {
+            return;
+        };
+        if guard.wakes.len == 0 {
+            return;
+        }
+        let wakes = std::mem::take(&mut guard.wakes);
+        drop(guard);
+        wakes.wake_all();
     }
 }
 
@@ -110,6 +179,8 @@ pub(crate) struct State {
     pub(crate) armed: Option<Instant>,
     /// An empty queue with room, lent to each task write so that it allocates nothing.
     spare: VecDeque<Bytes>,
+    /// Wake-ups owed when the lock is released.
+    pub(crate) wakes: Wakes,
 }
 
 /// Who holds the write turn.
@@ -181,6 +252,7 @@ impl Shared {
                 handoff: VecDeque::new(),
                 armed: None,
                 spare: VecDeque::new(),
+                wakes: Wakes::default(),
             }),
             runtime,
         })
@@ -188,8 +260,10 @@ impl Shared {
 
     /// Locks the state. A panic while the lock was held poisons it; the state is still
     /// consistent (the machine never panics mid-update), so the poison is ignored.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn lock(&self) -> StateGuard<'_> {
+        StateGuard {
+            guard: Some(self.state.lock().unwrap_or_else(|e| e.into_inner())),
+        }
     }
 
     /// Runs a command on the machine and wakes the driver only when it has new work: the
@@ -218,7 +292,7 @@ impl Shared {
     /// The end of a command run under `state` since `before`: its output written by this
     /// task when it may ([`command_and_write`](Self::command_and_write)), else the driver
     /// woken for it.
-    pub(crate) fn write_now(&self, mut state: MutexGuard<'_, State>, before: WorkMark) {
+    pub(crate) fn write_now(&self, mut state: StateGuard<'_>, before: WorkMark) {
         let Some(mut task) = state.take_for_task(before) else {
             state.wake_driver_for_new_work(before);
             return;
@@ -265,7 +339,7 @@ impl State {
     /// Wakes the driver if the command gave it new work: output where there was none, or
     /// an earlier deadline than it sleeps on (the one it armed, else the machine's before
     /// the command).
-    pub(crate) fn wake_driver_for_new_work(&self, before: WorkMark) {
+    pub(crate) fn wake_driver_for_new_work(&mut self, before: WorkMark) {
         let new_output = before.was_empty && self.conn.pending_bytes() > 0;
         let earlier_deadline = match (self.conn.poll_timeout(), self.armed.or(before.deadline)) {
             (Some(now), Some(then)) => now < then,
@@ -315,10 +389,11 @@ impl State {
         })
     }
 
-    /// Wakes the driver (after a command that may have produced a directive).
-    pub(crate) fn wake_driver(&self) {
+    /// Wakes the driver (after a command that may have produced a directive), once the
+    /// lock is released.
+    pub(crate) fn wake_driver(&mut self) {
         if let Some(waker) = &self.driver {
-            waker.wake_by_ref();
+            self.wakes.push(waker.clone());
         }
     }
 
@@ -334,18 +409,18 @@ impl State {
         match event {
             Event::MessagesReady { sid } => {
                 if let Some(waker) = self.subscribers.remove(&sid) {
-                    waker.wake();
+                    self.wakes.push(waker);
                 }
             }
             Event::Response { id, result } => {
                 self.ack_arrived(id);
                 if let Some(slot) = self.requests.get_mut(&id) {
-                    slot.fill(result);
+                    slot.fill(result, &mut self.wakes);
                 }
             }
             Event::Flushed { id, result } => {
                 if let Some(slot) = self.flushes.get_mut(&id) {
-                    slot.fill(result);
+                    slot.fill(result, &mut self.wakes);
                 }
             }
             Event::Connection(event) => self.on_connection_event(event),
@@ -367,37 +442,39 @@ impl State {
                 | ConnectionEvent::Closed { .. }
         ) {
             for (_, waker) in self.link_watchers.drain() {
-                waker.wake();
+                self.wakes.push(waker);
             }
         }
         match &event {
-            ConnectionEvent::Connected { .. } => self.first_connect.fill(Ok(())),
+            ConnectionEvent::Connected { .. } => self.first_connect.fill(Ok(()), &mut self.wakes),
             ConnectionEvent::Closed {
                 reason,
                 unsent_messages,
             } => {
                 if matches!(self.first_connect, Slot::Waiting(_)) {
-                    self.first_connect
-                        .fill(Err(reason.clone().unwrap_or(ConnectionError::Closed)));
+                    self.first_connect.fill(
+                        Err(reason.clone().unwrap_or(ConnectionError::Closed)),
+                        &mut self.wakes,
+                    );
                 }
                 self.closed = Some(Closed {
                     reason: reason.clone(),
                     unsent_messages: *unsent_messages,
                 });
                 for (_, waker) in self.subscribers.drain() {
-                    waker.wake();
+                    self.wakes.push(waker);
                 }
                 for waker in self.waiting_for_room.drain(..) {
-                    waker.wake();
+                    self.wakes.push(waker);
                 }
                 for waker in self.waiting_for_close.drain(..) {
-                    waker.wake();
+                    self.wakes.push(waker);
                 }
                 for waker in self.waiting_for_ack_room.drain(..) {
-                    waker.wake();
+                    self.wakes.push(waker);
                 }
                 for waker in self.waiting_for_no_acks.drain(..) {
-                    waker.wake();
+                    self.wakes.push(waker);
                 }
             }
             _ => {}
@@ -410,11 +487,11 @@ impl State {
     pub(crate) fn ack_arrived(&mut self, id: RequestId) {
         if self.acks_in_flight.leave(id) {
             for waker in self.waiting_for_ack_room.drain(..) {
-                waker.wake();
+                self.wakes.push(waker);
             }
             if self.acks_in_flight.is_empty() {
                 for waker in self.waiting_for_no_acks.drain(..) {
-                    waker.wake();
+                    self.wakes.push(waker);
                 }
             }
         }
@@ -440,7 +517,7 @@ impl State {
     pub(crate) fn release_room(&mut self, limit: usize) {
         if self.conn.pending_bytes() < limit || self.conn.state() != ConnectionState::Connected {
             for waker in self.waiting_for_room.drain(..) {
-                waker.wake();
+                self.wakes.push(waker);
             }
         }
     }
@@ -452,7 +529,7 @@ impl State {
             }
             listener.queue.push_back(event.clone());
             if let Some(waker) = listener.waker.take() {
-                waker.wake();
+                self.wakes.push(waker);
             }
         }
     }
@@ -675,5 +752,83 @@ mod tests {
             "{whole}"
         );
         assert!(whole.contains("PUB service "), "{whole}");
+    }
+
+    /// A waker that notes, each time it is woken, whether the shared state's lock was free.
+    struct LockProbe {
+        shared: std::sync::Weak<Shared>,
+        woken: Mutex<Vec<bool>>,
+    }
+
+    impl std::task::Wake for LockProbe {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            let shared = self.shared.upgrade().expect("the state lives");
+            let free = shared.state.try_lock().is_ok();
+            self.woken.lock().unwrap().push(free);
+        }
+    }
+
+    fn probe(shared: &Arc<Shared>) -> (Arc<LockProbe>, Waker) {
+        let probe = Arc::new(LockProbe {
+            shared: Arc::downgrade(shared),
+            woken: Mutex::new(Vec::new()),
+        });
+        let waker = Waker::from(Arc::clone(&probe));
+        (probe, waker)
+    }
+
+    #[test]
+    fn tasks_are_woken_once_the_lock_is_released() {
+        let direct = recorder(usize::MAX);
+        let shared = connected(&direct);
+        // A subscriber told its messages are ready, by the driver's dispatch.
+        let (subscriber, waker) = probe(&shared);
+        {
+            let mut state = shared.lock();
+            let sid = state.conn.subscribe("updates", None).unwrap();
+            state.subscribers.insert(sid, waker);
+            state.dispatch(Event::MessagesReady { sid });
+            assert!(subscriber.woken.lock().unwrap().is_empty(), "not under the lock");
+        }
+        assert_eq!(*subscriber.woken.lock().unwrap(), [true]);
+        // The driver, given output by a command (what it had is written first).
+        let (driver, waker) = probe(&shared);
+        {
+            let mut state = shared.lock();
+            state.set_driver_waker(&waker);
+            while let Some(buf) = state.conn.poll_transmit() {
+                let n = buf.chunk().len();
+                buf.advance(n);
+            }
+        }
+        shared.command(|state| state.conn.publish("news", None, None, "1".into()).unwrap());
+        assert_eq!(*driver.woken.lock().unwrap(), [true]);
+    }
+
+    #[test]
+    fn every_task_is_woken_however_many_at_once() {
+        let direct = recorder(usize::MAX);
+        let shared = connected(&direct);
+        let (subscribers, waker) = probe(&shared);
+        let count = WAKES_HELD + 3;
+        {
+            let mut state = shared.lock();
+            for i in 0..count {
+                let sid = state.conn.subscribe(&format!("s{i}"), None).unwrap();
+                state.subscribers.insert(sid, waker.clone());
+                state.dispatch(Event::MessagesReady { sid });
+            }
+        }
+        let woken = subscribers.woken.lock().unwrap();
+        assert_eq!(woken.len(), count, "nobody is left asleep");
+        assert_eq!(
+            woken.iter().filter(|free| **free).count(),
+            WAKES_HELD,
+            "as many as are held are woken after the unlock"
+        );
     }
 }

@@ -106,7 +106,7 @@ impl Subscriber {
             } else {
                 state.conn.unsubscribe(sid);
                 if let Some(waker) = state.subscribers.remove(&sid) {
-                    waker.wake();
+                    state.wakes.push(waker);
                 }
             }
         });
