@@ -792,7 +792,10 @@ mod tests {
             let sid = state.conn.subscribe("updates", None).unwrap();
             state.subscribers.insert(sid, waker);
             state.dispatch(Event::MessagesReady { sid });
-            assert!(subscriber.woken.lock().unwrap().is_empty(), "not under the lock");
+            assert!(
+                subscriber.woken.lock().unwrap().is_empty(),
+                "not under the lock"
+            );
         }
         assert_eq!(*subscriber.woken.lock().unwrap(), [true]);
         // The driver, given output by a command (what it had is written first).

@@ -47,14 +47,23 @@ use super::info::{ObjectInfo, DEFAULT_CHUNK_SIZE};
 use super::names::{validate_nuid, BucketSubjects, InfoGet};
 use super::ObjectStoreError;
 
-/// Chunks a get keeps requested or undelivered at most, by default: 32 chunks, 4 MiB at the
-/// default chunk size. A new pull goes out when half of it is free, so about 2 MiB is always
-/// on its way while the application reads the rest. Measured (`cargo xtask bench`, object
-/// get of 256 MiB): 4 chunks read at 0.72× async-nats's push-based get, the pull round trips
-/// showing; 16 chunks at 772–780 MB/s and 32 at 829–863 MB/s in interleaved runs (async-nats
-/// 692–725 MB/s), with a peak of a few MiB whatever the object size (async-nats's unbounded
-/// push buffer peaks at tens of MiB).
-pub const DEFAULT_GET_WINDOW: usize = 32;
+/// Chunks a get keeps requested or undelivered at most, by default: 64 chunks, 8 MiB at the
+/// default chunk size. With [`PULL_AT_FREE`], about that much is always requested from the
+/// server while the application reads what arrived.
+///
+/// Measured, three 256 MiB gets from a file bucket, interleaved runs: pulling again at half
+/// free, 32 chunks read at 600 MB/s (medians of nine), 64 at 633 and 128 at 698, async-nats's
+/// push get at 657–678; pulling again at a tenth free, 64 chunks at 666, 96 at 799, 128 at
+/// 778. In `cargo xtask bench`'s rows (three repetitions each): 64 chunks 1.06–1.22×
+/// async-nats with a peak of 21–24 MiB for a 1 GiB get, 96 chunks 1.07–1.14× with 28–32 MiB;
+/// the peak is about two and a half times the window (the decoder's blocks, kept and in use,
+/// and the allocator's), so 64 keeps it well under 32 MiB.
+pub const DEFAULT_GET_WINDOW: usize = 64;
+/// A new pull goes out once this fraction of the budget is free (one part in ten, and at
+/// least one chunk, so that a pull always has room for a chunk), rather than the consume
+/// default of half: the requested bytes stay near the window, so the server never waits for
+/// a pull between two.
+pub const PULL_AT_FREE: usize = 10;
 /// Links followed at most before giving up (a loop of links).
 pub const MAX_LINK_HOPS: usize = 8;
 /// What a delivered chunk weighs in the pull budget beyond its payload and subject: the ack
@@ -277,7 +286,10 @@ impl Get {
             filter_subjects: vec![subject],
             deliver_policy: DeliverPolicy::All,
             mode: OrderedMode::Pull,
-            consume: ConsumeOptions::bytes(self.budget),
+            consume: ConsumeOptions {
+                threshold_bytes: Some(self.budget - (self.budget / PULL_AT_FREE).max(weight)),
+                ..ConsumeOptions::bytes(self.budget)
+            },
             ..OrderedConfig::new()
         };
         let prefix: ApiPrefix = self.bucket.api_prefix().clone();

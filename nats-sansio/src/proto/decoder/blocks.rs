@@ -26,8 +26,8 @@ use bytes::BytesMut;
 /// The read buffer grows by twice its last growth at least, but by no more than this at
 /// once (unless one read is larger).
 pub(super) const GROWTH_CAP: usize = 64 * 1024;
-/// The most memory kept in blocks for reuse: more than an object get's default window of
-/// chunks in flight (32 × 128 KiB).
+/// The most memory kept in blocks for reuse: about an object get's default window of chunks
+/// in flight (64 × 128 KiB).
 pub(super) const RETIRED_BYTES: usize = 8 * 1024 * 1024;
 /// Larger blocks (made for one large message) are not kept.
 pub(super) const MAX_RETIRED_BLOCK: usize = 256 * 1024;
