@@ -56,8 +56,8 @@ use super::ObjectStoreError;
 /// push get at 657–678; pulling again at a tenth free, 64 chunks at 666, 96 at 799, 128 at
 /// 778. In `cargo xtask bench`'s rows (three repetitions each): 64 chunks 1.06–1.22×
 /// async-nats with a peak of 21–24 MiB for a 1 GiB get, 96 chunks 1.07–1.14× with 28–32 MiB;
-/// the peak is about two and a half times the window (the decoder's blocks, kept and in use,
-/// and the allocator's), so 64 keeps it well under 32 MiB.
+/// the peak runs at about two and a half times the window, so 64 keeps it well under
+/// 32 MiB.
 pub const DEFAULT_GET_WINDOW: usize = 64;
 /// A new pull goes out once this fraction of the budget is free (one part in ten, and at
 /// least one chunk, so that a pull always has room for a chunk), rather than the consume
