@@ -133,12 +133,14 @@ impl Driver {
         }
         let read = match (self.stream.as_mut(), self.lent.as_mut()) {
             (Some(stream), Some(lent)) => {
-                let want = self.read_size;
+                // No more than the lent room: a large message's rest, when that is less
+                // (a read cut short there says nothing of what is waiting).
+                let want = self.read_size.min(lent.room());
                 match stream.poll_read_buf(cx, lent.buf_mut(), want) {
                     Poll::Pending => Read::Nothing,
                     Poll::Ready(Ok(0)) => Read::Closed("connection closed by server".into()),
                     Poll::Ready(Ok(n)) => {
-                        if n == want {
+                        if n == self.read_size {
                             // More is waiting: read more at a time from now on.
                             self.read_size = (want * 2).min(self.max_read_size);
                         } else if n <= want / 8 {

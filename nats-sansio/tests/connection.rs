@@ -833,7 +833,6 @@ fn link_epoch_counts_completed_handshakes_not_attempts() {
         .any(|e| matches!(e, Event::Connection(ConnectionEvent::Reconnected { .. }))));
 }
 
-/// The application can drop a healthy connection and get a new one at once.
 /// A driver that reads into the lent receive buffer: a frame split across two reads is
 /// decoded whole once the second part comes back with the buffer.
 #[test]
@@ -874,6 +873,55 @@ fn a_buffer_lent_for_a_lost_socket_is_dropped() {
     assert!(hello.starts_with("CONNECT {"), "{hello}");
 }
 
+/// A driver that reads no more than a lent buffer's room gets messages larger than a read
+/// whole, and a read cut short ends exactly where the message it completes ends (so that
+/// message never moves to a bigger block for the bytes after it).
+#[test]
+fn reads_within_the_lent_room_bring_large_messages_whole() {
+    let now = t0();
+    let mut conn = connected(now);
+    let sid = conn.subscribe("big", None).unwrap();
+    sent(&mut conn);
+    let size = 100_000;
+    let mut stream = Vec::new();
+    let mut ends = Vec::new();
+    for i in 0..5u8 {
+        stream.extend_from_slice(format!("MSG big {sid} {size}\r\n").as_bytes());
+        stream.extend(std::iter::repeat_n(b'a' + i, size));
+        stream.extend_from_slice(b"\r\n");
+        ends.push(stream.len());
+    }
+    let asked = 16 * 1024;
+    let (mut at, mut cut_short) = (0, 0);
+    while at < stream.len() {
+        let mut lent = conn.lend_recv_buf(asked);
+        let room = lent.room();
+        assert!(room > 0 && room <= asked);
+        assert!(lent.buf_mut().capacity() - lent.buf_mut().len() >= room);
+        let n = room.min(stream.len() - at);
+        if room < asked {
+            cut_short += 1;
+            assert!(
+                ends.contains(&(at + n)),
+                "a read cut short at {} of {ends:?}",
+                at + n
+            );
+        }
+        lent.buf_mut().extend_from_slice(&stream[at..at + n]);
+        at += n;
+        conn.handle_lent_recv_buf(now, lent);
+    }
+    assert!(cut_short > 0, "no read stopped at a message's end");
+    for i in 0..5u8 {
+        let Delivery::Message(message) = conn.next_message(sid) else {
+            panic!("expected message {i}");
+        };
+        assert_eq!(message.payload.len(), size);
+        assert!(message.payload.iter().all(|&b| b == b'a' + i));
+    }
+}
+
+/// The application can drop a healthy connection and get a new one at once.
 #[test]
 fn force_reconnect_drops_the_link_and_connects_again_at_once() {
     let now = t0();

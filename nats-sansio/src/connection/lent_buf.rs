@@ -14,12 +14,21 @@ use bytes::BytesMut;
 pub struct LentRecvBuf {
     pub(super) buf: BytesMut,
     pub(super) epoch: u64,
+    pub(super) room: usize,
 }
 
 impl LentRecvBuf {
-    /// The buffer: append what the socket gave after what it holds, and change nothing
-    /// before that (the unread rest of a frame the machine is waiting on).
+    /// The buffer: append what the socket gave (at most [`room`](Self::room) bytes) after
+    /// what it holds, and change nothing before that (the unread rest of a frame the
+    /// machine is waiting on).
     pub fn buf_mut(&mut self) -> &mut BytesMut {
         &mut self.buf
+    }
+
+    /// The most bytes to read into the buffer this time, which has room for them: the
+    /// number asked for, or fewer while a large message's rest is awaited in a block sized
+    /// for it (reading past the message would move it whole to a bigger block).
+    pub fn room(&self) -> usize {
+        self.room
     }
 }

@@ -470,19 +470,26 @@ impl Connection {
     }
 
     /// Lends the receive buffer (the one [`recv_buf`](Self::recv_buf) gives) with room for
-    /// at least `n` more bytes, so a driver can read the socket straight into it without
-    /// holding the machine: no copy between a read buffer and the codec's. Until it comes
-    /// back through [`handle_lent_recv_buf`](Self::handle_lent_recv_buf) the machine has
-    /// none: the driver feeds it nothing else meanwhile. One lent before the socket was
-    /// lost or replaced is dropped when it comes back, never decoded.
+    /// a read of up to `n` bytes ([`LentRecvBuf::room`] says how many this read may take),
+    /// so a driver can read the socket straight into it without holding the machine: no
+    /// copy between a read buffer and the codec's. Until it comes back through
+    /// [`handle_lent_recv_buf`](Self::handle_lent_recv_buf) the machine has none: the
+    /// driver feeds it nothing else meanwhile. One lent before the socket was lost or
+    /// replaced is dropped when it comes back, never decoded.
     pub fn lend_recv_buf(&mut self, n: usize) -> LentRecvBuf {
-        self.decoder.make_room(n);
-        let buf = self.recv_buf();
-        // The codec's buffer has the room now; a layer's buffer grows as it does.
-        buf.reserve(n);
+        let room = if self.transport.is_layered() {
+            // Room in the codec's buffer for the plain bytes these will become; the layer's
+            // buffer grows as it does.
+            self.decoder.make_room(n);
+            self.recv_buf().reserve(n);
+            n
+        } else {
+            self.decoder.room_for_read(n)
+        };
         LentRecvBuf {
-            buf: std::mem::take(buf),
+            buf: std::mem::take(self.recv_buf()),
             epoch: self.socket_epoch,
+            room,
         }
     }
 

@@ -332,6 +332,22 @@ impl Decoder {
         self.blocks.make_room(&mut self.buf, n);
     }
 
+    /// Makes room for a read of up to `n` bytes straight into the buffer, and returns how
+    /// many that read should take at most. While a message's payload is awaited in a block
+    /// that already holds room for the rest of it, the read takes no more than that rest:
+    /// the bytes after the message start the next block, instead of the whole message
+    /// moving to a bigger one (a copy of it, and two blocks held for one message).
+    pub fn room_for_read(&mut self, n: usize) -> usize {
+        if let State::Payload(head) = &self.state {
+            let rest = (head.line_len + head.total_len + 2).saturating_sub(self.buf.len());
+            if rest > 0 && self.buf.capacity() - self.buf.len() >= rest {
+                return n.min(rest);
+            }
+        }
+        self.make_room(n);
+        n
+    }
+
     /// Bytes buffered and not yet decoded.
     pub fn buffered(&self) -> usize {
         self.buf.len()
@@ -621,7 +637,8 @@ impl Decoder {
     #[inline(never)]
     fn await_payload(&mut self, head: MsgHead) -> Option<ServerOp> {
         let body_end = head.line_len + head.total_len;
-        self.make_room((body_end + 2).saturating_sub(self.buf.len()));
+        let rest = (body_end + 2).saturating_sub(self.buf.len());
+        self.blocks.make_room_for_message(&mut self.buf, rest);
         self.state = State::Payload(head);
         None
     }

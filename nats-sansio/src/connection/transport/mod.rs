@@ -75,6 +75,20 @@ impl Transport {
         }
     }
 
+    /// Whether a layer (TLS, WebSocket) sits between the socket and the codec, so the
+    /// driver's reads go to that layer's buffer rather than the codec's.
+    pub(crate) fn is_layered(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return true;
+        }
+        #[cfg(feature = "websocket")]
+        if self.ws.is_some() {
+            return true;
+        }
+        false
+    }
+
     /// Whether bytes on the socket are encrypted.
     pub(crate) fn is_encrypted(&self) -> bool {
         #[cfg(feature = "tls")]

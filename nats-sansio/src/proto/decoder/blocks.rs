@@ -2,11 +2,16 @@
 //!
 //! Messages handed out are slices of the read buffer, so while any of them is alive the
 //! block it was cut from cannot be reused, and room for the next bytes means another block.
-//! Two rules keep that cheap:
+//! Three rules keep that cheap:
 //! - a new block is twice the last one (up to [`GROWTH_CAP`], or the one read or payload
 //!   when that is larger): a block sized for one read allocated once per read, or per
 //!   message awaiting its payload, while a busy connection soon grows by whole blocks and an
 //!   idle one keeps the few hundred bytes its `INFO` took;
+//! - a message larger than [`GROWTH_CAP`] gets a block of its own (in whole pages) once its
+//!   head says how large it is, and the block after it is made as large: the next read
+//!   brings the next message's head, and in a smaller block that message would have to
+//!   move once its size is known (the driver's reads stop at the end of such a message, see
+//!   `Decoder::room_for_read`, so it never moves for the bytes after it either);
 //! - a block the buffer grew out of is kept (each at most [`MAX_RETIRED_BLOCK`], together at
 //!   most [`RETIRED_BYTES`]) and taken again once no message holds any part of it: an
 //!   application that reads what it receives (an object get holding its window of chunks, a
@@ -26,6 +31,8 @@ use bytes::BytesMut;
 /// The read buffer grows by twice its last growth at least, but by no more than this at
 /// once (unless one read is larger).
 pub(super) const GROWTH_CAP: usize = 64 * 1024;
+/// Blocks larger than [`GROWTH_CAP`] are a whole number of these.
+pub(super) const LARGE_BLOCK_UNIT: usize = 4096;
 /// The most memory kept in blocks for reuse: about an object get's default window of chunks
 /// in flight (64 × 128 KiB).
 pub(super) const RETIRED_BYTES: usize = 8 * 1024 * 1024;
@@ -40,6 +47,9 @@ pub(super) struct Blocks {
     growth: usize,
     /// The size of the block the buffer is in (0 before the first).
     current: usize,
+    /// The block the buffer is in holds a message larger than [`GROWTH_CAP`] (see
+    /// [`make_room_for_message`](Self::make_room_for_message)).
+    holds_large_message: bool,
     /// Blocks grown out of, oldest first, each with its size; empty handles that keep the
     /// allocation until messages cut from it are gone.
     retired: VecDeque<(BytesMut, usize)>,
@@ -48,6 +58,9 @@ pub(super) struct Blocks {
     /// Blocks allocated so far (what the tests check).
     #[cfg(test)]
     allocated: u64,
+    /// Pending bytes moved to a new block so far (what the tests check).
+    #[cfg(test)]
+    moved: u64,
 }
 
 impl Blocks {
@@ -59,13 +72,27 @@ impl Blocks {
         }
         let wanted = self.growth.saturating_mul(2).min(GROWTH_CAP);
         self.growth = n.max(wanted);
-        // The pending bytes and the new ones must fit; a new block is at least the growth.
+        // The pending bytes and the new ones must fit; a new block is at least the growth,
+        // or as large as the one it follows when that held a large message: the next
+        // read brings the next message's head, likely as large, and a block too small for
+        // it would have that message move again once its size is known.
         let needed = buf.len() + n;
-        let size = needed.max(self.growth);
+        let after_large = std::mem::take(&mut self.holds_large_message);
+        let mut size = if after_large {
+            needed.max(self.current)
+        } else {
+            needed.max(self.growth)
+        };
+        if size > GROWTH_CAP {
+            // Sized for one large message: whole pages, so that the next messages, a few
+            // bytes longer (a sequence number's digits), still fit it when it is reused.
+            size = size.next_multiple_of(LARGE_BLOCK_UNIT);
+        }
+        let fits = if after_large { size } else { needed };
         let free = self
             .retired
             .iter_mut()
-            .position(|(block, _)| block.try_reclaim(needed));
+            .position(|(block, _)| block.try_reclaim(fits));
         let (mut block, block_size) = match free.and_then(|i| self.retired.remove(i)) {
             Some((kept, kept_size)) => {
                 self.retired_bytes -= kept_size;
@@ -79,6 +106,10 @@ impl Blocks {
                 (BytesMut::with_capacity(size), size)
             }
         };
+        #[cfg(test)]
+        {
+            self.moved += buf.len() as u64;
+        }
         block.extend_from_slice(buf);
         let mut old = std::mem::replace(buf, block);
         let old_size = std::mem::replace(&mut self.current, block_size);
@@ -92,10 +123,26 @@ impl Blocks {
         }
     }
 
+    /// Makes room in `buf` for the `n` bytes a message whose start it holds still lacks;
+    /// when that message is larger than [`GROWTH_CAP`], marks the block as holding one, so
+    /// the block after it is made as large.
+    pub(super) fn make_room_for_message(&mut self, buf: &mut BytesMut, n: usize) {
+        self.make_room(buf, n);
+        if buf.len() + n > GROWTH_CAP {
+            self.holds_large_message = true;
+        }
+    }
+
     /// Blocks allocated so far (reused ones are not counted again).
     #[cfg(test)]
     pub(super) fn allocated(&self) -> u64 {
         self.allocated
+    }
+
+    /// Pending bytes moved to a new block so far.
+    #[cfg(test)]
+    pub(super) fn moved(&self) -> u64 {
+        self.moved
     }
 }
 

@@ -131,3 +131,75 @@ fn a_large_message_block_is_not_kept() {
         .iter()
         .all(|(_, size)| *size <= super::MAX_RETIRED_BLOCK));
 }
+
+/// A stream of `count` JetStream deliveries of `size` bytes (a reply subject and a header
+/// block, as an object get's chunks arrive).
+fn deliveries(size: usize, count: usize) -> Vec<u8> {
+    let mut stream = Vec::new();
+    for i in 0..count {
+        let headers = format!("NATS/1.0\r\nNats-Sequence: {i}\r\n\r\n");
+        stream.extend_from_slice(
+            format!(
+                "HMSG chunks.{i} 1 $JS.ACK.OBJ_files.get.1.{i}.{i}.1765000000000000000.{} {} {}\r\n",
+                count - i,
+                headers.len(),
+                headers.len() + size
+            )
+            .as_bytes(),
+        );
+        stream.extend_from_slice(headers.as_bytes());
+        stream.extend(std::iter::repeat_n((i % 251) as u8, size));
+        stream.extend_from_slice(b"\r\n");
+    }
+    stream
+}
+
+/// Reads `stream` as the driver reads a socket: each read asks for room for up to `max`
+/// bytes and takes what the decoder gives room for, holding the last `held` payloads.
+/// Returns the messages decoded, and the blocks allocated and bytes moved once `warm`
+/// messages were decoded.
+fn read_as_driver(stream: &[u8], max: usize, held: usize, warm: usize) -> (usize, u64, u64) {
+    let mut decoder = Decoder::new();
+    let mut holding = VecDeque::new();
+    let (mut decoded, mut at) = (0, 0);
+    let mut warm_counts = None;
+    while at < stream.len() {
+        if decoded >= warm && warm_counts.is_none() {
+            warm_counts = Some((decoder.blocks.allocated(), decoder.blocks.moved()));
+        }
+        let room = decoder.room_for_read(max);
+        let n = room.min(stream.len() - at);
+        decoder.buffer_mut().extend_from_slice(&stream[at..at + n]);
+        at += n;
+        while let Some(op) = decoder.decode().expect("a valid stream") {
+            let ServerOp::Msg { message, .. } = op else {
+                panic!("not a message: {op:?}");
+            };
+            let i: usize = message.subject.as_str()["chunks.".len()..].parse().unwrap();
+            assert!(message.payload.iter().all(|&b| b == (i % 251) as u8));
+            decoded += 1;
+            if holding.len() == held {
+                holding.pop_front();
+            }
+            holding.push_back(message.payload);
+        }
+    }
+    let (allocated, moved) = warm_counts.expect("warmed up");
+    (
+        decoded,
+        decoder.blocks.allocated() - allocated,
+        decoder.blocks.moved() - moved,
+    )
+}
+
+#[test]
+fn chunks_read_as_the_driver_reads_are_never_moved() {
+    // 128 KiB chunks in reads of up to 64 KiB, a window of 32 held: once warm, no new block
+    // and no byte moved from one block to another (each chunk is read into a block that
+    // holds it whole, as the one before it did).
+    let stream = deliveries(128 * 1024, 300);
+    let (decoded, allocated, moved) = read_as_driver(&stream, 64 * 1024, 32, 40);
+    assert_eq!(decoded, 300);
+    assert_eq!(allocated, 0, "new blocks for 260 chunks once warm");
+    assert_eq!(moved, 0, "bytes moved for 260 chunks");
+}
