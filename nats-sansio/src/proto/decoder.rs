@@ -333,14 +333,19 @@ impl Decoder {
     }
 
     /// Makes room for a read of up to `n` bytes straight into the buffer, and returns how
-    /// many that read should take at most. While a message's payload is awaited in a block
-    /// that already holds room for the rest of it, the read takes no more than that rest:
-    /// the bytes after the message start the next block, instead of the whole message
-    /// moving to a bigger one (a copy of it, and two blocks held for one message).
+    /// many that read should take at most. While a message larger than a block of reads
+    /// (64 KiB) is awaited in the block made for it, the read takes no more than the
+    /// message's rest: the bytes after it start the next block, instead of the whole
+    /// message moving to a bigger one (a copy of it, and two blocks held for one message).
+    /// A smaller message's rest is no reason to cut a read short: at worst that rest moves.
     pub fn room_for_read(&mut self, n: usize) -> usize {
         if let State::Payload(head) = &self.state {
-            let rest = (head.line_len + head.total_len + 2).saturating_sub(self.buf.len());
-            if rest > 0 && self.buf.capacity() - self.buf.len() >= rest {
+            let whole = head.line_len + head.total_len + 2;
+            let rest = whole.saturating_sub(self.buf.len());
+            if whole > blocks::GROWTH_CAP
+                && rest > 0
+                && self.buf.capacity() - self.buf.len() >= rest
+            {
                 return n.min(rest);
             }
         }

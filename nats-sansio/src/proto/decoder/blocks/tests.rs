@@ -203,3 +203,22 @@ fn chunks_read_as_the_driver_reads_are_never_moved() {
     assert_eq!(allocated, 0, "new blocks for 260 chunks once warm");
     assert_eq!(moved, 0, "bytes moved for 260 chunks");
 }
+
+#[test]
+fn reads_are_not_cut_short_for_small_messages() {
+    // 1 KiB messages in reads of up to 16 KiB: a read that ends inside a message leaves
+    // the next one its whole room.
+    let stream = deliveries(1024, 2_000);
+    let mut decoder = Decoder::new();
+    let (mut at, mut reads) = (0, 0);
+    while at < stream.len() {
+        let room = decoder.room_for_read(16 * 1024);
+        assert_eq!(room, 16 * 1024);
+        let n = room.min(stream.len() - at);
+        decoder.buffer_mut().extend_from_slice(&stream[at..at + n]);
+        at += n;
+        reads += 1;
+        while decoder.decode().expect("a valid stream").is_some() {}
+    }
+    assert_eq!(reads, stream.len().div_ceil(16 * 1024));
+}
