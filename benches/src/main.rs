@@ -928,6 +928,26 @@ fn kv_rows(s: &Settings, rows: &mut Vec<Row>) {
         ));
         rows.push(compare(s, name, Unit::Micros, arms));
     }
+    // Beside one raw async task doing its own IO: the least any client on that runtime
+    // could take, no hand-over at all.
+    const GET_ONE_TASK: &str = "KV get 128 B p50, raw column: one async task (µs)";
+    const GET_ONE_TASK_CT: &str =
+        "KV get 128 B p50, tokio current-thread, raw column: one async task (µs)";
+    for (name, flavor) in [
+        (GET_ONE_TASK, Flavor::MultiThread),
+        (GET_ONE_TASK_CT, Flavor::CurrentThread),
+    ] {
+        if !s.wanted(name) {
+            continue;
+        }
+        let multi_thread = matches!(flavor, Flavor::MultiThread);
+        let mut arms = both_clients(s, flavor, get);
+        arms.push((
+            Slot::Raw,
+            Box::new(move || raw::kv_get_latency_one_task(url, SIZE, n, multi_thread)),
+        ));
+        rows.push(compare(s, name, Unit::Micros, arms));
+    }
     const WATCH: &str = "KV watch 128 B, entries stored first";
     if s.wanted(WATCH) {
         let n = s.pick(50_000, 200_000);

@@ -931,10 +931,79 @@ pub(crate) fn kv_get_latency_async(url: &str, size: usize, n: usize, multi_threa
     sample
 }
 
+/// The key-value get's floor on one task: sequential direct gets (as [`kv_get_latency`])
+/// written and read by the task that times them, on a tokio socket, after a raw put of
+/// `size` bytes. No hand-over at all: what the runtime's socket and wake-ups alone cost
+/// beside the blocking arm, the least any async client could take.
+pub(crate) fn kv_get_latency_one_task(
+    url: &str,
+    size: usize,
+    n: usize,
+    multi_thread: bool,
+) -> Sample {
+    use crate::scenarios::{KV_BUCKET, KV_SUBJECT};
+    use tokio::io::AsyncWriteExt;
+    let mut conn = requester_with(url, true);
+    raw_bucket(&mut conn, false, Some(&vec![b'x'; size]));
+    let subject = format!("$JS.API.DIRECT.GET.KV_{KV_BUCKET}.{KV_SUBJECT}");
+    let frame = pub_frame(&subject, Some("_INBOX.rawasync.1"), b"");
+    let rt = tokio_runtime(multi_thread);
+    let addr = addr(url);
+    let sample = rt.block_on(async move {
+        let (mut reader, mut writer) = raw_async_connection(addr).await;
+        let (mut line, mut body) = (Vec::with_capacity(256), vec![0u8; 64]);
+        for _ in 0..n / 10 {
+            writer.write_all(&frame).await.expect("write");
+            read_reply_async(&mut reader, &mut writer, &mut line, &mut body).await;
+        }
+        let mut times = Vec::with_capacity(n);
+        for _ in 0..n {
+            let started = Instant::now();
+            writer.write_all(&frame).await.expect("write");
+            read_reply_async(&mut reader, &mut writer, &mut line, &mut body).await;
+            times.push(started.elapsed());
+        }
+        Sample::latency(&mut times)
+    });
+    delete_raw_bucket(&mut conn);
+    sample
+}
+
+/// Reads up to and including the next message on a raw async connection (answering a
+/// `PING` on the way): its control line is left in `line`, its bytes in `body`.
+async fn read_reply_async(
+    reader: &mut tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: &mut tokio::net::tcp::OwnedWriteHalf,
+    line: &mut Vec<u8>,
+    body: &mut Vec<u8>,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    loop {
+        line.clear();
+        let read = reader.read_until(b'\n', line).await.expect("read");
+        assert!(read > 0, "server closed the raw connection");
+        if line.starts_with(b"PING") {
+            writer.write_all(b"PONG\r\n").await.expect("PONG");
+        }
+        if line.starts_with(b"MSG ") || line.starts_with(b"HMSG ") {
+            break;
+        }
+    }
+    // `MSG <subject> <sid> <size>` or `HMSG <subject> <sid> <header size> <size>`: the
+    // message (headers included) and its CRLF follow.
+    let size: usize = std::str::from_utf8(line.trim_ascii_end())
+        .ok()
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|s| s.parse().ok())
+        .expect("MSG size");
+    body.resize(size + 2, 0);
+    reader.read_exact(body).await.expect("payload");
+}
+
 /// `n` round trips of the pre-encoded request `frame` (its reply subject under
 /// `_INBOX.rawasync.`) through a requester task and an IO task: the latency of each.
 fn round_trips_async(url: &str, frame: Vec<u8>, n: usize, multi_thread: bool) -> Sample {
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let rt = tokio_runtime(multi_thread);
     let addr = addr(url);
     rt.block_on(async move {
@@ -946,26 +1015,7 @@ fn round_trips_async(url: &str, frame: Vec<u8>, n: usize, multi_thread: bool) ->
             let mut body = vec![0u8; 64];
             while let Some(done) = next.recv().await {
                 writer.write_all(&frame).await.expect("write");
-                loop {
-                    line.clear();
-                    let read = reader.read_until(b'\n', &mut line).await.expect("read");
-                    assert!(read > 0, "server closed the raw connection");
-                    if line.starts_with(b"PING") {
-                        writer.write_all(b"PONG\r\n").await.expect("PONG");
-                    }
-                    if line.starts_with(b"MSG ") || line.starts_with(b"HMSG ") {
-                        break;
-                    }
-                }
-                // `MSG <subject> <sid> <size>` or `HMSG <subject> <sid> <header size>
-                // <size>`: the message (headers included) and its CRLF follow.
-                let size: usize = std::str::from_utf8(line.trim_ascii_end())
-                    .ok()
-                    .and_then(|l| l.rsplit(' ').next())
-                    .and_then(|s| s.parse().ok())
-                    .expect("MSG size");
-                body.resize(size + 2, 0);
-                reader.read_exact(&mut body).await.expect("payload");
+                read_reply_async(&mut reader, &mut writer, &mut line, &mut body).await;
                 let _ = done.send(());
             }
         });
