@@ -54,10 +54,11 @@ use super::ObjectStoreError;
 /// Measured, three 256 MiB gets from a file bucket, interleaved runs: pulling again at half
 /// free, 32 chunks read at 600 MB/s (medians of nine), 64 at 633 and 128 at 698, async-nats's
 /// push get at 657–678; pulling again at a tenth free, 64 chunks at 666, 96 at 799, 128 at
-/// 778. In `cargo xtask bench`'s rows (three repetitions each): 64 chunks 1.06–1.22×
-/// async-nats with a peak of 21–24 MiB for a 1 GiB get, 96 chunks 1.07–1.14× with 28–32 MiB;
-/// the peak runs at about two and a half times the window, so 64 keeps it well under
-/// 32 MiB.
+/// 778. Since the read buffer holds each chunk in one block, moved never (the decoder's
+/// `room_for_read`), the peak is about the window itself: in `cargo xtask bench`'s rows
+/// (three repetitions, two runs each) 64 chunks read at 1.21 and 1.13× async-nats with a
+/// peak of 9.0 and 8.8 MiB for a 1 GiB get, 96 at 1.27 and 1.16× with 17 MiB, 128 at 1.25
+/// and 1.28× with 23 MiB: 64 keeps most of the speed at half the memory of 96.
 pub const DEFAULT_GET_WINDOW: usize = 64;
 /// A new pull goes out once this fraction of the budget is free (one part in ten, and at
 /// least one chunk, so that a pull always has room for a chunk), rather than the consume
