@@ -8,7 +8,8 @@
 //!   message awaiting its payload, while a busy connection soon grows by whole blocks and an
 //!   idle one keeps the few hundred bytes its `INFO` took;
 //! - a message larger than [`GROWTH_CAP`] gets a block of its own (in whole pages) once its
-//!   head says how large it is, and the block after it is made as large: the next read
+//!   head says how large it is, and the block after it is made as large (up to
+//!   [`MAX_RETIRED_BLOCK`], so one huge message costs no huge block more): the next read
 //!   brings the next message's head, and in a smaller block that message would have to
 //!   move once its size is known (the driver's reads stop at the end of such a message, see
 //!   `Decoder::room_for_read`, so it never moves for the bytes after it either);
@@ -73,13 +74,14 @@ impl Blocks {
         let wanted = self.growth.saturating_mul(2).min(GROWTH_CAP);
         self.growth = n.max(wanted);
         // The pending bytes and the new ones must fit; a new block is at least the growth,
-        // or as large as the one it follows when that held a large message: the next
-        // read brings the next message's head, likely as large, and a block too small for
-        // it would have that message move again once its size is known.
+        // or as large as the one it follows when that held a large message (up to the
+        // largest block kept): the next read brings the next message's head, likely as
+        // large, and a block too small for it would have that message move again once its
+        // size is known.
         let needed = buf.len() + n;
         let after_large = std::mem::take(&mut self.holds_large_message);
         let mut size = if after_large {
-            needed.max(self.current)
+            needed.max(self.current.min(MAX_RETIRED_BLOCK))
         } else {
             needed.max(self.growth)
         };

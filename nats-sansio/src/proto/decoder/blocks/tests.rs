@@ -222,3 +222,25 @@ fn reads_are_not_cut_short_for_small_messages() {
     }
     assert_eq!(reads, stream.len().div_ceil(16 * 1024));
 }
+
+#[test]
+fn a_huge_message_makes_no_huge_block_for_what_follows() {
+    // One 4 MiB message, then small ones: the block after the huge one's is no larger than
+    // the largest block kept.
+    let mut stream = deliveries(4 << 20, 1);
+    stream.extend_from_slice(b"MSG chunks.1 1 5\r\nhello\r\n");
+    let mut decoder = Decoder::new();
+    let mut at = 0;
+    let mut held = Vec::new();
+    while at < stream.len() {
+        let room = decoder.room_for_read(64 * 1024);
+        let n = room.min(stream.len() - at);
+        decoder.buffer_mut().extend_from_slice(&stream[at..at + n]);
+        at += n;
+        while let Some(op) = decoder.decode().expect("a valid stream") {
+            held.push(op);
+        }
+    }
+    assert_eq!(held.len(), 2);
+    assert!(decoder.blocks.current <= super::MAX_RETIRED_BLOCK);
+}
