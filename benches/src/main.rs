@@ -908,34 +908,23 @@ fn kv_rows(s: &Settings, rows: &mut Vec<Row>) {
         let p99 = p99_row(&row, "KV get 128 B p99 (µs)");
         rows.extend([row, p99]);
     }
-    // Beside two raw async tasks on the same tokio flavour, as the request rows: the floor
-    // of an async client's get.
+    // Beside two raw async tasks on the same tokio flavour, as the request rows (the floor
+    // of an async client's get), and beside one raw async task doing its own IO (the least
+    // any client on that runtime could take, no hand-over at all).
     const GET_FLOOR: &str = "KV get 128 B p50, raw column: two async tasks (µs)";
     const GET_FLOOR_CT: &str =
         "KV get 128 B p50, tokio current-thread, raw column: two async tasks (µs)";
-    for (name, flavor) in [
-        (GET_FLOOR, Flavor::MultiThread),
-        (GET_FLOOR_CT, Flavor::CurrentThread),
-    ] {
-        if !s.wanted(name) {
-            continue;
-        }
-        let multi_thread = matches!(flavor, Flavor::MultiThread);
-        let mut arms = both_clients(s, flavor, get);
-        arms.push((
-            Slot::Raw,
-            Box::new(move || raw::kv_get_latency_async(url, SIZE, n, multi_thread)),
-        ));
-        rows.push(compare(s, name, Unit::Micros, arms));
-    }
-    // Beside one raw async task doing its own IO: the least any client on that runtime
-    // could take, no hand-over at all.
     const GET_ONE_TASK: &str = "KV get 128 B p50, raw column: one async task (µs)";
     const GET_ONE_TASK_CT: &str =
         "KV get 128 B p50, tokio current-thread, raw column: one async task (µs)";
-    for (name, flavor) in [
-        (GET_ONE_TASK, Flavor::MultiThread),
-        (GET_ONE_TASK_CT, Flavor::CurrentThread),
+    type AsyncFloor = fn(&str, usize, usize, bool) -> Sample;
+    let two_tasks: AsyncFloor = raw::kv_get_latency_async;
+    let one_task: AsyncFloor = raw::kv_get_latency_one_task;
+    for (name, flavor, floor) in [
+        (GET_FLOOR, Flavor::MultiThread, two_tasks),
+        (GET_FLOOR_CT, Flavor::CurrentThread, two_tasks),
+        (GET_ONE_TASK, Flavor::MultiThread, one_task),
+        (GET_ONE_TASK_CT, Flavor::CurrentThread, one_task),
     ] {
         if !s.wanted(name) {
             continue;
@@ -944,7 +933,7 @@ fn kv_rows(s: &Settings, rows: &mut Vec<Row>) {
         let mut arms = both_clients(s, flavor, get);
         arms.push((
             Slot::Raw,
-            Box::new(move || raw::kv_get_latency_one_task(url, SIZE, n, multi_thread)),
+            Box::new(move || floor(url, SIZE, n, multi_thread)),
         ));
         rows.push(compare(s, name, Unit::Micros, arms));
     }

@@ -23,6 +23,12 @@ fn reads(size: usize, count: usize, read: usize) -> Vec<Vec<u8>> {
 /// payload and returns how many messages came out.
 fn feed(decoder: &mut Decoder, read: &[u8], holding: &mut VecDeque<Bytes>, held: usize) -> usize {
     decoder.extend_from_slice(read);
+    decode_holding(decoder, holding, held)
+}
+
+/// Decodes what the buffer holds, keeping the last `held` payloads (older ones dropped);
+/// checks each payload and returns how many messages came out.
+fn decode_holding(decoder: &mut Decoder, holding: &mut VecDeque<Bytes>, held: usize) -> usize {
     let mut decoded = 0;
     while let Some(op) = decoder.decode().expect("a valid stream") {
         let ServerOp::Msg { message, .. } = op else {
@@ -171,18 +177,7 @@ fn read_as_driver(stream: &[u8], max: usize, held: usize, warm: usize) -> (usize
         let n = room.min(stream.len() - at);
         decoder.buffer_mut().extend_from_slice(&stream[at..at + n]);
         at += n;
-        while let Some(op) = decoder.decode().expect("a valid stream") {
-            let ServerOp::Msg { message, .. } = op else {
-                panic!("not a message: {op:?}");
-            };
-            let i: usize = message.subject.as_str()["chunks.".len()..].parse().unwrap();
-            assert!(message.payload.iter().all(|&b| b == (i % 251) as u8));
-            decoded += 1;
-            if holding.len() == held {
-                holding.pop_front();
-            }
-            holding.push_back(message.payload);
-        }
+        decoded += decode_holding(&mut decoder, &mut holding, held);
     }
     let (allocated, moved) = warm_counts.expect("warmed up");
     (
