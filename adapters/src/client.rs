@@ -378,9 +378,16 @@ impl Client {
             state.flushes.insert(id, Slot::Waiting(None));
             Ok::<_, FlushError>(id)
         })?;
-        poll_fn(|cx| poll_slot(&mut self.shared().lock().flushes, id, cx))
-            .await
-            .unwrap_or(Err(FlushError::Closed))
+        poll_fn(|cx| {
+            let mut state = self.shared().lock();
+            let polled = poll_slot(&mut state.flushes, id, cx);
+            if polled.is_pending() {
+                state.turn_to_driver();
+            }
+            polled
+        })
+        .await
+        .unwrap_or(Err(FlushError::Closed))
     }
 
     /// The round-trip time of a flush.
@@ -522,8 +529,9 @@ impl std::future::Future for PendingReply {
     type Output = Result<Message, RequestError>;
 
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
-        let id = self.id;
-        poll_slot(&mut self.shared.lock().requests, id, cx)
+        // The only request in flight reads its reply itself, when it may.
+        self.shared
+            .poll_reply(self.id, cx)
             .map(|result| result.unwrap_or(Err(RequestError::Closed)))
     }
 }
@@ -531,6 +539,9 @@ impl std::future::Future for PendingReply {
 impl Drop for PendingReply {
     fn drop(&mut self) {
         let state = &mut *self.shared.lock();
+        if let Some(driver) = state.turn.release(self.id) {
+            state.wakes.push(driver);
+        }
         state.ack_arrived(self.id);
         if state.requests.remove(&self.id).is_some() {
             state.conn.cancel_request(self.id);

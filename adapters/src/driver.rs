@@ -1,9 +1,9 @@
 //! The one driver future: the only place where IO meets the machine, on every runtime.
 //!
 //! Invariant: each pass reads without the lock, into the receive buffer the machine lent
-//! for the current socket (so read bytes are never copied into the codec's buffer), then
-//! under the lock hands it back with what it read, carries out directives, fires due
-//! timers, takes what `poll_transmit` holds (owned chunks, in order, a bounded amount),
+//! for the current socket (so read bytes are never copied into the codec's buffer) unless a
+//! task waiting for its reply is reading with it ([`crate::reading`]), then under the lock
+//! hands it back with what it read, carries out directives, fires due timers, takes what `poll_transmit` holds (owned chunks, in order, a bounded amount),
 //! dispatches every event and lends the buffer again, then writes what it took without the
 //! lock, so tasks queue their next commands while a write is in the kernel.
 //! What was taken is written before anything taken later, and dropped with its socket; the
@@ -26,18 +26,16 @@ use bytes::{Buf, Bytes};
 use nats_sansio::auth::AuthResponse;
 use nats_sansio::connection::{Directive, LentRecvBuf};
 
+use crate::reading::{ReadSize, ReadTurn};
+
 use crate::auth::{Auth, AuthError, Callback};
 use crate::ConnectOptions;
 
-use crate::runtime::{AsyncStream, BoxFuture, DeadlineTimer};
+use crate::runtime::{AsyncStream, BoxFuture, DeadlineTimer, DirectRead};
 use crate::shared::{Shared, State, Writer};
 
 /// Passes per poll before yielding to the executor.
 const BUDGET: usize = 32;
-/// A read asks for this little at first (idle connections stay cheap); the size doubles,
-/// up to the read buffer capacity, each time a read fills it, and halves when a read brings
-/// an eighth of it or less (a read into initialized memory first zeroes the room it offers).
-const MIN_READ_SIZE: usize = 1024;
 /// The largest read buffer unless the options say otherwise.
 pub(crate) const DEFAULT_READ_BUFFER_CAPACITY: usize = 64 * 1024;
 /// Slices per vectored write.
@@ -49,16 +47,14 @@ pub(crate) const TAKE_LIMIT: usize = 256 * 1024;
 pub(crate) struct Driver {
     shared: Arc<Shared>,
     stream: Option<Box<dyn AsyncStream>>,
+    /// The socket's shared read side, if its stream has one (tasks may read then too).
+    reader: Option<Arc<dyn DirectRead>>,
+    /// Who the socket's readiness wakes; the driver when no task holds the turn.
+    turn: Arc<ReadTurn>,
     connecting: Option<BoxFuture<std::io::Result<Box<dyn AsyncStream>>>>,
     timer: DeadlineTimer,
-    /// The machine's receive buffer, lent for the current socket's next read.
-    lent: Option<LentRecvBuf>,
-    /// Bytes the next read asks for.
-    read_size: usize,
     /// Publishers wait for room below this many queued bytes.
     max_pending: usize,
-    /// Reads ask for at most this many bytes.
-    max_read_size: usize,
     /// Sockets are bound to this address before connecting, if set.
     local_address: Option<SocketAddr>,
     /// Closed by the application: the socket is kept only to write the last publishes.
@@ -74,25 +70,35 @@ pub(crate) struct Driver {
 
 /// What a read without the lock found.
 enum Read {
-    Nothing,
-    /// Bytes arrived in the lent buffer.
-    Bytes,
+    /// No read: no socket, or a task is reading.
+    None,
+    /// Nothing to read: the buffer goes back.
+    Nothing(LentRecvBuf),
+    /// `got` of the `want` bytes asked for arrived in the buffer.
+    Bytes {
+        lent: LentRecvBuf,
+        want: usize,
+        got: usize,
+    },
     Closed(String),
 }
 
 impl Driver {
     pub(crate) fn new(shared: Arc<Shared>, options: &ConnectOptions) -> Driver {
         let timer = DeadlineTimer::new(shared.runtime.as_ref());
-        let max_read_size = options.read_buffer_capacity.max(MIN_READ_SIZE);
+        let turn = {
+            let mut state = shared.lock();
+            state.reading.size = ReadSize::new(options.read_buffer_capacity);
+            Arc::clone(&state.turn)
+        };
         Driver {
             shared,
             stream: None,
+            reader: None,
+            turn,
             connecting: None,
             timer,
-            lent: None,
-            read_size: MIN_READ_SIZE,
             max_pending: options.max_pending_bytes,
-            max_read_size,
             local_address: options.local_address,
             lingering: false,
             auth: options.auth_callback.clone(),
@@ -131,29 +137,33 @@ impl Driver {
                 });
             }
         }
-        let read = match (self.stream.as_mut(), self.lent.as_mut()) {
-            (Some(stream), Some(lent)) => {
-                // No more than the lent room: a large message's rest, when that is less
-                // (a read cut short there says nothing of what is waiting).
-                let want = self.read_size.min(lent.room());
-                match stream.poll_read_buf(cx, lent.buf_mut(), want) {
-                    Poll::Pending => Read::Nothing,
-                    Poll::Ready(Ok(0)) => Read::Closed("connection closed by server".into()),
-                    Poll::Ready(Ok(n)) => {
-                        if n == self.read_size {
-                            // More is waiting: read more at a time from now on.
-                            self.read_size = (want * 2).min(self.max_read_size);
-                        } else if n <= want / 8 {
-                            self.read_size = (want / 2).max(MIN_READ_SIZE);
-                        }
-                        Read::Bytes
-                    }
-                    Poll::Ready(Err(e)) => Read::Closed(e.to_string()),
-                }
-            }
-            _ => Read::Nothing,
+        let read = if self.stream.is_some() {
+            self.read()
+        } else {
+            Read::None
         };
         (connected, read)
+    }
+
+    /// Reads with the lent buffer, if no task is reading with it, through the shared reader
+    /// (or the stream, when it has none) with the read turn's waker.
+    fn read(&mut self) -> Read {
+        let Some((mut lent, want)) = self.shared.lock().reading.take() else {
+            return Read::None;
+        };
+        self.turn.begin_read();
+        let mut cx = Context::from_waker(&self.shared.read_waker);
+        let polled = match (&self.reader, self.stream.as_mut()) {
+            (Some(reader), _) => reader.poll_read_buf(&mut cx, lent.buf_mut(), want),
+            (None, Some(stream)) => stream.poll_read_buf(&mut cx, lent.buf_mut(), want),
+            (None, None) => Poll::Pending,
+        };
+        match polled {
+            Poll::Pending => Read::Nothing(lent),
+            Poll::Ready(Ok(0)) => Read::Closed("connection closed by server".into()),
+            Poll::Ready(Ok(got)) => Read::Bytes { lent, want, got },
+            Poll::Ready(Err(e)) => Read::Closed(e.to_string()),
+        }
     }
 
     /// One pass: a read, then the machine under the lock, then a write without it; true
@@ -169,6 +179,8 @@ impl Driver {
         match connected {
             Some(Ok(())) => {
                 state.direct = self.stream.as_ref().and_then(|s| s.direct_writer());
+                self.reader = self.stream.as_ref().and_then(|s| s.direct_reader());
+                state.reading.reader = self.reader.clone();
                 state.conn.handle_connected(now);
             }
             Some(Err(reason)) => state.conn.handle_connect_failed(now, &reason),
@@ -179,14 +191,25 @@ impl Driver {
             state.conn.handle_credentials(now, request, credentials);
         }
         match read {
-            Read::Nothing => {}
-            Read::Bytes => {
+            Read::None => {}
+            Read::Nothing(lent) => {
+                state.put_back(lent);
+                // Readiness that fired during the read is the driver's to take.
+                progressed |= self.turn.fired();
+            }
+            Read::Bytes { lent, want, got } => {
                 progressed = true;
-                if let Some(lent) = self.lent.take() {
-                    state.conn.handle_lent_recv_buf(now, lent);
-                }
+                state.absorb(now, lent, want, got);
             }
             Read::Closed(reason) => {
+                progressed = true;
+                self.drop_stream(&mut state);
+                state.conn.handle_disconnected(now, &reason);
+            }
+        }
+        if let Some((epoch, reason)) = state.reading.failed.take() {
+            // A task's read found the socket failed.
+            if self.stream.is_some() && epoch == state.conn.socket_epoch() {
                 progressed = true;
                 self.drop_stream(&mut state);
                 state.conn.handle_disconnected(now, &reason);
@@ -224,9 +247,8 @@ impl Driver {
                 state.dispatch(event);
             }
         }
-        if self.stream.is_some() && self.lent.is_none() {
-            // For the next pass's read; lending is progress, so that read happens.
-            self.lent = Some(state.conn.lend_recv_buf(self.read_size));
+        // For the next pass's read; lending is progress, so that read happens.
+        if self.stream.is_some() && state.lend_for_read() {
             progressed = true;
         }
         state.release_room(self.max_pending);
@@ -251,7 +273,8 @@ impl Driver {
     /// lent for it.
     fn drop_stream(&mut self, state: &mut State) {
         self.stream = None;
-        self.lent = None;
+        self.reader = None;
+        state.reading.clear();
         self.taken.clear();
         self.taken_len = 0;
         state.direct = None;
@@ -452,6 +475,7 @@ impl Future for Driver {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
+        this.turn.set_driver(cx.waker());
         for _ in 0..BUDGET {
             if this.pass(cx) {
                 continue;

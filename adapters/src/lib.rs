@@ -153,6 +153,7 @@ mod machine_stream;
 #[cfg(feature = "native-roots")]
 mod native_roots;
 mod options;
+mod reading;
 mod request_many;
 pub mod runtime;
 #[cfg(feature = "service")]

@@ -30,7 +30,10 @@ use nats_sansio::jetstream::publish::AckWindow;
 use nats_sansio::proto::Message;
 use nats_sansio::{Connection, ConnectionEvent, Event};
 
-use crate::driver::{drop_written, front_slices, MAX_SLICES, TAKE_LIMIT};
+use crate::driver::{
+    drop_written, front_slices, DEFAULT_READ_BUFFER_CAPACITY, MAX_SLICES, TAKE_LIMIT,
+};
+use crate::reading::{ReadTurn, Reading};
 use crate::runtime::{DirectWrite, Runtime};
 
 /// A result a future is waiting for.
@@ -138,6 +141,9 @@ impl Closed {
 pub(crate) struct Shared {
     state: Mutex<State>,
     pub(crate) runtime: Arc<dyn Runtime>,
+    /// The waker of every read of the socket: [`State::turn`]'s, which passes the wake-up
+    /// on to the task holding the read turn, else the driver.
+    pub(crate) read_waker: Waker,
 }
 
 /// Everything under the lock.
@@ -179,6 +185,10 @@ pub(crate) struct State {
     pub(crate) armed: Option<Instant>,
     /// An empty queue with room, lent to each task write so that it allocates nothing.
     spare: VecDeque<Bytes>,
+    /// The socket's read side and the buffer lent for its next read.
+    pub(crate) reading: Reading,
+    /// Who the socket's readiness wakes: the task holding the read turn, else the driver.
+    pub(crate) turn: Arc<ReadTurn>,
     /// Wake-ups owed when the lock is released.
     pub(crate) wakes: Wakes,
 }
@@ -230,6 +240,8 @@ const LISTENER_CAPACITY: usize = 1024;
 
 impl Shared {
     pub(crate) fn new(conn: Connection, runtime: Arc<dyn Runtime>) -> Arc<Shared> {
+        let turn = Arc::new(ReadTurn::default());
+        let read_waker = Waker::from(Arc::clone(&turn));
         Arc::new(Shared {
             state: Mutex::new(State {
                 conn,
@@ -252,9 +264,12 @@ impl Shared {
                 handoff: VecDeque::new(),
                 armed: None,
                 spare: VecDeque::new(),
+                reading: Reading::new(DEFAULT_READ_BUFFER_CAPACITY),
+                turn,
                 wakes: Wakes::default(),
             }),
             runtime,
+            read_waker,
         })
     }
 
@@ -414,6 +429,10 @@ impl State {
             }
             Event::Response { id, result } => {
                 self.ack_arrived(id);
+                // Its task reads no more for it (if it did): the driver reads from now on.
+                if let Some(driver) = self.turn.release(id) {
+                    self.wakes.push(driver);
+                }
                 if let Some(slot) = self.requests.get_mut(&id) {
                     slot.fill(result, &mut self.wakes);
                 }
@@ -567,6 +586,7 @@ impl State {
             return Poll::Ready(None);
         }
         listener.waker = Some(cx.waker().clone());
+        self.turn_to_driver();
         Poll::Pending
     }
 }
@@ -605,7 +625,7 @@ pub(crate) fn poll_first_connect(
 }
 
 #[cfg(all(test, feature = "tokio"))]
-mod tests {
+pub(crate) mod tests {
     use std::io;
     use std::sync::Mutex;
     use std::time::Duration;
@@ -618,7 +638,7 @@ mod tests {
 
     /// A socket that takes `room` bytes in all, then would block; it keeps what it took.
     #[derive(Debug)]
-    struct Recorder {
+    pub(crate) struct Recorder {
         room: usize,
         bytes: Mutex<Vec<u8>>,
     }
@@ -641,7 +661,7 @@ mod tests {
 
     /// Shared state around a machine that completed its handshake (what it sent for it
     /// taken), with `direct` as the socket's direct writer.
-    fn connected(direct: &Arc<Recorder>) -> Arc<Shared> {
+    pub(crate) fn connected(direct: &Arc<Recorder>) -> Arc<Shared> {
         let runtime: Arc<dyn Runtime> = Arc::new(crate::runtime::tokio::TokioRuntime);
         let now = runtime.now();
         let mut options = Options::new("nats://127.0.0.1:4222").unwrap();
@@ -663,7 +683,7 @@ mod tests {
         shared
     }
 
-    fn recorder(room: usize) -> Arc<Recorder> {
+    pub(crate) fn recorder(room: usize) -> Arc<Recorder> {
         Arc::new(Recorder {
             room,
             bytes: Mutex::new(Vec::new()),
@@ -671,7 +691,7 @@ mod tests {
     }
 
     /// Starts a request as the client does, its output written by this task if it may.
-    fn request(shared: &Shared, subject: &str) {
+    pub(crate) fn request(shared: &Shared, subject: &str) -> RequestId {
         let now = shared.runtime.now();
         shared.command_and_write(|state| {
             let timeout = Some(Duration::from_secs(5));
@@ -680,10 +700,11 @@ mod tests {
                 .request(now, subject, None, "?".into(), timeout)
                 .unwrap();
             state.requests.insert(id, Slot::Waiting(None));
-        });
+            id
+        })
     }
 
-    fn written(direct: &Recorder) -> String {
+    pub(crate) fn written(direct: &Recorder) -> String {
         String::from_utf8_lossy(&direct.bytes.lock().unwrap()).into_owned()
     }
 

@@ -151,6 +151,7 @@ impl Stream for Subscriber {
                 Taken::Messages { bytes, .. } => this.taken_bytes = bytes,
                 Taken::Empty => {
                     state.subscribers.insert(sid, cx.waker().clone());
+                    state.turn_to_driver();
                 }
                 _ => this.finished = true,
             }

@@ -564,8 +564,64 @@ async fn unsubscribe_ends_the_stream(rt: Rt) {
     assert_eq!(open.unsubscribe().await, Err(SubscribeError::Closed));
 }
 
+/// A request's future polled once and then left waiting, as in a `select!` whose other
+/// branch won. Its task may have taken the socket's reads for its reply, but a subscriber,
+/// a flush and another request of the same client are served meanwhile (each long before
+/// the request's own 60 s timeout), and the reply reaches the request once it is polled
+/// again.
+async fn a_request_left_unpolled_holds_up_nothing(rt: Rt) {
+    let (_server, client, other) = server_and_two_clients(rt).await;
+    let mut slow = other.subscribe("slow").await.unwrap();
+    let mut echo = other.subscribe("echo").await.unwrap();
+    other.flush().await.unwrap();
+    let mut updates = client.subscribe("updates").await.unwrap();
+    client.flush().await.unwrap();
+
+    let request = client
+        .request_builder()
+        .payload(("first").into())
+        .timeout(Duration::from_secs(60));
+    let mut waiting = Box::pin(client.send_request("slow", request));
+    assert!(
+        futures_lite::future::poll_once(&mut waiting)
+            .await
+            .is_none(),
+        "no reply yet"
+    );
+    let asked = next_message(&mut slow, "the waiting request").await;
+
+    other.publish("updates", ("news").into()).await.unwrap();
+    let news = next_message(&mut updates, "a message while a request waits").await;
+    assert_eq!(&news.payload[..], b"news");
+    within(WAIT, "a flush while a request waits", client.flush())
+        .await
+        .unwrap();
+    let answer = async {
+        let msg = echo.next().await.unwrap();
+        other
+            .publish(&msg.reply.unwrap(), msg.payload)
+            .await
+            .unwrap();
+    };
+    let (reply, ()) = within(
+        WAIT,
+        "another request while one waits",
+        futures_lite::future::zip(client.request("echo", ("second").into()), answer),
+    )
+    .await;
+    assert_eq!(&reply.unwrap().payload[..], b"second");
+
+    other
+        .publish(&asked.reply.unwrap(), ("answer").into())
+        .await
+        .unwrap();
+    let reply = within(WAIT, "the first reply", waiting).await.unwrap();
+    assert_eq!(&reply.payload[..], b"answer");
+}
+
 on_every_runtime!(
     unsubscribe_ends_the_stream,
+    a_request_left_unpolled_holds_up_nothing,
     publish_subscribe_and_headers,
     queue_group_splits_work,
     request_reply_no_responders_and_timeout,

@@ -11,10 +11,11 @@ use std::net::SocketAddr;
 
 use async_io::Async;
 use async_net::TcpStream;
+use bytes::BytesMut;
 use futures_lite::{AsyncRead, AsyncWrite};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::{AsyncStream, AsyncTimer, BoxFuture, DirectWrite, Runtime};
+use super::{AsyncStream, AsyncTimer, BoxFuture, DirectRead, DirectWrite, Runtime};
 
 fn connect(host: &str, port: u16) -> BoxFuture<io::Result<Box<dyn AsyncStream>>> {
     let host = host.to_owned();
@@ -127,8 +128,8 @@ impl Runtime for AsyncStdRuntime {
 #[derive(Debug)]
 struct Stream(TcpStream);
 
-/// The direct writer of a [`Stream`]: its socket, written without the reactor (a
-/// non-blocking write that takes what it can).
+/// The direct writer and reader of a [`Stream`]: its socket, written without the reactor (a
+/// non-blocking write that takes what it can), read through it.
 #[derive(Debug)]
 struct Direct(Arc<Async<std::net::TcpStream>>);
 
@@ -138,8 +139,32 @@ impl DirectWrite for Direct {
     }
 }
 
+impl DirectRead for Direct {
+    fn poll_read_buf(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+        max: usize,
+    ) -> Poll<io::Result<usize>> {
+        // async-io reads into initialized memory: the room is zeroed first.
+        let start = buf.len();
+        buf.resize(start + max, 0);
+        let polled = Pin::new(&mut &*self.0).poll_read(cx, &mut buf[start..]);
+        let got = match polled {
+            Poll::Ready(Ok(n)) => n,
+            _ => 0,
+        };
+        buf.truncate(start + got);
+        polled
+    }
+}
+
 impl AsyncStream for Stream {
     fn direct_writer(&self) -> Option<Arc<dyn DirectWrite>> {
+        Some(Arc::new(Direct(self.0.clone().into())))
+    }
+
+    fn direct_reader(&self) -> Option<Arc<dyn DirectRead>> {
         Some(Arc::new(Direct(self.0.clone().into())))
     }
 

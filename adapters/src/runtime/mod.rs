@@ -70,6 +70,20 @@ pub trait DirectWrite: Send + Sync + Debug {
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
 }
 
+/// A socket's read side that any task may poll beside the driver: the client lets one read
+/// be under way at a time (the one holding the machine's lent receive buffer), and every
+/// read is polled with the same waker, which passes the wake-up on to whoever reads next.
+pub trait DirectRead: Send + Sync + Debug {
+    /// Reads at most `max` bytes and appends them to `buf` (which has room for them), as
+    /// [`AsyncStream::poll_read_buf`] does.
+    fn poll_read_buf(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+        max: usize,
+    ) -> Poll<io::Result<usize>>;
+}
+
 /// A byte stream (a TCP socket).
 pub trait AsyncStream: Send + Debug + 'static {
     /// Reads into `buf`; `Ok(0)` is the end of the stream.
@@ -100,6 +114,13 @@ pub trait AsyncStream: Send + Debug + 'static {
     /// ([`DirectWrite`]), if the stream has one: a task waiting on a request then writes it
     /// itself instead of waking the driver. The provided method has none.
     fn direct_writer(&self) -> Option<Arc<dyn DirectWrite>> {
+        None
+    }
+
+    /// A handle that reads this socket from another task ([`DirectRead`]), if the stream
+    /// has one: a task waiting for a reply then reads it itself instead of being woken by
+    /// the driver. With one, the driver reads through it too; the provided method has none.
+    fn direct_reader(&self) -> Option<Arc<dyn DirectRead>> {
         None
     }
     /// Writes from the slices, returning how many bytes were taken.

@@ -13,7 +13,7 @@ use tokio::io::Interest;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Sleep;
 
-use super::{AsyncStream, AsyncTimer, BoxFuture, DirectWrite, Runtime};
+use super::{AsyncStream, AsyncTimer, BoxFuture, DirectRead, DirectWrite, Runtime};
 
 /// Runs the client on the current tokio runtime.
 #[derive(Debug, Clone, Copy, Default)]
@@ -82,13 +82,55 @@ impl AsyncTimer for Timer {
 #[derive(Debug)]
 struct Stream(Arc<TcpStream>);
 
-/// The direct writer of a [`Stream`].
+/// The direct writer and reader of a [`Stream`].
 #[derive(Debug)]
 struct Direct(Arc<TcpStream>);
 
 impl DirectWrite for Direct {
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.0.try_write_vectored(bufs)
+    }
+}
+
+impl DirectRead for Direct {
+    fn poll_read_buf(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+        max: usize,
+    ) -> Poll<io::Result<usize>> {
+        poll_read_buf(&self.0, cx, buf, max)
+    }
+}
+
+/// Reads at most `max` bytes into `buf`'s spare room as it is (no zeroing) and counts in
+/// what arrived. A read that took less than it could have drained the socket (where
+/// readiness comes from epoll or kqueue): the readiness is cleared then, reported as
+/// `WouldBlock` to `try_io`, which clears it unless an event came meanwhile, so the next
+/// read waits for data instead of asking the kernel first and being told there is none (a
+/// syscall per request saved). tokio's own `AsyncRead` does the same.
+fn poll_read_buf(
+    stream: &TcpStream,
+    cx: &mut Context<'_>,
+    buf: &mut BytesMut,
+    max: usize,
+) -> Poll<io::Result<usize>> {
+    loop {
+        ready!(stream.poll_read_ready(cx))?;
+        let mut got = None;
+        let read = stream.try_io(Interest::READABLE, || {
+            let n = stream.try_read_buf(&mut (&mut *buf).limit(max))?;
+            got = Some(n);
+            if n > 0 && n < max && !cfg!(windows) {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(n)
+        });
+        match (read, got) {
+            (_, Some(n)) => return Poll::Ready(Ok(n)),
+            (Err(e), None) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            (result, None) => return Poll::Ready(result),
+        }
     }
 }
 
@@ -109,32 +151,14 @@ impl AsyncStream for Stream {
         buf: &mut BytesMut,
         max: usize,
     ) -> Poll<io::Result<usize>> {
-        // tokio reads into the buffer's spare room as it is (no zeroing) and counts in what
-        // arrived. A read that took less than it could have drained the socket (where
-        // readiness comes from epoll or kqueue): the readiness is cleared then, reported as
-        // `WouldBlock` to `try_io`, which clears it unless an event came meanwhile, so the
-        // next read waits for data instead of asking the kernel first and being told there
-        // is none (a syscall per request saved). tokio's own `AsyncRead` does the same.
-        loop {
-            ready!(self.0.poll_read_ready(cx))?;
-            let mut got = None;
-            let read = self.0.try_io(Interest::READABLE, || {
-                let n = self.0.try_read_buf(&mut (&mut *buf).limit(max))?;
-                got = Some(n);
-                if n > 0 && n < max && !cfg!(windows) {
-                    return Err(io::ErrorKind::WouldBlock.into());
-                }
-                Ok(n)
-            });
-            match (read, got) {
-                (_, Some(n)) => return Poll::Ready(Ok(n)),
-                (Err(e), None) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                (result, None) => return Poll::Ready(result),
-            }
-        }
+        poll_read_buf(&self.0, cx, buf, max)
     }
 
     fn direct_writer(&self) -> Option<Arc<dyn DirectWrite>> {
+        Some(Arc::new(Direct(Arc::clone(&self.0))))
+    }
+
+    fn direct_reader(&self) -> Option<Arc<dyn DirectRead>> {
         Some(Arc::new(Direct(Arc::clone(&self.0))))
     }
 

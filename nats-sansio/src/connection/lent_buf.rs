@@ -31,4 +31,12 @@ impl LentRecvBuf {
     pub fn room(&self) -> usize {
         self.room
     }
+
+    /// The socket epoch the buffer was lent in ([`Connection::socket_epoch`]): a buffer of
+    /// an earlier one is dropped on return, unread.
+    ///
+    /// [`Connection::socket_epoch`]: super::Connection::socket_epoch
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
 }

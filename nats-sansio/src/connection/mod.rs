@@ -361,6 +361,12 @@ impl Connection {
         self.directives.pop_front()
     }
 
+    /// True when [`poll_directive`](Self::poll_directive) has something: a driver that lets
+    /// other tasks feed the machine checks this after they did.
+    pub fn has_directive(&self) -> bool {
+        !self.directives.is_empty()
+    }
+
     /// Bytes to write to the transport, or `None` when there are none. Write what you can,
     /// then `advance` the buffer by that many bytes; call again until `None`.
     pub fn poll_transmit(&mut self) -> Option<&mut dyn Buf> {
