@@ -3,9 +3,10 @@
 //! Invariant: each pass reads without the lock, into the receive buffer the machine lent
 //! for the current socket (so read bytes are never copied into the codec's buffer) unless a
 //! task waiting for its reply is reading with it ([`crate::reading`]), then under the lock
-//! hands it back with what it read, carries out directives, fires due timers, takes what `poll_transmit` holds (owned chunks, in order, a bounded amount),
-//! dispatches every event and lends the buffer again, then writes what it took without the
-//! lock, so tasks queue their next commands while a write is in the kernel.
+//! hands it back with what it read, carries out directives, fires due timers, takes what
+//! `poll_transmit` holds (owned chunks, in order, a bounded amount), dispatches every event
+//! and lends the buffer again, then writes what it took without the lock, so tasks queue
+//! their next commands while a write is in the kernel.
 //! What was taken is written before anything taken later, and dropped with its socket; the
 //! driver takes only while no task holds the write turn (a request with nothing else in
 //! flight is written by its own task, [`Shared::command_and_write`]), and what a task could
@@ -26,11 +27,10 @@ use bytes::{Buf, Bytes};
 use nats_sansio::auth::AuthResponse;
 use nats_sansio::connection::{Directive, LentRecvBuf};
 
-use crate::reading::{ReadSize, ReadTurn};
-
 use crate::auth::{Auth, AuthError, Callback};
 use crate::ConnectOptions;
 
+use crate::reading::{ReadSize, ReadTurn};
 use crate::runtime::{AsyncStream, BoxFuture, DeadlineTimer, DirectRead};
 use crate::shared::{Shared, State, Writer};
 

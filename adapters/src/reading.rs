@@ -24,7 +24,7 @@ use crate::shared::{poll_slot, Shared, Slot, State, StateGuard};
 /// Reads a waiting task makes in one poll before leaving the rest to the driver.
 const TASK_READS: usize = 8;
 /// A read asks for this little at first (idle connections stay cheap); see [`ReadSize`].
-pub(crate) const MIN_READ_SIZE: usize = 1024;
+const MIN_READ_SIZE: usize = 1024;
 
 /// Who is woken when the socket has bytes: the task holding the read turn, else the driver.
 /// It is the waker of every read ([`Shared::read_waker`]).
@@ -40,6 +40,18 @@ struct Turn {
     task: Option<(RequestId, Waker)>,
     /// Readiness fired since the last read began.
     fired: bool,
+}
+
+impl Turn {
+    /// The holder's turn back to the driver, and the driver's waker if it must read.
+    fn give_back(&mut self) -> Option<Waker> {
+        self.task = None;
+        if self.fired {
+            self.driver.clone()
+        } else {
+            None
+        }
+    }
 }
 
 impl ReadTurn {
@@ -77,19 +89,14 @@ impl ReadTurn {
         if !matches!(&turn.task, Some((holder, _)) if *holder == id) {
             return None;
         }
-        turn.task = None;
-        if turn.fired {
-            turn.driver.clone()
-        } else {
-            None
-        }
+        turn.give_back()
     }
 
-    /// Takes the turn back from whichever task holds it: the driver's waker when readiness
-    /// fired since the last read began.
+    /// Takes the turn back from whichever task holds it, as [`release`](Self::release).
     fn release_any(&self) -> Option<Waker> {
-        let holder = self.lock().task.as_ref().map(|(id, _)| *id)?;
-        self.release(holder)
+        let mut turn = self.lock();
+        turn.task.as_ref()?;
+        turn.give_back()
     }
 
     /// A read begins: it takes whatever readiness fired before it.

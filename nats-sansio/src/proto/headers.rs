@@ -90,6 +90,32 @@ impl Entries {
         let received = lines.filter_map(|line| std::str::from_utf8(line).ok().and_then(split_line));
         owned.chain(received)
     }
+
+    /// The values of `name`, in order, as [`iter`](Self::iter) has them. A received line
+    /// is matched on its bytes first: only a match is read as text (a lookup reads the
+    /// other lines no further than their names).
+    fn values<'s, 'n>(&'s self, name: &'n str) -> impl Iterator<Item = &'s str> + use<'s, 'n> {
+        let (owned, received) = match self {
+            Entries::Owned(entries) => (entries.as_slice(), &[][..]),
+            Entries::Received { lines, .. } => (&[][..], &lines[..]),
+        };
+        let owned = owned
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str());
+        // A name holds no ':' (a line's name ends at its first); one that does matches none.
+        let searched = if name.contains(':') {
+            &[][..]
+        } else {
+            received
+        };
+        let name = name.as_bytes();
+        let received = Lines { rest: searched }.filter_map(move |line| {
+            let value = line.strip_prefix(name)?.strip_prefix(b":")?;
+            std::str::from_utf8(trim(value)).ok()
+        });
+        owned.chain(received)
+    }
 }
 
 impl Default for Entries {
@@ -165,20 +191,17 @@ impl HeaderMap {
 
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+        self.entries.values(name).next()
     }
 
     /// The last value of `name`.
     pub fn get_last(&self, name: &str) -> Option<&str> {
-        self.iter()
-            .filter(|(n, _)| *n == name)
-            .map(|(_, v)| v)
-            .last()
+        self.entries.values(name).last()
     }
 
     /// Every value of `name`, in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.iter().filter(move |(n, _)| *n == name).map(|(_, v)| v)
+        self.entries.values(name)
     }
 
     /// Removes every value of `name`; returns whether there was any.
@@ -192,7 +215,7 @@ impl HeaderMap {
 
     /// Is there at least one value for `name`?
     pub fn contains_key(&self, name: &str) -> bool {
-        self.iter().any(|(n, _)| n == name)
+        self.entries.values(name).next().is_some()
     }
 
     /// All `(name, value)` entries in order (one per value).
@@ -751,6 +774,46 @@ mod tests {
             }
             map
         }
+    }
+
+    #[test]
+    fn lookups_find_what_iteration_finds() {
+        let block = Bytes::from_static(
+            b"NATS/1.0\r\nNats-Sequence: 7\r\nNats-Seq: 3\r\nA: 1\r\nA:2\r\nB:\t x \t\r\nAB: 5\r\n\r\n",
+        );
+        let received = HeaderMap::decode_received(block);
+        assert!(matches!(received.entries, Entries::Received { .. }));
+        let mut owned = received.clone();
+        owned.append("C", "6");
+        assert!(matches!(owned.entries, Entries::Owned(_)));
+        let names = [
+            "Nats-Sequence",
+            "Nats-Seq",
+            "Nats",
+            "A",
+            "AB",
+            "B",
+            "C",
+            "A:1",
+            "A: 1",
+            "",
+            "x",
+        ];
+        for map in [&received, &owned] {
+            for name in names {
+                let expected: Vec<&str> = map
+                    .iter()
+                    .filter(|(n, _)| *n == name)
+                    .map(|(_, v)| v)
+                    .collect();
+                assert_eq!(map.get_all(name).collect::<Vec<_>>(), expected, "{name}");
+                assert_eq!(map.get(name), expected.first().copied(), "{name}");
+                assert_eq!(map.get_last(name), expected.last().copied(), "{name}");
+                assert_eq!(map.contains_key(name), !expected.is_empty(), "{name}");
+            }
+        }
+        assert_eq!(received.get_all("A").collect::<Vec<_>>(), ["1", "2"]);
+        assert_eq!(received.get("B"), Some("x"));
     }
 
     #[test]
