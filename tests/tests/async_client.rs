@@ -619,9 +619,63 @@ async fn a_request_left_unpolled_holds_up_nothing(rt: Rt) {
     assert_eq!(&reply.payload[..], b"answer");
 }
 
+/// One task of a client asks 1,000 requests one after another (each alone in flight, so its
+/// task reads the reply itself) while another task of the same client takes 10,000 messages
+/// that another client publishes meanwhile: each reply is its own request's, and every
+/// message arrives, in order. The socket's reads pass between the two tasks and the driver
+/// throughout; a read or a wake-up lost in a hand-over would stall one of them.
+async fn lone_requests_beside_a_busy_subscription(rt: Rt) {
+    const REQUESTS: usize = 1_000;
+    const MESSAGES: u32 = 10_000;
+    let (_server, client, other) = server_and_two_clients(rt).await;
+    let mut service = other.subscribe("echo").await.unwrap();
+    other.flush().await.unwrap();
+    let mut feed = client.subscribe("feed").await.unwrap();
+    client.flush().await.unwrap();
+    let responder = {
+        let other = other.clone();
+        rt.spawn(async move {
+            for _ in 0..REQUESTS {
+                let msg = service.next().await.unwrap();
+                other
+                    .publish(&msg.reply.unwrap(), msg.payload)
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let publisher = rt.spawn(async move {
+        for i in 0..MESSAGES {
+            other.publish("feed", i.to_string().into()).await.unwrap();
+        }
+        other.flush().await.unwrap();
+    });
+    let reader = rt.spawn(async move {
+        for i in 0..MESSAGES {
+            let msg = next_message(&mut feed, "the next message fed").await;
+            assert_eq!(&msg.payload[..], i.to_string().as_bytes());
+        }
+    });
+    let asker = rt.spawn(async move {
+        for i in 0..REQUESTS {
+            let word = format!("q{i}");
+            let reply = client.request("echo", word.clone().into()).await.unwrap();
+            assert_eq!(&reply.payload[..], word.as_bytes());
+        }
+    });
+    within(WAIT * 3, "every reply and every message", async {
+        asker.await;
+        reader.await;
+        responder.await;
+        publisher.await;
+    })
+    .await;
+}
+
 on_every_runtime!(
     unsubscribe_ends_the_stream,
     a_request_left_unpolled_holds_up_nothing,
+    lone_requests_beside_a_busy_subscription,
     publish_subscribe_and_headers,
     queue_group_splits_work,
     request_reply_no_responders_and_timeout,
@@ -706,6 +760,17 @@ async fn retry_on_initial_connect_buffers_until_the_server_is_up(rt: Rt) {
     .await;
     let msg = next_message(&mut sub, "the buffered message").await;
     assert_eq!(&msg.payload[..], b"before the server");
+}
+
+/// The same scenario with the tasks on tokio's multi-thread runtime, so that the socket's
+/// readiness and the hand-overs of its reads happen across threads.
+#[test]
+fn lone_requests_beside_a_busy_subscription_on_a_multi_thread_runtime() {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(lone_requests_beside_a_busy_subscription(Rt::Tokio));
 }
 
 /// The same scenario with the tasks on tokio's multi-thread runtime, so that they write
