@@ -146,16 +146,8 @@ impl DirectRead for Direct {
         buf: &mut BytesMut,
         max: usize,
     ) -> Poll<io::Result<usize>> {
-        // async-io reads into initialized memory: the room is zeroed first.
-        let start = buf.len();
-        buf.resize(start + max, 0);
-        let polled = Pin::new(&mut &*self.0).poll_read(cx, &mut buf[start..]);
-        let got = match polled {
-            Poll::Ready(Ok(n)) => n,
-            _ => 0,
-        };
-        buf.truncate(start + got);
-        polled
+        // async-io reads into initialized memory.
+        super::read_zeroed(buf, max, |room| Pin::new(&mut &*self.0).poll_read(cx, room))
     }
 }
 

@@ -99,15 +99,7 @@ pub trait AsyncStream: Send + Debug + 'static {
         buf: &mut BytesMut,
         max: usize,
     ) -> Poll<io::Result<usize>> {
-        let start = buf.len();
-        buf.resize(start + max, 0);
-        let polled = self.poll_read(cx, &mut buf[start..]);
-        let got = match polled {
-            Poll::Ready(Ok(n)) => n,
-            _ => 0,
-        };
-        buf.truncate(start + got);
-        polled
+        read_zeroed(buf, max, |room| self.poll_read(cx, room))
     }
 
     /// A handle that writes to this socket from another task without waiting
@@ -131,7 +123,24 @@ pub trait AsyncStream: Send + Debug + 'static {
     ) -> Poll<io::Result<usize>>;
 }
 
-/// A runtime timer kept armed for a machine's next deadline (its `poll_timeout`).
+/// Appends up to `max` bytes to `buf` with `read`, which reads into initialized memory: the
+/// room is zeroed first, and what the read did not fill is cut off again.
+pub(crate) fn read_zeroed(
+    buf: &mut BytesMut,
+    max: usize,
+    read: impl FnOnce(&mut [u8]) -> Poll<io::Result<usize>>,
+) -> Poll<io::Result<usize>> {
+    let start = buf.len();
+    buf.resize(start + max, 0);
+    let polled = read(&mut buf[start..]);
+    let got = match polled {
+        Poll::Ready(Ok(n)) => n,
+        _ => 0,
+    };
+    buf.truncate(start + got);
+    polled
+}
+
 /// The addresses in `resolved` of `local`'s family, or an error naming the host when none is.
 pub(crate) fn same_family(
     resolved: impl IntoIterator<Item = SocketAddr>,
@@ -167,6 +176,7 @@ where
     Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "no address")))
 }
 
+/// A runtime timer kept armed for a machine's next deadline (its `poll_timeout`).
 pub(crate) struct DeadlineTimer {
     timer: Pin<Box<dyn AsyncTimer>>,
     armed_for: Option<Instant>,
