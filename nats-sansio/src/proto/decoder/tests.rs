@@ -135,6 +135,37 @@ fn word_tests_are_exact_for_every_byte_in_every_lane() {
 }
 
 #[test]
+fn long_lines_split_at_runs_of_spaces_and_tabs() {
+    let mut rng = crate::rng::Rng::new(11);
+    let alphabet = b"ab.c>*12 \t\t  ";
+    for _ in 0..20_000 {
+        let len = rng.below(200) as usize;
+        let line: Vec<u8> = (0..len)
+            .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
+            .collect();
+        let start = rng.below(len as u64 + 1) as usize;
+        // Byte by byte: each run of other bytes after `start` is a field.
+        let mut expected = Vec::new();
+        let mut i = start;
+        while i < len {
+            if is_space(line[i]) {
+                i += 1;
+                continue;
+            }
+            let begin = i;
+            while i < len && !is_space(line[i]) {
+                i += 1;
+            }
+            expected.push((begin, i));
+        }
+        match fields(&line, start) {
+            Some((out, n)) => assert_eq!(&out[..n], &expected[..], "{line:?} from {start}"),
+            None => assert!(expected.len() > 5, "{line:?} from {start}"),
+        }
+    }
+}
+
+#[test]
 fn the_short_scan_splits_as_the_byte_at_a_time_path() {
     let mut rng = crate::rng::Rng::new(7);
     let alphabet = b"MSG HMSG  ab.c>*12309\xc3\xa9\xff\t\r";
