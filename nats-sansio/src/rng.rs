@@ -72,6 +72,17 @@ impl Rng {
 }
 
 #[cfg(test)]
+impl Rng {
+    /// `len` bytes, each picked from `alphabet` (not empty), for tests that make random
+    /// input from a chosen set of bytes.
+    pub(crate) fn bytes_from(&mut self, alphabet: &[u8], len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|_| alphabet[self.below(alphabet.len() as u64) as usize])
+            .collect()
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

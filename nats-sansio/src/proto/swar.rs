@@ -90,9 +90,7 @@ mod tests {
         let letters = b"0123456789012345678901234567890123456789 x/:";
         for _ in 0..200_000 {
             let len = rng.below(23) as usize;
-            let text: Vec<u8> = (0..len)
-                .map(|_| letters[rng.below(letters.len() as u64) as usize])
-                .collect();
+            let text = rng.bytes_from(letters, len);
             let text = String::from_utf8(text).unwrap();
             // At most 20 digits, leading zeros counted.
             let all_digits = len <= 20 && text.bytes().all(|b| b.is_ascii_digit());

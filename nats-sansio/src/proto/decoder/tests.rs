@@ -140,9 +140,7 @@ fn long_lines_split_at_runs_of_spaces_and_tabs() {
     let alphabet = b"ab.c>*12 \t\t  ";
     for _ in 0..20_000 {
         let len = rng.below(200) as usize;
-        let line: Vec<u8> = (0..len)
-            .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
-            .collect();
+        let line = rng.bytes_from(alphabet, len);
         let start = rng.below(len as u64 + 1) as usize;
         // Byte by byte: each run of other bytes after `start` is a field.
         let mut expected = Vec::new();
@@ -176,9 +174,7 @@ fn the_short_scan_splits_as_the_byte_at_a_time_path() {
     for i in 0..20_000 {
         let len = rng.below(Short::WIDTH as u64 + 12) as usize;
         let letters: &[u8] = if i % 2 == 0 { alphabet } else { plain };
-        let mut line: Vec<u8> = (0..len)
-            .map(|_| letters[rng.below(letters.len() as u64) as usize])
-            .collect();
+        let mut line = rng.bytes_from(letters, len);
         line.extend_from_slice(if rng.below(2) == 0 { b"\r\n" } else { b"\n" });
         match Short::scan(&line) {
             Ok(short) => {
