@@ -203,10 +203,15 @@ beside the document.
   (`$JS.API.DIRECT.GET.KV_<b>.$KV.<b>.<key>`, empty payload, on a connection that announces
   headers), the ceiling. *get, raw column: two async tasks*: the same gets beside that
   round trip made by a requester task and an IO task on a tokio socket (as the request
-  rows' async floor). *get, raw column: one async task*: the same gets beside that round
-  trip written and read by the one task that times it, on a tokio socket (multi-thread and
-  current-thread): no hand-over at all, so the gap between it and the blocking arm is what
-  the runtime's socket and wake-ups cost, the least any async client could take. *watch*: a raw writer first puts the values to keys of their own
+  rows' async floor). *get, interleaved*: the target's rows. On each runtime, one process
+  makes gets in chunks of 500 that take turns: ours, the blocking Direct Get round trip, and that round trip written and read by
+  one async task on the same runtime (no hand-over at all: the least any async client on
+  that runtime could take), the order rotated every round, after an unmeasured round. The
+  two rows of a runtime share those runs: one shows ours beside the blocking socket (the
+  ceiling the target names), the other beside the one task (what is ours beyond the
+  runtime's own cost). Every arm's gets fall in the same seconds, so the machine's drift
+  over a run, larger here than the target's margin, does not land in one arm alone.
+  *watch*: a raw writer first puts the values to keys of their own
   (200k, 50k in quick mode; up to 256 acks outstanding: a writer awaiting no ack outruns
   the stream, and nats-server drops what it cannot ingest), then a watch of every key
   (`watch_all`) reads them all; the rate is entries received over the time from the

@@ -25,6 +25,7 @@ mod alloc;
 mod charts;
 mod clients;
 mod document;
+mod interleaved;
 mod memory;
 mod micro;
 mod raw;
@@ -908,23 +909,14 @@ fn kv_rows(s: &Settings, rows: &mut Vec<Row>) {
         let p99 = p99_row(&row, "KV get 128 B p99 (µs)");
         rows.extend([row, p99]);
     }
-    // Beside two raw async tasks on the same tokio flavour, as the request rows (the floor
-    // of an async client's get), and beside one raw async task doing its own IO (the least
-    // any client on that runtime could take, no hand-over at all).
+    // Beside two raw async tasks on the same tokio flavour, as the request rows: the floor
+    // of an async client's get.
     const GET_FLOOR: &str = "KV get 128 B p50, raw column: two async tasks (µs)";
     const GET_FLOOR_CT: &str =
         "KV get 128 B p50, tokio current-thread, raw column: two async tasks (µs)";
-    const GET_ONE_TASK: &str = "KV get 128 B p50, raw column: one async task (µs)";
-    const GET_ONE_TASK_CT: &str =
-        "KV get 128 B p50, tokio current-thread, raw column: one async task (µs)";
-    type AsyncFloor = fn(&str, usize, usize, bool) -> Sample;
-    let two_tasks: AsyncFloor = raw::kv_get_latency_async;
-    let one_task: AsyncFloor = raw::kv_get_latency_one_task;
-    for (name, flavor, floor) in [
-        (GET_FLOOR, Flavor::MultiThread, two_tasks),
-        (GET_FLOOR_CT, Flavor::CurrentThread, two_tasks),
-        (GET_ONE_TASK, Flavor::MultiThread, one_task),
-        (GET_ONE_TASK_CT, Flavor::CurrentThread, one_task),
+    for (name, flavor) in [
+        (GET_FLOOR, Flavor::MultiThread),
+        (GET_FLOOR_CT, Flavor::CurrentThread),
     ] {
         if !s.wanted(name) {
             continue;
@@ -933,10 +925,11 @@ fn kv_rows(s: &Settings, rows: &mut Vec<Row>) {
         let mut arms = both_clients(s, flavor, get);
         arms.push((
             Slot::Raw,
-            Box::new(move || floor(url, SIZE, n, multi_thread)),
+            Box::new(move || raw::kv_get_latency_async(url, SIZE, n, multi_thread)),
         ));
         rows.push(compare(s, name, Unit::Micros, arms));
     }
+    kv_get_interleaved_rows(s, n, rows);
     const WATCH: &str = "KV watch 128 B, entries stored first";
     if s.wanted(WATCH) {
         let n = s.pick(50_000, 200_000);
@@ -954,6 +947,46 @@ fn kv_rows(s: &Settings, rows: &mut Vec<Row>) {
         ));
     }
 }
+
+/// The get target's rows: on each runtime, ours interleaved in chunks with the blocking
+/// raw direct get (the target's ceiling) and with one raw async task on the same runtime
+/// (what the runtime alone costs), so that each ratio compares gets made in the same
+/// seconds ([`interleaved`]). Both rows of a runtime share its runs.
+fn kv_get_interleaved_rows(s: &Settings, n: usize, rows: &mut Vec<Row>) {
+    for runtime in Runtime::ALL {
+        let names = [GET_INTERLEAVED, GET_INTERLEAVED_ONE_TASK].map(|base| runtime.row_name(base));
+        if !names.iter().any(|name| s.wanted(name)) {
+            continue;
+        }
+        let [mut blocking, mut one_task] = [GET_INTERLEAVED, GET_INTERLEAVED_ONE_TASK]
+            .map(|base| Row::new(&runtime.row_name(base), base, runtime, Unit::Micros));
+        let started = std::time::Instant::now();
+        for rep in 0..s.reps {
+            let run = interleaved::kv_get(&s.url, 128, n, runtime);
+            eprintln!(
+                "  {} [rep {}]: ours {}, blocking {}, one task {}",
+                blocking.name,
+                rep + 1,
+                fmt_value(run.ours.value, Unit::Micros),
+                fmt_value(run.blocking.value, Unit::Micros),
+                fmt_value(run.one_task.value, Unit::Micros),
+            );
+            blocking.ours.push(run.ours);
+            blocking.raw.push(run.blocking);
+            one_task.ours.push(run.ours);
+            one_task.raw.push(run.one_task);
+        }
+        eprintln!("  ({:.1} s)", started.elapsed().as_secs_f64());
+        rows.extend([blocking, one_task]);
+    }
+}
+
+/// The get target's row ([`kv_get_interleaved_rows`]), on tokio multi-thread; the other
+/// runtimes' are named by [`Runtime::row_name`].
+pub(crate) const GET_INTERLEAVED: &str =
+    "KV get 128 B p50, interleaved with a blocking socket (µs)";
+/// Its companion: the same runs, beside one raw async task.
+const GET_INTERLEAVED_ONE_TASK: &str = "KV get 128 B p50, interleaved with one async task (µs)";
 
 /// The object-store rows: put and get throughput of one object (256 MiB, 64 MiB in quick
 /// mode), and the peak memory growth of a put and of a get, each alone in a child process

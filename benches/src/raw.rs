@@ -343,9 +343,20 @@ pub(crate) fn spawn_responder(url: &str, subject: &str) {
     });
 }
 
+/// The size of the message whose control line is `line`: its last field, headers included
+/// (`MSG <subject> <sid> [reply] <size>`, `HMSG <subject> <sid> [reply] <header size> <size>`).
+fn message_size(line: &[u8]) -> usize {
+    line.trim_ascii_end()
+        .rsplit(|b| *b == b' ')
+        .next()
+        .and_then(|f| std::str::from_utf8(f).ok())
+        .and_then(|s| s.parse::<usize>().ok())
+        .expect("MSG size")
+}
+
 /// Reads one `MSG` or `HMSG` into `body` (headers, payload and the closing CRLF) and
 /// returns.
-fn read_msg(reader: &mut BufReader<TcpStream>, line: &mut Vec<u8>, body: &mut Vec<u8>) {
+pub(crate) fn read_msg(reader: &mut BufReader<TcpStream>, line: &mut Vec<u8>, body: &mut Vec<u8>) {
     let mut said = String::new();
     loop {
         line.clear();
@@ -357,16 +368,8 @@ fn read_msg(reader: &mut BufReader<TcpStream>, line: &mut Vec<u8>, body: &mut Ve
         if line.starts_with(b"-ERR") {
             said = String::from_utf8_lossy(line).trim_end().to_owned();
         }
-        // The last field is the whole size, headers included.
         if line.starts_with(b"MSG ") || line.starts_with(b"HMSG ") {
-            let size = line
-                .trim_ascii_end()
-                .rsplit(|b| *b == b' ')
-                .next()
-                .and_then(|f| std::str::from_utf8(f).ok())
-                .and_then(|s| s.parse::<usize>().ok())
-                .expect("MSG size");
-            body.resize(size + 2, 0);
+            body.resize(message_size(line) + 2, 0);
             reader.read_exact(body).expect("read payload");
             return;
         }
@@ -378,7 +381,7 @@ fn requester(url: &str) -> Conn {
 }
 
 /// A connection subscribed to the raw inbox `_INBOX.rawbench.*`.
-fn requester_with(url: &str, headers: bool) -> Conn {
+pub(crate) fn requester_with(url: &str, headers: bool) -> Conn {
     let mut conn = Conn::connect_with(url, headers);
     conn.writer
         .write_all(b"SUB _INBOX.rawbench.* 1\r\n")
@@ -536,9 +539,14 @@ fn tokio_runtime(multi_thread: bool) -> tokio::runtime::Runtime {
     .expect("a tokio runtime")
 }
 
+/// What a raw async connection says first: its CONNECT (with headers), its inbox's
+/// subscription and a PING.
+const ASYNC_HELLO: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true}\r\n\
+    SUB _INBOX.rawasync.* 1\r\nPING\r\n";
+
 /// A raw connection on the current tokio runtime, for the async raw arms: connected (with
 /// headers), subscribed to `_INBOX.rawasync.*`, and past a PING/PONG.
-async fn raw_async_connection(
+pub(crate) async fn raw_async_connection(
     addr: String,
 ) -> (
     tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>,
@@ -551,9 +559,7 @@ async fn raw_async_connection(
     let mut reader = tokio::io::BufReader::with_capacity(64 * 1024, reader);
     let mut line = Vec::with_capacity(256);
     reader.read_until(b'\n', &mut line).await.expect("INFO");
-    let hello: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true}\r\n\
-        SUB _INBOX.rawasync.* 1\r\nPING\r\n";
-    writer.write_all(hello).await.expect("CONNECT");
+    writer.write_all(ASYNC_HELLO).await.expect("CONNECT");
     loop {
         line.clear();
         reader.read_until(b'\n', &mut line).await.expect("PONG");
@@ -663,7 +669,7 @@ fn api_request(conn: &mut Conn, subject: &str, payload: &[u8]) -> String {
 /// Creates the key-value scenarios' bucket afresh over the raw connection, as the clients'
 /// `create_key_value` does (its stream: one revision per key, direct get allowed), and,
 /// given a value, puts it at the scenarios' key.
-fn raw_bucket(conn: &mut Conn, memory: bool, value: Option<&[u8]>) {
+pub(crate) fn raw_bucket(conn: &mut Conn, memory: bool, value: Option<&[u8]>) {
     use crate::scenarios::{KV_BUCKET, KV_SUBJECT};
     let stream = format!("KV_{KV_BUCKET}");
     api_request(conn, &format!("$JS.API.STREAM.DELETE.{stream}"), b"");
@@ -687,7 +693,7 @@ fn raw_bucket(conn: &mut Conn, memory: bool, value: Option<&[u8]>) {
     }
 }
 
-fn delete_raw_bucket(conn: &mut Conn) {
+pub(crate) fn delete_raw_bucket(conn: &mut Conn) {
     let stream = format!("KV_{}", crate::scenarios::KV_BUCKET);
     api_request(conn, &format!("$JS.API.STREAM.DELETE.{stream}"), b"");
 }
@@ -931,44 +937,6 @@ pub(crate) fn kv_get_latency_async(url: &str, size: usize, n: usize, multi_threa
     sample
 }
 
-/// The key-value get's floor on one task: sequential direct gets (as [`kv_get_latency`])
-/// written and read by the task that times them, on a tokio socket, after a raw put of
-/// `size` bytes. No hand-over at all: what the runtime's socket and wake-ups alone cost
-/// beside the blocking arm, the least any async client could take.
-pub(crate) fn kv_get_latency_one_task(
-    url: &str,
-    size: usize,
-    n: usize,
-    multi_thread: bool,
-) -> Sample {
-    use crate::scenarios::{KV_BUCKET, KV_SUBJECT};
-    use tokio::io::AsyncWriteExt;
-    let mut conn = requester_with(url, true);
-    raw_bucket(&mut conn, false, Some(&vec![b'x'; size]));
-    let subject = format!("$JS.API.DIRECT.GET.KV_{KV_BUCKET}.{KV_SUBJECT}");
-    let frame = pub_frame(&subject, Some("_INBOX.rawasync.1"), b"");
-    let rt = tokio_runtime(multi_thread);
-    let addr = addr(url);
-    let sample = rt.block_on(async move {
-        let (mut reader, mut writer) = raw_async_connection(addr).await;
-        let (mut line, mut body) = (Vec::with_capacity(256), vec![0u8; 64]);
-        for _ in 0..n / 10 {
-            writer.write_all(&frame).await.expect("write");
-            read_reply_async(&mut reader, &mut writer, &mut line, &mut body).await;
-        }
-        let mut times = Vec::with_capacity(n);
-        for _ in 0..n {
-            let started = Instant::now();
-            writer.write_all(&frame).await.expect("write");
-            read_reply_async(&mut reader, &mut writer, &mut line, &mut body).await;
-            times.push(started.elapsed());
-        }
-        Sample::latency(&mut times)
-    });
-    delete_raw_bucket(&mut conn);
-    sample
-}
-
 /// Reads up to and including the next message on a raw async connection (answering a
 /// `PING` on the way): its control line is left in `line`, its bytes in `body`.
 async fn read_reply_async(
@@ -989,15 +957,67 @@ async fn read_reply_async(
             break;
         }
     }
-    // `MSG <subject> <sid> <size>` or `HMSG <subject> <sid> <header size> <size>`: the
-    // message (headers included) and its CRLF follow.
-    let size: usize = std::str::from_utf8(line.trim_ascii_end())
-        .ok()
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|s| s.parse().ok())
-        .expect("MSG size");
-    body.resize(size + 2, 0);
+    // The message (headers included) and its CRLF follow.
+    body.resize(message_size(line) + 2, 0);
     reader.read_exact(body).await.expect("payload");
+}
+
+/// One round trip of the pre-encoded request `frame` on a raw tokio connection
+/// ([`raw_async_connection`]): written, and its reply read into `line` and `body`.
+pub(crate) async fn tokio_round_trip(
+    reader: &mut tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: &mut tokio::net::tcp::OwnedWriteHalf,
+    frame: &[u8],
+    line: &mut Vec<u8>,
+    body: &mut Vec<u8>,
+) {
+    use tokio::io::AsyncWriteExt;
+    writer.write_all(frame).await.expect("write");
+    read_reply_async(reader, writer, line, body).await;
+}
+
+/// A raw connection on smol, as [`raw_async_connection`] on tokio: connected (with headers),
+/// subscribed to `_INBOX.rawasync.*`, and past a PING/PONG.
+pub(crate) async fn smol_raw_connection(
+    addr: &str,
+) -> futures_lite::io::BufReader<smol::net::TcpStream> {
+    use futures_lite::{AsyncBufReadExt, AsyncWriteExt};
+    let mut stream = smol::net::TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    stream.write_all(ASYNC_HELLO).await.expect("CONNECT");
+    let mut reader = futures_lite::io::BufReader::with_capacity(64 * 1024, stream);
+    let mut line = Vec::with_capacity(256);
+    loop {
+        line.clear();
+        reader.read_until(b'\n', &mut line).await.expect("PONG");
+        if line.starts_with(b"PONG") {
+            return reader;
+        }
+    }
+}
+
+/// [`tokio_round_trip`] on a smol connection ([`smol_raw_connection`]).
+pub(crate) async fn smol_round_trip(
+    stream: &mut futures_lite::io::BufReader<smol::net::TcpStream>,
+    frame: &[u8],
+    line: &mut Vec<u8>,
+    body: &mut Vec<u8>,
+) {
+    use futures_lite::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    stream.get_mut().write_all(frame).await.expect("write");
+    loop {
+        line.clear();
+        let read = stream.read_until(b'\n', line).await.expect("read");
+        assert!(read > 0, "server closed the raw connection");
+        if line.starts_with(b"PING") {
+            stream.get_mut().write_all(b"PONG\r\n").await.expect("PONG");
+        }
+        if line.starts_with(b"MSG ") || line.starts_with(b"HMSG ") {
+            break;
+        }
+    }
+    body.resize(message_size(line) + 2, 0);
+    stream.read_exact(body).await.expect("payload");
 }
 
 /// `n` round trips of the pre-encoded request `frame` (its reply subject under

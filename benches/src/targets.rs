@@ -192,15 +192,16 @@ fn websocket_lines(rows: &[Row], lines: &mut Vec<Line>) {
     }
 }
 
-/// The key-value targets: get p50 against the raw direct get, put (each put row) and watch
-/// rates against async-nats, allocations per get.
+/// The key-value targets: get p50 against the raw direct get made in the same seconds (the
+/// interleaved rows), put (each put row) and watch rates against async-nats, allocations
+/// per get.
 fn kv_lines(rows: &[Row], lines: &mut Vec<Line>) {
     const GET: &str = "KV get 128 B p50 (µs)";
     for runtime in Runtime::ALL {
         lines.push(ratio_line(
             rows,
             "KV get p50 ≤ 1.1× raw direct get",
-            &runtime.row_name(GET),
+            &runtime.row_name(crate::GET_INTERLEAVED),
             true,
             false,
             1.1,
