@@ -333,6 +333,7 @@ impl Client {
         Ok(PendingReply {
             shared: Arc::clone(self.shared()),
             id,
+            answered: false,
         })
     }
 
@@ -363,6 +364,7 @@ impl Client {
         Poll::Ready(Ok(PendingReply {
             shared: Arc::clone(self.shared()),
             id,
+            answered: false,
         }))
     }
 
@@ -523,21 +525,33 @@ impl Client {
 pub(crate) struct PendingReply {
     shared: Arc<Shared>,
     id: RequestId,
+    /// Its reply was taken: the dispatch that filled the slot already gave back the read
+    /// turn and counted the ack, and taking it removed the slot, so nothing is left to
+    /// forget.
+    answered: bool,
 }
 
 impl std::future::Future for PendingReply {
     type Output = Result<Message, RequestError>;
 
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Self::Output> {
         // The only request in flight reads its reply itself, when it may.
-        self.shared
-            .poll_reply(self.id, cx)
-            .map(|result| result.unwrap_or(Err(RequestError::Closed)))
+        let Poll::Ready(reply) = self.shared.poll_reply(self.id, cx) else {
+            return Poll::Pending;
+        };
+        self.answered = reply.is_some();
+        Poll::Ready(reply.unwrap_or(Err(RequestError::Closed)))
     }
 }
 
 impl Drop for PendingReply {
     fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
         let state = &mut *self.shared.lock();
         if let Some(driver) = state.turn.release(self.id) {
             state.wakes.push(driver);

@@ -619,6 +619,55 @@ async fn a_request_left_unpolled_holds_up_nothing(rt: Rt) {
     assert_eq!(&reply.payload[..], b"answer");
 }
 
+/// A request's future polled once (so its task took the socket's reads for its reply) and
+/// then dropped, as when a `select!` or a timeout of the application gives up on it: the
+/// client's next requests are answered, and the late reply to the dropped one reaches
+/// nobody.
+async fn a_dropped_request_leaves_the_next_ones_answered(rt: Rt) {
+    let (_server, client, other) = server_and_two_clients(rt).await;
+    let mut slow = other.subscribe("slow").await.unwrap();
+    let mut echo = other.subscribe("echo").await.unwrap();
+    other.flush().await.unwrap();
+
+    let mut given_up = Box::pin(client.request("slow", ("first").into()));
+    assert!(
+        futures_lite::future::poll_once(&mut given_up)
+            .await
+            .is_none(),
+        "no reply yet"
+    );
+    let asked = next_message(&mut slow, "the request given up").await;
+    drop(given_up);
+
+    let responder = async {
+        for _ in 0..2 {
+            let msg = next_message(&mut echo, "a request after the dropped one").await;
+            other
+                .publish(&msg.reply.unwrap(), msg.payload)
+                .await
+                .unwrap();
+        }
+    };
+    let asker = async {
+        let first = client.request("echo", ("second").into()).await.unwrap();
+        // The late reply to the dropped request lands while the next one waits.
+        other
+            .publish(&asked.reply.clone().unwrap(), ("late").into())
+            .await
+            .unwrap();
+        let second = client.request("echo", ("third").into()).await.unwrap();
+        (first, second)
+    };
+    let ((first, second), ()) = within(
+        WAIT,
+        "the requests after a dropped one",
+        futures_lite::future::zip(asker, responder),
+    )
+    .await;
+    assert_eq!(&first.payload[..], b"second");
+    assert_eq!(&second.payload[..], b"third");
+}
+
 /// One task of a client asks 1,000 requests one after another (each alone in flight, so its
 /// task reads the reply itself) while another task of the same client takes 10,000 messages
 /// that another client publishes meanwhile: each reply is its own request's, and every
@@ -675,6 +724,7 @@ async fn lone_requests_beside_a_busy_subscription(rt: Rt) {
 on_every_runtime!(
     unsubscribe_ends_the_stream,
     a_request_left_unpolled_holds_up_nothing,
+    a_dropped_request_leaves_the_next_ones_answered,
     lone_requests_beside_a_busy_subscription,
     publish_subscribe_and_headers,
     queue_group_splits_work,
