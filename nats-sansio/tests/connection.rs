@@ -318,6 +318,113 @@ fn unanswered_pings_make_the_connection_stale() {
     assert_eq!(conn.state(), ConnectionState::Reconnecting);
 }
 
+/// The next message of subscription `sid`, which must be there.
+fn take_message(conn: &mut Connection, sid: nats_sansio::connection::Sid) -> Bytes {
+    match conn.next_message(sid) {
+        Delivery::Message(message) => message.payload,
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
+/// A burst of large messages grows the receive side's memory. It is kept while messages
+/// keep coming (the next burst reuses it), and let go once a keep-alive interval passes
+/// with none: when the PONG of that interval's PING is read. What arrives after is read as
+/// before.
+#[test]
+fn an_idle_interval_lets_the_read_memory_of_a_burst_go() {
+    const LARGE: usize = 1 << 20;
+    let now = t0();
+    let o = options("nats://127.0.0.1:4222");
+    let interval = o.ping_interval;
+    let mut conn = Connection::new(o, now).unwrap();
+    conn.poll_directive();
+    conn.handle_connected(now);
+    conn.handle_received(
+        now,
+        b"INFO {\"server_id\":\"S1\",\"headers\":true,\"max_payload\":8388608,\"proto\":1}\r\n",
+    );
+    sent(&mut conn);
+    conn.handle_received(now, b"PONG\r\n");
+    events(&mut conn);
+    let sid = conn.subscribe("big", None).unwrap();
+    sent(&mut conn);
+    let frame = |fill: u8| {
+        let mut frame = format!("MSG big {sid} {LARGE}\r\n").into_bytes();
+        frame.extend(std::iter::repeat_n(fill, LARGE));
+        frame.extend_from_slice(b"\r\n");
+        frame
+    };
+    // As a socket brings them: 64 KiB at a time.
+    let receive = |conn: &mut Connection, at: Instant, bytes: &[u8]| {
+        for chunk in bytes.chunks(64 * 1024) {
+            conn.handle_received(at, chunk);
+        }
+    };
+    for fill in [b'a', b'b', b'c'] {
+        receive(&mut conn, now, &frame(fill));
+        assert_eq!(take_message(&mut conn, sid), vec![fill; LARGE]);
+    }
+    let burst = conn.read_memory();
+    assert!(
+        burst >= LARGE,
+        "a burst of 1 MiB messages holds {burst} bytes"
+    );
+
+    // A tick after messages: kept.
+    let busy = now + interval;
+    conn.handle_timeout(busy);
+    assert_eq!(text(&sent(&mut conn)), "PING\r\n");
+    conn.handle_received(busy, b"PONG\r\n");
+    assert_eq!(conn.read_memory(), burst, "kept while messages came");
+
+    // A tick with no message since the last: let go once its PONG is read.
+    let idle = busy + interval;
+    conn.handle_timeout(idle);
+    assert_eq!(text(&sent(&mut conn)), "PING\r\n");
+    assert_eq!(
+        conn.read_memory(),
+        burst,
+        "held until the buffer is read again"
+    );
+    conn.handle_received(idle, b"PONG\r\n");
+    let after = conn.read_memory();
+    assert!(after < 4096, "an idle connection holds {after} bytes");
+
+    receive(&mut conn, idle, &frame(b'd'));
+    assert_eq!(take_message(&mut conn, sid), vec![b'd'; LARGE]);
+    assert!(events(&mut conn)
+        .iter()
+        .all(|e| !matches!(e, Event::Connection(_))));
+}
+
+/// An idle tick does not take the buffer from under a message still arriving: the memory
+/// goes once that message is whole and read.
+#[test]
+fn a_message_half_read_keeps_the_read_memory_until_it_is_whole() {
+    let now = t0();
+    let o = options("nats://127.0.0.1:4222");
+    let interval = o.ping_interval;
+    let mut conn = connected_with(o, now);
+    let sid = conn.subscribe("half", None).unwrap();
+    sent(&mut conn);
+    // A tick with no message since the connect.
+    let idle = now + interval;
+    conn.handle_timeout(idle);
+    assert_eq!(text(&sent(&mut conn)), "PING\r\n");
+    conn.handle_received(idle, format!("MSG half {sid} 10\r\nhello").as_bytes());
+    let held = conn.read_memory();
+    assert!(held > 0, "half a message is held");
+    conn.handle_received(idle, b"world\r\nPONG\r\n");
+    assert_eq!(
+        take_message(&mut conn, sid),
+        Bytes::from_static(b"helloworld")
+    );
+    assert!(events(&mut conn)
+        .iter()
+        .all(|e| !matches!(e, Event::Connection(_))));
+    assert_eq!(conn.read_memory(), 0, "let go once the message was whole");
+}
+
 #[test]
 fn server_ping_is_answered() {
     let now = t0();

@@ -11,6 +11,18 @@ use super::{
     Connection, ConnectionError, Event, FlushError, FlushId, State, SubscriptionEnd, Timer,
 };
 
+/// Whether the read side has been idle for a whole keep-alive interval: then the memory its
+/// buffer grew to in a burst (up to a large message's block, plus the blocks kept for
+/// reuse) is let go, and it starts small again.
+#[derive(Debug, Default)]
+pub(super) struct IdleCheck {
+    /// Messages received when the last tick came.
+    messages_at_tick: u64,
+    /// A tick found no message since the one before; the memory goes once the buffer is
+    /// back in the machine with nothing pending in it.
+    release: bool,
+}
+
 /// What a PONG answers; PONGs come back in the order the PINGs were sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum PongFor {
@@ -56,10 +68,29 @@ impl Connection {
             return;
         }
         self.pings_out += 1;
+        let received = self.stats.in_messages;
+        self.idle.release |= received == self.idle.messages_at_tick;
+        self.idle.messages_at_tick = received;
         self.outbound.encoder.ping();
         self.pongs.push_back(PongFor::Keepalive);
         self.timers
             .set(Timer::PingInterval, self.now + self.opts.ping_interval);
+    }
+
+    /// Lets the decoder's buffer go if an idle tick asked for it and nothing is pending in
+    /// it; called with the buffer in the machine (after inbound bytes are decoded, which
+    /// on an idle connection is when the keep-alive PING's PONG arrives).
+    pub(super) fn release_idle_read_memory(&mut self) {
+        if self.idle.release && self.decoder.release_memory() {
+            self.idle.release = false;
+        }
+    }
+
+    /// Bytes of memory the receive side holds: the decoder's buffer and the blocks it keeps
+    /// for reuse (not a buffer lent out, nor a TLS or WebSocket layer's own). A burst grows
+    /// it; a keep-alive interval with no message received lets it go.
+    pub fn read_memory(&self) -> usize {
+        self.decoder.held_memory()
     }
 
     pub(super) fn on_pong(&mut self) {

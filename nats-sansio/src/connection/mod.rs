@@ -46,7 +46,7 @@ pub use subscriptions::{Delivery, SubscriptionStats, Taken};
 
 use crate::rng::Rng;
 use crate::timer::TimerName;
-use keepalive::PongFor;
+use keepalive::{IdleCheck, PongFor};
 use outbound::Outbound;
 use pool::ServerPool;
 use requests::Requests;
@@ -159,6 +159,9 @@ pub struct Connection {
     requests: Requests,
     pongs: VecDeque<PongFor>,
     pings_out: u32,
+    /// The read side's idle check: messages received at the last keep-alive tick, and
+    /// whether a tick found none since the one before.
+    idle: IdleCheck,
     next_flush: u64,
     flushes: DetMap<u64, ()>,
     events: VecDeque<Event>,
@@ -271,6 +274,7 @@ impl Connection {
             requests: Requests::default(),
             pongs: VecDeque::new(),
             pings_out: 0,
+            idle: IdleCheck::default(),
             next_flush: 0,
             flushes: DetMap::default(),
             events: VecDeque::new(),
@@ -525,6 +529,7 @@ impl Connection {
             return;
         }
         self.decode_all();
+        self.release_idle_read_memory();
     }
 
     /// Fires the timers due at `now`. Spurious calls are harmless.

@@ -353,6 +353,23 @@ impl Decoder {
         n
     }
 
+    /// Lets go of the memory the buffer grew to, if nothing is pending in it: the buffer
+    /// starts small again, as a new decoder's. Messages already cut from it keep their bytes.
+    /// Returns whether it did.
+    pub fn release_memory(&mut self) -> bool {
+        if !self.buf.is_empty() || !matches!(self.state, State::Line { scanned: 0 }) {
+            return false;
+        }
+        self.buf = BytesMut::new();
+        self.blocks.release();
+        true
+    }
+
+    /// Bytes of memory the buffer holds: the block it is in and the blocks kept for reuse.
+    pub fn held_memory(&self) -> usize {
+        self.blocks.held()
+    }
+
     /// Bytes buffered and not yet decoded.
     pub fn buffered(&self) -> usize {
         self.buf.len()

@@ -21,6 +21,10 @@
 //!   block just grown out of is let go rather than an older one: the oldest are the first
 //!   to be free again.
 //!
+//! What a burst grew is not kept for ever: once the connection has gone a keep-alive
+//! interval without a message, the decoder lets the buffer and every kept block go
+//! ([`Blocks::release`]) and grows from nothing again.
+//!
 //! Invariant: the buffer's pending bytes (a partial op) move whole and in order to the
 //! block that replaces it; no other bytes are ever copied, and a kept block is reused only
 //! when nothing else refers to it (`BytesMut::try_reclaim`).
@@ -133,6 +137,23 @@ impl Blocks {
         if buf.len() + n > GROWTH_CAP {
             self.holds_large_message = true;
         }
+    }
+
+    /// Forgets the block in use (its buffer is dropped by the caller) and the kept ones;
+    /// growth starts over, as in a new decoder.
+    pub(super) fn release(&mut self) {
+        *self = Blocks {
+            #[cfg(test)]
+            allocated: self.allocated,
+            #[cfg(test)]
+            moved: self.moved,
+            ..Blocks::default()
+        };
+    }
+
+    /// Bytes held: the block in use and the kept ones.
+    pub(super) fn held(&self) -> usize {
+        self.current + self.retired_bytes
     }
 
     /// Blocks allocated so far (reused ones are not counted again).
