@@ -1,8 +1,10 @@
 //! PING and PONG: keep-alive with stale-connection detection, flushes, and the bookkeeping
-//! that tells what each PONG answers.
+//! that tells what each PONG answers; and, on the keep-alive's ticks, the idle check that
+//! lets the read buffer's memory go.
 //!
 //! Invariant: every PING the machine sends has one entry in `pongs`, in sending order, and
 //! the server answers PINGs in order, so the front entry says what the next PONG completes.
+//! The read memory goes only with nothing pending in the buffer.
 
 use std::time::{Duration, Instant};
 
