@@ -564,6 +564,15 @@ async fn unsubscribe_ends_the_stream(rt: Rt) {
     assert_eq!(open.unsubscribe().await, Err(SubscribeError::Closed));
 }
 
+/// Polls a request's future once: it must still wait for its reply (alone in flight, its
+/// task now holds the socket's reads for it).
+async fn poll_once_waiting<F: std::future::Future + Unpin>(request: &mut F) {
+    assert!(
+        futures_lite::future::poll_once(request).await.is_none(),
+        "no reply yet"
+    );
+}
+
 /// A request's future polled once and then left waiting, as in a `select!` whose other
 /// branch won. Its task may have taken the socket's reads for its reply, but a subscriber,
 /// a flush and another request of the same client are served meanwhile (each long before
@@ -582,12 +591,7 @@ async fn a_request_left_unpolled_holds_up_nothing(rt: Rt) {
         .payload(("first").into())
         .timeout(Duration::from_secs(60));
     let mut waiting = Box::pin(client.send_request("slow", request));
-    assert!(
-        futures_lite::future::poll_once(&mut waiting)
-            .await
-            .is_none(),
-        "no reply yet"
-    );
+    poll_once_waiting(&mut waiting).await;
     let asked = next_message(&mut slow, "the waiting request").await;
 
     other.publish("updates", ("news").into()).await.unwrap();
@@ -630,12 +634,7 @@ async fn a_dropped_request_leaves_the_next_ones_answered(rt: Rt) {
     other.flush().await.unwrap();
 
     let mut given_up = Box::pin(client.request("slow", ("first").into()));
-    assert!(
-        futures_lite::future::poll_once(&mut given_up)
-            .await
-            .is_none(),
-        "no reply yet"
-    );
+    poll_once_waiting(&mut given_up).await;
     let asked = next_message(&mut slow, "the request given up").await;
     drop(given_up);
 
