@@ -259,6 +259,47 @@ fn keepalive_pings_while_publishing() {
     });
 }
 
+/// A burst of large messages grows the client's read memory; once a keep-alive interval
+/// passes with no message, it is let go (over the simulated link's chunking and delays, on
+/// TCP and WebSocket), and a large message after it arrives whole.
+#[test]
+fn an_idle_interval_lets_the_read_memory_go() {
+    for_seeds_tcp_and_ws("an_idle_interval_lets_the_read_memory_go", 15, |seed| {
+        const LARGE: usize = 128 * 1024;
+        let mut w = World::connected(seed, |o| o.ping_interval = secs(1));
+        let big = w.subscribe(0, "big", None);
+        for fill in 0..4u8 {
+            w.publish(0, "big", vec![fill; LARGE]);
+        }
+        w.run_until("the burst", secs(10), |w| {
+            w.clients[0].payloads(big).len() == 4
+        });
+        let burst = w.client(0).read_memory();
+        assert!(
+            burst >= LARGE,
+            "a burst of 128 KiB messages holds {burst} bytes"
+        );
+        w.run_for(secs(3));
+        let idle = w.client(0).read_memory();
+        assert!(idle < 4096, "an idle client holds {idle} bytes");
+        w.publish(0, "big", vec![9; LARGE]);
+        w.run_until("a large message after", secs(10), |w| {
+            w.clients[0].payloads(big).len() == 5
+        });
+        assert_eq!(w.clients[0].payloads(big)[4], vec![9; LARGE]);
+        let dropped = w.clients[0].count(|e| {
+            matches!(
+                e,
+                Event::Connection(
+                    ConnectionEvent::Disconnected { .. } | ConnectionEvent::Closed { .. }
+                )
+            )
+        });
+        assert_eq!(dropped, 0, "{}", w.event_log());
+        w.assert_no_violations();
+    });
+}
+
 #[test]
 fn stale_connection_reconnects() {
     for_seeds_tcp_and_ws("stale_connection_reconnects", 100, |seed| {
